@@ -1,0 +1,74 @@
+"""agentkit: plain Python functions as JSON-schema tools, run by a fast, correct agent loop.
+
+```python
+from agentkit import tool
+
+@tool
+def get_weather(city: str) -> str:
+    \"\"\"Get the current weather for a city.\"\"\"
+    return "sunny"
+
+get_weather.definition()   # the tool as sent on the wire
+```
+"""
+
+# General layout. Each layer imports only from the layers above it in this list (and from its
+# own layer); tests/test_layers.py checks it. Modules are private; this file is the surface.
+#
+# 0. foundation: _exceptions
+# 1. conversation data: _messages
+# 2. tool definition: _docstrings, _strict, _schema, _tool
+# 5. edges: testing, __main__
+
+from ._exceptions import (
+    AgentkitError,
+    ToolArgumentsError,
+    ToolDefinitionError,
+    ToolError,
+    ToolResultError,
+)
+from ._messages import (
+    AssistantMessage,
+    Choice,
+    Completion,
+    DeveloperMessage,
+    ImagePart,
+    Message,
+    SystemMessage,
+    TextPart,
+    ToolCall,
+    ToolMessage,
+    Usage,
+    UserMessage,
+    messages_from_json,
+    messages_to_json,
+)
+from ._tool import RunContext, Tool, serialize_result, tool
+
+__all__ = [
+    "AgentkitError",
+    "AssistantMessage",
+    "Choice",
+    "Completion",
+    "DeveloperMessage",
+    "ImagePart",
+    "Message",
+    "RunContext",
+    "SystemMessage",
+    "TextPart",
+    "Tool",
+    "ToolArgumentsError",
+    "ToolCall",
+    "ToolDefinitionError",
+    "ToolError",
+    "ToolMessage",
+    "ToolResultError",
+    "Usage",
+    "UserMessage",
+    "messages_from_json",
+    "messages_to_json",
+    "serialize_result",
+    "tool",
+]
+
+__version__ = "0.1.0.dev0"

@@ -1,0 +1,169 @@
+"""Layer 1 (conversation data): messages, tool calls, completions and usage, as pure records.
+
+Records are frozen pydantic models. `Message` is the union of every role, discriminated by
+`role`, and a list of messages round-trips exactly through `messages_to_json` /
+`messages_from_json`, so a saved transcript can be passed back as history. The wire format
+(what an OpenAI-compatible server expects) is produced by `_wire`, not here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+__all__ = [
+    "AssistantMessage",
+    "Choice",
+    "Completion",
+    "DeveloperMessage",
+    "ImagePart",
+    "Message",
+    "SystemMessage",
+    "TextPart",
+    "ToolCall",
+    "ToolMessage",
+    "Usage",
+    "UserMessage",
+    "messages_from_json",
+    "messages_to_json",
+]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Usage(_Record):
+    """Tokens (and, where the provider reports them, credits) spent; adds up with `+`."""
+
+    requests: int = 0
+    """How many model requests this covers."""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    total_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens served from the provider's cache (`prompt_tokens_details`)."""
+    reasoning_tokens: int = 0
+    """Completion tokens spent on hidden reasoning (`completion_tokens_details`)."""
+    credits_used: float = 0.0
+    """AI/ML API's `meta.usage.credits_used`, when the provider reports it."""
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            requests=self.requests + other.requests,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            total_tokens=self.total_tokens + other.total_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
+            credits_used=self.credits_used + other.credits_used,
+        )
+
+
+class TextPart(_Record):
+    """A text part of a user message."""
+
+    type: Literal["text"] = "text"
+    text: str
+
+
+class ImagePart(_Record):
+    """An image part of a user message, by URL or `data:` URL."""
+
+    type: Literal["image_url"] = "image_url"
+    url: str
+    detail: Literal["auto", "low", "high"] | None = None
+
+
+ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+
+
+class SystemMessage(_Record):
+    """Instructions from the application."""
+
+    role: Literal["system"] = "system"
+    content: str
+
+
+class DeveloperMessage(_Record):
+    """Instructions from the developer (the newer name of system messages)."""
+
+    role: Literal["developer"] = "developer"
+    content: str
+
+
+class UserMessage(_Record):
+    """What the user said: text, or a sequence of content parts."""
+
+    role: Literal["user"] = "user"
+    content: str | tuple[ContentPart, ...]
+
+
+class ToolCall(_Record):
+    """One function call the model asked for."""
+
+    id: str
+    name: str
+    arguments: str
+    """The raw JSON text of the arguments, exactly as the model produced it."""
+
+
+class AssistantMessage(_Record):
+    """What the model answered: text, tool calls, or a refusal."""
+
+    role: Literal["assistant"] = "assistant"
+    content: str | None = None
+    tool_calls: tuple[ToolCall, ...] = ()
+    refusal: str | None = None
+
+
+class ToolMessage(_Record):
+    """The result of one tool call, sent back to the model."""
+
+    role: Literal["tool"] = "tool"
+    tool_call_id: str
+    content: str
+
+
+Message = Annotated[
+    SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage,
+    Field(discriminator="role"),
+]
+_MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
+
+
+class Choice(_Record):
+    """One of the `n` answers of a completion."""
+
+    index: int = 0
+    message: AssistantMessage
+    finish_reason: str | None = None
+    """`"stop"`, `"tool_calls"`, `"length"`, `"content_filter"`, or whatever the server said."""
+
+
+class Completion(_Record):
+    """A whole response of the model to one request."""
+
+    id: str = ""
+    model: str = ""
+    created: int = 0
+    choices: tuple[Choice, ...]
+    usage: Usage = Usage()
+    system_fingerprint: str | None = None
+
+    @property
+    def message(self) -> AssistantMessage:
+        """The first choice's message (the only one unless `n > 1` was asked for)."""
+        return self.choices[0].message
+
+
+def messages_to_json(messages: Sequence[Message]) -> bytes:
+    """Serialize messages to JSON that `messages_from_json` reads back exactly."""
+    return _MESSAGES.dump_json(list(messages))
+
+
+def messages_from_json(data: str | bytes) -> list[Message]:
+    """Read messages written by `messages_to_json` (or hand-written in the same shape)."""
+    return _MESSAGES.validate_json(data)

@@ -1,0 +1,302 @@
+"""Layer 2 (tool definition): `@tool`, `Tool` and `RunContext`.
+
+A `Tool` wraps a plain Python callable. Its schema and validator are built once, when the tool
+is defined; `validate()` then checks the model's raw JSON arguments and `call()` runs the
+function with them. The loop (layer 4) decides *when* and *how* (threads, timeouts, retries).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Generic, ParamSpec, TypeVar, get_origin, overload
+
+from pydantic import BaseModel
+from pydantic_core import PydanticSerializationError, to_json
+
+from ._docstrings import DocstringStyle
+from ._exceptions import ToolDefinitionError, ToolResultError
+from ._messages import Usage
+from ._schema import FunctionSchema, function_schema
+
+__all__ = ["RunContext", "Tool", "serialize_result", "tool"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+DepsT = TypeVar("DepsT")
+T = TypeVar("T")
+
+_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunContext(Generic[DepsT]):
+    """What a tool may know about the run that called it.
+
+    Declare it as a tool's first parameter (`ctx: RunContext[MyDeps]`) and the loop passes it
+    in; it never appears in the schema the model sees.
+    """
+
+    deps: DepsT
+    """The dependencies given to the run (a database handle, an HTTP client, settings...)."""
+    usage: Usage = field(default_factory=Usage)
+    """Usage of the run so far."""
+    tool_name: str = ""
+    """The name of the tool being called."""
+    tool_call_id: str = ""
+    """The id the model gave this call."""
+    retry: int = 0
+    """How many earlier calls of this tool in this run failed (0 on the first try)."""
+
+
+def _is_run_context(annotation: Any) -> bool:
+    return annotation is RunContext or get_origin(annotation) is RunContext
+
+
+class Tool(Generic[P, R]):
+    """A Python callable the model can call, with its name, description and JSON schema.
+
+    Make one with `@tool`, `Tool(function, ...)` or `Tool.from_model(Model)`. The tool stays
+    callable as the original function.
+    """
+
+    def __init__(
+        self,
+        function: Callable[P, R],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        strict: bool | None = None,
+        timeout: float | None = None,
+        max_retries: int | None = None,
+        requires_approval: bool = False,
+        docstring_style: DocstringStyle = "auto",
+        describe_returns: bool = False,
+    ) -> None:
+        """Define a tool.
+
+        Args:
+            function: A function (sync or async), bound method, `functools.partial` or
+                callable object.
+            name: The name the model sees; defaults to the function's name.
+            description: Overrides the description taken from the docstring.
+            strict: `None` uses strict mode whenever the schema allows it; `True` demands it
+                (and raises when impossible); `False` never uses it.
+            timeout: Seconds a single call may take before it fails as a timeout.
+            max_retries: Failed calls of this tool a run tolerates; `None` uses the agent's.
+            requires_approval: Ask the run's approver before every call.
+            docstring_style: `"auto"`, `"google"`, `"numpy"`, `"sphinx"` or `"epydoc"`.
+            describe_returns: Append the docstring's returns section to the description.
+
+        Raises:
+            ToolDefinitionError: The function, a parameter type or an option is unusable.
+        """
+        self.function = function
+        self.name = _checked_name(name if name is not None else _default_name(function))
+        self.timeout = _checked_timeout(timeout, self.name)
+        self.max_retries = _checked_retries(max_retries, self.name)
+        self.requires_approval = requires_approval
+        self.is_async = _is_async(function)
+        schema = function_schema(
+            function,
+            display_name=self.name,
+            docstring_style=docstring_style,
+            describe_returns=describe_returns,
+            is_context=_is_run_context,
+        )
+        self._setup(schema, description, strict)
+        functools.update_wrapper(self, function, updated=())
+
+    def _setup(self, schema: FunctionSchema, description: str | None, strict: bool | None) -> None:
+        if strict and schema.strict_parameters is None:
+            reasons = "; ".join(schema.strict_problems)
+            raise ToolDefinitionError(f"{self.name}: strict mode is impossible: {reasons}")
+        self._schema = schema
+        self.description = description if description is not None else schema.description
+        self.strict = strict is not False and schema.strict_parameters is not None
+        self.takes_context = schema.takes_context
+
+    @classmethod
+    def from_model(
+        cls,
+        output_type: type[T],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        strict: bool | None = None,
+    ) -> Tool[..., T]:
+        """Make an extraction tool whose arguments are one `output_type` object.
+
+        `output_type` is a pydantic model, dataclass or TypedDict. Calling the tool returns the
+        validated object. The name defaults to the class name, the description to its docstring.
+
+        Raises:
+            ToolDefinitionError: `output_type` is not an object type.
+        """
+        tool_name = name if name is not None else getattr(output_type, "__name__", "")
+        function = _returning(output_type)
+        made: Tool[..., T] = Tool(function, name=tool_name, description=description, strict=strict)
+        if made._schema.flattened is None:
+            raise ToolDefinitionError(
+                f"{tool_name}: Tool.from_model needs a pydantic model, dataclass or TypedDict, "
+                f"not {output_type!r}"
+            )
+        return made
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The JSON schema of the arguments, as sent on the wire (strict form when strict)."""
+        if self.strict and self._schema.strict_parameters is not None:
+            return self._schema.strict_parameters
+        return self._schema.parameters
+
+    @property
+    def strict_problems(self) -> tuple[str, ...]:
+        """Why strict mode is impossible for this tool (empty when it is possible)."""
+        return self._schema.strict_problems
+
+    def definition(self) -> dict[str, Any]:
+        """The `{"type": "function", "function": {...}}` object sent in a request's `tools`."""
+        function: dict[str, Any] = {"name": self.name}
+        if self.description:
+            function["description"] = self.description
+        function["parameters"] = self.parameters
+        if self.strict:
+            function["strict"] = True
+        return {"type": "function", "function": function}
+
+    def validate(self, raw_arguments: str) -> dict[str, Any]:
+        """Check the model's raw JSON arguments and return them by parameter name.
+
+        Raises:
+            ToolArgumentsError: The arguments are invalid; its message is fit for the model.
+        """
+        return self._schema.validate_json(raw_arguments, tool_name=self.name)
+
+    def call(self, arguments: Mapping[str, Any], context: RunContext[Any] | None = None) -> Any:
+        """Call the function with validated arguments (returns an awaitable for async tools)."""
+        args, kwargs = self._schema.bind(arguments, context)
+        return self.function(*args, **kwargs)
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        return self.function(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Tool(name={self.name!r}, strict={self.strict})"
+
+
+@overload
+def tool(function: Callable[P, R], /) -> Tool[P, R]: ...
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    strict: bool | None = None,
+    timeout: float | None = None,
+    max_retries: int | None = None,
+    requires_approval: bool = False,
+    docstring_style: DocstringStyle = "auto",
+    describe_returns: bool = False,
+) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
+def tool(
+    function: Callable[P, R] | None = None, /, **options: Any
+) -> Tool[P, R] | Callable[[Callable[P, R]], Tool[P, R]]:
+    """Turn a function into a `Tool`; use bare (`@tool`) or with options (`@tool(name=...)`).
+
+    The options are those of `Tool`. See `Tool` for what each means.
+    """
+    if function is not None:
+        if isinstance(function, Tool) and not options:
+            return function
+        return Tool(function, **options)
+
+    def decorate(inner: Callable[P, R]) -> Tool[P, R]:
+        return Tool(inner, **options)
+
+    return decorate
+
+
+def serialize_result(value: Any, *, tool_name: str) -> str:
+    """Turn a tool's return value into the text sent back to the model.
+
+    `str` goes as it is; models, dataclasses, dicts, lists, numbers and `None` become compact
+    JSON (never a Python repr).
+
+    Raises:
+        ToolResultError: The value is bytes or cannot be serialized as JSON.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        raise ToolResultError(
+            f"tool {tool_name!r} returned bytes; return text (decode it) or a JSON-friendly value",
+            tool_name=tool_name,
+        )
+    try:
+        if isinstance(value, BaseModel):
+            return value.model_dump_json()
+        return to_json(value).decode()
+    except PydanticSerializationError as error:
+        raise ToolResultError(
+            f"tool {tool_name!r} returned a {type(value).__name__} that cannot be serialized as "
+            f"JSON ({error}); return str, a dict, a list, a pydantic model or a dataclass",
+            tool_name=tool_name,
+        ) from None
+
+
+def _returning(output_type: type[T]) -> Callable[..., T]:
+    """A function of one `output_type` parameter that returns its argument."""
+
+    def value(value: T) -> T:
+        return value
+
+    parameter = inspect.Parameter(
+        "value", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=output_type
+    )
+    value.__signature__ = inspect.Signature([parameter])  # type: ignore[attr-defined]
+    return value
+
+
+def _default_name(function: Callable[..., Any]) -> str:
+    target: Any = function
+    while isinstance(target, functools.partial):
+        target = target.func
+    name = getattr(target, "__name__", None) or type(target).__name__
+    if name == "<lambda>":
+        raise ToolDefinitionError("a lambda has no name; pass one: tool(fn, name='...')")
+    return str(name)
+
+
+def _checked_name(name: str) -> str:
+    if not _TOOL_NAME.match(name):
+        raise ToolDefinitionError(
+            f"tool name {name!r} is not allowed: use 1 to 64 letters, digits, '_' or '-'"
+        )
+    return name
+
+
+def _checked_timeout(timeout: float | None, name: str) -> float | None:
+    if timeout is not None and not timeout > 0:
+        raise ToolDefinitionError(f"{name}: timeout must be a positive number of seconds")
+    return timeout
+
+
+def _checked_retries(max_retries: int | None, name: str) -> int | None:
+    if max_retries is not None and (not isinstance(max_retries, int) or max_retries < 0):
+        raise ToolDefinitionError(f"{name}: max_retries must be a whole number >= 0")
+    return max_retries
+
+
+def _is_async(function: Callable[..., Any]) -> bool:
+    target: Any = function
+    while isinstance(target, functools.partial):
+        target = target.func
+    if inspect.iscoroutinefunction(target):
+        return True
+    call = getattr(type(target), "__call__", None)  # noqa: B004 - a callable object
+    return not inspect.isroutine(target) and inspect.iscoroutinefunction(call)
+

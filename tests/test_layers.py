@@ -1,0 +1,91 @@
+"""Imports only point down the layers listed in the "General layout" comment of __init__.py."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "agentkit"
+_LAYER_LINE = re.compile(r"^# (\d+)\. [^:]+: (.+)$")
+
+
+def layers() -> dict[str, int]:
+    """Map each module named in the layout comment to its layer number."""
+    text = (PACKAGE / "__init__.py").read_text()
+    assert "# General layout." in text
+    found: dict[str, int] = {}
+    for line in text.splitlines():
+        match = _LAYER_LINE.match(line)
+        if match:
+            for module in match.group(2).split(","):
+                found[module.strip()] = int(match.group(1))
+    return found
+
+
+def top_module(path: Path) -> str:
+    """The layer unit a file belongs to: `_tool` for _tool.py, `batch` for batch/journal.py."""
+    return path.relative_to(PACKAGE).parts[0].removesuffix(".py")
+
+
+def package_files() -> list[Path]:
+    return [p for p in PACKAGE.rglob("*.py") if p != PACKAGE / "__init__.py"]
+
+
+def imported_units(source: str, package: tuple[str, ...]) -> set[str]:
+    """The agentkit layer units a module's source imports.
+
+    Args:
+        source: The module's source text.
+        package: The dotted package the module lives in, e.g. ("agentkit",).
+    """
+    targets: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
+            module = [*base, *filter(None, (node.module or "").split("."))]
+            if node.module:
+                targets.add(".".join(module))
+            else:  # from . import x
+                targets.update(".".join([*module, alias.name]) for alias in node.names)
+    units = set()
+    for target in targets:
+        parts = target.split(".")
+        if parts[0] == "agentkit":
+            units.add(parts[1] if len(parts) > 1 else "__init__")
+    return units
+
+
+def test_every_module_has_a_layer() -> None:
+    unplaced = sorted({top_module(path) for path in package_files()} - set(layers()))
+    assert unplaced == [], f"add these modules to the General layout comment: {unplaced}"
+
+
+@pytest.mark.parametrize("path", package_files(), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_module_imports_only_its_own_or_lower_layers(path: Path) -> None:
+    layout = layers()
+    unit = top_module(path)
+    package = path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1]
+    for imported in imported_units(path.read_text(), package) - {unit}:
+        assert imported != "__init__", f"{path.name} imports the package surface; import modules"
+        assert layout[imported] <= layout[unit], (
+            f"{path.relative_to(PACKAGE)} (layer {layout[unit]}) imports {imported} "
+            f"(layer {layout[imported]})"
+        )
+
+
+def test_the_checker_finds_relative_absolute_and_nested_imports() -> None:
+    source = "from ._journal import J\nimport agentkit._messages\nfrom .. import _schema\n"
+    assert imported_units(source, ("agentkit", "batch")) == {"batch", "_messages", "_schema"}
+    assert imported_units("from ._tool import Tool\n", ("agentkit",)) == {"_tool"}
+    assert imported_units("import agentkit\n", ("agentkit",)) == {"__init__"}
+    assert imported_units("from . import _tool\n", ("agentkit",)) == {"_tool"}
+
+
+def test_the_layout_puts_the_tool_layer_above_conversation_data() -> None:
+    layout = layers()
+    assert layout["_exceptions"] < layout["_messages"] < layout["_tool"]

@@ -1,0 +1,24 @@
+"""The README's two set-up commands stay true: CI runs the test command exactly."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def readme_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    return re.findall(r"```sh\n(.+?)\n```", text, flags=re.DOTALL)[:2]
+
+
+def test_readme_starts_with_the_two_commands() -> None:
+    main_job, test_suite = readme_commands()
+    assert main_job.startswith("python3 -m venv .venv && ")
+    assert "pytest" in test_suite and "mypy" in test_suite and "ruff check" in test_suite
+
+
+def test_ci_runs_the_readme_test_command_exactly() -> None:
+    ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert readme_commands()[1] in ci_lines
