@@ -19,12 +19,12 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, NotRequired, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_core import from_json, to_jsonable_python
-from typing_extensions import NotRequired, TypedDict, is_typeddict
+from typing_extensions import TypedDict, is_typeddict
 
 from ._docstrings import DocstringStyle, ParsedDocstring, parse_docstring
 from ._exceptions import ToolArgumentsError, ToolDefinitionError
@@ -298,8 +298,8 @@ def _docstring_of(function: Callable[..., Any]) -> str | None:
         function = function.func
     if inspect.isroutine(function):
         return inspect.getdoc(function)
-    # A callable object: its __call__ explains the call better than the class does.
-    return inspect.getdoc(type(function).__call__) or inspect.getdoc(type(function))
+    # A callable object: its own __call__ docstring, else its class's (never inherited ones).
+    return getattr(type(function).__call__, "__doc__", None) or type(function).__doc__
 
 
 def _description(doc: ParsedDocstring, describe_returns: bool) -> str:
@@ -354,7 +354,9 @@ def _describe_errors(errors: Sequence[Mapping[str, Any]]) -> str:
     parts = [f"{_path(error['loc'])}: {_reason(error)}" for error in errors]
     text = "invalid arguments: " + "; ".join(parts)
     if len(text) > _MAX_ERROR_CHARS:
-        text = text[: _MAX_ERROR_CHARS - 40].rsplit(";", 1)[0] + f"; … ({len(parts)} problems in all)"
+        text = (
+            text[: _MAX_ERROR_CHARS - 40].rsplit(";", 1)[0] + f"; … ({len(parts)} problems in all)"
+        )
     return text
 
 

@@ -102,9 +102,7 @@ class _StrictConverter:
         if "const" in out:
             out["enum"] = [out.pop("const")]
         if "anyOf" in out:
-            out["anyOf"] = [
-                self.convert(option, where) for option in _flatten_any_of(out["anyOf"])
-            ]
+            out["anyOf"] = [self.convert(option, where) for option in _flatten_any_of(out["anyOf"])]
         if "$ref" in out:
             self._convert_definition(out["$ref"], where)
         self._convert_object(out, where)
@@ -145,7 +143,7 @@ class _StrictConverter:
             return
         extra = out.get("additionalProperties")
         properties: dict[str, JsonSchema] = out.get("properties", {})
-        if extra not in (None, False) or not properties and extra is None:
+        if extra not in (None, False) or (not properties and extra is None):
             self.problem(where, "a free-form object (a dict, or **kwargs) has no fixed keys")
             return
         required = set(out.get("required", ()))

@@ -299,4 +299,3 @@ def _is_async(function: Callable[..., Any]) -> bool:
         return True
     call = getattr(type(target), "__call__", None)  # noqa: B004 - a callable object
     return not inspect.isroutine(target) and inspect.iscoroutinefunction(call)
-

@@ -22,4 +22,3 @@ def test_every_public_name_is_documented() -> None:
         if callable(getattr(agentkit, name)) and not getattr(agentkit, name).__doc__
     ]
     assert undocumented == []
-

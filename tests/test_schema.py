@@ -86,7 +86,7 @@ def test_falls_back_to_non_strict_and_says_why(function: Callable[..., Any]) -> 
     assert not made.strict
     assert "strict" not in made.definition()["function"]
     assert made.strict_problems
-    with pytest.raises(ToolDefinitionError, match="strict mode is impossible.*parameter"):
+    with pytest.raises(ToolDefinitionError, match=r"strict mode is impossible.*parameter"):
         tool(function, strict=True)
 
 
