@@ -5,7 +5,20 @@
     ├── ToolError                      one tool call failed; the loop turns these into data
     │   ├── ToolArgumentsError         the model's arguments are not valid JSON or fail validation
     │   └── ToolResultError            the tool's return value cannot be sent back as text
-    └── ModelError                     talking to the model failed (see `_chat` for the subtree)
+    └── ModelError                     talking to the model failed
+        ├── ModelConfigurationError    no API key, a bad base URL: fix the setup, do not retry
+        ├── ModelHTTPError             the server answered with an error status
+        │   ├── BadRequestError        400, 422: the request is wrong (names the field)
+        │   ├── AuthenticationError    401: missing or invalid API key
+        │   ├── PermissionDeniedError  403: not allowed, or out of credits (AI/ML API)
+        │   ├── NotFoundError          404: wrong path, method or model
+        │   ├── RateLimitError         429: slow down (or out of quota: `code`)
+        │   └── ServerError            5xx: the provider failed
+        ├── ModelTimeoutError          no answer in time
+        ├── ModelConnectionError       the connection failed or broke before a response
+        ├── ModelStreamError           an `{"error": ...}` payload arrived inside a stream
+        ├── StreamInterrupted          a stream ended before `[DONE]`; carries what arrived
+        └── ModelResponseError         a 200 response that is not a chat completion
 
 Messages say what was wrong, where, and what to do about it. Errors meant for the model
 (`ToolArgumentsError`) are short and never echo the model's input back.
@@ -18,6 +31,20 @@ from typing import Any
 
 __all__ = [
     "AgentkitError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ModelConfigurationError",
+    "ModelConnectionError",
+    "ModelError",
+    "ModelHTTPError",
+    "ModelResponseError",
+    "ModelStreamError",
+    "ModelTimeoutError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ServerError",
+    "StreamInterrupted",
     "ToolArgumentsError",
     "ToolDefinitionError",
     "ToolError",
@@ -67,3 +94,113 @@ class ToolArgumentsError(ToolError, ValueError):
 
 class ToolResultError(ToolError):
     """A tool returned a value that cannot be serialized for the model."""
+
+
+class ModelError(AgentkitError):
+    """Talking to the model failed."""
+
+
+class ModelConfigurationError(ModelError):
+    """The model client is not set up to make requests (for example, no API key)."""
+
+
+class ModelHTTPError(ModelError):
+    """The server answered with an error status.
+
+    Attributes:
+        status_code: The HTTP status.
+        message: The provider's message (or a readable summary of a non-JSON body).
+        code: The provider's error code, when it gives one (`"insufficient_quota"`).
+        request_id: The `x-request-id` header (or the body's `requestId`), for support tickets.
+        body: The decoded JSON body, or the raw text when it is not JSON.
+        retry_after: Seconds the server asked to wait (`Retry-After` / `retry-after-ms`).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        request_id: str | None = None,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.status_code = status_code
+        self.message = message
+        self.code = code
+        self.request_id = request_id
+        self.body = body
+        self.retry_after = retry_after
+        suffix = f" (request id {request_id})" if request_id else ""
+        super().__init__(f"HTTP {status_code}: {message}{suffix}")
+
+
+class BadRequestError(ModelHTTPError):
+    """400 or 422: the provider rejected the request body."""
+
+
+class AuthenticationError(ModelHTTPError):
+    """401: the API key is missing or invalid."""
+
+
+class PermissionDeniedError(ModelHTTPError):
+    """403: not allowed; AI/ML API also answers 403 when the account is out of credits."""
+
+
+class NotFoundError(ModelHTTPError):
+    """404: wrong path, method or model name."""
+
+
+class RateLimitError(ModelHTTPError):
+    """429: too many requests, or (with `code == "insufficient_quota"`) no quota left."""
+
+
+class ServerError(ModelHTTPError):
+    """5xx: the provider or its upstream failed."""
+
+
+class ModelTimeoutError(ModelError):
+    """The model did not answer in time."""
+
+
+class ModelConnectionError(ModelError):
+    """The connection could not be made, or broke before a response arrived."""
+
+
+class ModelStreamError(ModelError):
+    """The server sent an `{"error": {...}}` payload in the middle of a stream.
+
+    Attributes:
+        code: The error's code or type, when given.
+        body: The decoded error payload.
+    """
+
+    def __init__(self, message: str, *, code: str | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.body = body
+
+
+class StreamInterrupted(ModelError):
+    """A stream ended before `data: [DONE]`.
+
+    Attributes:
+        received: What arrived before the stream broke (a partial `Completion`, or `None`).
+    """
+
+    def __init__(self, message: str, *, received: Any = None) -> None:
+        super().__init__(message)
+        self.received = received
+
+
+class ModelResponseError(ModelError):
+    """A successful HTTP response whose body is not a chat completion (malformed JSON...).
+
+    Attributes:
+        body: The raw text received (cut to a readable length).
+    """
+
+    def __init__(self, message: str, *, body: str = "") -> None:
+        super().__init__(message)
+        self.body = body

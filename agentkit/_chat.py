@@ -1,0 +1,365 @@
+"""Layer 3 (model boundary): `ChatModel`, the OpenAI-compatible HTTP model.
+
+It posts to `{base_url}/chat/completions` over an `httpx.AsyncClient` (yours, or one it owns),
+retries what is worth retrying (see `_retry`), maps errors to the typed tree in `_exceptions`,
+and streams with SSE. The API key lives only in the `Authorization` header it builds for each
+request: it is not in `repr()`, logs or errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.lowlevel
+import httpx
+from pydantic_core import from_json, to_json
+
+from ._exceptions import (
+    ModelConfigurationError,
+    ModelConnectionError,
+    ModelResponseError,
+    ModelTimeoutError,
+    StreamInterrupted,
+)
+from ._messages import Completion
+from ._model import (
+    ModelRequest,
+    ResponseCompleted,
+    StreamDelta,
+    TextDelta,
+    ToolCallArgumentsDelta,
+    ToolCallReady,
+    ToolCallStarted,
+)
+from ._retry import RetryPolicy
+from ._sse import SSEParser, StreamAccumulator
+from ._wire import decode_completion, decode_error, encode_request
+
+__all__ = [
+    "API_KEY_VARIABLES",
+    "BASE_URL_VARIABLE",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_LIMITS",
+    "DEFAULT_MODEL",
+    "DEFAULT_TIMEOUT",
+    "ChatModel",
+]
+
+DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
+DEFAULT_MODEL = "openai/gpt-5-2-chat-latest"
+# Connecting should be quick; generating a long answer may take minutes.
+DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
+# Agents run many requests at once; httpx's default pool (100 connections) queues them.
+DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+API_KEY_VARIABLES = ("AIMLAPI_API_KEY", "AIML_API_KEY")
+BASE_URL_VARIABLE = "AIMLAPI_BASE_URL"
+
+logger = logging.getLogger("agentkit")
+
+
+class ChatModel:
+    """An OpenAI-compatible `/chat/completions` endpoint (AI/ML API by default).
+
+    ```python
+    model = ChatModel.from_env()                    # AIMLAPI_API_KEY, AIMLAPI_BASE_URL
+    model = ChatModel(base_url="http://localhost:8000/v1", api_key="...", model="llama3")
+    ```
+
+    Without `http_client`, the model owns one client per event loop; close it with
+    `await model.aclose()` or `async with model: ...`.
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_MODEL,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        max_retries: int = 2,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        """Configure the endpoint; nothing is sent and no key is checked until a request.
+
+        Args:
+            model: The model name sent in every request.
+            base_url: The API root, ending in `/v1` for most providers.
+            api_key: Sent as `Authorization: Bearer <key>`.
+            http_client: Your own client (its timeout and limits apply; you close it).
+            max_retries: Retries after a retryable failure (ignored when `retry` is given).
+            timeout: Seconds, or an `httpx.Timeout`, for the client the model owns.
+            retry: The full retry policy (backoff, caps, injectable sleep).
+            headers: Extra headers for every request.
+        """
+        if not base_url.startswith(("http://", "https://")):
+            raise ModelConfigurationError(
+                f"base_url must start with http:// or https://, got {base_url!r}"
+            )
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
+        self._url = f"{self.base_url}/chat/completions"
+        self._api_key = api_key
+        self._missing_key_hint = "pass api_key=... to ChatModel"
+        self._extra_headers = dict(headers or {})
+        self._timeout = timeout
+        self._http_client = http_client
+        self._owned: httpx.AsyncClient | None = None
+        self._owned_loop: object = None
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> ChatModel:
+        """Configure from `AIMLAPI_API_KEY` (or `AIML_API_KEY`) and `AIMLAPI_BASE_URL`.
+
+        A missing key is reported when the first request is made, not here, naming the
+        variable. `options` are passed to the constructor and win over the environment.
+        """
+        env = os.environ if environ is None else environ
+        key = next((env[name] for name in API_KEY_VARIABLES if env.get(name)), None)
+        options.setdefault("api_key", key)
+        if env.get(BASE_URL_VARIABLE):
+            options.setdefault("base_url", env[BASE_URL_VARIABLE])
+        model = cls(**options)
+        model._missing_key_hint = f"set {API_KEY_VARIABLES[0]} (or {API_KEY_VARIABLES[1]})"
+        return model
+
+    def __repr__(self) -> str:
+        return f"ChatModel(model={self.model!r}, base_url={self.base_url!r})"
+
+    async def __aenter__(self) -> ChatModel:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the client this model owns (a client you passed in stays open)."""
+        owned, self._owned, self._owned_loop = self._owned, None, None
+        if owned is not None:
+            await owned.aclose()
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        """Send `request` and return the whole completion, retrying per the policy."""
+        payload = self._payload(request, stream=False)
+        async for attempt in self.retry.retrying():
+            with attempt:
+                response = await self._post(payload)
+                return _decode_body(response)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    @asynccontextmanager
+    async def stream(self, request: ModelRequest) -> AsyncIterator[AsyncIterator[StreamDelta]]:
+        """Send `request` with `stream: true`; iterate the deltas inside the context.
+
+        Failures before the first delta is handed over are retried per the policy; after it,
+        a broken stream raises `StreamInterrupted` carrying what arrived.
+        """
+        payload = self._payload(request, stream=True)
+        opened = await self._open_stream(payload)
+        try:
+            yield _deltas(opened)
+        finally:
+            await opened.response.aclose()
+
+    # -- internals --------------------------------------------------------------------
+
+    def _payload(self, request: ModelRequest, *, stream: bool) -> bytes:
+        return to_json(encode_request(request, model=self.model, stream=stream))
+
+    def _headers(self) -> dict[str, str]:
+        if not self._api_key:
+            raise ModelConfigurationError(
+                f"no API key for {self.base_url}: {self._missing_key_hint}"
+            )
+        return {
+            "Authorization": f"Bearer {self._api_key}",
+            "Content-Type": "application/json",
+            **self._extra_headers,
+        }
+
+    def _client(self) -> httpx.AsyncClient:
+        if self._http_client is not None:
+            return self._http_client
+        # A client's connections belong to the event loop that opened them, and run_sync
+        # starts a new loop per call: keep one owned client per loop.
+        loop = anyio.lowlevel.current_token()
+        if self._owned is None or self._owned_loop != loop:
+            self._owned = httpx.AsyncClient(timeout=self._timeout, limits=DEFAULT_LIMITS)
+            self._owned_loop = loop
+        return self._owned
+
+    async def _post(self, payload: bytes) -> httpx.Response:
+        headers = self._headers()
+        started = time.perf_counter()
+        with _transport_errors(self._url, mid_stream=False):
+            response = await self._client().post(self._url, content=payload, headers=headers)
+        _log_response(response, started)
+        if response.status_code >= 400:
+            raise decode_error(
+                response.status_code, response.headers, response.content, _content_type(response)
+            )
+        return response
+
+    async def _open_stream(self, payload: bytes) -> _OpenStream:
+        async for attempt in self.retry.retrying():
+            with attempt:
+                return await self._start_stream(payload)
+        raise AssertionError("unreachable: tenacity re-raises the last error")
+
+    async def _start_stream(self, payload: bytes) -> _OpenStream:
+        headers = {**self._headers(), "Accept": "text/event-stream"}
+        client = self._client()
+        started = time.perf_counter()
+        request = client.build_request("POST", self._url, content=payload, headers=headers)
+        with _transport_errors(self._url, mid_stream=False):
+            response = await client.send(request, stream=True)
+        _log_response(response, started)
+        try:
+            if response.status_code >= 400:
+                body = await response.aread()
+                raise decode_error(
+                    response.status_code, response.headers, body, _content_type(response)
+                )
+            opened = _OpenStream(response, response.aiter_bytes())
+            if "application/json" in _content_type(response):
+                opened.pending = _deltas_of(_decode_body(response, await response.aread()))
+                opened.done = True
+            else:
+                opened.pending = await _next_deltas(opened, mid_stream=False)
+            return opened
+        except BaseException:
+            await response.aclose()
+            raise
+
+
+@dataclass(slots=True)
+class _OpenStream:
+    response: httpx.Response
+    chunks: AsyncIterator[bytes]
+    parser: SSEParser = field(default_factory=SSEParser)
+    accumulator: StreamAccumulator = field(default_factory=StreamAccumulator)
+    pending: list[StreamDelta] = field(default_factory=list)
+    done: bool = False
+
+
+async def _deltas(opened: _OpenStream) -> AsyncIterator[StreamDelta]:
+    for delta in opened.pending:
+        yield delta
+    while not opened.done:
+        for delta in await _next_deltas(opened, mid_stream=True):
+            yield delta
+
+
+async def _next_deltas(opened: _OpenStream, *, mid_stream: bool) -> list[StreamDelta]:
+    """Read until at least one delta is ready (or the stream is done)."""
+    deltas: list[StreamDelta] = []
+    while not deltas and not opened.done:
+        with _transport_errors(str(opened.response.url), mid_stream, opened.accumulator):
+            chunk = await anext(opened.chunks, None)
+        if chunk is None:
+            opened.parser.close()
+            raise StreamInterrupted(
+                "the stream ended before [DONE]; the response is incomplete",
+                received=opened.accumulator.completion(),
+            )
+        for event in opened.parser.feed(chunk):
+            if event.data == "[DONE]":
+                opened.done = True
+                deltas.extend(opened.accumulator.finish())
+                break
+            deltas.extend(opened.accumulator.feed(_parse_event(event.data)))
+    return deltas
+
+
+class _transport_errors:  # noqa: N801 - used like a function: `with _transport_errors(...)`
+    """Turn httpx's transport exceptions into agentkit's typed errors.
+
+    Once a stream has handed deltas to the caller (`mid_stream`), any break is a
+    `StreamInterrupted` carrying what arrived; before that, it is a retryable
+    connection or timeout error.
+    """
+
+    def __init__(
+        self, url: str, mid_stream: bool, accumulator: StreamAccumulator | None = None
+    ) -> None:
+        self.url, self.mid_stream, self.accumulator = url, mid_stream, accumulator
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        if error is None or not isinstance(error, httpx.TransportError):
+            return
+        if self.mid_stream and self.accumulator is not None:
+            raise StreamInterrupted(
+                f"the stream from {self.url} broke before [DONE] ({_describe(error)})",
+                received=self.accumulator.completion(),
+            ) from error
+        if isinstance(error, httpx.TimeoutException):
+            raise ModelTimeoutError(
+                f"no answer from {self.url} in time ({_describe(error)})"
+            ) from error
+        raise ModelConnectionError(
+            f"connection to {self.url} failed ({_describe(error)})"
+        ) from error
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _parse_event(data: str) -> Any:
+    try:
+        return from_json(data)
+    except ValueError:
+        raise ModelResponseError("a stream event is not valid JSON", body=data[:500]) from None
+
+
+def _decode_body(response: httpx.Response, content: bytes | None = None) -> Completion:
+    raw = response.content if content is None else content
+    try:
+        data = from_json(raw)
+    except ValueError:
+        raise ModelResponseError(
+            f"the response of {response.url} is not valid JSON",
+            body=raw[:500].decode("utf-8", "replace"),
+        ) from None
+    return decode_completion(data)
+
+
+def _deltas_of(completion: Completion) -> list[StreamDelta]:
+    """Deltas for a server that answered a stream request with a plain JSON completion."""
+    deltas: list[StreamDelta] = []
+    for choice in completion.choices:
+        if choice.message.content:
+            deltas.append(TextDelta(choice.index, choice.message.content))
+        for index, call in enumerate(choice.message.tool_calls):
+            deltas.append(ToolCallStarted(choice.index, index, call.id, call.name))
+            deltas.append(ToolCallArgumentsDelta(choice.index, index, call.arguments))
+            deltas.append(ToolCallReady(choice.index, index, call))
+    deltas.append(ResponseCompleted(completion))
+    return deltas
+
+
+def _content_type(response: httpx.Response) -> str:
+    return str(response.headers.get("content-type", "")).lower()
+
+
+def _log_response(response: httpx.Response, started: float) -> None:
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug(
+            "POST %s -> %d in %.1f ms (request id %s)",
+            response.request.url,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            response.headers.get("x-request-id", "-"),
+        )

@@ -1,0 +1,91 @@
+"""Layer 3 (model boundary): when and how long to wait before repeating a failed request.
+
+Retried: 408, 409, 429, 500, 502, 503, 504, connection errors and timeouts. Never retried:
+other statuses (400, 401, 403, 404, 422...) and a 429 whose code is `insufficient_quota`
+(waiting does not buy quota). The wait grows exponentially with jitter; a server's
+`Retry-After` / `retry-after-ms` is honoured up to `max_retry_after` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+import anyio
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+
+from ._exceptions import ModelConnectionError, ModelHTTPError, ModelTimeoutError, RateLimitError
+
+__all__ = ["RETRYABLE_STATUS_CODES", "RetryPolicy"]
+
+RETRYABLE_STATUS_CODES = frozenset({408, 409, 429, 500, 502, 503, 504})
+logger = logging.getLogger("agentkit")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RetryPolicy:
+    """How a model client retries failed requests.
+
+    The wait before retry `k` (1-based) is `min(max_delay, initial_delay * 2**(k-1))`, less a
+    random part of up to `jitter` of it, unless the server said how long to wait.
+    """
+
+    max_retries: int = 2
+    """Retries after the first attempt (0 turns retrying off)."""
+    initial_delay: float = 0.5
+    max_delay: float = 8.0
+    jitter: float = 0.25
+    max_retry_after: float = 60.0
+    """The longest server-requested wait honoured; longer requests wait this long."""
+    sleep: Callable[[float], Awaitable[None]] = field(default=anyio.sleep, repr=False)
+    """How to wait; tests inject a recorder so they never really sleep."""
+
+    def __post_init__(self) -> None:
+        if self.max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        if not 0 <= self.jitter <= 1:
+            raise ValueError("jitter must be between 0 and 1")
+
+    def is_retryable(self, error: BaseException) -> bool:
+        """Whether `error` is worth another attempt."""
+        if isinstance(error, ModelTimeoutError | ModelConnectionError):
+            return True
+        if isinstance(error, RateLimitError) and error.code == "insufficient_quota":
+            return False
+        return isinstance(error, ModelHTTPError) and error.status_code in RETRYABLE_STATUS_CODES
+
+    def delay(self, retry_number: int, error: BaseException | None = None) -> float:
+        """Seconds to wait before retry number `retry_number` (1-based) after `error`."""
+        requested = getattr(error, "retry_after", None)
+        if requested is not None:
+            return float(min(requested, self.max_retry_after))
+        base = min(self.max_delay, self.initial_delay * 2.0 ** (retry_number - 1))
+        return float(base * (1 - self.jitter * random.random()))
+
+    def retrying(self) -> AsyncRetrying:
+        """A tenacity controller that applies this policy: `async for attempt in ...`."""
+        return AsyncRetrying(
+            stop=stop_after_attempt(self.max_retries + 1),
+            retry=retry_if_exception(self.is_retryable),
+            wait=self._wait,
+            sleep=self.sleep,
+            before_sleep=_log_retry,
+            reraise=True,
+        )
+
+    def _wait(self, state: RetryCallState) -> float:
+        error = state.outcome.exception() if state.outcome is not None else None
+        return self.delay(state.attempt_number, error)
+
+
+def _log_retry(state: RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome is not None else None
+    wait = state.next_action.sleep if state.next_action is not None else 0.0
+    logger.info(
+        "retrying request (attempt %d failed: %s); waiting %.2fs",
+        state.attempt_number,
+        error,
+        wait,
+    )

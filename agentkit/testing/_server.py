@@ -1,0 +1,369 @@
+"""`MockChatServer`: a real HTTP/1.1 server on 127.0.0.1 that speaks the chat-completions wire.
+
+It runs its own event loop in a background thread, so sync tests, async tests (on asyncio or
+trio) and other processes can all use it. It replays a script of `Reply`/`Fault` items in
+order (or asks a responder function), records every request, and can validate each request
+body with a function you give it.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import struct
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import anyio.abc
+from anyio.from_thread import BlockingPortal, start_blocking_portal
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from .._chat import ChatModel
+from ._script import Fault, Renderer, Reply, error_body
+
+__all__ = ["MockChatServer", "RecordedRequest", "Responder"]
+
+Responder = Callable[["RecordedRequest"], "Reply | Fault"]
+"""A function that answers a request when the script is empty."""
+
+_MAX_HEADER_BYTES = 64 * 1024
+_REASONS = {
+    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
+    408: "Request Timeout", 409: "Conflict", 422: "Unprocessable Entity",
+    429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Gateway Timeout",
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """A request the server received."""
+
+    method: str
+    path: str
+    headers: Mapping[str, str]
+    """Header names in lower case."""
+    body: Any
+    """The parsed JSON body (`None` when it was not JSON)."""
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        """The request's `messages` (empty when absent)."""
+        return list(self.body.get("messages", [])) if isinstance(self.body, dict) else []
+
+    @property
+    def stream(self) -> bool:
+        """Whether the request asked for a stream."""
+        return isinstance(self.body, dict) and bool(self.body.get("stream"))
+
+
+class MockChatServer:
+    """A loopback chat-completions server with scripted replies and injected faults.
+
+    ```python
+    with MockChatServer([Reply.tool_calls(("add", {"a": 1, "b": 2})), Reply.text("3")]) as server:
+        model = server.chat_model()        # a ChatModel pointed at it
+        ...
+        server.requests[0].body["tools"]
+    ```
+    """
+
+    def __init__(
+        self,
+        script: Iterable[Reply | Fault] = (),
+        *,
+        responder: Responder | None = None,
+        latency: float = 0.0,
+        validate: Callable[[Any], list[str]] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        """Prepare the server (it starts with `with`, `async with` or `start()`).
+
+        Args:
+            script: Replies and faults, used one per request in order.
+            responder: Answers requests once the script is used up (default: a 500 error
+                saying the script is empty).
+            latency: Seconds to wait before every response.
+            validate: Checks each request body; a non-empty list of problems answers 400.
+            host: The loopback address to bind.
+            port: The port (0 picks a free one).
+        """
+        self._script: deque[Reply | Fault] = deque(script)
+        self._responder = responder
+        self.latency = latency
+        self._validate = validate
+        self._host, self._port = host, port
+        self.requests: list[RecordedRequest] = []
+        self.validation_errors: list[list[str]] = []
+        self._renderer = Renderer()
+        self._lock = threading.Lock()
+        self._exit_stack: ExitStack | None = None
+        self._portal: BlockingPortal | None = None
+        self._stop: anyio.Event | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """`http://127.0.0.1:PORT/v1`, ready for `ChatModel(base_url=...)`."""
+        if self._portal is None:
+            raise RuntimeError("the server is not running; use `with MockChatServer() as s:`")
+        return f"http://{self._host}:{self._port}/v1"
+
+    def start(self) -> MockChatServer:
+        """Start serving in a background thread; returns the server."""
+        if self._portal is not None:
+            return self
+        stack = ExitStack()
+        portal = stack.enter_context(start_blocking_portal(backend="asyncio"))
+        self._port = portal.start_task(self._serve)[1]
+        self._exit_stack, self._portal = stack, portal
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and join the background thread."""
+        portal, stack = self._portal, self._exit_stack
+        if portal is None or stack is None:
+            return
+        portal.call(self._request_stop)
+        stack.close()
+        self._portal = self._exit_stack = None
+
+    def __enter__(self) -> MockChatServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> MockChatServer:
+        await anyio.to_thread.run_sync(self.start)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await anyio.to_thread.run_sync(self.stop)
+
+    # -- script ------------------------------------------------------------------------
+
+    def add(self, *items: Reply | Fault) -> None:
+        """Append replies or faults to the script."""
+        with self._lock:
+            self._script.extend(items)
+
+    @property
+    def remaining(self) -> int:
+        """How many scripted items are still unused."""
+        with self._lock:
+            return len(self._script)
+
+    def chat_model(self, **options: Any) -> ChatModel:
+        """A `ChatModel` pointed at this server (with a dummy key), options passed through."""
+        options.setdefault("api_key", "mock-key")
+        options.setdefault("model", "mock-model")
+        return ChatModel(base_url=self.base_url, **options)
+
+    def _next(self, request: RecordedRequest) -> Reply | Fault:
+        with self._lock:
+            if self._script:
+                return self._script.popleft()
+        if self._responder is not None:
+            return self._responder(request)
+        return Fault.http(
+            500, message=f"MockChatServer: no scripted reply left for request #{len(self.requests)}"
+        )
+
+    # -- serving -----------------------------------------------------------------------
+
+    async def _serve(self, *, task_status: anyio.abc.TaskStatus[int]) -> None:
+        listener = await anyio.create_tcp_listener(local_host=self._host, local_port=self._port)
+        self._stop = anyio.Event()
+        async with listener, anyio.create_task_group() as group:
+            group.start_soon(listener.serve, self._connection, group)
+            task_status.started(listener.extra(anyio.abc.SocketAttribute.local_port))
+            await self._stop.wait()
+            group.cancel_scope.cancel()
+
+    async def _request_stop(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+
+    async def _connection(self, stream: anyio.abc.SocketStream) -> None:
+        buffered = BufferedByteReceiveStream(stream)
+        async with stream:
+            try:
+                while await self._exchange(stream, buffered):
+                    pass
+            except (
+                anyio.EndOfStream,
+                anyio.IncompleteRead,
+                anyio.BrokenResourceError,
+                anyio.ClosedResourceError,
+                anyio.DelimiterNotFound,
+                ConnectionError,
+            ):
+                return
+
+    async def _exchange(
+        self, stream: anyio.abc.SocketStream, buffered: BufferedByteReceiveStream
+    ) -> bool:
+        """Serve one request; return whether the connection stays open."""
+        head = await buffered.receive_until(b"\r\n\r\n", _MAX_HEADER_BYTES)
+        method, path, headers = _parse_head(head)
+        length = int(headers.get("content-length", "0"))
+        raw = await buffered.receive_exactly(length) if length else b""
+        request = RecordedRequest(method, path, headers, _json_or_none(raw))
+        with self._lock:
+            self.requests.append(request)
+        keep_alive = headers.get("connection", "").lower() != "close"
+        if method != "POST" or not path.endswith("/chat/completions"):
+            await _send_fault(
+                stream, Fault.http(404, message=f"no route for {method} {path}"), keep_alive
+            )
+            return keep_alive
+        problems = self._validate(request.body) if self._validate is not None else []
+        if problems:
+            with self._lock:
+                self.validation_errors.append(problems)
+            fault = Fault.http(400, message="; ".join(problems)[:2000], code="invalid_request")
+            await _send_fault(stream, fault, keep_alive)
+            return keep_alive
+        return await self._answer(stream, request, self._next(request), keep_alive)
+
+    async def _answer(
+        self,
+        stream: anyio.abc.SocketStream,
+        request: RecordedRequest,
+        item: Reply | Fault,
+        keep_alive: bool,
+    ) -> bool:
+        await _sleep(self.latency + item.latency)
+        body = request.body if isinstance(request.body, dict) else {}
+        model, n = str(body.get("model", "")), int(body.get("n") or 1)
+        if isinstance(item, Fault) and item.kind in ("status", "reset", "malformed"):
+            if item.kind == "reset":
+                _reset(stream)
+                return False
+            if item.kind == "malformed" and not request.stream:
+                await _send(stream, 200, "application/json", b'{"id": "broken', keep_alive)
+                return keep_alive
+            if item.kind == "status":
+                await _send_fault(stream, item, keep_alive)
+                return keep_alive
+        if not request.stream:
+            assert isinstance(item, Reply)
+            payload = json.dumps(self._renderer.completion(item, model, n)).encode()
+            await _send(stream, 200, "application/json", payload, keep_alive)
+            return keep_alive
+        include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        return await self._stream(stream, item, model, n, include_usage, keep_alive)
+
+    async def _stream(
+        self,
+        stream: anyio.abc.SocketStream,
+        item: Reply | Fault,
+        model: str,
+        n: int,
+        include_usage: bool,
+        keep_alive: bool,
+    ) -> bool:
+        reply = item if isinstance(item, Reply) else (item.reply or Reply.text(""))
+        fault = item if isinstance(item, Fault) else None
+        head = _head(200, "text/event-stream", keep_alive, chunked=True)
+        await stream.send(head)
+        events = [
+            json.dumps(chunk) for chunk in self._renderer.chunks(reply, model, n, include_usage)
+        ]
+        if fault is not None and fault.kind == "malformed":
+            events = ["{not json", *events]
+            fault = None
+        for number, data in enumerate(events):
+            if fault is not None and number == fault.after_events:
+                return await _stream_fault(stream, fault, keep_alive)
+            if number and reply.chunk_delay:
+                await anyio.sleep(reply.chunk_delay)
+            await stream.send(_chunk(f"data: {data}\n\n".encode()))
+        await stream.send(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+        return keep_alive
+
+
+async def _stream_fault(stream: anyio.abc.SocketStream, fault: Fault, keep_alive: bool) -> bool:
+    if fault.kind == "cut":
+        _reset(stream)
+        return False
+    if fault.kind == "stream_error":
+        error = {"error": {"message": fault.message, "type": "server_error", "code": "overloaded"}}
+        await stream.send(_chunk(f"data: {json.dumps(error)}\n\n".encode()))
+    await stream.send(b"0\r\n\r\n")  # a clean end of the body, with no [DONE]
+    return keep_alive
+
+
+async def _sleep(seconds: float) -> None:
+    if seconds > 0:
+        await anyio.sleep(seconds)
+
+
+def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
+    lines = head.decode("latin-1").split("\r\n")
+    method, path, _ = lines[0].split(" ", 2)
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return method, path, headers
+
+
+def _json_or_none(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _head(
+    status: int,
+    content_type: str,
+    keep_alive: bool,
+    *,
+    length: int | None = None,
+    chunked: bool = False,
+    extra: Mapping[str, str] | None = None,
+) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"content-type: {content_type}"]
+    lines.append("transfer-encoding: chunked" if chunked else f"content-length: {length or 0}")
+    lines.append("connection: keep-alive" if keep_alive else "connection: close")
+    lines.extend(f"{name}: {value}" for name, value in (extra or {}).items())
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def _send(
+    stream: anyio.abc.SocketStream,
+    status: int,
+    content_type: str,
+    body: bytes,
+    keep_alive: bool,
+    extra: Mapping[str, str] | None = None,
+) -> None:
+    head = _head(status, content_type, keep_alive, length=len(body), extra=extra)
+    await stream.send(head + body)
+
+
+async def _send_fault(stream: anyio.abc.SocketStream, fault: Fault, keep_alive: bool) -> None:
+    request_id = fault.headers.get("x-request-id", "req_mock")
+    content_type, body = error_body(fault, request_id)
+    await _send(stream, fault.status, content_type, body, keep_alive, fault.headers)
+
+
+def _chunk(data: bytes) -> bytes:
+    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
+
+
+def _reset(stream: anyio.abc.SocketStream) -> None:
+    """Abort the connection with a TCP RST (SO_LINGER 0) instead of a clean close."""
+    raw: socket.socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    raw.close()
