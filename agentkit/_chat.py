@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -164,10 +164,12 @@ class ChatModel:
         """
         payload = self._payload(request, stream=True)
         opened = await self._open_stream(payload)
+        deltas = _deltas(opened)
         try:
-            yield _deltas(opened)
+            yield deltas
         finally:
-            await opened.response.aclose()
+            await deltas.aclose()
+            await opened.aclose()
 
     # -- internals --------------------------------------------------------------------
 
@@ -222,13 +224,13 @@ class ChatModel:
         with _transport_errors(self._url, mid_stream=False):
             response = await client.send(request, stream=True)
         _log_response(response, started)
+        opened = _OpenStream(response, response.aiter_bytes())  # type: ignore[arg-type]
         try:
             if response.status_code >= 400:
                 body = await response.aread()
                 raise decode_error(
                     response.status_code, response.headers, body, _content_type(response)
                 )
-            opened = _OpenStream(response, response.aiter_bytes())
             if "application/json" in _content_type(response):
                 opened.pending = _deltas_of(_decode_body(response, await response.aread()))
                 opened.done = True
@@ -236,21 +238,26 @@ class ChatModel:
                 opened.pending = await _next_deltas(opened, mid_stream=False)
             return opened
         except BaseException:
-            await response.aclose()
+            await opened.aclose()
             raise
 
 
 @dataclass(slots=True)
 class _OpenStream:
     response: httpx.Response
-    chunks: AsyncIterator[bytes]
+    chunks: AsyncGenerator[bytes]
     parser: SSEParser = field(default_factory=SSEParser)
     accumulator: StreamAccumulator = field(default_factory=StreamAccumulator)
     pending: list[StreamDelta] = field(default_factory=list)
     done: bool = False
 
+    async def aclose(self) -> None:
+        # Close the byte iterator explicitly: left to the garbage collector, trio warns.
+        await self.chunks.aclose()
+        await self.response.aclose()
 
-async def _deltas(opened: _OpenStream) -> AsyncIterator[StreamDelta]:
+
+async def _deltas(opened: _OpenStream) -> AsyncGenerator[StreamDelta]:
     for delta in opened.pending:
         yield delta
     while not opened.done:
@@ -274,12 +281,22 @@ async def _next_deltas(opened: _OpenStream, *, mid_stream: bool) -> list[StreamD
             if event.data == "[DONE]":
                 opened.done = True
                 deltas.extend(opened.accumulator.finish())
+                await _drain(opened)
                 break
             deltas.extend(opened.accumulator.feed(_parse_event(event.data)))
     return deltas
 
 
-class _transport_errors:  # noqa: N801 - used like a function: `with _transport_errors(...)`
+async def _drain(opened: _OpenStream) -> None:
+    """Read the few bytes after [DONE], so the body ends and the connection is reused."""
+    try:
+        async for _ in opened.chunks:
+            pass
+    except httpx.TransportError:  # the response is already complete; a late break is harmless
+        pass
+
+
+class _transport_errors:  # lower case: it reads like a function in `with` statements
     """Turn httpx's transport exceptions into agentkit's typed errors.
 
     Once a stream has handed deltas to the caller (`mid_stream`), any break is a

@@ -14,9 +14,7 @@ EXAMPLES = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda path: path.name)
 def test_example_runs_offline(example: Path) -> None:
-    environment = {
-        key: value for key, value in os.environ.items() if not key.startswith("AIML")
-    }
+    environment = {key: value for key, value in os.environ.items() if not key.startswith("AIML")}
     completed = subprocess.run(
         [sys.executable, str(example)],
         capture_output=True,

@@ -285,6 +285,7 @@ def error_body(fault: Fault, request_id: str) -> tuple[str, bytes]:
         }
         return "application/problem+json", json.dumps(problem).encode()
     if fault.style == "html":
-        page = f"<html><head><title>{fault.status} {fault.message}</title></head><body>proxy</body></html>"
+        title = f"{fault.status} {fault.message}"
+        page = f"<html><head><title>{title}</title></head><body>proxy</body></html>"
         return "text/html", page.encode()
     return "text/plain", b""

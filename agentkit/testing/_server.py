@@ -9,6 +9,7 @@ body with a function you give it.
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import struct
 import threading
@@ -23,7 +24,8 @@ import anyio.abc
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.buffered import BufferedByteReceiveStream
 
-from .._chat import ChatModel
+from agentkit._chat import ChatModel
+
 from ._script import Fault, Renderer, Reply, error_body
 
 __all__ = ["MockChatServer", "RecordedRequest", "Responder"]
@@ -32,6 +34,15 @@ Responder = Callable[["RecordedRequest"], "Reply | Fault"]
 """A function that answers a request when the script is empty."""
 
 _MAX_HEADER_BYTES = 64 * 1024
+_CLIENT_GONE = (
+    anyio.EndOfStream,
+    anyio.IncompleteRead,
+    anyio.BrokenResourceError,
+    anyio.ClosedResourceError,
+    anyio.DelimiterNotFound,
+    ConnectionError,
+)
+logger = logging.getLogger("agentkit.testing")
 _REASONS = {
     200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
     408: "Request Timeout", 409: "Conflict", 422: "Unprocessable Entity",
@@ -246,7 +257,7 @@ class MockChatServer:
         model, n = str(body.get("model", "")), int(body.get("n") or 1)
         if isinstance(item, Fault) and item.kind in ("status", "reset", "malformed"):
             if item.kind == "reset":
-                _reset(stream)
+                await _reset(stream)
                 return False
             if item.kind == "malformed" and not request.stream:
                 await _send(stream, 200, "application/json", b'{"id": "broken', keep_alive)
@@ -293,7 +304,7 @@ class MockChatServer:
 
 async def _stream_fault(stream: anyio.abc.SocketStream, fault: Fault, keep_alive: bool) -> bool:
     if fault.kind == "cut":
-        _reset(stream)
+        await _reset(stream)
         return False
     if fault.kind == "stream_error":
         error = {"error": {"message": fault.message, "type": "server_error", "code": "overloaded"}}
@@ -362,8 +373,8 @@ def _chunk(data: bytes) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
-def _reset(stream: anyio.abc.SocketStream) -> None:
+async def _reset(stream: anyio.abc.SocketStream) -> None:
     """Abort the connection with a TCP RST (SO_LINGER 0) instead of a clean close."""
     raw: socket.socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    raw.close()
+    await stream.aclose()
