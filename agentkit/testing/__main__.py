@@ -1,0 +1,42 @@
+"""Run a MockChatServer on its own: `python -m agentkit.testing --port 8000 --scenario tools`.
+
+Prints the base URL on the first line of stdout, then serves until interrupted. Used by the
+benchmarks (the server in its own process) and handy for trying clients by hand.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import threading
+
+from ._scenarios import SCENARIOS
+from ._server import MockChatServer
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse the command line and serve until SIGINT or SIGTERM."""
+    parser = argparse.ArgumentParser(prog="python -m agentkit.testing", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1", help="loopback address to bind")
+    parser.add_argument("--port", type=int, default=0, help="port (0 picks a free one)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument(
+        "--scenario", choices=sorted(SCENARIOS), default="tools", help="how requests are answered"
+    )
+    parser.add_argument("--tool-calls", type=int, default=2, help="calls per tool turn (tools)")
+    options = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    responder = SCENARIOS[options.scenario](options.tool_calls)
+    server = MockChatServer(
+        responder=responder, latency=options.latency, host=options.host, port=options.port
+    )
+    with server:
+        print(server.base_url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""Ready-made responders: how a MockChatServer answers when no script is given."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from ._script import Reply, ScriptedCall
+from ._server import RecordedRequest, Responder
+
+__all__ = ["SCENARIOS", "echo", "tool_loop"]
+
+
+def echo(request: RecordedRequest) -> Reply:
+    """Answer with the text of the last user message."""
+    users = [m for m in request.messages if m.get("role") == "user"]
+    content = users[-1].get("content", "") if users else ""
+    return Reply.text(content if isinstance(content, str) else json.dumps(content))
+
+
+def tool_loop(calls: int = 2, final: str = "Done.") -> Responder:
+    """A two-turn agent conversation: call every tool of the request, then answer.
+
+    The first turn (last message not a tool result) calls the request's tools in turn,
+    `calls` calls in all, with `{}`-shaped arguments filled from required string/number
+    properties; once tool results come back, it answers `final`.
+    """
+
+    def respond(request: RecordedRequest) -> Reply:
+        messages = request.messages
+        if messages and messages[-1].get("role") == "tool":
+            return Reply.text(final)
+        tools = request.body.get("tools") if isinstance(request.body, dict) else None
+        if not tools:
+            return Reply.text(final)
+        scripted = [
+            ScriptedCall(
+                name=tools[i % len(tools)]["function"]["name"],
+                arguments=json.dumps(_sample_arguments(tools[i % len(tools)]["function"])),
+            )
+            for i in range(calls)
+        ]
+        return Reply.tool_calls(*scripted)
+
+    return respond
+
+
+def _sample_arguments(function: dict[str, object]) -> dict[str, object]:
+    parameters = function.get("parameters")
+    properties = parameters.get("properties", {}) if isinstance(parameters, dict) else {}
+    samples: dict[str, object] = {}
+    for name, schema in properties.items():
+        kinds = schema.get("type") if isinstance(schema, dict) else None
+        kinds = kinds if isinstance(kinds, list) else [kinds]
+        if "integer" in kinds or "number" in kinds:
+            samples[name] = 1
+        elif "string" in kinds:
+            samples[name] = "x"
+        elif "boolean" in kinds:
+            samples[name] = True
+        elif "null" in kinds:
+            samples[name] = None
+    return samples
+
+
+SCENARIOS: dict[str, Callable[[int], Responder]] = {
+    "echo": lambda calls: echo,
+    "tools": lambda calls: tool_loop(calls),
+}
