@@ -18,7 +18,7 @@ get_weather.definition()   # the tool as sent on the wire
 # 0. foundation: _exceptions
 # 1. conversation data: _messages
 # 2. tool definition: _docstrings, _strict, _schema, _tool
-# 3. model boundary: _model, _wire, _sse, _retry, _chat
+# 3. model boundary: _model, _wire, _sse, _retry, _transport, _chat
 # 5. edges: testing, __main__
 
 from ._chat import ChatModel

@@ -39,13 +39,13 @@ from ._model import (
 )
 from ._retry import RetryPolicy
 from ._sse import SSEParser, StreamAccumulator
+from ._transport import PooledTransport
 from ._wire import decode_completion, decode_error, encode_request
 
 __all__ = [
     "API_KEY_VARIABLES",
     "BASE_URL_VARIABLE",
     "DEFAULT_BASE_URL",
-    "DEFAULT_LIMITS",
     "DEFAULT_MODEL",
     "DEFAULT_TIMEOUT",
     "ChatModel",
@@ -55,8 +55,6 @@ DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
 DEFAULT_MODEL = "openai/gpt-5-2-chat-latest"
 # Connecting should be quick; generating a long answer may take minutes.
 DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
-# Agents run many requests at once; httpx's default pool (100 connections) queues them.
-DEFAULT_LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
 API_KEY_VARIABLES = ("AIMLAPI_API_KEY", "AIML_API_KEY")
 BASE_URL_VARIABLE = "AIMLAPI_BASE_URL"
 
@@ -194,7 +192,9 @@ class ChatModel:
         # starts a new loop per call: keep one owned client per loop.
         loop = anyio.lowlevel.current_token()
         if self._owned is None or self._owned_loop != loop:
-            self._owned = httpx.AsyncClient(timeout=self._timeout, limits=DEFAULT_LIMITS)
+            # PooledTransport: httpx's default pool costs more CPU than the requests at high
+            # concurrency (benchmarks/README.md).
+            self._owned = httpx.AsyncClient(timeout=self._timeout, transport=PooledTransport())
             self._owned_loop = loop
         return self._owned
 
