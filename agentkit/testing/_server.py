@@ -61,6 +61,8 @@ class RecordedRequest:
     """Header names in lower case."""
     body: Any
     """The parsed JSON body (`None` when it was not JSON)."""
+    connection: int = 0
+    """Which TCP connection carried it (numbered from 1 in order of arrival)."""
 
     @property
     def messages(self) -> list[dict[str, Any]]:
@@ -90,6 +92,7 @@ class MockChatServer:
         *,
         responder: Responder | None = None,
         latency: float = 0.0,
+        idle_timeout: float | None = None,
         validate: Callable[[Any], list[str]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -101,6 +104,8 @@ class MockChatServer:
             responder: Answers requests once the script is used up (default: a 500 error
                 saying the script is empty).
             latency: Seconds to wait before every response.
+            idle_timeout: Close a kept-alive connection after this many idle seconds (to
+                test clients' handling of connections the server dropped).
             validate: Checks each request body; a non-empty list of problems answers 400.
             host: The loopback address to bind.
             port: The port (0 picks a free one).
@@ -108,6 +113,8 @@ class MockChatServer:
         self._script: deque[Reply | Fault] = deque(script)
         self._responder = responder
         self.latency = latency
+        self._idle_timeout = idle_timeout
+        self._connections = 0
         self._validate = validate
         self._host, self._port = host, port
         self.requests: list[RecordedRequest] = []
@@ -205,9 +212,12 @@ class MockChatServer:
 
     async def _connection(self, stream: anyio.abc.SocketStream) -> None:
         buffered = BufferedByteReceiveStream(stream)
+        with self._lock:
+            self._connections += 1
+            number = self._connections
         async with stream:
             try:
-                while await self._exchange(stream, buffered):
+                while await self._exchange(stream, buffered, number):
                     pass
             except (
                 anyio.EndOfStream,
@@ -220,14 +230,17 @@ class MockChatServer:
                 return
 
     async def _exchange(
-        self, stream: anyio.abc.SocketStream, buffered: BufferedByteReceiveStream
+        self, stream: anyio.abc.SocketStream, buffered: BufferedByteReceiveStream, number: int
     ) -> bool:
         """Serve one request; return whether the connection stays open."""
-        head = await buffered.receive_until(b"\r\n\r\n", _MAX_HEADER_BYTES)
+        with anyio.move_on_after(self._idle_timeout) as idle:
+            head = await buffered.receive_until(b"\r\n\r\n", _MAX_HEADER_BYTES)
+        if idle.cancelled_caught:
+            return False  # idle too long: close, as real servers do
         method, path, headers = _parse_head(head)
         length = int(headers.get("content-length", "0"))
         raw = await buffered.receive_exactly(length) if length else b""
-        request = RecordedRequest(method, path, headers, _json_or_none(raw))
+        request = RecordedRequest(method, path, headers, _json_or_none(raw), number)
         with self._lock:
             self.requests.append(request)
         keep_alive = headers.get("connection", "").lower() != "close"
