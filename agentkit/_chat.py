@@ -56,6 +56,9 @@ DEFAULT_MODEL = "openai/gpt-5-2-chat-latest"
 # Connecting should be quick; generating a long answer may take minutes.
 DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
 API_KEY_VARIABLES = ("AIMLAPI_API_KEY", "AIML_API_KEY")
+_PROXY_VARIABLES = tuple(
+    name for base in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY") for name in (base, base.lower())
+)
 BASE_URL_VARIABLE = "AIMLAPI_BASE_URL"
 
 logger = logging.getLogger("agentkit")
@@ -69,8 +72,9 @@ class ChatModel:
     model = ChatModel(base_url="http://localhost:8000/v1", api_key="...", model="llama3")
     ```
 
-    Without `http_client`, the model owns one client per event loop; close it with
-    `await model.aclose()` or `async with model: ...`.
+    Without `http_client`, the model owns its connections (one pool per event loop, on
+    agentkit's lean HTTP/1.1 transport, or httpx's default stack when proxy variables are
+    set); close them with `await model.aclose()` or `async with model: ...`.
     """
 
     def __init__(
@@ -109,8 +113,9 @@ class ChatModel:
         self._missing_key_hint = "pass api_key=... to ChatModel"
         self._extra_headers = dict(headers or {})
         self._timeout = timeout
+        self._timeouts = httpx.Timeout(timeout).as_dict()
         self._http_client = http_client
-        self._owned: httpx.AsyncClient | None = None
+        self._owned: httpx.AsyncClient | PooledTransport | None = None
         self._owned_loop: object = None
 
     @classmethod
@@ -185,25 +190,52 @@ class ChatModel:
             **self._extra_headers,
         }
 
-    def _client(self) -> httpx.AsyncClient:
+    def _sender(self) -> httpx.AsyncClient | PooledTransport:
         if self._http_client is not None:
             return self._http_client
-        # A client's connections belong to the event loop that opened them, and run_sync
-        # starts a new loop per call: keep one owned client per loop.
+        # Connections belong to the event loop that opened them, and run_sync starts a new
+        # loop per call: keep what the model owns per loop.
         loop = anyio.lowlevel.current_token()
         if self._owned is None or self._owned_loop != loop:
-            # PooledTransport: httpx's default pool costs more CPU than the requests at high
-            # concurrency (benchmarks/README.md).
-            self._owned = httpx.AsyncClient(timeout=self._timeout, transport=PooledTransport())
+            # PooledTransport, used without an httpx client around it: httpx's default pool
+            # and client layers cost more CPU than the requests (benchmarks/README.md).
+            # Proxies need httpx's own stack.
+            use_httpx = any(os.environ.get(name) for name in _PROXY_VARIABLES)
+            self._owned = (
+                httpx.AsyncClient(timeout=self._timeout) if use_httpx else PooledTransport()
+            )
             self._owned_loop = loop
         return self._owned
 
-    async def _post(self, payload: bytes) -> httpx.Response:
-        headers = self._headers()
+    async def _send(
+        self, payload: bytes, headers: dict[str, str], *, stream: bool
+    ) -> httpx.Response:
+        sender = self._sender()
         started = time.perf_counter()
         with _transport_errors(self._url, mid_stream=False):
-            response = await self._client().post(self._url, content=payload, headers=headers)
+            if isinstance(sender, httpx.AsyncClient):
+                request = sender.build_request("POST", self._url, content=payload, headers=headers)
+                response = await sender.send(request, stream=stream)
+            else:
+                request = httpx.Request(
+                    "POST",
+                    self._url,
+                    content=payload,
+                    headers=headers,
+                    extensions={"timeout": self._timeouts},
+                )
+                response = await sender.handle_async_request(request)
+                response.request = request
+                if not stream:
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
         _log_response(response, started)
+        return response
+
+    async def _post(self, payload: bytes) -> httpx.Response:
+        response = await self._send(payload, self._headers(), stream=False)
         if response.status_code >= 400:
             raise decode_error(
                 response.status_code, response.headers, response.content, _content_type(response)
@@ -218,12 +250,7 @@ class ChatModel:
 
     async def _start_stream(self, payload: bytes) -> _OpenStream:
         headers = {**self._headers(), "Accept": "text/event-stream"}
-        client = self._client()
-        started = time.perf_counter()
-        request = client.build_request("POST", self._url, content=payload, headers=headers)
-        with _transport_errors(self._url, mid_stream=False):
-            response = await client.send(request, stream=True)
-        _log_response(response, started)
+        response = await self._send(payload, headers, stream=True)
         opened = _OpenStream(response, response.aiter_bytes())  # type: ignore[arg-type]
         try:
             if response.status_code >= 400:

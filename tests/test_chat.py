@@ -475,3 +475,14 @@ def test_one_model_serves_several_event_loops(server: MockChatServer, sleeps: Sl
 
     assert anyio.run(ask) == "one"
     assert anyio.run(ask, backend="trio") == "two"
+
+
+async def test_proxy_variables_switch_to_httpx_own_stack(
+    server: MockChatServer, sleeps: Sleeps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    server.add(Reply.text("direct"))
+    async with model_for(server, sleeps) as model:
+        assert isinstance(model._sender(), httpx.AsyncClient)
+        assert (await model.complete(HELLO)).message.content == "direct"

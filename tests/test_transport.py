@@ -93,3 +93,81 @@ async def test_streamed_bodies_closed_early_release_cleanly() -> None:
                     break
                 await response.aclose()
             assert (await post(client, server)).status_code == 200
+
+
+class CannedServer:
+    """A one-connection-at-a-time server that answers every request with fixed bytes."""
+
+    def __init__(self, response: bytes, close_after: bool = False) -> None:
+        import socket
+        import threading
+
+        self.response, self.close_after = response, close_after
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/x"
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.sock.accept()
+            except OSError:
+                return
+            with connection:
+                while True:
+                    data = connection.recv(65536)
+                    if not data:
+                        break
+                    connection.sendall(self.response)
+                    if self.close_after:
+                        break
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.mark.parametrize(
+    ("raw", "body"),
+    [
+        (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello", b"hello"),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+            b"3;ext=1\r\nhel\r\n2\r\nlo\r\n0\r\ntrailer: x\r\n\r\n",
+            b"hello",
+        ),
+        (b"HTTP/1.1 204 No Content\r\n\r\n", b""),
+        (b"HTTP/1.0 200 OK\r\nconnection: close\r\n\r\nuntil close", b"until close"),
+    ],
+    ids=["length", "chunked-with-extensions-and-trailers", "no-content", "read-to-close"],
+)
+async def test_body_framings(raw: bytes, body: bytes) -> None:
+    server = CannedServer(raw, close_after=b"close" in raw)
+    try:
+        async with httpx.AsyncClient(transport=PooledTransport()) as client:
+            for _ in range(2):  # the second request shows the connection state stayed right
+                response = await client.post(server.url, content=b"{}")
+                assert response.content == body
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"garbage\r\n\r\n",
+        b"SPDY/3 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+    ],
+    ids=["no-status", "wrong-protocol", "bad-chunk-size"],
+)
+async def test_malformed_responses_are_protocol_errors(raw: bytes) -> None:
+    server = CannedServer(raw)
+    try:
+        async with httpx.AsyncClient(transport=PooledTransport()) as client:
+            with pytest.raises(httpx.RemoteProtocolError):
+                await client.post(server.url, content=b"{}")
+    finally:
+        server.close()

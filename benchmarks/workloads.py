@@ -1,0 +1,119 @@
+"""One measurement per process: `python workloads.py SCENARIO FRAMEWORK BASE_URL [N]`.
+
+Prints one JSON line: wall seconds, CPU seconds and peak RSS of the measured part, plus the
+count of units of work done. Each framework does the same work against the same server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import resource
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+BODY = {"model": "mock-model", "messages": [{"role": "user", "content": "hi"}]}
+HEADERS = {"Authorization": "Bearer mock-key", "Content-Type": "application/json"}
+
+
+# --- model-boundary workloads: one exchange = two sequential requests ------------------------
+
+
+def raw_httpx() -> Callable[[str], Awaitable[None]]:
+    import httpx
+
+    client = httpx.AsyncClient()
+    payload = json.dumps(BODY).encode()
+
+    async def exchange(url: str) -> None:
+        for _ in range(2):
+            response = await client.post(f"{url}/chat/completions", content=payload, headers=HEADERS)
+            json.loads(response.content)
+
+    return exchange
+
+
+def raw_aiohttp() -> Callable[[str], Awaitable[None]]:
+    import aiohttp
+
+    session: list[aiohttp.ClientSession] = []
+    payload = json.dumps(BODY).encode()
+
+    async def exchange(url: str) -> None:
+        if not session:
+            session.append(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)))
+        for _ in range(2):
+            async with session[0].post(f"{url}/chat/completions", data=payload, headers=HEADERS) as r:
+                json.loads(await r.read())
+
+    return exchange
+
+
+def agentkit_model() -> Callable[[str], Awaitable[None]]:
+    from agentkit import ChatModel, ModelRequest, UserMessage
+
+    models: dict[str, ChatModel] = {}
+    request = ModelRequest(messages=[UserMessage(content="hi")])
+
+    async def exchange(url: str) -> None:
+        model = models.setdefault(url, ChatModel(base_url=url, api_key="mock-key", model="mock-model"))
+        for _ in range(2):
+            await model.complete(request)
+
+    return exchange
+
+
+EXCHANGES: dict[str, Callable[[], Callable[[str], Awaitable[None]]]] = {
+    "raw-httpx": raw_httpx,
+    "raw-aiohttp": raw_aiohttp,
+    "agentkit": agentkit_model,
+}
+
+
+class Clock:
+    """Wall and CPU time of the measured part only (warm-up excluded)."""
+
+    def __enter__(self) -> Clock:
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+async def sequential(work: Callable[[str], Awaitable[None]], url: str, count: int) -> Clock:
+    await work(url)  # warm up: connect, import lazily-loaded parts
+    with Clock() as clock:
+        for _ in range(count):
+            await work(url)
+    return clock
+
+
+async def concurrent(work: Callable[[str], Awaitable[None]], url: str, count: int) -> Clock:
+    await work(url)
+    with Clock() as clock:
+        await asyncio.gather(*(work(url) for _ in range(count)))
+    return clock
+
+
+SCENARIOS: dict[str, tuple[dict[str, Any], Callable[..., Awaitable[Clock]]]] = {
+    "exchange": (EXCHANGES, sequential),
+    "concurrent-exchanges": (EXCHANGES, concurrent),
+}
+
+
+def main() -> None:
+    scenario, framework, url, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    factories, driver = SCENARIOS[scenario]
+    work = factories[framework]()
+    start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    clock = asyncio.run(driver(work, url, count))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    result = {"wall": clock.wall, "cpu": clock.cpu, "units": count}
+    print(json.dumps({**result, "peak_rss_kib": peak, "start_rss_kib": start_rss}))
+
+
+if __name__ == "__main__":
+    main()
