@@ -14,6 +14,7 @@ transport when proxy variables are set.
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -143,7 +144,7 @@ class _Connection:
     async def open(
         cls, origin: _Origin, context: ssl.SSLContext | None, timeouts: dict[str, float | None]
     ) -> _Connection:
-        scheme, host, port = origin
+        _, host, port = origin
         with _errors(timeouts.get("connect"), httpx.ConnectTimeout, httpx.ConnectError):
             if context is None:
                 stream: anyio.abc.ByteStream = await anyio.connect_tcp(host, port)
@@ -167,22 +168,20 @@ class _Connection:
             raise
         return _parse_head(head)
 
-    async def receive(self, timeout: float | None, exactly: int | None = None) -> bytes:
-        with _errors(timeout, httpx.ReadTimeout, httpx.ReadError):
+    async def receive(self, read_timeout: float | None, exactly: int | None = None) -> bytes:
+        with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
             if exactly is not None:
                 return await self.reader.receive_exactly(exactly)
             return await self.reader.receive(_READ_SIZE)
 
-    async def receive_line(self, timeout: float | None) -> bytes:
-        with _errors(timeout, httpx.ReadTimeout, httpx.ReadError):
+    async def receive_line(self, read_timeout: float | None) -> bytes:
+        with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
             return await self.reader.receive_until(b"\r\n", 4096)
 
     async def aclose(self) -> None:
-        with anyio.CancelScope(shield=True):
-            try:
-                await self.stream.aclose()
-            except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
-                pass
+        closing_errors = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+        with anyio.CancelScope(shield=True), contextlib.suppress(*closing_errors):
+            await self.stream.aclose()
 
     def abort(self) -> None:
         """Drop an expired idle connection without awaiting (its close is best effort)."""

@@ -38,8 +38,20 @@ SCENARIOS = {
 }
 # target: (scenario, framework, baseline, metric ratio at most)
 TARGETS = [
-    ("exchange", "agentkit", "raw-httpx", 1.3, "a single exchange costs at most 1.3x raw httpx's CPU"),
-    ("concurrent-exchanges", "agentkit", "raw-aiohttp", 2.0, "200 concurrent exchanges at 50 ms finish within 2x raw aiohttp's wall time"),
+    (
+        "exchange",
+        "agentkit",
+        "raw-httpx",
+        1.3,
+        "a single exchange costs at most 1.3x raw httpx's CPU",
+    ),
+    (
+        "concurrent-exchanges",
+        "agentkit",
+        "raw-aiohttp",
+        2.0,
+        "200 concurrent exchanges at 50 ms finish within 2x raw aiohttp's wall time",
+    ),
 ]
 
 
@@ -112,7 +124,9 @@ def run(rounds: int, quick: bool, only: list[str]) -> dict[str, dict[str, list[d
     return results
 
 
-def summarize(results: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str, dict[str, dict[str, float]]]:
+def summarize(
+    results: dict[str, dict[str, list[dict[str, float]]]],
+) -> dict[str, dict[str, dict[str, float]]]:
     summary: dict[str, dict[str, dict[str, float]]] = {}
     for scenario, by_framework in results.items():
         metric = SCENARIOS[scenario][2]
@@ -131,10 +145,15 @@ def summarize(results: dict[str, dict[str, list[dict[str, float]]]]) -> dict[str
 
 def report(summary: dict[str, dict[str, dict[str, float]]], command: str) -> str:
     versions = subprocess.run(
-        [str(PYTHON), "-m", "pip", "list", "--format=json"], capture_output=True, text=True, check=True
+        [str(PYTHON), "-m", "pip", "list", "--format=json"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     wanted = {"agentkit", "httpx", "aiohttp", "openai", "openai-agents", "pydantic-ai-slim"}
-    listed = ", ".join(f"{p['name']} {p['version']}" for p in json.loads(versions) if p["name"] in wanted)
+    listed = ", ".join(
+        f"{p['name']} {p['version']}" for p in json.loads(versions) if p["name"] in wanted
+    )
     lines = [
         f"Measured {datetime.date.today()} on {platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; {listed}.",
@@ -144,7 +163,12 @@ def report(summary: dict[str, dict[str, dict[str, float]]], command: str) -> str
     for scenario, by_framework in summary.items():
         metric = SCENARIOS[scenario][2]
         unit = "CPU ms per exchange" if metric == "cpu_per_unit" else "wall ms"
-        lines += [f"### {scenario} ({unit})", "", "| framework | median | min | max |", "|---|---|---|---|"]
+        lines += [
+            f"### {scenario} ({unit})",
+            "",
+            "| framework | median | min | max |",
+            "|---|---|---|---|",
+        ]
         for framework, stats in sorted(by_framework.items(), key=lambda item: item[1]["median_ms"]):
             lines.append(
                 f"| {framework} | {stats['median_ms']:.2f} | {stats['min_ms']:.2f} | {stats['max_ms']:.2f} |"
@@ -153,7 +177,9 @@ def report(summary: dict[str, dict[str, dict[str, float]]], command: str) -> str
     lines += ["### Targets", "", "| target | measured ratio | met |", "|---|---|---|"]
     for scenario, framework, baseline, limit, text in TARGETS:
         if scenario in summary and framework in summary[scenario]:
-            ratio = summary[scenario][framework]["median_ms"] / summary[scenario][baseline]["median_ms"]
+            ratio = (
+                summary[scenario][framework]["median_ms"] / summary[scenario][baseline]["median_ms"]
+            )
             lines.append(f"| {text} | {ratio:.2f}x | {'yes' if ratio <= limit else 'no'} |")
     return "\n".join(lines) + "\n"
 
@@ -183,8 +209,12 @@ def plot(summary: dict[str, dict[str, dict[str, float]]]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer rounds and units (about a minute)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer rounds and units (about a minute)"
+    )
     parser.add_argument("--rounds", type=int, default=None, help="rounds per scenario")
     parser.add_argument("--only", nargs="*", default=[], help="run only these scenarios")
     options = parser.parse_args()
@@ -193,7 +223,7 @@ def main() -> None:
     raw = run(rounds, options.quick, options.only)
     summary = summarize(raw)
     RESULTS.mkdir(exist_ok=True)
-    command = "python3 benchmarks/run.py" + (" --quick" if options.quick else "")
+    command = " ".join(["python3 benchmarks/run.py", *sys.argv[1:]])
     (RESULTS / "results.json").write_text(json.dumps({"raw": raw, "summary": summary}, indent=2))
     markdown = report(summary, command)
     (RESULTS / "results.md").write_text(markdown)

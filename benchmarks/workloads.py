@@ -29,7 +29,9 @@ def raw_httpx() -> Callable[[str], Awaitable[None]]:
 
     async def exchange(url: str) -> None:
         for _ in range(2):
-            response = await client.post(f"{url}/chat/completions", content=payload, headers=HEADERS)
+            response = await client.post(
+                f"{url}/chat/completions", content=payload, headers=HEADERS
+            )
             json.loads(response.content)
 
     return exchange
@@ -45,7 +47,9 @@ def raw_aiohttp() -> Callable[[str], Awaitable[None]]:
         if not session:
             session.append(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)))
         for _ in range(2):
-            async with session[0].post(f"{url}/chat/completions", data=payload, headers=HEADERS) as r:
+            async with session[0].post(
+                f"{url}/chat/completions", data=payload, headers=HEADERS
+            ) as r:
                 json.loads(await r.read())
 
     return exchange
@@ -58,7 +62,9 @@ def agentkit_model() -> Callable[[str], Awaitable[None]]:
     request = ModelRequest(messages=[UserMessage(content="hi")])
 
     async def exchange(url: str) -> None:
-        model = models.setdefault(url, ChatModel(base_url=url, api_key="mock-key", model="mock-model"))
+        model = models.setdefault(
+            url, ChatModel(base_url=url, api_key="mock-key", model="mock-model")
+        )
         for _ in range(2):
             await model.complete(request)
 
