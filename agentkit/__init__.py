@@ -19,13 +19,20 @@ get_weather.definition()   # the tool as sent on the wire
 # 1. conversation data: _messages
 # 2. tool definition: _docstrings, _strict, _schema, _tool
 # 3. model boundary: _model, _wire, _sse, _retry, _transport, _chat
+# 4. run loop: _events, _dispatch, _output, _loop, _agent
 # 5. edges: testing, __main__
 
+from ._agent import DEFAULT_MAX_TURNS, Agent, AgentStream
 from ._chat import ChatModel
+from ._dispatch import Approver
+from ._events import RunEnded, RunEvent, RunResult, ToolCallFinished, ToolResult, Turn, TurnEnded
 from ._exceptions import (
     AgentkitError,
+    AgentRunError,
     AuthenticationError,
     BadRequestError,
+    HistoryError,
+    MaxTurnsExceeded,
     ModelConfigurationError,
     ModelConnectionError,
     ModelError,
@@ -34,6 +41,7 @@ from ._exceptions import (
     ModelStreamError,
     ModelTimeoutError,
     NotFoundError,
+    OutputValidationError,
     PermissionDeniedError,
     RateLimitError,
     ServerError,
@@ -42,7 +50,10 @@ from ._exceptions import (
     ToolDefinitionError,
     ToolError,
     ToolResultError,
+    ToolRetriesExhausted,
+    UsageLimitExceeded,
 )
+from ._loop import LoopPolicy, UsageLimits, capture_run_messages
 from ._messages import (
     AssistantMessage,
     Choice,
@@ -79,7 +90,12 @@ from ._retry import RetryPolicy
 from ._tool import RunContext, Tool, serialize_result, tool
 
 __all__ = [
+    "DEFAULT_MAX_TURNS",
+    "Agent",
+    "AgentRunError",
+    "AgentStream",
     "AgentkitError",
+    "Approver",
     "AssistantMessage",
     "AuthenticationError",
     "BadRequestError",
@@ -87,9 +103,12 @@ __all__ = [
     "Choice",
     "Completion",
     "DeveloperMessage",
+    "HistoryError",
     "ImagePart",
     "JsonObjectFormat",
     "JsonSchemaFormat",
+    "LoopPolicy",
+    "MaxTurnsExceeded",
     "Message",
     "Model",
     "ModelConfigurationError",
@@ -102,6 +121,7 @@ __all__ = [
     "ModelStreamError",
     "ModelTimeoutError",
     "NotFoundError",
+    "OutputValidationError",
     "PermissionDeniedError",
     "RateLimitError",
     "RefusalDelta",
@@ -109,6 +129,9 @@ __all__ = [
     "ResponseFormat",
     "RetryPolicy",
     "RunContext",
+    "RunEnded",
+    "RunEvent",
+    "RunResult",
     "ServerError",
     "StreamDelta",
     "StreamInterrupted",
@@ -120,14 +143,22 @@ __all__ = [
     "ToolArgumentsError",
     "ToolCall",
     "ToolCallArgumentsDelta",
+    "ToolCallFinished",
     "ToolCallReady",
     "ToolCallStarted",
     "ToolDefinitionError",
     "ToolError",
     "ToolMessage",
+    "ToolResult",
     "ToolResultError",
+    "ToolRetriesExhausted",
+    "Turn",
+    "TurnEnded",
     "Usage",
+    "UsageLimitExceeded",
+    "UsageLimits",
     "UserMessage",
+    "capture_run_messages",
     "messages_from_json",
     "messages_to_json",
     "serialize_result",

@@ -28,15 +28,7 @@ from ._exceptions import (
     StreamInterrupted,
 )
 from ._messages import Completion
-from ._model import (
-    ModelRequest,
-    ResponseCompleted,
-    StreamDelta,
-    TextDelta,
-    ToolCallArgumentsDelta,
-    ToolCallReady,
-    ToolCallStarted,
-)
+from ._model import ModelRequest, StreamDelta, completion_deltas
 from ._retry import RetryPolicy
 from ._sse import SSEParser, StreamAccumulator
 from ._transport import PooledTransport
@@ -259,7 +251,7 @@ class ChatModel:
                     response.status_code, response.headers, body, _content_type(response)
                 )
             if "application/json" in _content_type(response):
-                opened.pending = _deltas_of(_decode_body(response, await response.aread()))
+                opened.pending = completion_deltas(_decode_body(response, await response.aread()))
                 opened.done = True
             else:
                 opened.pending = await _next_deltas(opened, mid_stream=False)
@@ -378,20 +370,6 @@ def _decode_body(response: httpx.Response, content: bytes | None = None) -> Comp
             body=raw[:500].decode("utf-8", "replace"),
         ) from None
     return decode_completion(data)
-
-
-def _deltas_of(completion: Completion) -> list[StreamDelta]:
-    """Deltas for a server that answered a stream request with a plain JSON completion."""
-    deltas: list[StreamDelta] = []
-    for choice in completion.choices:
-        if choice.message.content:
-            deltas.append(TextDelta(choice.index, choice.message.content))
-        for index, call in enumerate(choice.message.tool_calls):
-            deltas.append(ToolCallStarted(choice.index, index, call.id, call.name))
-            deltas.append(ToolCallArgumentsDelta(choice.index, index, call.arguments))
-            deltas.append(ToolCallReady(choice.index, index, call))
-    deltas.append(ResponseCompleted(completion))
-    return deltas
 
 
 def _content_type(response: httpx.Response) -> str:

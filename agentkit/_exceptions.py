@@ -19,6 +19,12 @@
         ├── ModelStreamError           an `{"error": ...}` payload arrived inside a stream
         ├── StreamInterrupted          a stream ended before `[DONE]`; carries what arrived
         └── ModelResponseError         a 200 response that is not a chat completion
+    ├── AgentRunError                  a run stopped; `.result` holds everything done so far
+    │   ├── MaxTurnsExceeded           `max_turns` requests and still no final answer
+    │   ├── UsageLimitExceeded         a usage limit (requests, tokens, tool calls) was reached
+    │   ├── ToolRetriesExhausted       a tool kept failing past its retry budget
+    │   ├── OutputValidationError      the structured output stayed invalid past its budget
+    │   └── HistoryError               `message_history` cannot be continued as given
 
 Messages say what was wrong, where, and what to do about it. Errors meant for the model
 (`ToolArgumentsError`) are short and never echo the model's input back.
@@ -30,9 +36,12 @@ from collections.abc import Sequence
 from typing import Any
 
 __all__ = [
+    "AgentRunError",
     "AgentkitError",
     "AuthenticationError",
     "BadRequestError",
+    "HistoryError",
+    "MaxTurnsExceeded",
     "ModelConfigurationError",
     "ModelConnectionError",
     "ModelError",
@@ -41,6 +50,7 @@ __all__ = [
     "ModelStreamError",
     "ModelTimeoutError",
     "NotFoundError",
+    "OutputValidationError",
     "PermissionDeniedError",
     "RateLimitError",
     "ServerError",
@@ -49,6 +59,8 @@ __all__ = [
     "ToolDefinitionError",
     "ToolError",
     "ToolResultError",
+    "ToolRetriesExhausted",
+    "UsageLimitExceeded",
 ]
 
 
@@ -204,3 +216,66 @@ class ModelResponseError(ModelError):
     def __init__(self, message: str, *, body: str = "") -> None:
         super().__init__(message)
         self.body = body
+
+
+class AgentRunError(AgentkitError):
+    """A run stopped before its final answer; nothing done so far is lost.
+
+    Attributes:
+        result: The partial `RunResult`: every message, the usage, the turns so far.
+    """
+
+    def __init__(self, message: str, *, result: Any = None) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class MaxTurnsExceeded(AgentRunError):
+    """The run made `max_turns` model requests without reaching a final answer."""
+
+
+class UsageLimitExceeded(AgentRunError):
+    """A usage limit was reached.
+
+    Attributes:
+        limit: Which limit (`"requests"`, `"input_tokens"`, `"output_tokens"`,
+            `"total_tokens"`, `"tool_calls"`).
+        value: The configured maximum.
+    """
+
+    def __init__(self, message: str, *, limit: str, value: int, result: Any = None) -> None:
+        super().__init__(message, result=result)
+        self.limit = limit
+        self.value = value
+
+
+class ToolRetriesExhausted(AgentRunError):
+    """A tool failed more often than its retry budget allows.
+
+    Attributes:
+        tool_name: The tool that kept failing.
+        errors: The messages of its failures, oldest first.
+    """
+
+    def __init__(
+        self, message: str, *, tool_name: str, errors: Sequence[str], result: Any = None
+    ) -> None:
+        super().__init__(message, result=result)
+        self.tool_name = tool_name
+        self.errors = list(errors)
+
+
+class OutputValidationError(AgentRunError):
+    """The model's structured output stayed invalid after every correction round.
+
+    Attributes:
+        errors: The validation messages of each failed attempt, oldest first.
+    """
+
+    def __init__(self, message: str, *, errors: Sequence[str], result: Any = None) -> None:
+        super().__init__(message, result=result)
+        self.errors = list(errors)
+
+
+class HistoryError(AgentRunError):
+    """The given `message_history` cannot be continued (for example, unanswered tool calls)."""

@@ -33,6 +33,7 @@ __all__ = [
     "ToolCallArgumentsDelta",
     "ToolCallReady",
     "ToolCallStarted",
+    "completion_deltas",
 ]
 
 
@@ -151,6 +152,8 @@ class ToolCallReady:
     choice: int
     index: int
     call: ToolCall
+    truncated: bool = False
+    """The choice finished with `"length"`: these arguments were cut off by `max_tokens`."""
     kind: Literal["tool_call_ready"] = "tool_call_ready"
 
 
@@ -170,6 +173,23 @@ StreamDelta = (
     | ToolCallReady
     | ResponseCompleted
 )
+
+
+def completion_deltas(completion: Completion) -> list[StreamDelta]:
+    """The deltas a whole completion amounts to (for servers and doubles that do not stream)."""
+    deltas: list[StreamDelta] = []
+    for choice in completion.choices:
+        if choice.message.content:
+            deltas.append(TextDelta(choice.index, choice.message.content))
+        if choice.message.refusal:
+            deltas.append(RefusalDelta(choice.index, choice.message.refusal))
+        truncated = choice.finish_reason == "length"
+        for index, call in enumerate(choice.message.tool_calls):
+            deltas.append(ToolCallStarted(choice.index, index, call.id, call.name))
+            deltas.append(ToolCallArgumentsDelta(choice.index, index, call.arguments))
+            deltas.append(ToolCallReady(choice.index, index, call, truncated))
+    deltas.append(ResponseCompleted(completion))
+    return deltas
 
 
 @runtime_checkable

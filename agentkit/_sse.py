@@ -206,7 +206,7 @@ class StreamAccumulator:
                 self._feed_call(index, state, call, out)
         if choice.get("finish_reason"):
             state.finish_reason = choice["finish_reason"]
-            self._close_calls(index, state, out)
+            self._close_calls(index, state, out, truncated=state.finish_reason == "length")
 
     def _feed_call(
         self,
@@ -232,11 +232,13 @@ class StreamAccumulator:
             current.arguments.append(fragment)
             out.append(ToolCallArgumentsDelta(choice, index, fragment))
 
-    def _close_calls(self, choice: int, state: _ChoiceState, out: list[StreamDelta]) -> None:
+    def _close_calls(
+        self, choice: int, state: _ChoiceState, out: list[StreamDelta], truncated: bool = False
+    ) -> None:
         for index, call in sorted(state.calls.items()):
             if not call.ready:
                 call.ready = True
-                out.append(ToolCallReady(choice, index, call.record()))
+                out.append(ToolCallReady(choice, index, call.record(), truncated))
 
 
 def _call_index(call: dict[str, Any], state: _ChoiceState) -> int:

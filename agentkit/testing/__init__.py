@@ -4,18 +4,24 @@
   format (JSON and SSE), replays scripted `Reply`s, injects `Fault`s, and records requests.
   Also runnable on its own: `python -m agentkit.testing --help`.
 - `echo`, `tool_loop`: ready-made responders for a server without a script.
+- `FakeModel` (a script of answers) and `FunctionModel` (a function of the messages and tool
+  definitions): models without HTTP, for testing agents.
 """
 
+from ._models import FakeModel, FunctionModel, ScriptItem
 from ._scenarios import echo, tool_loop
 from ._script import Fault, Reply, ScriptedCall
 from ._server import MockChatServer, RecordedRequest, Responder
 
 __all__ = [
+    "FakeModel",
     "Fault",
+    "FunctionModel",
     "MockChatServer",
     "RecordedRequest",
     "Reply",
     "Responder",
+    "ScriptItem",
     "ScriptedCall",
     "echo",
     "tool_loop",

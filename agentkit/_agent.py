@@ -1,0 +1,357 @@
+"""Layer 4 (run loop): `Agent`, a frozen configuration with `run`, `run_sync` and `stream`.
+
+The async core is written once (`run`); `run_sync` is a thin `anyio.run` wrapper and `stream`
+runs the same loop with `stream: true`, handing its events over a memory channel.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar, cast, overload
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._chat import ChatModel
+from ._dispatch import Approver
+from ._events import RunEvent, RunResult
+from ._exceptions import HistoryError
+from ._loop import LoopPolicy, RunSpec, UsageLimits, _pending_calls, call_event_sink, run_loop
+from ._messages import Message, UserMessage
+from ._model import Model, ModelSettings
+from ._output import OUTPUT_TOOL_NAME, OutputSpec
+from ._tool import RunContext, Tool, tool
+
+__all__ = ["DEFAULT_MAX_TURNS", "Agent", "AgentStream"]
+
+OutputT = TypeVar("OutputT")
+DEFAULT_MAX_TURNS = 10
+Prompt = str | Sequence[Message] | None
+
+
+class Agent(Generic[OutputT]):
+    """A model, instructions and tools, ready to run.
+
+    ```python
+    agent = Agent(instructions="Be brief.", tools=[get_weather])
+    result = agent.run_sync("Weather in Paris?")
+    result.output
+    ```
+
+    The configuration is fixed at construction; an agent can serve many runs at once.
+    """
+
+    @overload
+    def __init__(
+        self: Agent[str],
+        model: Model | None = None,
+        *,
+        instructions: str | None = None,
+        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
+        output_type: type[str] = str,
+        tool_choice: str | None = None,
+        parallel_tool_calls: bool | None = None,
+        max_turns: int = DEFAULT_MAX_TURNS,
+        settings: ModelSettings | None = None,
+        limits: UsageLimits | None = None,
+        stop_at_tools: Sequence[str] = (),
+        approver: Approver | None = None,
+        policy: LoopPolicy | None = None,
+    ) -> None: ...
+    @overload
+    def __init__(
+        self,
+        model: Model | None = None,
+        *,
+        instructions: str | None = None,
+        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
+        output_type: type[OutputT],
+        tool_choice: str | None = None,
+        parallel_tool_calls: bool | None = None,
+        max_turns: int = DEFAULT_MAX_TURNS,
+        settings: ModelSettings | None = None,
+        limits: UsageLimits | None = None,
+        stop_at_tools: Sequence[str] = (),
+        approver: Approver | None = None,
+        policy: LoopPolicy | None = None,
+    ) -> None: ...
+    def __init__(
+        self,
+        model: Model | None = None,
+        *,
+        instructions: str | None = None,
+        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
+        output_type: Any = str,
+        tool_choice: str | None = None,
+        parallel_tool_calls: bool | None = None,
+        max_turns: int = DEFAULT_MAX_TURNS,
+        settings: ModelSettings | None = None,
+        limits: UsageLimits | None = None,
+        stop_at_tools: Sequence[str] = (),
+        approver: Approver | None = None,
+        policy: LoopPolicy | None = None,
+    ) -> None:
+        """Configure an agent.
+
+        Args:
+            model: Any `Model`; defaults to `ChatModel.from_env()` (AI/ML API).
+            instructions: Sent as the system message of every request (not stored in
+                `result.messages`, so a transcript can be continued by any agent).
+            tools: `Tool`s, or plain functions (made into tools with `tool()`).
+            output_type: `str` for text, or a type the final answer must validate as.
+            tool_choice: `"auto"`, `"none"`, `"required"` or a tool name. A forced choice
+                applies until a tool has run (see `LoopPolicy.after_tool_choice`).
+                With structured output in tool mode it defaults to `"required"`.
+            parallel_tool_calls: Sent with the tools when set.
+            max_turns: Model requests a run may make before `MaxTurnsExceeded`.
+            settings: Model settings for every request (`max_tokens`, `seed`...).
+            limits: Usage limits per run.
+            stop_at_tools: Tools whose successful call ends the run with their return value.
+            approver: Decides calls of tools marked `requires_approval` (sync or async);
+                without one, such calls are denied.
+            policy: Concurrency, retry budgets, output mode and other loop behaviour.
+
+        Raises:
+            ValueError: Two tools share a name, or a name is unknown or reserved.
+        """
+        self.policy = policy or LoopPolicy()
+        self.tools = _tools_by_name(tools)
+        self.output = OutputSpec.for_type(output_type, self.policy.output_mode)
+        if tool_choice not in (None, "auto", "none", "required") and tool_choice not in self.tools:
+            raise ValueError(f"tool_choice {tool_choice!r} names no tool of this agent")
+        unknown_stops = sorted(set(stop_at_tools) - set(self.tools))
+        if unknown_stops:
+            raise ValueError(f"stop_at_tools names unknown tools: {', '.join(unknown_stops)}")
+        if max_turns < 1:
+            raise ValueError("max_turns must be at least 1")
+        self._model = model
+        self.instructions = instructions
+        self.output_type = output_type
+        self.tool_choice = tool_choice
+        self.parallel_tool_calls = parallel_tool_calls
+        self.max_turns = max_turns
+        self.settings = settings or ModelSettings()
+        self.limits = limits or UsageLimits()
+        self.stop_at_tools = frozenset(stop_at_tools)
+        self.approver = approver
+
+    @property
+    def model(self) -> Model:
+        """The model (created from the environment on first use when none was given)."""
+        if self._model is None:
+            self._model = ChatModel.from_env()
+        return self._model
+
+    # -- running ------------------------------------------------------------------------
+
+    async def run(
+        self,
+        prompt: Prompt = None,
+        *,
+        deps: Any = None,
+        message_history: Sequence[Message] = (),
+        on_event: Callable[[RunEvent], Any] | None = None,
+    ) -> RunResult[OutputT]:
+        """Run the loop to its final output.
+
+        Args:
+            prompt: The user's message (text or messages); `None` continues
+                `message_history` as it is (answering tool calls it ended with).
+            deps: Passed to tools through `RunContext.deps`.
+            message_history: Earlier messages (e.g. `previous.messages`, or
+                `messages_from_json(...)`).
+            on_event: Called (sync or async) with each `ToolCallFinished`, `TurnEnded` and
+                `RunEnded`.
+
+        Raises:
+            AgentRunError: A limit or budget was reached; `error.result` has everything so far.
+            ModelError: The model could not be reached, after retries.
+        """
+        emit = functools.partial(call_event_sink, on_event) if on_event is not None else None
+        return await self._run(prompt, deps, message_history, emit, stream=False)
+
+    def run_sync(
+        self,
+        prompt: Prompt = None,
+        *,
+        deps: Any = None,
+        message_history: Sequence[Message] = (),
+        on_event: Callable[[RunEvent], Any] | None = None,
+    ) -> RunResult[OutputT]:
+        """`run()` for synchronous code: starts an event loop, runs, closes connections."""
+
+        async def main() -> RunResult[OutputT]:
+            try:
+                return await self.run(
+                    prompt, deps=deps, message_history=message_history, on_event=on_event
+                )
+            finally:
+                await _close_owned(self.model)
+
+        return anyio.run(main)
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        prompt: Prompt = None,
+        *,
+        deps: Any = None,
+        message_history: Sequence[Message] = (),
+    ) -> AsyncIterator[AgentStream[OutputT]]:
+        """Run with streaming; iterate the events, then read `.result`.
+
+        ```python
+        async with agent.stream("Weather in Paris?") as run:
+            async for event in run:
+                ...
+            run.result.output
+        ```
+        """
+        send, receive = anyio.create_memory_object_stream[RunEvent](max_buffer_size=64)
+        run = AgentStream[OutputT](receive)
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._stream_into, run, send, prompt, deps, message_history)
+            try:
+                yield run
+            finally:
+                if not run._finished:  # left early: stop the run and its requests and tools
+                    group.cancel_scope.cancel()
+                await receive.aclose()
+        run._raise_error()
+
+    async def _stream_into(
+        self,
+        run: AgentStream[OutputT],
+        send: MemoryObjectSendStream[RunEvent],
+        prompt: Prompt,
+        deps: Any,
+        history: Sequence[Message],
+    ) -> None:
+        async with send:
+            try:
+                run.result = await self._run(prompt, deps, history, send.send, stream=True)
+            except Exception as error:
+                run._error = error
+            finally:
+                run._finished = True
+
+    async def _run(
+        self,
+        prompt: Prompt,
+        deps: Any,
+        history: Sequence[Message],
+        emit: Any,
+        *,
+        stream: bool,
+    ) -> RunResult[OutputT]:
+        messages = list(history)
+        if prompt is not None:
+            if _pending_calls(messages):
+                raise HistoryError(
+                    "message_history ends with tool calls that have no results; pass "
+                    "prompt=None to run them first, or drop them"
+                )
+            messages.extend(_prompt_messages(prompt))
+        result = await run_loop(
+            self._spec(), messages, len(history), deps=deps, emit=emit, stream=stream
+        )
+        return cast(RunResult[OutputT], result)
+
+    def _spec(self) -> RunSpec:
+        definitions = [t.definition() for t in self.tools.values()]
+        if self.output.tool is not None and self.output.mode == "tool":
+            definitions.append(self.output.tool.definition())
+        tool_choice = self.tool_choice
+        if tool_choice is None and self.output.tool is not None and self.output.mode == "tool":
+            tool_choice = "required"
+        return RunSpec(
+            model=self.model,
+            instructions=self.instructions,
+            tools=self.tools,
+            output=self.output,
+            settings=self.settings,
+            tool_choice=tool_choice,
+            parallel_tool_calls=self.parallel_tool_calls,
+            max_turns=self.max_turns,
+            limits=self.limits,
+            policy=self.policy,
+            stop_at_tools=self.stop_at_tools,
+            approver=self.approver,
+            definitions=tuple(definitions),
+        )
+
+    # -- composition --------------------------------------------------------------------
+
+    def as_tool(self, name: str, description: str) -> Tool[..., Any]:
+        """This agent as a tool another agent can call with a text request.
+
+        The inner run gets the outer run's `deps`; its output is the tool's result.
+        """
+
+        async def delegate(ctx: RunContext[Any], request: str) -> Any:
+            result = await self.run(request, deps=ctx.deps)
+            return result.output
+
+        delegate.__doc__ = f"""{description}
+
+        Args:
+            request: What to ask, in plain words.
+        """
+        return Tool(delegate, name=name)
+
+
+@dataclass(eq=False)
+class AgentStream(Generic[OutputT]):
+    """A streaming run: iterate its events; `result` is set when the run has ended."""
+
+    _events: MemoryObjectReceiveStream[RunEvent]
+    result: RunResult[OutputT] | None = None
+    _error: BaseException | None = field(default=None, repr=False)
+    _finished: bool = field(default=False, repr=False)
+
+    _error_raised: bool = field(default=False, repr=False)
+
+    def __aiter__(self) -> AsyncIterator[RunEvent]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[RunEvent]:
+        async for event in self._events:
+            yield event
+        self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self._error is not None and not self._error_raised:
+            self._error_raised = True
+            raise self._error
+
+
+def _tools_by_name(
+    tools: Sequence[Tool[..., Any] | Callable[..., Any]],
+) -> dict[str, Tool[..., Any]]:
+    made: dict[str, Tool[..., Any]] = {}
+    for each in tools:
+        item = each if isinstance(each, Tool) else tool(each)
+        if item.name in made:
+            raise ValueError(f"two tools are named {item.name!r}; give one another name")
+        if item.name == OUTPUT_TOOL_NAME:
+            raise ValueError(
+                f"the tool name {OUTPUT_TOOL_NAME!r} is reserved for structured output"
+            )
+        made[item.name] = item
+    return made
+
+
+def _prompt_messages(prompt: str | Sequence[Message]) -> list[Message]:
+    if isinstance(prompt, str):
+        return [UserMessage(content=prompt)]
+    return list(prompt)
+
+
+async def _close_owned(model: Model) -> None:
+    close = getattr(model, "aclose", None)
+    if close is not None:
+        await close()

@@ -1,0 +1,499 @@
+"""Layer 4 (run loop): the turn loop.
+
+1. Send the conversation (instructions first), the tool definitions and the settings.
+2. Append the model's answer. Whether tools were called is read from `tool_calls`, never from
+   `finish_reason` (a forced function ends with "stop").
+3. Run every call of the answer concurrently (when streaming, each call starts as soon as its
+   arguments are complete); append one tool message per call, in the model's call order.
+4. Stop on an answer without tool calls (text, or validated structured output), on a stop
+   tool, or when the output tool's arguments validate. Otherwise repeat, with a forced
+   `tool_choice` relaxed once a tool has run.
+
+Limits (`max_turns`, usage limits, retry budgets) raise errors carrying the partial
+`RunResult`, so nothing done is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio
+
+from ._dispatch import Approver, Dispatcher
+from ._events import RunEnded, RunEvent, RunResult, ToolCallFinished, ToolResult, Turn, TurnEnded
+from ._exceptions import (
+    HistoryError,
+    MaxTurnsExceeded,
+    OutputValidationError,
+    ToolArgumentsError,
+    ToolRetriesExhausted,
+    UsageLimitExceeded,
+)
+from ._messages import (
+    AssistantMessage,
+    Completion,
+    Message,
+    SystemMessage,
+    ToolCall,
+    ToolMessage,
+    Usage,
+    UserMessage,
+)
+from ._model import Model, ModelRequest, ModelSettings, ResponseCompleted, ToolCallReady
+from ._output import OUTPUT_TOOL_NAME, OutputMode, OutputSpec, validation_message
+from ._tool import Tool
+
+__all__ = ["LoopPolicy", "RunSpec", "UsageLimits", "capture_run_messages", "run_loop"]
+
+logger = logging.getLogger("agentkit")
+EventSink = Callable[[RunEvent], Awaitable[None]]
+_FORCING = frozenset({None, "auto", "none"})
+_captured: ContextVar[list[Message] | None] = ContextVar("agentkit_captured", default=None)
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageLimits:
+    """Upper bounds for one run; reaching one raises `UsageLimitExceeded`."""
+
+    requests: int | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    tool_calls: int | None = None
+
+    def check_tokens(self, usage: Usage) -> tuple[str, int] | None:
+        """The first token limit `usage` exceeds, if any."""
+        for name, used in (
+            ("input_tokens", usage.prompt_tokens),
+            ("output_tokens", usage.completion_tokens),
+            ("total_tokens", usage.total_tokens),
+        ):
+            limit = getattr(self, name)
+            if limit is not None and used > limit:
+                return name, limit
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoopPolicy:
+    """How the loop behaves; the defaults suit most agents."""
+
+    max_concurrency: int = 16
+    """Tool calls of one run running at the same time."""
+    tool_retries: int = 2
+    """Failed calls a tool may have in one run before the run stops (per tool; a tool's own
+    `max_retries` wins)."""
+    output_retries: int = 2
+    """Correction rounds for invalid structured output."""
+    after_tool_choice: str | None = "auto"
+    """What a forced `tool_choice` becomes once a tool ran (`None` keeps it forced)."""
+    raise_tool_errors: bool = False
+    """Let tool exceptions propagate instead of sending them to the model."""
+    output_mode: OutputMode = "tool"
+    """Structured output through a final-output tool, or `response_format` json_schema."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunSpec:
+    """Everything one run needs; built by `Agent` from its configuration."""
+
+    model: Model
+    instructions: str | None
+    tools: Mapping[str, Tool[..., Any]]
+    output: OutputSpec
+    settings: ModelSettings
+    tool_choice: str | None
+    parallel_tool_calls: bool | None
+    max_turns: int
+    limits: UsageLimits
+    policy: LoopPolicy
+    stop_at_tools: frozenset[str]
+    approver: Approver | None
+    definitions: tuple[dict[str, Any], ...] = field(default=())
+
+
+@contextlib.contextmanager
+def capture_run_messages() -> Iterator[list[Message]]:
+    """Collect the messages of runs started inside the block, even when they raise.
+
+    ```python
+    with capture_run_messages() as messages:
+        try:
+            agent.run_sync("...")
+        except AgentkitError:
+            print(messages)
+    ```
+    """
+    messages: list[Message] = []
+    token = _captured.set(messages)
+    try:
+        yield messages
+    finally:
+        _captured.reset(token)
+
+
+async def run_loop(
+    spec: RunSpec,
+    messages: list[Message],
+    new_message_index: int,
+    *,
+    deps: Any,
+    emit: EventSink | None,
+    stream: bool,
+) -> RunResult[Any]:
+    """Run the turn loop until a final output; raise with the partial result otherwise."""
+    run = _Run(spec, messages, new_message_index, deps, emit, stream)
+    captured = _captured.get()
+    try:
+        return await run.execute()
+    finally:
+        if captured is not None:
+            captured.extend(run.messages)
+
+
+class _Run:
+    def __init__(
+        self,
+        spec: RunSpec,
+        messages: list[Message],
+        new_message_index: int,
+        deps: Any,
+        emit: EventSink | None,
+        stream: bool,
+    ) -> None:
+        self.spec, self.messages, self.stream = spec, messages, stream
+        self.result: RunResult[Any] = RunResult(
+            output=None, messages=messages, new_message_index=new_message_index
+        )
+        self.emit = emit
+        self.tool_choice = spec.tool_choice
+        self.output_failures: list[str] = []
+        self.tool_calls_made = 0
+        tools = dict(spec.tools)
+        self.dispatcher = Dispatcher(
+            tools=tools,
+            limiter=anyio.CapacityLimiter(spec.policy.max_concurrency),
+            deps=deps,
+            approver=spec.approver,
+            raise_errors=spec.policy.raise_tool_errors,
+        )
+        self._last_results: list[ToolResult] = []
+
+    # -- the loop -----------------------------------------------------------------------
+
+    async def execute(self) -> RunResult[Any]:
+        pending = _pending_calls(self.messages)
+        if pending:
+            await self._resume(pending)
+        for index in range(self.spec.max_turns):
+            if await self._turn(index):
+                if self.emit is not None:
+                    await self.emit(RunEnded(self.result))
+                return self.result
+        raise MaxTurnsExceeded(
+            f"no final answer after max_turns={self.spec.max_turns} model requests; raise "
+            "max_turns, or check the tools' results in error.result.messages",
+            result=self.result,
+        )
+
+    async def _turn(self, index: int) -> bool:
+        """One request and its tool calls; True when the run has its output."""
+        self._check_request_limit()
+        request = self._request()
+        started = time.perf_counter()
+        if self.stream:
+            completion, early = await self._streamed_response(request)
+        else:
+            completion, early = await self.spec.model.complete(request), {}
+        model_seconds = time.perf_counter() - started
+        choice = completion.choices[0] if completion.choices else None
+        message = choice.message if choice is not None else AssistantMessage(content="")
+        finish_reason = choice.finish_reason if choice is not None else None
+        self.messages.append(message)
+        self._add_usage(completion.usage)
+        logger.debug(
+            "turn %d: model answered in %.1f ms (%s, %d tool calls)",
+            index, model_seconds * 1000, finish_reason, len(message.tool_calls),
+        )  # fmt: skip
+        tool_started = time.perf_counter()
+        done = await self._handle(message, finish_reason, early)
+        turn = Turn(
+            index=index,
+            response=message,
+            finish_reason=finish_reason,
+            usage=completion.usage,
+            tool_results=tuple(self._last_results),
+            model_seconds=model_seconds,
+            tool_seconds=time.perf_counter() - tool_started if message.tool_calls else 0.0,
+        )
+        self.result.turns.append(turn)
+        if self.emit is not None:
+            await self.emit(TurnEnded(turn))
+        return done
+
+    # -- requests -----------------------------------------------------------------------
+
+    def _request(self) -> ModelRequest:
+        messages: Sequence[Message] = self.messages
+        if self.spec.instructions:
+            messages = [SystemMessage(content=self.spec.instructions), *self.messages]
+        overrides: dict[str, Any] = {}
+        if self.tool_choice is not None:
+            overrides["tool_choice"] = self.tool_choice
+        if self.spec.parallel_tool_calls is not None:
+            overrides["parallel_tool_calls"] = self.spec.parallel_tool_calls
+        response_format = self.spec.output.response_format()
+        if response_format is not None:
+            overrides["response_format"] = response_format
+        settings = (
+            self.spec.settings.merged(ModelSettings(**overrides))
+            if overrides
+            else self.spec.settings
+        )
+        return ModelRequest(messages=messages, tools=self.spec.definitions, settings=settings)
+
+    async def _streamed_response(
+        self, request: ModelRequest
+    ) -> tuple[Completion, dict[int, ToolResult]]:
+        """Stream one response; start each ready tool call at once, before the response ends."""
+        early: dict[int, ToolResult] = {}
+        completion: Completion | None = None
+        stream = self.spec.model.stream(request)
+        async with anyio.create_task_group() as group, stream as deltas:
+            async for delta in deltas:
+                if isinstance(delta, ResponseCompleted):
+                    completion = delta.completion
+                elif delta.choice == 0:
+                    if self.emit is not None:
+                        await self.emit(delta)
+                    if isinstance(delta, ToolCallReady) and self._may_start_early(delta.call):
+                        group.start_soon(self._run_early, delta, early)
+        if completion is None:
+            raise AssertionError("a model stream ended without ResponseCompleted")
+        return completion, early
+
+    def _may_start_early(self, call: ToolCall) -> bool:
+        limit = self.spec.limits.tool_calls
+        if limit is not None and self.tool_calls_made + 1 > limit:
+            return False  # let the limit check raise once the response is complete
+        return call.name != OUTPUT_TOOL_NAME or self.spec.output.is_text
+
+    async def _run_early(self, ready: ToolCallReady, early: dict[int, ToolResult]) -> None:
+        self.tool_calls_made += 1
+        result = await self.dispatcher.run_one(
+            ready.call, self.result.usage, truncated=ready.truncated
+        )
+        early[ready.index] = result
+        if self.emit is not None:
+            await self.emit(ToolCallFinished(result))
+
+    # -- answers ------------------------------------------------------------------------
+
+    async def _handle(
+        self, message: AssistantMessage, finish_reason: str | None, early: dict[int, ToolResult]
+    ) -> bool:
+        self._last_results = []
+        if not message.tool_calls:
+            return self._handle_text(message)
+        calls = list(message.tool_calls)
+        started_early = len(early)
+        self._check_tool_call_limit(len(calls) - started_early)
+        results = await self._run_calls(calls, finish_reason == "length", early)
+        output = self._take_output(calls, results)
+        for result in results:
+            self.messages.append(ToolMessage(tool_call_id=result.call.id, content=result.content))
+        self._last_results = results
+        self._check_retry_budgets()
+        if output is not _NO_OUTPUT:
+            self.result.output = output
+            return True
+        stop = next((r for r in results if r.ok and r.call.name in self.spec.stop_at_tools), None)
+        if stop is not None:
+            self.result.output = stop.value
+            return True
+        self._relax_tool_choice()
+        return False
+
+    async def _run_calls(
+        self, calls: list[ToolCall], truncated: bool, early: dict[int, ToolResult]
+    ) -> list[ToolResult]:
+        results: dict[int, ToolResult] = dict(early)
+        remaining = [
+            (i, call)
+            for i, call in enumerate(calls)
+            if i not in early and not self._is_output_call(call)
+        ]
+        self.tool_calls_made += len(remaining)
+
+        async def run(position: int, call: ToolCall) -> None:
+            results[position] = await self.dispatcher.run_one(
+                call, self.result.usage, truncated=truncated and position == len(calls) - 1
+            )
+            if self.emit is not None:
+                await self.emit(ToolCallFinished(results[position]))
+
+        async with anyio.create_task_group() as group:
+            for position, call in remaining:
+                group.start_soon(run, position, call)
+        for position, call in enumerate(calls):
+            if self._is_output_call(call):
+                results[position] = self._check_output_call(
+                    call, truncated and position == len(calls) - 1
+                )
+        return [results[i] for i in range(len(calls))]
+
+    def _is_output_call(self, call: ToolCall) -> bool:
+        return not self.spec.output.is_text and call.name == OUTPUT_TOOL_NAME
+
+    def _check_output_call(self, call: ToolCall, truncated: bool) -> ToolResult:
+        try:
+            if truncated:
+                raise ToolArgumentsError(
+                    "the answer was cut off by max_tokens", tool_name=OUTPUT_TOOL_NAME
+                )
+            value = self.spec.output.parse(call.arguments)
+        except ToolArgumentsError as error:
+            reason = validation_message(error)
+            self._output_failed(reason)
+            return ToolResult(
+                call=call, content=f"Error: {reason}", ok=False, duration=0.0, error=reason
+            )
+        return ToolResult(
+            call=call, content="Final result accepted.", ok=True, duration=0.0, value=value
+        )
+
+    def _take_output(self, calls: list[ToolCall], results: list[ToolResult]) -> Any:
+        for call, result in zip(calls, results, strict=True):
+            if self._is_output_call(call) and result.ok:
+                return result.value
+        return _NO_OUTPUT
+
+    def _handle_text(self, message: AssistantMessage) -> bool:
+        output = self.spec.output
+        if output.is_text:
+            self.result.output = (
+                message.content if message.content is not None else (message.refusal or "")
+            )
+            return True
+        if output.mode == "json_schema":
+            try:
+                self.result.output = output.parse_text(message.content)
+                return True
+            except ToolArgumentsError as error:
+                reason = validation_message(error)
+        else:
+            reason = (
+                f"Give the final answer by calling the {OUTPUT_TOOL_NAME} tool; "
+                "plain text is not accepted."
+            )
+        self._output_failed(reason)
+        self.messages.append(UserMessage(content=reason))
+        return False
+
+    def _output_failed(self, reason: str) -> None:
+        self.output_failures.append(reason)
+        if len(self.output_failures) > self.spec.policy.output_retries:
+            raise OutputValidationError(
+                f"the structured output was still invalid after "
+                f"{self.spec.policy.output_retries} correction rounds: {reason}",
+                errors=self.output_failures,
+                result=self.result,
+            )
+
+    def _relax_tool_choice(self) -> None:
+        if self.tool_choice in _FORCING:
+            return
+        if not self.spec.output.is_text and self.spec.output.mode == "tool":
+            self.tool_choice = "required"  # the output tool must still be called
+        else:
+            self.tool_choice = self.spec.policy.after_tool_choice
+
+    async def _resume(self, calls: list[ToolCall]) -> None:
+        """Answer the tool calls a loaded history ended with, then go on."""
+        results = await self._run_calls(calls, False, {})
+        for result in results:
+            self.messages.append(ToolMessage(tool_call_id=result.call.id, content=result.content))
+        self._check_retry_budgets()
+
+    # -- limits -------------------------------------------------------------------------
+
+    def _add_usage(self, usage: Usage) -> None:
+        self.result.usage = self.result.usage + usage
+        exceeded = self.spec.limits.check_tokens(self.result.usage)
+        if exceeded is not None:
+            name, limit = exceeded
+            raise UsageLimitExceeded(
+                f"usage limit {name}={limit} exceeded", limit=name, value=limit, result=self.result
+            )
+
+    def _check_request_limit(self) -> None:
+        limit = self.spec.limits.requests
+        if limit is not None and self.result.usage.requests >= limit:
+            raise UsageLimitExceeded(
+                f"usage limit requests={limit} reached; the next request was not sent",
+                limit="requests", value=limit, result=self.result,
+            )  # fmt: skip
+
+    def _check_tool_call_limit(self, more: int) -> None:
+        limit = self.spec.limits.tool_calls
+        if limit is not None and self.tool_calls_made + more > limit:
+            raise UsageLimitExceeded(
+                f"usage limit tool_calls={limit} would be exceeded; the calls were not run",
+                limit="tool_calls", value=limit, result=self.result,
+            )  # fmt: skip
+
+    def _check_retry_budgets(self) -> None:
+        for name, errors in self.dispatcher.failures.items():
+            tool = self.spec.tools.get(name)
+            own = tool.max_retries if tool is not None else None
+            budget = own if own is not None else self.spec.policy.tool_retries
+            if len(errors) > budget:
+                raise ToolRetriesExhausted(
+                    f"tool {name!r} failed {len(errors)} times (retry budget {budget}); "
+                    f"last error: {errors[-1]}",
+                    tool_name=name,
+                    errors=errors,
+                    result=self.result,
+                )
+
+
+_NO_OUTPUT = object()
+
+
+def _pending_calls(messages: list[Message]) -> list[ToolCall]:
+    """Tool calls the history's last assistant message left unanswered (to resume).
+
+    Raises:
+        HistoryError: Calls left unanswered earlier in the history.
+    """
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    last_assistant = max(
+        (i for i, m in enumerate(messages) if isinstance(m, AssistantMessage)), default=-1
+    )
+    for position, message in enumerate(messages):
+        if isinstance(message, AssistantMessage) and position != last_assistant:
+            missing = [c.id for c in message.tool_calls if c.id not in answered]
+            if missing:
+                raise HistoryError(
+                    f"message_history has tool calls without results ({', '.join(missing)}) "
+                    f"in message {position}; add their tool messages or drop the calls"
+                )
+    if last_assistant < 0:
+        return []
+    tail = messages[last_assistant]
+    assert isinstance(tail, AssistantMessage)
+    return [c for c in tail.tool_calls if c.id not in answered]
+
+
+async def call_event_sink(sink: Callable[[RunEvent], Any], event: RunEvent) -> None:
+    """Call a user's sync or async event hook."""
+    outcome = sink(event)
+    if inspect.isawaitable(outcome):
+        await outcome
