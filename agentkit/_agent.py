@@ -20,7 +20,15 @@ from ._chat import ChatModel
 from ._dispatch import Approver
 from ._events import RunEvent, RunResult
 from ._exceptions import HistoryError
-from ._loop import LoopPolicy, RunSpec, UsageLimits, _pending_calls, call_event_sink, run_loop
+from ._loop import (
+    LoopPolicy,
+    RunSpec,
+    UsageLimits,
+    call_event_sink,
+    pending_calls,
+    run_loop,
+    single_error,
+)
 from ._messages import Message, UserMessage
 from ._model import Model, ModelSettings
 from ._output import OUTPUT_TOOL_NAME, OutputSpec
@@ -213,7 +221,7 @@ class Agent(Generic[OutputT]):
         """
         send, receive = anyio.create_memory_object_stream[RunEvent](max_buffer_size=64)
         run = AgentStream[OutputT](receive)
-        async with anyio.create_task_group() as group:
+        async with single_error(), anyio.create_task_group() as group:
             group.start_soon(self._stream_into, run, send, prompt, deps, message_history)
             try:
                 yield run
@@ -250,7 +258,7 @@ class Agent(Generic[OutputT]):
     ) -> RunResult[OutputT]:
         messages = list(history)
         if prompt is not None:
-            if _pending_calls(messages):
+            if pending_calls(messages):
                 raise HistoryError(
                     "message_history ends with tool calls that have no results; pass "
                     "prompt=None to run them first, or drop them"
@@ -315,13 +323,15 @@ class AgentStream(Generic[OutputT]):
 
     _error_raised: bool = field(default=False, repr=False)
 
-    def __aiter__(self) -> AsyncIterator[RunEvent]:
-        return self._iterate()
+    def __aiter__(self) -> AgentStream[OutputT]:
+        return self
 
-    async def _iterate(self) -> AsyncIterator[RunEvent]:
-        async for event in self._events:
-            yield event
-        self._raise_error()
+    async def __anext__(self) -> RunEvent:
+        try:
+            return await self._events.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            self._raise_error()
+            raise StopAsyncIteration from None
 
     def _raise_error(self) -> None:
         if self._error is not None and not self._error_raised:

@@ -27,12 +27,14 @@ from ._tool import RunContext, Tool, serialize_result
 
 __all__ = ["Approver", "Dispatcher"]
 
+
 class Approver(Protocol):
     """Decides whether a call of a `requires_approval` tool may run; sync or async."""
 
     def __call__(self, call: ToolCall, /) -> bool | Awaitable[bool]:
         """Return True to let `call` run, False to deny it."""
         ...
+
 
 logger = logging.getLogger("agentkit")
 _MAX_MESSAGE = 500

@@ -19,7 +19,7 @@ import contextlib
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -189,7 +189,7 @@ class _Run:
     # -- the loop -----------------------------------------------------------------------
 
     async def execute(self) -> RunResult[Any]:
-        pending = _pending_calls(self.messages)
+        pending = pending_calls(self.messages)
         if pending:
             await self._resume(pending)
         for index in range(self.spec.max_turns):
@@ -241,9 +241,10 @@ class _Run:
     # -- requests -----------------------------------------------------------------------
 
     def _request(self) -> ModelRequest:
-        messages: Sequence[Message] = self.messages
+        # A snapshot: the run's list keeps growing, a request must not.
+        messages: Sequence[Message] = tuple(self.messages)
         if self.spec.instructions:
-            messages = [SystemMessage(content=self.spec.instructions), *self.messages]
+            messages = (SystemMessage(content=self.spec.instructions), *self.messages)
         overrides: dict[str, Any] = {}
         if self.tool_choice is not None:
             overrides["tool_choice"] = self.tool_choice
@@ -266,7 +267,7 @@ class _Run:
         early: dict[int, ToolResult] = {}
         completion: Completion | None = None
         stream = self.spec.model.stream(request)
-        async with anyio.create_task_group() as group, stream as deltas:
+        async with single_error(), anyio.create_task_group() as group, stream as deltas:
             async for delta in deltas:
                 if isinstance(delta, ResponseCompleted):
                     completion = delta.completion
@@ -339,7 +340,7 @@ class _Run:
             if self.emit is not None:
                 await self.emit(ToolCallFinished(results[position]))
 
-        async with anyio.create_task_group() as group:
+        async with single_error(), anyio.create_task_group() as group:
             for position, call in remaining:
                 group.start_soon(run, position, call)
         for position, call in enumerate(calls):
@@ -412,7 +413,7 @@ class _Run:
             return
         if not self.spec.output.is_text and self.spec.output.mode == "tool":
             self.tool_choice = "required"  # the output tool must still be called
-        else:
+        elif self.spec.policy.after_tool_choice is not None:
             self.tool_choice = self.spec.policy.after_tool_choice
 
     async def _resume(self, calls: list[ToolCall]) -> None:
@@ -467,7 +468,18 @@ class _Run:
 _NO_OUTPUT = object()
 
 
-def _pending_calls(messages: list[Message]) -> list[ToolCall]:
+@contextlib.asynccontextmanager
+async def single_error() -> AsyncIterator[None]:
+    """Raise a task group's only error as itself, not wrapped in an exception group."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise
+
+
+def pending_calls(messages: list[Message]) -> list[ToolCall]:
     """Tool calls the history's last assistant message left unanswered (to resume).
 
     Raises:

@@ -1,0 +1,69 @@
+"""Tools and helpers shared by the loop tests (module level, so annotations resolve)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import anyio
+from pydantic import BaseModel
+
+from agentkit import RunContext, tool
+
+
+@dataclass
+class Log:
+    """What tools did, in order, with timestamps from one clock."""
+
+    entries: list[tuple[str, float]] = field(default_factory=list)
+
+    def add(self, what: str) -> None:
+        self.entries.append((what, time.perf_counter()))
+
+    def names(self) -> list[str]:
+        return [what for what, _ in self.entries]
+
+    def at(self, what: str) -> float:
+        return next(moment for name, moment in self.entries if name == what)
+
+
+@tool
+async def wait(ctx: RunContext[Log], label: str, seconds: float) -> str:
+    """Wait a while, then say the label.
+
+    Args:
+        label: What to say.
+        seconds: How long to wait.
+    """
+    ctx.deps.add(f"start {label}")
+    await anyio.sleep(seconds)
+    ctx.deps.add(f"end {label}")
+    return label
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two numbers.
+
+    Args:
+        a: The first number.
+        b: The second number.
+    """
+    return a + b
+
+
+@tool
+def fail(reason: str) -> str:
+    """Always fail.
+
+    Args:
+        reason: Why.
+    """
+    raise RuntimeError(reason)
+
+
+class Weather(BaseModel):
+    """A weather report."""
+
+    city: str
+    celsius: float

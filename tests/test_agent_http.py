@@ -1,0 +1,99 @@
+"""Agents over real loopback HTTP: every request of a run passes both wire schemas."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from agentkit import Agent, LoopPolicy, ModelSettings, TextDelta
+from agentkit.testing import MockChatServer, Reply
+
+from .agents import Log, Weather, add, wait
+from .spec import DEFAULT_MODEL, request_problems
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def server() -> Iterator[MockChatServer]:
+    with MockChatServer(validate=request_problems) as running:
+        yield running
+    assert running.validation_errors == []
+
+
+def conversation() -> list[Reply]:
+    return [
+        Reply.tool_calls(("add", {"a": 2, "b": 3}), ("add", {"a": 10, "b": 20}), chunk_size=5),
+        Reply.text("5 and 30.", chunk_size=3),
+    ]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_tool_run_over_http(server: MockChatServer, streamed: bool) -> None:
+    server.add(*conversation())
+    settings = ModelSettings(max_tokens=200, seed=1)
+    async with server.chat_model(model=DEFAULT_MODEL) as model:
+        agent = Agent(
+            model,
+            instructions="Be brief.",
+            tools=[add],
+            tool_choice="required",
+            parallel_tool_calls=True,
+            settings=settings,
+        )
+        if streamed:
+            async with agent.stream("Add") as run:
+                texts = [event.text async for event in run if isinstance(event, TextDelta)]
+            assert run.result is not None
+            result = run.result
+            assert "".join(texts) == "5 and 30."
+        else:
+            result = await agent.run("Add")
+    assert result.output == "5 and 30."
+    first, second = (request.body for request in server.requests)
+    assert first["tool_choice"] == "required"
+    assert second["tool_choice"] == "auto"
+    assert first["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert [m["role"] for m in second["messages"]] == [
+        "system",
+        "user",
+        "assistant",
+        "tool",
+        "tool",
+    ]
+    assert "content" not in second["messages"][2]
+    assert result.usage.requests == 2
+    assert result.usage.total_tokens > 0
+
+
+@pytest.mark.parametrize("mode", ["tool", "json_schema"])
+async def test_structured_output_over_http(server: MockChatServer, mode: str) -> None:
+    value = {"city": "Paris", "celsius": 21.0}
+    reply = (
+        Reply.tool_calls(("final_result", value))
+        if mode == "tool"
+        else Reply.text(json.dumps(value))
+    )
+    server.add(reply)
+    async with server.chat_model(model=DEFAULT_MODEL) as model:
+        agent = Agent(model, output_type=Weather, policy=LoopPolicy(output_mode=mode))  # type: ignore[arg-type]
+        result = await agent.run("Weather?")
+    assert result.output == Weather(city="Paris", celsius=21.0)
+    body = server.requests[0].body
+    if mode == "json_schema":
+        assert body["response_format"]["json_schema"]["strict"] is True
+        assert "tools" not in body
+    else:
+        assert body["tools"][0]["function"]["strict"] is True
+
+
+async def test_eight_parallel_tools_over_http(server: MockChatServer) -> None:
+    log = Log()
+    calls = [("wait", {"label": str(i), "seconds": 0.1}) for i in range(8)]
+    server.add(Reply.tool_calls(*calls), Reply.text("all done"))
+    async with server.chat_model(model=DEFAULT_MODEL) as model:
+        result = await Agent(model, tools=[wait]).run("go", deps=log)
+    assert result.output == "all done"
+    assert max(log.at(f"start {i}") for i in range(8)) < min(log.at(f"end {i}") for i in range(8))
