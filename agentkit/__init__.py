@@ -19,7 +19,7 @@ get_weather.definition()   # the tool as sent on the wire
 # 1. conversation data: _messages
 # 2. tool definition: _docstrings, _strict, _schema, _tool
 # 3. model boundary: _model, _wire, _sse, _retry, _transport, _chat
-# 4. run loop: _events, _dispatch, _output, _loop, _agent
+# 4. run loop: _events, _dispatch, _output, _loop, _agent, _extract
 # 5. edges: testing, __main__
 
 from ._agent import DEFAULT_MAX_TURNS, Agent, AgentStream
@@ -31,6 +31,7 @@ from ._exceptions import (
     AgentRunError,
     AuthenticationError,
     BadRequestError,
+    ExtractionError,
     HistoryError,
     MaxTurnsExceeded,
     ModelConfigurationError,
@@ -53,6 +54,7 @@ from ._exceptions import (
     ToolRetriesExhausted,
     UsageLimitExceeded,
 )
+from ._extract import Attempt, Candidate, Extraction, Extractor, extract, extract_sync
 from ._loop import LoopPolicy, UsageLimits, capture_run_messages
 from ._messages import (
     AssistantMessage,
@@ -97,12 +99,17 @@ __all__ = [
     "AgentkitError",
     "Approver",
     "AssistantMessage",
+    "Attempt",
     "AuthenticationError",
     "BadRequestError",
+    "Candidate",
     "ChatModel",
     "Choice",
     "Completion",
     "DeveloperMessage",
+    "Extraction",
+    "ExtractionError",
+    "Extractor",
     "HistoryError",
     "ImagePart",
     "JsonObjectFormat",
@@ -159,6 +166,8 @@ __all__ = [
     "UsageLimits",
     "UserMessage",
     "capture_run_messages",
+    "extract",
+    "extract_sync",
     "messages_from_json",
     "messages_to_json",
     "serialize_result",

@@ -25,6 +25,7 @@
     │   ├── ToolRetriesExhausted       a tool kept failing past its retry budget
     │   ├── OutputValidationError      the structured output stayed invalid past its budget
     │   └── HistoryError               `message_history` cannot be continued as given
+    └── ExtractionError                `extract()` got no valid object; carries every attempt
 
 Messages say what was wrong, where, and what to do about it. Errors meant for the model
 (`ToolArgumentsError`) are short and never echo the model's input back.
@@ -40,6 +41,7 @@ __all__ = [
     "AgentkitError",
     "AuthenticationError",
     "BadRequestError",
+    "ExtractionError",
     "HistoryError",
     "MaxTurnsExceeded",
     "ModelConfigurationError",
@@ -279,3 +281,21 @@ class OutputValidationError(AgentRunError):
 
 class HistoryError(AgentRunError):
     """The given `message_history` cannot be continued (for example, unanswered tool calls)."""
+
+
+class ExtractionError(AgentkitError):
+    """`extract()` could not get a valid object.
+
+    Attributes:
+        reason: `"invalid"` (retries spent), `"refused"`, or `"no_tool_call"`.
+        attempts: Every attempt: its raw arguments (or text) and the errors found.
+        usage: Tokens spent on all attempts.
+    """
+
+    def __init__(
+        self, message: str, *, reason: str, attempts: Sequence[Any], usage: Any = None
+    ) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.attempts = list(attempts)
+        self.usage = usage

@@ -1,0 +1,416 @@
+"""Layer 4 (run loop): `extract()`: text in, validated objects out, by a forced tool call.
+
+A thin path over the model boundary (no agent loop): the request names the extraction tool in
+`tool_choice` with `parallel_tool_calls: false`; the answer's tool call is validated; an
+invalid one goes back as the tool result with the errors, and the request is repeated, up to
+`max_retries` times. With `n > 1`, several candidates come from one request and the first
+valid one, or the one most valid candidates agree on, wins.
+"""
+
+from __future__ import annotations
+
+import json
+import types
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin, overload
+
+import anyio
+from pydantic import BaseModel, TypeAdapter, create_model
+from pydantic_core import from_json, to_jsonable_python
+from typing_extensions import is_typeddict
+
+from ._exceptions import ExtractionError, ToolArgumentsError
+from ._messages import (
+    AssistantMessage,
+    Choice,
+    Message,
+    SystemMessage,
+    ToolMessage,
+    Usage,
+    UserMessage,
+)
+from ._model import JsonSchemaFormat, Model, ModelRequest, ModelSettings, ToolCallArgumentsDelta
+from ._tool import Tool
+
+__all__ = ["Attempt", "Candidate", "Extraction", "Extractor", "extract", "extract_sync"]
+
+T = TypeVar("T")
+Mode = Literal["tool", "json_schema"]
+Strategy = Literal["first", "vote"]
+DEFAULT_INSTRUCTIONS = (
+    "Extract the requested information from the user's text. Use only what the text says; "
+    "leave optional fields empty when the text does not give them."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate(Generic[T]):
+    """One answer of the model (one of `n` choices)."""
+
+    raw: str
+    """The raw tool arguments (or the text, in json_schema mode)."""
+    value: T | None = None
+    error: str | None = None
+    """Why it is not valid (None when it is)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One request and what came back."""
+
+    candidates: tuple[Candidate[Any], ...]
+    usage: Usage
+
+    @property
+    def errors(self) -> list[str]:
+        """The errors of the invalid candidates."""
+        return [c.error for c in self.candidates if c.error is not None]
+
+
+@dataclass(slots=True)
+class Extraction(Generic[T]):
+    """The result of an extraction: the value, and how it was obtained."""
+
+    value: T
+    attempts: list[Attempt] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+
+    @property
+    def candidates(self) -> list[Candidate[T]]:
+        """Every candidate of the last attempt (several with `n > 1`)."""
+        return list(self.attempts[-1].candidates) if self.attempts else []
+
+
+class _Target:
+    """How one output type travels: one tool per union member, lists wrapped in an object."""
+
+    def __init__(self, output_type: Any, name: str | None) -> None:
+        self.output_type = output_type
+        self.is_list = get_origin(output_type) is list
+        members = _union_members(output_type)
+        if self.is_list:
+            # Tool arguments must be an object: many records travel as {"items": [...]}.
+            tool_name = name or f"{_name(get_args(output_type)[0])}List"
+            wrapper = create_model(tool_name, items=(output_type, ...))
+            made = [Tool.from_model(wrapper, name=tool_name)]
+        elif members:
+            made = [Tool.from_model(member, name=_name(member)) for member in members]
+        else:
+            made = [Tool.from_model(output_type, name=name or _name(output_type))]
+        self.tools: dict[str, Tool[..., Any]] = {each.name: each for each in made}
+
+    def parse(self, tool_name: str, raw: str) -> Any:
+        tool = self.tools.get(tool_name)
+        if tool is None:
+            raise ToolArgumentsError(f"unknown tool {tool_name!r}", tool_name=tool_name)
+        value = tool.call(tool.validate(raw))
+        return value.items if self.is_list else value
+
+    def json_schema_format(self) -> JsonSchemaFormat:
+        (tool,) = self.tools.values()
+        return JsonSchemaFormat(name=tool.name, schema=tool.parameters, strict=tool.strict or None)
+
+
+class Extractor(Generic[T]):
+    """A reusable extraction setup: the same type, model and settings for many inputs.
+
+    ```python
+    extractor = Extractor(Invoice)
+    invoice = await extractor.extract(text)
+    full = await extractor.run(text)      # value, attempts, candidates, usage
+    ```
+    """
+
+    def __init__(
+        self,
+        output_type: type[T] | Any,
+        *,
+        model: Model | None = None,
+        instructions: str | None = None,
+        max_retries: int = 2,
+        seed: int | None = None,
+        n: int | None = None,
+        strategy: Strategy = "first",
+        mode: Mode = "tool",
+        settings: ModelSettings | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Configure an extraction.
+
+        Args:
+            output_type: A pydantic model, dataclass, TypedDict, `list[Model]`, or a union of
+                models (one tool per member; the model picks one).
+            model: Any `Model`; defaults to `ChatModel.from_env()`.
+            instructions: The system message (a sensible default is used).
+            max_retries: Correction rounds after an invalid answer.
+            seed: Sent as `seed`, for reproducible sampling where the provider honours it.
+            n: Candidates per request.
+            strategy: With `n > 1`: `"first"` valid candidate, or `"vote"` for the value
+                most valid candidates agree on.
+            mode: `"tool"` (a forced tool call) or `"json_schema"` (`response_format`).
+            settings: Further model settings (`max_tokens`...).
+            name: The extraction tool's name (defaults to the type's name).
+        """
+        if mode == "json_schema" and _union_members(output_type):
+            raise ValueError("json_schema mode needs one object type; use mode='tool' for unions")
+        self.target = _Target(output_type, name)
+        self._model = model
+        self.instructions = instructions or DEFAULT_INSTRUCTIONS
+        self.max_retries = max_retries
+        self.strategy = strategy
+        self.mode = mode
+        overrides: dict[str, Any] = {"parallel_tool_calls": False} if mode == "tool" else {}
+        if seed is not None:
+            overrides["seed"] = seed
+        if n is not None:
+            overrides["n"] = n
+        self.settings = (settings or ModelSettings()).merged(ModelSettings(**overrides))
+        self.definitions = tuple(t.definition() for t in self.target.tools.values())
+
+    @property
+    def model(self) -> Model:
+        """The model (from the environment on first use when none was given)."""
+        if self._model is None:
+            from ._chat import ChatModel
+
+            self._model = ChatModel.from_env()
+        return self._model
+
+    async def extract(self, text: str | Sequence[Message]) -> T:
+        """Extract one validated value from `text` (or from given messages)."""
+        return (await self.run(text)).value
+
+    async def run(self, text: str | Sequence[Message]) -> Extraction[T]:
+        """Extract, keeping every attempt, candidate and the usage."""
+        messages = self._messages(text)
+        attempts: list[Attempt] = []
+        usage = Usage()
+        for _ in range(self.max_retries + 1):
+            completion = await self.model.complete(self._request(messages))
+            usage = usage + completion.usage
+            candidates = tuple(self._candidate(choice) for choice in completion.choices)
+            attempts.append(Attempt(candidates, completion.usage))
+            chosen = self._choose(candidates)
+            if chosen is not None:
+                return Extraction(value=chosen, attempts=attempts, usage=usage)
+            self._check_refusal(completion.choices, attempts, usage)
+            messages += _correction(completion.choices[0], candidates[0])
+        raise ExtractionError(
+            f"no valid {_name(self.target.output_type)} after {len(attempts)} attempts; "
+            f"last error: {attempts[-1].errors[-1] if attempts[-1].errors else '?'}",
+            reason="invalid",
+            attempts=attempts,
+            usage=usage,
+        )
+
+    async def stream(self, text: str | Sequence[Message]) -> AsyncIterator[T]:
+        """Yield progressively filled objects while the answer streams in, then the final one.
+
+        Partial objects are built with `model_construct` from the fields complete so far
+        (pydantic models; TypedDicts as partial dicts). The last item is fully validated.
+        """
+        request = self._request(self._messages(text))
+        partial = _PartialBuilder(self.target.output_type)
+        buffer = ""
+        async with self.model.stream(request) as deltas:
+            async for delta in deltas:
+                if isinstance(delta, ToolCallArgumentsDelta) and delta.choice == 0:
+                    buffer += delta.delta
+                    update = partial.update(buffer)
+                    if update is not None:
+                        yield update
+                elif delta.kind == "response_completed":
+                    candidate = self._candidate(delta.completion.choices[0])
+                    if candidate.error is not None:
+                        raise ExtractionError(
+                            f"the streamed answer is not valid: {candidate.error}",
+                            reason="invalid",
+                            attempts=[Attempt((candidate,), delta.completion.usage)],
+                            usage=delta.completion.usage,
+                        )
+                    yield candidate.value  # type: ignore[misc]
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _messages(self, text: str | Sequence[Message]) -> list[Message]:
+        body = [UserMessage(content=text)] if isinstance(text, str) else list(text)
+        return [SystemMessage(content=self.instructions), *body]
+
+    def _request(self, messages: list[Message]) -> ModelRequest:
+        if self.mode == "json_schema":
+            settings = self.settings.merged(
+                ModelSettings(response_format=self.target.json_schema_format())
+            )
+            return ModelRequest(messages=tuple(messages), settings=settings)
+        names = list(self.target.tools)
+        choice = names[0] if len(names) == 1 else "required"
+        settings = self.settings.merged(ModelSettings(tool_choice=choice))
+        return ModelRequest(messages=tuple(messages), tools=self.definitions, settings=settings)
+
+    def _candidate(self, choice: Choice) -> Candidate[Any]:
+        message = choice.message
+        if self.mode == "json_schema":
+            return self._parse(self._only_tool(), message.content or "", choice.finish_reason)
+        if message.tool_calls:
+            call = message.tool_calls[0]
+            return self._parse(call.name, call.arguments, choice.finish_reason)
+        if message.refusal:
+            return Candidate(raw="", error=f"the model refused: {message.refusal}")
+        text = (message.content or "").strip()
+        return Candidate(
+            raw=text,
+            error="the model answered with text instead of calling the extraction tool"
+            + (f" ({text[:120]!r})" if text else ""),
+        )
+
+    def _only_tool(self) -> str:
+        return next(iter(self.target.tools))
+
+    def _parse(self, tool_name: str, raw: str, finish_reason: str | None) -> Candidate[Any]:
+        if finish_reason == "length":
+            return Candidate(
+                raw=raw,
+                error="the answer was cut off by max_tokens before it was complete; "
+                "raise max_tokens",
+            )
+        try:
+            return Candidate(raw=raw, value=self.target.parse(tool_name, raw))
+        except ToolArgumentsError as error:
+            return Candidate(raw=raw, error=str(error))
+
+    def _choose(self, candidates: Sequence[Candidate[Any]]) -> Any:
+        valid = [c for c in candidates if c.error is None]
+        if not valid:
+            return None
+        if self.strategy == "first" or len(valid) == 1:
+            return valid[0].value
+        votes = Counter(_canonical(c.value) for c in valid)
+        winner = max(votes, key=lambda key: votes[key])  # ties: the first to reach the count
+        return next(c.value for c in valid if _canonical(c.value) == winner)
+
+    def _check_refusal(
+        self, choices: Sequence[Choice], attempts: list[Attempt], usage: Usage
+    ) -> None:
+        if choices and all(c.message.refusal and not c.message.tool_calls for c in choices):
+            raise ExtractionError(
+                f"the model refused: {choices[0].message.refusal}",
+                reason="refused",
+                attempts=attempts,
+                usage=usage,
+            )
+
+
+@overload
+async def extract(output_type: type[T], text: str | Sequence[Message], **options: Any) -> T: ...
+@overload
+async def extract(output_type: Any, text: str | Sequence[Message], **options: Any) -> Any: ...
+async def extract(output_type: Any, text: str | Sequence[Message], **options: Any) -> Any:
+    """Extract one validated `output_type` value from `text` (options as for `Extractor`)."""
+    extractor: Extractor[Any] = Extractor(output_type, **options)
+    return await extractor.extract(text)
+
+
+@overload
+def extract_sync(output_type: type[T], text: str | Sequence[Message], **options: Any) -> T: ...
+@overload
+def extract_sync(output_type: Any, text: str | Sequence[Message], **options: Any) -> Any: ...
+def extract_sync(output_type: Any, text: str | Sequence[Message], **options: Any) -> Any:
+    """`extract()` for synchronous code."""
+    extractor: Extractor[Any] = Extractor(output_type, **options)
+
+    async def main() -> Any:
+        try:
+            return await extractor.extract(text)
+        finally:
+            close = getattr(extractor.model, "aclose", None)
+            if close is not None:
+                await close()
+
+    return anyio.run(main)
+
+
+def _correction(choice: Choice, candidate: Candidate[Any]) -> list[Message]:
+    """The messages that tell the model what was wrong, for the next attempt."""
+    message = choice.message
+    error = candidate.error or "invalid"
+    if message.tool_calls:
+        call = message.tool_calls[0]
+        answer = AssistantMessage(tool_calls=(call,))
+        return [
+            answer,
+            ToolMessage(
+                tool_call_id=call.id,
+                content=f"Error: {error}. Call the tool again with corrected arguments.",
+            ),
+        ]
+    return [
+        AssistantMessage(content=message.content or ""),
+        UserMessage(content=f"{error}. Answer again, correctly."),
+    ]
+
+
+def _union_members(output_type: Any) -> list[Any]:
+    if get_origin(output_type) in (Union, types.UnionType):
+        return [m for m in get_args(output_type) if m is not type(None)]
+    return []
+
+
+def _name(output_type: Any) -> str:
+    return str(getattr(output_type, "__name__", "Output"))
+
+
+def _canonical(value: Any) -> str:
+    """The same text for equal values, whatever their key order (for voting)."""
+    return json.dumps(to_jsonable_python(value), sort_keys=True)
+
+
+class _PartialBuilder:
+    """Builds partial objects from partial JSON, field by field."""
+
+    def __init__(self, output_type: Any) -> None:
+        self.output_type = output_type
+        self.last: Any = None
+        fields = getattr(output_type, "model_fields", None)
+        self.field_adapters: dict[str, TypeAdapter[Any]] = {}
+        if fields is not None:
+            for name, info in fields.items():
+                self.field_adapters[info.alias or name] = TypeAdapter(info.rebuild_annotation())
+        self.typed_dict = TypeAdapter(output_type) if is_typeddict(output_type) else None
+
+    def update(self, buffer: str) -> Any:
+        try:
+            data = from_json(buffer, allow_partial="trailing-strings")
+        except ValueError:
+            return None
+        if not isinstance(data, dict):
+            return None
+        built = self._build(data)
+        if built is None or _snapshot(built) == _snapshot(self.last):
+            return None
+        self.last = built
+        return built
+
+    def _build(self, data: dict[str, Any]) -> Any:
+        if self.typed_dict is not None:
+            try:
+                return self.typed_dict.validate_python(data, experimental_allow_partial=True)
+            except Exception:
+                return None
+        if not self.field_adapters:
+            return None
+        values = {}
+        for key, value in data.items():
+            adapter = self.field_adapters.get(key)
+            if adapter is None:
+                continue
+            try:
+                values[key] = adapter.validate_python(value, experimental_allow_partial=True)
+            except Exception:  # this field is not complete enough yet
+                continue
+        return self.output_type.model_construct(**values) if values else None
+
+
+def _snapshot(value: Any) -> str:
+    return repr(value.__dict__ if isinstance(value, BaseModel) else value)
