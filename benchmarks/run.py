@@ -23,6 +23,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -31,12 +32,69 @@ RESULTS = HERE / "results"
 PYTHON = VENV / "bin" / "python"
 
 
-# scenario: (latency seconds, units per measurement (full, quick), what to report, frameworks)
+PEERS = ["raw-aiohttp", "raw-httpx", "openai-sdk", "openai-agents", "pydantic-ai", "agentkit"]
+BOUNDARY = ["raw-aiohttp", "raw-httpx", "agentkit"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    latency: float
+    units: tuple[int, int]
+    """Units of work per measurement: (full, quick)."""
+    metric: str
+    """"cpu_per_unit", "wall_per_unit" or "wall" (of all units together)."""
+    frameworks: list[str]
+    tool_calls: int = 1
+    description: str = ""
+
+
 SCENARIOS = {
-    "exchange": (0.0, (300, 60), "cpu_per_unit", ["raw-aiohttp", "raw-httpx", "agentkit"]),
-    "concurrent-exchanges": (0.05, (200, 200), "wall", ["raw-aiohttp", "raw-httpx", "agentkit"]),
+    "exchange": Scenario(
+        0.0,
+        (300, 60),
+        "cpu_per_unit",
+        BOUNDARY,
+        description="CPU ms per 2-request exchange, sequential, 0 ms latency",
+    ),
+    "concurrent-exchanges": Scenario(
+        0.05,
+        (200, 200),
+        "wall",
+        BOUNDARY,
+        description="wall ms for 200 concurrent exchanges, 50 ms latency",
+    ),
+    "tool-loop": Scenario(
+        0.0,
+        (200, 40),
+        "cpu_per_unit",
+        PEERS,
+        description="CPU ms per 2-request tool loop, sequential, 0 ms latency",
+    ),
+    "tool-loop-wall": Scenario(
+        0.0,
+        (200, 40),
+        "wall_per_unit",
+        PEERS,
+        description="wall ms per 2-request tool loop, sequential, 0 ms latency",
+    ),
+    "parallel-tools": Scenario(
+        0.0,
+        (10, 3),
+        "wall_per_unit",
+        PEERS,
+        tool_calls=8,
+        description="wall ms per loop with 8 parallel tool calls of 100 ms",
+    ),
+    "concurrent-runs": Scenario(
+        0.05,
+        (200, 200),
+        "wall",
+        PEERS,
+        description="wall ms for 200 concurrent tool loops, 50 ms latency",
+    ),
 }
-# target: (scenario, framework, baseline, metric ratio at most)
+WORKLOAD = {"tool-loop-wall": "tool-loop"}
+# target: (scenario, framework, baseline, ratio at most, text); baseline None: absolute ms
 TARGETS = [
     (
         "exchange",
@@ -50,7 +108,35 @@ TARGETS = [
         "agentkit",
         "raw-aiohttp",
         2.0,
-        "200 concurrent exchanges at 50 ms finish within 2x raw aiohttp's wall time",
+        "200 concurrent exchanges at 50 ms within 2x raw aiohttp's wall time",
+    ),
+    (
+        "tool-loop",
+        "agentkit",
+        "raw-httpx",
+        1.5,
+        "a 2-request tool loop costs at most 1.5x the raw httpx loop",
+    ),
+    (
+        "parallel-tools",
+        "agentkit",
+        None,
+        105.0,
+        "8 parallel tool calls of 100 ms finish in under 105 ms",
+    ),
+    (
+        "concurrent-runs",
+        "agentkit",
+        "openai-agents",
+        1 / 5,
+        "200 concurrent runs: at least 5x the runs/s of the OpenAI Agents SDK",
+    ),
+    (
+        "concurrent-runs",
+        "agentkit",
+        "pydantic-ai",
+        1 / 5,
+        "200 concurrent runs: at least 5x the runs/s of Pydantic AI",
     ),
 ]
 
@@ -70,9 +156,10 @@ def ensure_venv() -> None:
 
 
 @contextmanager
-def mock_server(latency: float) -> Iterator[str]:
+def mock_server(latency: float, tool_calls: int) -> Iterator[str]:
+    command = ["-m", "agentkit.testing", "--scenario", "tools", "--latency", str(latency)]
     process = subprocess.Popen(
-        [str(PYTHON), "-m", "agentkit.testing", "--scenario", "tools", "--latency", str(latency)],
+        [str(PYTHON), *command, "--tool-calls", str(tool_calls)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -91,8 +178,9 @@ def machine_is_quiet(threshold: float = 20.0) -> bool:
 
 
 def measure(scenario: str, framework: str, url: str, units: int) -> dict[str, float]:
+    workload = WORKLOAD.get(scenario, scenario)
     completed = subprocess.run(
-        [str(PYTHON), str(HERE / "workloads.py"), scenario, framework, url, str(units)],
+        [str(PYTHON), str(HERE / "workloads.py"), workload, framework, url, str(units)],
         capture_output=True,
         text=True,
         check=True,
@@ -103,11 +191,12 @@ def measure(scenario: str, framework: str, url: str, units: int) -> dict[str, fl
 
 def run(rounds: int, quick: bool, only: list[str]) -> dict[str, dict[str, list[dict[str, float]]]]:
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
-    for scenario, (latency, units, _, frameworks) in SCENARIOS.items():
+    for scenario, spec in SCENARIOS.items():
         if only and scenario not in only:
             continue
-        count = units[1] if quick else units[0]
-        with mock_server(latency) as url:
+        count = spec.units[1] if quick else spec.units[0]
+        frameworks = spec.frameworks
+        with mock_server(spec.latency, spec.tool_calls) as url:
             done = 0
             attempts = 0
             while done < rounds and attempts < rounds * 3:
@@ -129,18 +218,23 @@ def summarize(
 ) -> dict[str, dict[str, dict[str, float]]]:
     summary: dict[str, dict[str, dict[str, float]]] = {}
     for scenario, by_framework in results.items():
-        metric = SCENARIOS[scenario][2]
+        metric = SCENARIOS[scenario].metric
         for framework, samples in by_framework.items():
-            values = [
-                s["cpu"] / s["units"] * 1000 if metric == "cpu_per_unit" else s[metric] * 1000
-                for s in samples
-            ]
+            values = [_value(s, metric) for s in samples]
             summary.setdefault(scenario, {})[framework] = {
                 "median_ms": statistics.median(values),
                 "min_ms": min(values),
                 "max_ms": max(values),
             }
     return summary
+
+
+def _value(sample: dict[str, float], metric: str) -> float:
+    if metric == "cpu_per_unit":
+        return sample["cpu"] / sample["units"] * 1000
+    if metric == "wall_per_unit":
+        return sample["wall"] / sample["units"] * 1000
+    return sample["wall"] * 1000
 
 
 def report(summary: dict[str, dict[str, dict[str, float]]], command: str) -> str:
@@ -161,8 +255,7 @@ def report(summary: dict[str, dict[str, dict[str, float]]], command: str) -> str
         "",
     ]
     for scenario, by_framework in summary.items():
-        metric = SCENARIOS[scenario][2]
-        unit = "CPU ms per exchange" if metric == "cpu_per_unit" else "wall ms"
+        unit = SCENARIOS[scenario].description
         lines += [
             f"### {scenario} ({unit})",
             "",
@@ -174,14 +267,38 @@ def report(summary: dict[str, dict[str, dict[str, float]]], command: str) -> str
                 f"| {framework} | {stats['median_ms']:.2f} | {stats['min_ms']:.2f} | {stats['max_ms']:.2f} |"
             )
         lines.append("")
+    lines += memory_lines()
     lines += ["### Targets", "", "| target | measured ratio | met |", "|---|---|---|"]
     for scenario, framework, baseline, limit, text in TARGETS:
-        if scenario in summary and framework in summary[scenario]:
-            ratio = (
-                summary[scenario][framework]["median_ms"] / summary[scenario][baseline]["median_ms"]
-            )
-            lines.append(f"| {text} | {ratio:.2f}x | {'yes' if ratio <= limit else 'no'} |")
+        measured = summary.get(scenario, {})
+        if framework not in measured or (baseline is not None and baseline not in measured):
+            continue
+        value = measured[framework]["median_ms"]
+        if baseline is None:
+            lines.append(f"| {text} | {value:.1f} ms | {'yes' if value <= limit else 'no'} |")
+            continue
+        ratio = value / measured[baseline]["median_ms"]
+        shown = f"{1 / ratio:.2f}x" if limit < 1 else f"{ratio:.2f}x"
+        lines.append(f"| {text} | {shown} | {'yes' if ratio <= limit else 'no'} |")
     return "\n".join(lines) + "\n"
+
+
+def memory_lines() -> list[str]:
+    """Peak memory growth per run in the concurrent-runs scenario (an upper bound: it also
+    counts the client's set-up after the baseline was taken)."""
+    saved = RESULTS / "results.json"
+    raw = json.loads(saved.read_text()).get("raw", {}) if saved.exists() else {}
+    samples = raw.get("concurrent-runs", {})
+    if not samples:
+        return []
+    lines = ["### concurrent-runs memory (KiB of peak RSS growth per concurrent run)", ""]
+    lines += ["| framework | median |", "|---|---|"]
+    for framework, runs in sorted(samples.items()):
+        growth = statistics.median(
+            (r["peak_rss_kib"] - r["start_rss_kib"]) / r["units"] for r in runs
+        )
+        lines.append(f"| {framework} | {growth:.1f} |")
+    return [*lines, ""]
 
 
 def plot(summary: dict[str, dict[str, dict[str, float]]]) -> None:
@@ -200,8 +317,7 @@ def plot(summary: dict[str, dict[str, dict[str, float]]]) -> None:
         colors = ["#d62728" if name == "agentkit" else "#7f7f7f" for name in names]
         figure, axes = plt.subplots(figsize=(7, 0.6 * len(names) + 1.2))
         axes.barh(names, medians, xerr=errors, color=colors)
-        metric = SCENARIOS[scenario][2]
-        axes.set_xlabel("CPU ms per exchange" if metric == "cpu_per_unit" else "wall ms")
+        axes.set_xlabel(SCENARIOS[scenario].description)
         axes.set_title(scenario)
         figure.tight_layout()
         figure.savefig(RESULTS / f"{scenario}.png", dpi=100)
@@ -216,15 +332,26 @@ def main() -> None:
         "--quick", action="store_true", help="fewer rounds and units (about a minute)"
     )
     parser.add_argument("--rounds", type=int, default=None, help="rounds per scenario")
-    parser.add_argument("--only", nargs="*", default=[], help="run only these scenarios")
+    parser.add_argument(
+        "--only", nargs="*", default=[], help="run only these scenarios (others kept from before)"
+    )
+    parser.add_argument("--report-only", action="store_true", help="redo the report and plots")
     options = parser.parse_args()
     ensure_venv()
-    rounds = options.rounds or (2 if options.quick else 7)
-    raw = run(rounds, options.quick, options.only)
+    saved = RESULTS / "results.json"
+    previous = json.loads(saved.read_text()) if saved.exists() else {}
+    raw = dict(previous.get("raw", {})) if options.only or options.report_only else {}
+    if not options.report_only:
+        rounds = options.rounds or (2 if options.quick else 7)
+        raw.update(run(rounds, options.quick, options.only))
     summary = summarize(raw)
     RESULTS.mkdir(exist_ok=True)
-    command = " ".join(["python3 benchmarks/run.py", *sys.argv[1:]])
-    (RESULTS / "results.json").write_text(json.dumps({"raw": raw, "summary": summary}, indent=2))
+    command = (
+        previous.get("command", "")
+        if options.report_only
+        else " ".join(["python3 benchmarks/run.py", *sys.argv[1:]])
+    )
+    saved.write_text(json.dumps({"command": command, "raw": raw, "summary": summary}, indent=2))
     markdown = report(summary, command)
     (RESULTS / "results.md").write_text(markdown)
     plot(summary)

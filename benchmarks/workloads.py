@@ -11,6 +11,9 @@ import json
 import resource
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -104,15 +107,40 @@ async def concurrent(work: Callable[[str], Awaitable[None]], url: str, count: in
     return clock
 
 
-SCENARIOS: dict[str, tuple[dict[str, Any], Callable[..., Awaitable[Clock]]]] = {
+def loop_factories(delay: float) -> dict[str, Callable[[], Callable[[str], Awaitable[Any]]]]:
+    """Each framework's tool loop, as `work(url)` like the exchanges above."""
+    from loops import LOOPS
+
+    def factory(make: Any) -> Callable[[], Callable[[str], Awaitable[Any]]]:
+        def build() -> Callable[[str], Awaitable[Any]]:
+            runners: dict[str, Any] = {}
+
+            async def work(url: str) -> Any:
+                if url not in runners:
+                    runners[url] = make(url, delay)
+                return await runners[url]()
+
+            return work
+
+        return build
+
+    return {name: factory(make) for name, make in LOOPS.items()}
+
+
+SCENARIOS: dict[str, tuple[Any, Callable[..., Awaitable[Clock]]]] = {
     "exchange": (EXCHANGES, sequential),
     "concurrent-exchanges": (EXCHANGES, concurrent),
+    "tool-loop": (lambda: loop_factories(0.0), sequential),
+    "parallel-tools": (lambda: loop_factories(0.1), sequential),
+    "concurrent-runs": (lambda: loop_factories(0.0), concurrent),
 }
 
 
 def main() -> None:
     scenario, framework, url, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     factories, driver = SCENARIOS[scenario]
+    if callable(factories):
+        factories = factories()
     work = factories[framework]()
     start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     clock = asyncio.run(driver(work, url, count))

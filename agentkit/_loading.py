@@ -1,0 +1,91 @@
+"""Layer 5 (edges): load tools and types named on the command line.
+
+`-T path/to/file.py` (every tool defined in the file), `-T package.module` (every tool in
+the module), `-T module:name` (one attribute; a plain function is made into a tool).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from ._tool import Tool, tool
+
+__all__ = ["LoadError", "load_object", "load_tools"]
+
+
+class LoadError(Exception):
+    """A tool or type named on the command line cannot be loaded."""
+
+
+def load_tools(spec: str) -> list[Tool[..., Any]]:
+    """The tools a `-T` value names.
+
+    Raises:
+        LoadError: The file, module or attribute does not exist, or holds no tools.
+    """
+    module_part, attribute = _split(spec)
+    module = _module(module_part)
+    if attribute:
+        value = _attribute(module, attribute, spec)
+        if isinstance(value, Tool):
+            return [value]
+        if callable(value):
+            return [tool(value)]
+        raise LoadError(f"{spec}: {attribute!r} is neither a tool nor a function")
+    found = [value for value in vars(module).values() if isinstance(value, Tool)]
+    if not found:
+        raise LoadError(f"{spec}: defines no tools (decorate functions with @tool)")
+    return found
+
+
+def load_object(spec: str) -> Any:
+    """The attribute a `module:name` (or `file.py:name`) value names."""
+    module_part, attribute = _split(spec)
+    if not attribute:
+        raise LoadError(f"{spec!r}: expected module:Name or path/to/file.py:Name")
+    return _attribute(_module(module_part), attribute, spec)
+
+
+def _split(spec: str) -> tuple[str, str]:
+    """`module:name` or `path/file.py:name` into its parts (no name: "")."""
+    before, separator, after = spec.rpartition(":")
+    if separator and before and after.isidentifier():
+        return before, after
+    return spec, ""
+
+
+def _is_path(spec: str) -> bool:
+    return spec.endswith(".py") or "/" in spec or "\\" in spec
+
+
+def _module(name: str) -> ModuleType:
+    if _is_path(name):
+        path = Path(name)
+        if not path.is_file():
+            raise LoadError(f"{name}: no such file")
+        module_name = f"agentkit_tools_{abs(hash(path.resolve()))}"
+        loader = importlib.util.spec_from_file_location(module_name, path)
+        if loader is None or loader.loader is None:
+            raise LoadError(f"{name}: not a Python file")
+        module = importlib.util.module_from_spec(loader)
+        sys.modules[module_name] = module  # dataclasses and pydantic look modules up
+        loader.loader.exec_module(module)
+        return module
+    if str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # like `python -m`: modules in the cwd load
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        raise LoadError(f"{name}: no module named {error.name!r}") from None
+
+
+def _attribute(module: ModuleType, attribute: str, spec: str) -> Any:
+    try:
+        return getattr(module, attribute)
+    except AttributeError:
+        raise LoadError(f"{spec}: the module has no {attribute!r}") from None

@@ -1,0 +1,433 @@
+"""Layer 5 (edges): the `agentkit` command (also `python -m agentkit`).
+
+The answer goes to stdout; traces, approvals and progress go to stderr. Exit codes:
+
+    0  success
+    1  unexpected error (run with --debug for the traceback)
+    2  usage error: bad options, a tool or schema that cannot be loaded
+    3  the model could not be reached or answered with an error (after retries)
+    4  a limit was reached (max turns, usage limits, tool or output retries)
+    5  the run finished, but at least one tool call was denied approval
+    6  extraction found no valid object
+    130  interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any, NoReturn
+
+import anyio
+from pydantic import ValidationError
+from pydantic_core import to_json
+
+from ._agent import Agent
+from ._chat import ChatModel
+from ._events import RunEvent, ToolCallFinished
+from ._exceptions import AgentRunError, ExtractionError, ModelError, ToolDefinitionError
+from ._extract import Extractor
+from ._loading import LoadError, load_object, load_tools
+from ._messages import ToolCall
+from ._model import ModelSettings, TextDelta
+
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_CODES = {"ok": 0, "error": 1, "usage": 2, "model": 3, "limit": 4, "denied": 5, "extraction": 6}
+_INTERRUPTED = 130
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; exit code 2."""
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    """Run the command line and exit with its code."""
+    parser = _parser()
+    options = parser.parse_args(argv)
+    if not hasattr(options, "handler"):
+        parser.print_help(sys.stderr)
+        sys.exit(EXIT_CODES["usage"])
+    sys.exit(_run_handler(options))
+
+
+def _run_handler(options: argparse.Namespace) -> int:
+    handler: Callable[[argparse.Namespace], int] = options.handler
+    try:
+        return handler(options)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return _INTERRUPTED
+    except (UsageError, LoadError, ToolDefinitionError) as error:
+        return _fail(options, error, EXIT_CODES["usage"], "check the options with --help")
+    except ExtractionError as error:
+        return _fail(options, error, EXIT_CODES["extraction"], "see the attempts with --debug")
+    except AgentRunError as error:
+        return _fail(options, error, EXIT_CODES["limit"], "raise the limit or check the tools")
+    except ModelError as error:
+        return _fail(options, error, EXIT_CODES["model"], _model_hint())
+    except Exception as error:  # the last resort: one line, not a traceback
+        return _fail(options, error, EXIT_CODES["error"], "run again with --debug for details")
+
+
+def _fail(options: argparse.Namespace, error: BaseException, code: int, hint: str) -> int:
+    if getattr(options, "debug", False):
+        traceback.print_exception(error, file=sys.stderr)
+    _say(f"error: {error}")
+    _say(f"hint: {hint}")
+    return code
+
+
+def _model_hint() -> str:
+    if not any(os.environ.get(name) for name in ("AIMLAPI_API_KEY", "AIML_API_KEY")):
+        return "set AIMLAPI_API_KEY, or try `agentkit demo` (offline)"
+    return "check the key, --base-url and --model; transient errors were already retried"
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+# -- parser ---------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="agentkit",
+        description="Run tool-calling agents and extractions against OpenAI-compatible APIs.",
+        epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    _add_run(commands)
+    _add_tools(commands)
+    _add_extract(commands)
+    demo = commands.add_parser(
+        "demo", help="run a demo agent (offline unless AIMLAPI_API_KEY is set)",
+        description="Run an agent with two tools on a question that needs parallel calls. "
+        "Without AIMLAPI_API_KEY it runs offline against a built-in MockChatServer.",
+    )  # fmt: skip
+    _add_common(demo)
+    demo.add_argument("--stream", action="store_true", help="print the answer as it arrives")
+    demo.set_defaults(handler=_demo)
+    return parser
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", help="trace tool calls on stderr")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+
+def _add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--model", help="model name (default: openai/gpt-5-2-chat-latest)")
+    group.add_argument("--base-url", help="API root (default: AIMLAPI_BASE_URL or AI/ML API)")
+    group.add_argument("--max-tokens", type=int, help="max_tokens per request")
+    group.add_argument("--seed", type=int, help="seed (>= 1) for reproducible sampling")
+
+
+def _add_run(commands: Any) -> None:
+    run = commands.add_parser(
+        "run", help="run an agent on a prompt",
+        description="Run an agent with the given tools; the answer goes to stdout.",
+    )  # fmt: skip
+    run.add_argument("prompt", help="what to ask")
+    run.add_argument(
+        "-T", "--tool", action="append", default=[], metavar="SPEC",
+        help="tools to load: path/to/file.py, a module, or module:name (repeatable)",
+    )  # fmt: skip
+    run.add_argument("--instructions", help="system instructions for the agent")
+    run.add_argument("--max-turns", type=int, default=10, help="model requests per run (10)")
+    run.add_argument("--tool-choice", help="auto, none, required, or a tool name")
+    run.add_argument("--no-parallel", action="store_true", help="send parallel_tool_calls=false")
+    run.add_argument("--json", action="store_true", help="print the result as JSON")
+    run.add_argument("--stream", action="store_true", help="print the answer as it arrives")
+    approvals = run.add_mutually_exclusive_group()
+    approvals.add_argument("--yes", action="store_true", help="approve every tool call")
+    approvals.add_argument("--deny", action="store_true", help="deny every call needing approval")
+    _add_model_options(run)
+    _add_common(run)
+    run.set_defaults(handler=_run)
+
+
+def _add_tools(commands: Any) -> None:
+    tools = commands.add_parser("tools", help="inspect tools", description="Inspect tools.")
+    actions = tools.add_subparsers(title="actions", metavar="ACTION")
+    listing = actions.add_parser("list", help="names, descriptions and schemas of tools")
+    listing.add_argument(
+        "-T",
+        "--tool",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="tools to load (repeatable)",
+    )
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    _add_common(listing)
+    listing.set_defaults(handler=_tools_list)
+    schema = actions.add_parser("schema", help="the exact wire definitions of a file's tools")
+    schema.add_argument("file", help="path/to/file.py, a module, or module:name")
+    _add_common(schema)
+    schema.set_defaults(handler=_tools_schema)
+
+
+def _add_extract(commands: Any) -> None:
+    extract = commands.add_parser(
+        "extract", help="extract a validated object from text",
+        description="Extract one object of a type from a file (or stdin); print it as JSON.",
+    )  # fmt: skip
+    extract.add_argument("--schema", required=True, help="module:Model or path/to/file.py:Model")
+    extract.add_argument("file", nargs="?", default="-", help="input file, or - for stdin")
+    extract.add_argument("--retries", type=int, default=2, help="correction rounds (2)")
+    _add_model_options(extract)
+    _add_common(extract)
+    extract.set_defaults(handler=_extract)
+
+
+# -- commands -------------------------------------------------------------------------
+
+
+def _chat_model(options: argparse.Namespace) -> ChatModel:
+    overrides = {
+        key: value
+        for key, value in (("model", options.model), ("base_url", options.base_url))
+        if value
+    }
+    return ChatModel.from_env(**overrides)
+
+
+def _settings(options: argparse.Namespace) -> ModelSettings:
+    values = {"max_tokens": options.max_tokens, "seed": options.seed}
+    try:
+        return ModelSettings(**{key: value for key, value in values.items() if value is not None})
+    except ValidationError as error:
+        problems = [
+            f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}"
+            for e in error.errors(include_url=False)
+        ]
+        raise UsageError("; ".join(problems)) from None
+
+
+def _run(options: argparse.Namespace) -> int:
+    tools = [each for spec in options.tool for each in load_tools(spec)]
+    if options.max_turns < 1:
+        raise UsageError("--max-turns must be at least 1")
+    approver = _Approver(yes=options.yes, deny=options.deny)
+    try:
+        agent = Agent(
+            _chat_model(options),
+            instructions=options.instructions,
+            tools=tools,
+            tool_choice=options.tool_choice,
+            parallel_tool_calls=False if options.no_parallel else None,
+            max_turns=options.max_turns,
+            settings=_settings(options),
+            approver=approver,
+        )
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    return _execute(agent, options.prompt, options, approver)
+
+
+def _demo(options: argparse.Namespace) -> int:
+    from ._demo import DEMO_QUESTION, DEMO_TOOLS, scripted_demo_model
+    from .testing import MockChatServer
+
+    approver = _Approver(yes=False, deny=False)
+    _say(f"> {DEMO_QUESTION}")
+    if os.environ.get("AIMLAPI_API_KEY") or os.environ.get("AIML_API_KEY"):
+        _say("(asking AI/ML API)")
+        agent = Agent(
+            ChatModel.from_env(), instructions="Be brief. Use the tools.", tools=DEMO_TOOLS
+        )
+        return _execute(agent, DEMO_QUESTION, options, approver)
+    with MockChatServer(responder=scripted_demo_model) as server:
+        _say(
+            f"(offline: a scripted model on {server.base_url}; "
+            "set AIMLAPI_API_KEY to use AI/ML API)"
+        )
+        agent = Agent(server.chat_model(), instructions="Be brief.", tools=DEMO_TOOLS)
+        options.verbose = True
+        return _execute(agent, DEMO_QUESTION, options, approver)
+
+
+def _execute(
+    agent: Agent[Any], prompt: str, options: argparse.Namespace, approver: _Approver
+) -> int:
+    as_json, stream, verbose = getattr(options, "json", False), options.stream, options.verbose
+
+    async def main() -> Any:
+        try:
+            if not stream:
+                return await agent.run(prompt, on_event=_tracer(verbose))
+            async with agent.stream(prompt) as run:
+                async for event in run:
+                    if isinstance(event, TextDelta) and not as_json:
+                        print(event.text, end="", flush=True)
+                    _tracer(verbose)(event)
+            if not as_json:
+                print()
+            return run.result
+        finally:
+            await _close(agent)
+
+    result = anyio.run(main)
+    if as_json:
+        print(json.dumps(_json_result(result), ensure_ascii=False))
+    elif not stream:
+        print(result.output)
+    return EXIT_CODES["denied"] if approver.denied else EXIT_CODES["ok"]
+
+
+def _json_result(result: Any) -> dict[str, Any]:
+    output = result.output
+    return {
+        "output": output if isinstance(output, str) else json.loads(to_json(output)),
+        "usage": result.usage.model_dump(),
+        "turns": len(result.turns),
+        "tool_calls": [r.call.name for turn in result.turns for r in turn.tool_results],
+        "messages": json.loads(result.messages_json()),
+    }
+
+
+async def _close(agent: Agent[Any]) -> None:
+    close = getattr(agent.model, "aclose", None)
+    if close is not None:
+        await close()
+
+
+def _tracer(verbose: bool) -> Callable[[RunEvent], None]:
+    def trace(event: RunEvent) -> None:
+        if verbose and isinstance(event, ToolCallFinished):
+            result = event.result
+            status = "" if result.ok else " (failed)"
+            call = f"{result.call.name}({result.call.arguments})"
+            took = f"{result.duration * 1000:.0f} ms"
+            _say(f"  -> {call} = {_short(result.content)}{status} [{took}]")
+
+    return trace
+
+
+def _short(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Approver:
+    """Asks on the terminal, or follows --yes / --deny; without a terminal, denies."""
+
+    def __init__(self, *, yes: bool, deny: bool) -> None:
+        self.yes, self.deny = yes, deny
+        self.denied = 0
+        self._lock = anyio.Lock()
+
+    async def __call__(self, call: ToolCall) -> bool:
+        if self.yes:
+            return True
+        if self.deny:
+            return self._denied(call, "denied by --deny")
+        if not sys.stdin.isatty():
+            return self._denied(call, "no terminal to ask on; pass --yes to approve")
+        async with self._lock:  # one question at a time
+            answer = await anyio.to_thread.run_sync(_ask, call)
+        return True if answer else self._denied(call, "denied")
+
+    def _denied(self, call: ToolCall, why: str) -> bool:
+        self.denied += 1
+        _say(f"  !! {call.name}({_short(call.arguments)}): {why}")
+        return False
+
+
+def _ask(call: ToolCall) -> bool:
+    print(
+        f"Allow {call.name}({_short(call.arguments)})? [y/N] ", end="", file=sys.stderr, flush=True
+    )
+    try:
+        return input().strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
+def _tools_list(options: argparse.Namespace) -> int:
+    tools = [each for spec in options.tool for each in load_tools(spec)]
+    if options.json:
+        entries = [
+            {
+                "name": t.name,
+                "description": t.description,
+                "strict": t.strict,
+                "requires_approval": t.requires_approval,
+                "parameters": t.parameters,
+            }
+            for t in tools
+        ]
+        print(json.dumps(entries, indent=2, ensure_ascii=False))
+        return EXIT_CODES["ok"]
+    if not tools:
+        _say("no tools given; load some with -T path/to/file.py")
+    for each in tools:
+        flags = [
+            f
+            for f, on in (("strict", each.strict), ("needs approval", each.requires_approval))
+            if on
+        ]
+        print(each.name + (f" [{', '.join(flags)}]" if flags else ""))
+        print(f"  {each.description.splitlines()[0] if each.description else '(no description)'}")
+        for name, schema in each.parameters.get("properties", {}).items():
+            about = f" - {schema['description']}" if schema.get("description") else ""
+            print(f"    {name}: {_type_name(schema)}{about}")
+    return EXIT_CODES["ok"]
+
+
+def _type_name(schema: dict[str, Any]) -> str:
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " | ".join(kind)
+    if kind:
+        return str(kind)
+    if "anyOf" in schema:
+        return " | ".join(_type_name(option) for option in schema["anyOf"])
+    return "object" if "$ref" in schema else "any"
+
+
+def _tools_schema(options: argparse.Namespace) -> int:
+    definitions = [each.definition() for each in load_tools(options.file)]
+    print(json.dumps(definitions, indent=2, ensure_ascii=False))
+    return EXIT_CODES["ok"]
+
+
+def _extract(options: argparse.Namespace) -> int:
+    output_type = load_object(options.schema)
+    text = sys.stdin.read() if options.file == "-" else _read(options.file)
+    if not text.strip():
+        raise UsageError("the input is empty")
+    extractor: Extractor[Any] = Extractor(
+        output_type,
+        model=_chat_model(options),
+        max_retries=options.retries,
+        settings=_settings(options),
+    )
+
+    async def main() -> Any:
+        try:
+            return await extractor.run(text)
+        finally:
+            await extractor.model.aclose()  # type: ignore[attr-defined]
+
+    result = anyio.run(main)
+    for number, attempt in enumerate(result.attempts, start=1):
+        for error in attempt.errors:
+            _say(f"  attempt {number} corrected: {_short(error)}")
+    print(to_json(result.value, indent=2).decode())
+    return EXIT_CODES["ok"]
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None

@@ -1,0 +1,157 @@
+"""The same two-turn tool loop written for each framework, against the same MockChatServer.
+
+The server (scenario "tools") answers the first request with tool calls of the request's tool
+and the second (after the tool results) with text. Each runner returns one coroutine function
+that performs one complete loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+Runner = Callable[[], Awaitable[Any]]
+TOOL_SCHEMA = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the weather for a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}},
+            "required": ["city"],
+            "additionalProperties": False,
+        },
+    },
+}
+HEADERS = {"Authorization": "Bearer mock-key", "Content-Type": "application/json"}
+
+
+def tool_body(delay: float) -> Callable[[str], Awaitable[str]]:
+    async def get_weather(city: str) -> str:
+        """Get the weather for a city."""
+        if delay:
+            await asyncio.sleep(delay)
+        return f"sunny in {city}"
+
+    return get_weather
+
+
+async def _raw_loop(post: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]], tool: Any) -> str:
+    messages: list[dict[str, Any]] = [{"role": "user", "content": "Weather?"}]
+    while True:
+        body = {"model": "mock-model", "messages": messages, "tools": [TOOL_SCHEMA]}
+        message = (await post(body))["choices"][0]["message"]
+        calls = message.get("tool_calls") or []
+        if not calls:
+            return str(message["content"])
+        messages.append({"role": "assistant", "tool_calls": calls})
+        results = await asyncio.gather(
+            *(tool(**json.loads(c["function"]["arguments"])) for c in calls)
+        )
+        messages += [
+            {"role": "tool", "tool_call_id": c["id"], "content": r}
+            for c, r in zip(calls, results, strict=True)
+        ]
+
+
+def raw_httpx(url: str, delay: float) -> Runner:
+    import httpx
+
+    client = httpx.AsyncClient(timeout=60)
+    tool = tool_body(delay)
+
+    async def post(body: dict[str, Any]) -> dict[str, Any]:
+        response = await client.post(f"{url}/chat/completions", json=body, headers=HEADERS)
+        return response.json()  # type: ignore[no-any-return]
+
+    return lambda: _raw_loop(post, tool)
+
+
+def raw_aiohttp(url: str, delay: float) -> Runner:
+    import aiohttp
+
+    sessions: list[aiohttp.ClientSession] = []
+    tool = tool_body(delay)
+
+    async def post(body: dict[str, Any]) -> dict[str, Any]:
+        if not sessions:
+            sessions.append(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)))
+        async with sessions[0].post(f"{url}/chat/completions", json=body, headers=HEADERS) as r:
+            return await r.json()  # type: ignore[no-any-return]
+
+    return lambda: _raw_loop(post, tool)
+
+
+def openai_sdk(url: str, delay: float) -> Runner:
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=url, api_key="mock-key", max_retries=0)
+    tool = tool_body(delay)
+
+    async def post(body: dict[str, Any]) -> dict[str, Any]:
+        completion = await client.chat.completions.create(**body)
+        return completion.model_dump()
+
+    return lambda: _raw_loop(post, tool)
+
+
+def openai_agents(url: str, delay: float) -> Runner:
+    import openai
+    from agents import (
+        Agent,
+        OpenAIChatCompletionsModel,
+        Runner,
+        function_tool,
+        set_tracing_disabled,
+    )
+
+    set_tracing_disabled(True)
+    client = openai.AsyncOpenAI(base_url=url, api_key="mock-key", max_retries=0)
+    model = OpenAIChatCompletionsModel(model="mock-model", openai_client=client)
+    agent = Agent(
+        name="bench", instructions="Be brief.", tools=[function_tool(tool_body(delay))], model=model
+    )
+
+    async def run() -> Any:
+        return (await Runner.run(agent, "Weather?")).final_output
+
+    return run
+
+
+def pydantic_ai(url: str, delay: float) -> Runner:
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    model = OpenAIChatModel("mock-model", provider=OpenAIProvider(base_url=url, api_key="mock-key"))
+    agent = Agent(model, instructions="Be brief.", tools=[tool_body(delay)])
+
+    async def run() -> Any:
+        return (await agent.run("Weather?")).output
+
+    return run
+
+
+def agentkit_agent(url: str, delay: float) -> Runner:
+    from agentkit import Agent, ChatModel, tool
+
+    model = ChatModel(base_url=url, api_key="mock-key", model="mock-model")
+    agent = Agent(model, instructions="Be brief.", tools=[tool(tool_body(delay))])
+
+    async def run() -> Any:
+        return (await agent.run("Weather?")).output
+
+    return run
+
+
+LOOPS: dict[str, Callable[[str, float], Runner]] = {
+    "raw-httpx": raw_httpx,
+    "raw-aiohttp": raw_aiohttp,
+    "openai-sdk": openai_sdk,
+    "openai-agents": openai_agents,
+    "pydantic-ai": pydantic_ai,
+    "agentkit": agentkit_agent,
+}

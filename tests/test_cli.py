@@ -1,0 +1,258 @@
+"""The `agentkit` command, run for real in a subprocess against a loopback MockChatServer."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from agentkit.testing import Fault, MockChatServer, Reply
+
+FIXTURES = str(Path(__file__).parent / "cli_fixtures.py")
+
+
+def agentkit(
+    *args: str, server: MockChatServer | None = None, stdin: str | None = None, key: bool = True
+) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("AIML", "HTTP_PROXY", "HTTPS_PROXY"))
+    }
+    if key:
+        env["AIMLAPI_API_KEY"] = "sk-cli-test"
+    if server is not None:
+        env["AIMLAPI_BASE_URL"] = server.base_url
+    return subprocess.run(
+        [sys.executable, "-m", "agentkit", *args],
+        capture_output=True, text=True, input=stdin, env=env, timeout=60, check=False,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def server() -> Iterator[MockChatServer]:
+    with MockChatServer() as running:
+        yield running
+
+
+def test_help_lists_commands_and_exit_codes() -> None:
+    completed = agentkit("--help")
+    assert completed.returncode == 0
+    for word in ("run", "tools", "extract", "demo", "Exit codes", "130"):
+        assert word in completed.stdout
+
+
+def test_no_command_is_a_usage_error() -> None:
+    assert agentkit().returncode == 2
+
+
+def test_demo_runs_offline_with_traces_on_stderr() -> None:
+    completed = agentkit("demo", key=False)
+    assert completed.returncode == 0, completed.stderr
+    assert "Tokyo" in completed.stdout
+    assert "Lisbon" in completed.stdout
+    assert "offline" in completed.stderr
+    assert completed.stderr.count("-> get_weather") == 2
+    assert "->" not in completed.stdout
+
+
+def test_run_prints_only_the_answer_on_stdout(server: MockChatServer) -> None:
+    server.add(Reply.tool_calls(("add", {"a": 2, "b": 3})), Reply.text("It is 5."))
+    completed = agentkit(
+        "run", "2+3?", "-T", FIXTURES, "-v", "--seed", "4", "--max-tokens", "99", server=server
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == "It is 5.\n"
+    assert 'add({"a": 2, "b": 3}) = 5' in completed.stderr
+    body = server.requests[0].body
+    assert (body["seed"], body["max_tokens"]) == (4, 99)
+    assert server.requests[0].headers["authorization"] == "Bearer sk-cli-test"
+
+
+def test_run_options_reach_the_request(server: MockChatServer) -> None:
+    server.add(Reply.tool_calls(("add", {"a": 1, "b": 1})), Reply.text("2"))
+    completed = agentkit(
+        "run", "1+1", "-T", f"{FIXTURES}:add", "--instructions", "Be terse.", "--tool-choice", "add",
+        "--no-parallel", "--model", "other-model", server=server,
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    body = server.requests[0].body
+    assert body["model"] == "other-model"
+    assert body["messages"][0] == {"role": "system", "content": "Be terse."}
+    assert body["tool_choice"] == {"type": "function", "function": {"name": "add"}}
+    assert body["parallel_tool_calls"] is False
+
+
+def test_run_json_output(server: MockChatServer) -> None:
+    server.add(Reply.tool_calls(("add", {"a": 1, "b": 2})), Reply.text("3"))
+    completed = agentkit("run", "1+2", "-T", FIXTURES, "--json", server=server)
+    result = json.loads(completed.stdout)
+    assert result["output"] == "3"
+    assert result["tool_calls"] == ["add"]
+    assert result["usage"]["requests"] == 2
+    assert [m["role"] for m in result["messages"]] == ["user", "assistant", "tool", "assistant"]
+
+
+def test_run_streams_text(server: MockChatServer) -> None:
+    server.add(Reply(content="streamed answer", chunk_size=3))
+    completed = agentkit("run", "hi", "--stream", server=server)
+    assert completed.stdout == "streamed answer\n"
+    assert server.requests[0].body["stream"] is True
+
+
+def test_approval_without_a_terminal_is_denied_with_exit_5(server: MockChatServer) -> None:
+    server.add(
+        Reply.tool_calls(("delete_file", {"path": "/tmp/x"})), Reply.text("Could not delete.")
+    )
+    completed = agentkit("run", "delete /tmp/x", "-T", FIXTURES, server=server, stdin="")
+    assert completed.returncode == 5
+    assert "no terminal to ask on; pass --yes" in completed.stderr
+    assert "denied" in server.requests[1].body["messages"][-1]["content"]
+
+
+@pytest.mark.parametrize(("flag", "allowed"), [("--yes", True), ("--deny", False)])
+def test_yes_and_deny(server: MockChatServer, flag: str, allowed: bool) -> None:
+    server.add(Reply.tool_calls(("delete_file", {"path": "/tmp/x"})), Reply.text("done"))
+    completed = agentkit("run", "delete", "-T", FIXTURES, flag, server=server)
+    assert completed.returncode == (0 if allowed else 5)
+    tool_result = server.requests[1].body["messages"][-1]["content"]
+    assert (tool_result == "deleted /tmp/x") is allowed
+
+
+def test_interactive_approval_on_a_real_terminal(server: MockChatServer) -> None:
+    server.add(Reply.tool_calls(("delete_file", {"path": "/tmp/y"})), Reply.text("Deleted."))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIML")}
+    env.update(AIMLAPI_API_KEY="sk-cli-test", AIMLAPI_BASE_URL=server.base_url)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentkit", "run", "delete /tmp/y", "-T", FIXTURES],
+        stdin=terminal, stdout=subprocess.PIPE, stderr=terminal, env=env, text=True,
+    )  # fmt: skip
+    os.close(terminal)
+    seen = b""
+    try:
+        while b"[y/N]" not in seen:
+            ready, _, _ = select.select([controller], [], [], 30)
+            assert ready, f"no approval prompt; saw {seen!r}"
+            seen += os.read(controller, 1024)
+        assert b"Allow delete_file" in seen
+        os.write(controller, b"y\n")
+        stdout, _ = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        os.close(controller)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert process.returncode == 0
+    assert stdout == "Deleted.\n"
+    assert server.requests[1].body["messages"][-1]["content"] == "deleted /tmp/y"
+
+
+@pytest.mark.parametrize(
+    ("fault", "code", "message"),
+    [
+        (Fault.http(401, message="bad key"), 3, "HTTP 401: bad key"),
+        (Fault.http(400, message="bad field"), 3, "HTTP 400: bad field"),
+    ],
+)
+def test_model_errors_are_one_line_with_a_hint(
+    server: MockChatServer, fault: Fault, code: int, message: str
+) -> None:
+    server.add(fault)
+    completed = agentkit("run", "hi", server=server)
+    assert completed.returncode == code
+    assert message in completed.stderr
+    assert "hint:" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert completed.stdout == ""
+
+
+def test_debug_shows_the_traceback(server: MockChatServer) -> None:
+    server.add(Fault.http(404, message="no such model"))
+    completed = agentkit("run", "hi", "--debug", server=server)
+    assert completed.returncode == 3
+    assert "Traceback" in completed.stderr
+
+
+def test_missing_key_names_the_variable() -> None:
+    completed = agentkit("run", "hi", key=False)
+    assert completed.returncode == 3
+    assert "AIMLAPI_API_KEY" in completed.stderr
+
+
+def test_limits_exit_4(server: MockChatServer) -> None:
+    server.add(*[Reply.tool_calls(("add", {"a": 1, "b": 1}))] * 3)
+    completed = agentkit("run", "loop", "-T", FIXTURES, "--max-turns", "2", server=server)
+    assert completed.returncode == 4
+    assert "max_turns=2" in completed.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "x", "-T", "no/such/file.py"], "no such file"),
+        (["run", "x", "-T", "no_such_module_xyz"], "no module named"),
+        (["run", "x", "-T", f"{FIXTURES}:missing"], "has no 'missing'"),
+        (["run", "x", "--seed", "0"], "seed"),
+        (["run", "x", "--tool-choice", "nope"], "names no tool"),
+        (["run", "x", "--bogus"], "unrecognized arguments"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    completed = agentkit(*args)
+    assert completed.returncode == 2
+    assert message in completed.stderr
+
+
+def test_tools_list_and_schema() -> None:
+    listed = agentkit("tools", "list", "-T", FIXTURES)
+    assert listed.returncode == 0
+    assert "add [strict]" in listed.stdout
+    assert "delete_file [strict, needs approval]" in listed.stdout
+    assert "a: integer - The first number." in listed.stdout
+    as_json = json.loads(agentkit("tools", "list", "-T", FIXTURES, "--json").stdout)
+    assert [entry["name"] for entry in as_json] == ["add", "delete_file"]
+    schema = json.loads(agentkit("tools", "schema", FIXTURES).stdout)
+    assert schema[0]["type"] == "function"
+    assert schema[0]["function"]["strict"] is True
+
+
+def test_extract_prints_the_object(server: MockChatServer, tmp_path: Path) -> None:
+    server.add(
+        Reply.tool_calls(("Contact", {"name": 1})),
+        Reply.tool_calls(("Contact", {"name": "Ann", "email": None})),
+    )
+    source = tmp_path / "note.txt"
+    source.write_text("Ann called.")
+    completed = agentkit("extract", "--schema", f"{FIXTURES}:Contact", str(source), server=server)
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == {"name": "Ann", "email": None}
+    assert "attempt 1 corrected" in completed.stderr
+    from_stdin = agentkit(
+        "extract", "--schema", f"{FIXTURES}:Contact", "-", server=server, stdin=""
+    )
+    assert from_stdin.returncode == 2
+    assert "input is empty" in from_stdin.stderr
+
+
+def test_extract_failure_exits_6(server: MockChatServer, tmp_path: Path) -> None:
+    server.add(*[Reply.tool_calls(("Contact", {"name": 1}))] * 2)
+    completed = agentkit(
+        "extract",
+        "--schema",
+        f"{FIXTURES}:Contact",
+        "--retries",
+        "1",
+        "-",
+        server=server,
+        stdin="Ann",
+    )
+    assert completed.returncode == 6
+    assert "no valid Contact after 2 attempts" in completed.stderr
