@@ -29,6 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 VENV = HERE / ".venv"
 RESULTS = HERE / "results"
+DOC_IMAGES = HERE.parent / "docs" / "images" / "benchmarks"  # the docs' benchmarks page
 PYTHON = VENV / "bin" / "python"
 
 
@@ -321,6 +322,7 @@ def plot(summary: dict[str, dict[str, dict[str, float]]]) -> None:
         axes.set_title(scenario)
         figure.tight_layout()
         figure.savefig(RESULTS / f"{scenario}.png", dpi=100)
+        figure.savefig(DOC_IMAGES / f"{scenario}.png", dpi=100)
         plt.close(figure)
 
 
