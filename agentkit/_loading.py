@@ -6,6 +6,7 @@ the module), `-T module:name` (one attribute; a plain function is made into a to
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import importlib.util
 import sys
@@ -68,7 +69,10 @@ def _module(name: str) -> ModuleType:
         path = Path(name)
         if not path.is_file():
             raise LoadError(f"{name}: no such file")
-        module_name = f"agentkit_tools_{abs(hash(path.resolve()))}"
+        # A name stable across processes (hash() is salted per process): a batch resumed in
+        # a new process must see the same task.
+        digest = hashlib.sha256(str(path.resolve()).encode()).hexdigest()[:12]
+        module_name = f"agentkit_loaded_{path.stem}_{digest}"
         loader = importlib.util.spec_from_file_location(module_name, path)
         if loader is None or loader.loader is None:
             raise LoadError(f"{name}: not a Python file")

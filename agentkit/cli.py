@@ -9,6 +9,7 @@ The answer goes to stdout; traces, approvals and progress go to stderr. Exit cod
     4  a limit was reached (max turns, usage limits, tool or output retries)
     5  the run finished, but at least one tool call was denied approval
     6  extraction found no valid object
+    7  a batch finished, but some items failed (see the journal; --resume retries them)
     130  interrupted (Ctrl-C)
 """
 
@@ -37,7 +38,16 @@ from ._model import ModelSettings, TextDelta
 
 __all__ = ["EXIT_CODES", "main"]
 
-EXIT_CODES = {"ok": 0, "error": 1, "usage": 2, "model": 3, "limit": 4, "denied": 5, "extraction": 6}
+EXIT_CODES = {
+    "ok": 0,
+    "error": 1,
+    "usage": 2,
+    "model": 3,
+    "limit": 4,
+    "denied": 5,
+    "extraction": 6,
+    "batch_failures": 7,
+}
 _INTERRUPTED = 130
 
 
@@ -106,6 +116,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_run(commands)
     _add_tools(commands)
     _add_extract(commands)
+    from .batch._cli import add_batch_commands
+
+    add_batch_commands(commands, _add_common)
     demo = commands.add_parser(
         "demo", help="run a demo agent (offline unless AIMLAPI_API_KEY is set)",
         description="Run an agent with two tools on a question that needs parallel calls. "

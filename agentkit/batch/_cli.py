@@ -1,0 +1,126 @@
+"""`agentkit batch run | status | export`: the batch runner on the command line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from agentkit._chat import ChatModel
+from agentkit._loading import load_object
+
+from ._journal import Journal, JournalMismatch
+from ._runner import run_batch
+
+__all__ = ["add_batch_commands"]
+
+
+def add_batch_commands(commands: Any, add_common: Any) -> None:
+    """Register the `batch` command and its actions on the main parser."""
+    batch = commands.add_parser(
+        "batch", help="run a task over many inputs, crash-safely",
+        description="Run an agent, an extraction or a function over a JSONL file, with a "
+        "journal that makes every run resumable.",
+    )  # fmt: skip
+    actions = batch.add_subparsers(title="actions", metavar="ACTION")
+    run = actions.add_parser("run", help="process a JSONL file")
+    run.add_argument(
+        "task",
+        help="module:name of an Agent, an output type (extraction) or a function(record, context)",
+    )
+    run.add_argument("input", help="the JSONL input (one object per line; `id` optional)")
+    run.add_argument("--out", help="write results here (JSONL, input order) at the end")
+    run.add_argument("--journal", help="the SQLite journal (default: INPUT.journal)")
+    run.add_argument("--concurrency", type=int, default=32, help="items at a time (32)")
+    run.add_argument("--rpm", type=int, help="requests per minute for the whole batch")
+    run.add_argument("--tpm", type=int, help="tokens per minute for the whole batch")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the journal: skip done items, retry failed ones",
+    )
+    run.add_argument("--max-attempts", type=int, default=3, help="tries per item across runs (3)")
+    run.add_argument("--field", help="the record field with the prompt or text")
+    run.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    add_common(run)
+    run.set_defaults(handler=_run)
+    status = actions.add_parser("status", help="counts of a journal's items")
+    status.add_argument("journal")
+    add_common(status)
+    status.set_defaults(handler=_status)
+    export = actions.add_parser("export", help="write a journal's results as JSONL")
+    export.add_argument("journal")
+    export.add_argument("--out", required=True)
+    add_common(export)
+    export.set_defaults(handler=_export)
+
+
+def _run(options: argparse.Namespace) -> int:
+    from agentkit.cli import EXIT_CODES, UsageError
+
+    if options.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
+    if not Path(options.input).is_file():
+        raise UsageError(f"{options.input}: no such file")
+    target = load_object(options.task)
+    journal = options.journal or f"{options.input}.journal"
+
+    async def main() -> Any:
+        model = ChatModel.from_env() if isinstance(target, type) else None
+        try:
+            return await run_batch(
+                _with_model(target, model), options.input, journal=journal, out=options.out,
+                concurrency=options.concurrency, rpm=options.rpm, tpm=options.tpm,
+                resume=options.resume, max_attempts=options.max_attempts, field=options.field,
+                progress=None if options.quiet else sys.stderr,
+            )  # fmt: skip
+        finally:
+            if model is not None:
+                await model.aclose()
+
+    try:
+        summary = anyio.run(main)
+    except JournalMismatch as error:
+        raise UsageError(str(error)) from None
+    print(summary.to_json())
+    return EXIT_CODES["ok"] if summary.failed == 0 else EXIT_CODES["batch_failures"]
+
+
+def _with_model(target: Any, model: ChatModel | None) -> Any:
+    if model is None:
+        return target
+    from agentkit._extract import Extractor
+
+    return Extractor(target, model=model)
+
+
+def _open(path: str) -> Journal:
+    from agentkit.cli import UsageError
+
+    try:
+        return Journal.open_existing(path)
+    except FileNotFoundError as error:
+        raise UsageError(str(error)) from None
+
+
+def _status(options: argparse.Namespace) -> int:
+    journal = _open(options.journal)
+    try:
+        print(json.dumps({**journal.counts(), "total_tokens": journal.tokens()}))
+    finally:
+        journal.close()
+    return 0
+
+
+def _export(options: argparse.Namespace) -> int:
+    journal = _open(options.journal)
+    try:
+        written = journal.export(options.out)
+    finally:
+        journal.close()
+    print(json.dumps({"written": written, "out": options.out}))
+    return 0

@@ -1,0 +1,207 @@
+"""The batch journal: one SQLite file (WAL) holding every item's state, result and usage.
+
+Only the driver writes it, one transaction per finished item, so a crash loses at most the
+items that were in flight. The output file is exported from it: each id once, in input order.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Item", "Journal", "JournalMismatch"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS job (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (
+    position INTEGER PRIMARY KEY,
+    id TEXT UNIQUE NOT NULL,
+    input TEXT,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    result TEXT,
+    error TEXT,
+    usage TEXT,
+    updated REAL
+);
+CREATE INDEX IF NOT EXISTS items_state ON items (state);
+"""
+
+
+class JournalMismatch(Exception):
+    """The journal was made by a different job (task, model, instructions or schema)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One input record waiting to be processed."""
+
+    position: int
+    id: str
+    record: Any
+    attempts: int
+
+
+class Journal:
+    """The job's state on disk."""
+
+    def __init__(self, path: str | Path, fingerprint: str, *, resume: bool) -> None:
+        """Open (or create) the journal at `path`.
+
+        Raises:
+            JournalMismatch: It belongs to another job, or exists and `resume` is false.
+        """
+        self.path = Path(path)
+        existed = self.path.exists() and self.path.stat().st_size > 0
+        self._db = sqlite3.connect(self.path, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL with NORMAL: a committed item survives a crash of the process (not of the OS).
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        stored = self._job("fingerprint")
+        if existed and stored is not None and not resume:
+            raise JournalMismatch(
+                f"{self.path} already holds a job; pass --resume to continue it, "
+                "or choose another journal"
+            )
+        if stored is not None and stored != fingerprint:
+            raise JournalMismatch(
+                f"{self.path} was made by a different job (the task, model, instructions or "
+                "output schema changed); use a new journal, or restore the original job"
+            )
+        if stored is None:
+            self._set_job("fingerprint", fingerprint)
+            self._set_job("created", str(time.time()))
+
+    @classmethod
+    def open_existing(cls, path: str | Path) -> Journal:
+        """Open a journal to inspect or export it, whatever job made it.
+
+        Raises:
+            FileNotFoundError: There is no journal at `path`.
+        """
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"{path}: no such journal")
+        with sqlite3.connect(path) as db:
+            row = db.execute("SELECT value FROM job WHERE key = 'fingerprint'").fetchone()
+        if row is None:
+            raise FileNotFoundError(f"{path} is not an agentkit journal")
+        return cls(path, str(row[0]), resume=True)
+
+    def close(self) -> None:
+        """Close the database."""
+        self._db.close()
+
+    def _job(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM job WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _set_job(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO job (key, value) VALUES (?, ?)", (key, value))
+
+    # -- items --------------------------------------------------------------------------
+
+    def add(self, rows: Iterable[tuple[int, str, Any, str | None]]) -> None:
+        """Record input items not seen before: (position, id, record, error) per item.
+
+        An item with an error (a malformed input line) is recorded as failed at once.
+        """
+        with self._transaction():
+            for position, item_id, record, error in rows:
+                state = "failed" if error is not None else "pending"
+                self._db.execute(
+                    "INSERT OR IGNORE INTO items (position, id, input, state, error, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (position, item_id, json.dumps(record), state, error, time.time()),
+                )
+
+    def to_do(self, max_attempts: int) -> Iterator[Item]:
+        """Items not done: pending, left running by a crash, or failed with attempts left."""
+        rows = self._db.execute(
+            "SELECT position, id, input, attempts FROM items "
+            "WHERE state IN ('pending', 'running') "
+            "OR (state = 'failed' AND attempts < ? AND attempts > 0) ORDER BY position",
+            (max_attempts,),
+        ).fetchall()
+        for position, item_id, raw, attempts in rows:
+            yield Item(position, item_id, json.loads(raw), attempts)
+
+    def started(self, item_id: str) -> None:
+        """Mark an item as in flight (so a crash shows what may be repeated)."""
+        self._db.execute(
+            "UPDATE items SET state = 'running', attempts = attempts + 1, updated = ? WHERE id = ?",
+            (time.time(), item_id),
+        )
+
+    def done(self, item_id: str, result: Any, usage: dict[str, Any] | None) -> None:
+        """Commit a finished item."""
+        self._db.execute(
+            "UPDATE items SET state = 'done', result = ?, error = NULL, usage = ?, updated = ? "
+            "WHERE id = ?",
+            (json.dumps(result), json.dumps(usage) if usage else None, time.time(), item_id),
+        )
+
+    def failed(self, item_id: str, error: str) -> None:
+        """Commit a failed item with its error (it is retried on --resume while attempts last)."""
+        self._db.execute(
+            "UPDATE items SET state = 'failed', error = ?, updated = ? WHERE id = ?",
+            (error, time.time(), item_id),
+        )
+
+    def requeue(self, item_id: str) -> None:
+        """Put an item back without counting the attempt (it was rate limited)."""
+        self._db.execute(
+            "UPDATE items SET state = 'pending', attempts = attempts - 1, updated = ? WHERE id = ?",
+            (time.time(), item_id),
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Items per state."""
+        rows = self._db.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall()
+        counts = {"pending": 0, "running": 0, "done": 0, "failed": 0}
+        counts.update({str(state): int(number) for state, number in rows})
+        return counts
+
+    def tokens(self) -> int:
+        """Total tokens recorded so far."""
+        total = 0
+        for (raw,) in self._db.execute("SELECT usage FROM items WHERE usage IS NOT NULL"):
+            total += int(json.loads(raw).get("total_tokens", 0))
+        return total
+
+    def export(self, path: str | Path) -> int:
+        """Write every item, in input order, once: `{"id", "result"}` or `{"id", "error"}`."""
+        written = 0
+        target = Path(path)
+        temporary = target.with_name(target.name + ".partial")
+        with temporary.open("w", encoding="utf-8") as out:
+            for item_id, state, result, error in self._db.execute(
+                "SELECT id, state, result, error FROM items ORDER BY position"
+            ):
+                row: dict[str, Any] = {"id": item_id}
+                if state == "done":
+                    row["result"] = json.loads(result)
+                else:
+                    row["error"] = error or f"not processed ({state})"
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                written += 1
+        temporary.replace(target)  # the output appears whole or not at all
+        return written
+
+    class _Transaction:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
+        def __enter__(self) -> None:
+            self.db.execute("BEGIN")
+
+        def __exit__(self, kind: object, error: object, traceback: object) -> None:
+            self.db.execute("COMMIT" if error is None else "ROLLBACK")
+
+    def _transaction(self) -> Journal._Transaction:
+        return Journal._Transaction(self._db)

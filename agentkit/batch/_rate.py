@@ -1,0 +1,81 @@
+"""A rate limiter for requests and tokens per minute, shared by every worker of a batch.
+
+A sliding log: any window of `window` seconds holds at most `rpm` requests and `tpm` tokens.
+Tokens are estimated before a request and corrected with the real usage after. A 429 pauses
+everyone, not just the item that met it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+__all__ = ["RateLimiter"]
+
+
+class RateLimiter:
+    """Requests-per-minute and tokens-per-minute budget.
+
+    Args:
+        rpm: Requests per window (None: unlimited).
+        tpm: Tokens per window (None: unlimited).
+        window: The window in seconds (60; shorter in tests).
+        clock: Returns the current time in seconds.
+        sleep: Waits; injectable so tests can run a scaled-down clock.
+    """
+
+    def __init__(
+        self,
+        *,
+        rpm: int | None = None,
+        tpm: int | None = None,
+        window: float = 60.0,
+        clock: Callable[[], float] = anyio.current_time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
+        if (rpm is not None and rpm < 1) or (tpm is not None and tpm < 1):
+            raise ValueError("rpm and tpm must be at least 1")
+        self.rpm, self.tpm, self.window = rpm, tpm, window
+        self._clock, self._sleep = clock, sleep
+        self._log: deque[list[float]] = deque()  # [time, tokens] per request
+        self._tokens = 0.0
+        self._paused_until = 0.0
+        self._lock = anyio.Lock()
+
+    async def acquire(self, estimated_tokens: int = 0) -> list[float]:
+        """Wait for budget; return a handle for `correct()`."""
+        async with self._lock:  # first come, first served
+            while True:
+                now = self._clock()
+                self._forget(now)
+                wait = self._wait_time(now, estimated_tokens)
+                if wait <= 0:
+                    entry = [now, float(estimated_tokens)]
+                    self._log.append(entry)
+                    self._tokens += estimated_tokens
+                    return entry
+                await self._sleep(wait)
+
+    def correct(self, entry: list[float], actual_tokens: int) -> None:
+        """Replace a request's estimate with the tokens it really used."""
+        if entry in self._log:
+            self._tokens += actual_tokens - entry[1]
+        entry[1] = float(actual_tokens)
+
+    def pause(self, seconds: float) -> None:
+        """Hold every worker back for `seconds` (after a 429)."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def _forget(self, now: float) -> None:
+        while self._log and self._log[0][0] <= now - self.window:
+            self._tokens -= self._log.popleft()[1]
+
+    def _wait_time(self, now: float, tokens: int) -> float:
+        waits = [self._paused_until - now]
+        if self.rpm is not None and len(self._log) >= self.rpm:
+            waits.append(self._log[0][0] + self.window - now)
+        if self.tpm is not None and self._log and self._tokens + tokens > self.tpm:
+            waits.append(self._log[0][0] + self.window - now)
+        return max(waits)

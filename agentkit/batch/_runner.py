@@ -1,0 +1,245 @@
+"""The batch driver: feeds items to workers, keeps the journal, limits the rate, shows progress."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import anyio
+
+from agentkit._exceptions import RateLimitError
+
+from ._journal import Item, Journal
+from ._rate import RateLimiter
+from ._tasks import BatchContext, BatchTask, make_task
+
+__all__ = ["BatchSummary", "read_jsonl", "run_batch"]
+
+_RATE_LIMIT_PAUSE = 5.0  # seconds, when a 429 says nothing about how long to wait
+_MAX_RATE_LIMIT_ROUNDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSummary:
+    """How a batch run ended (also printed as JSON by the CLI)."""
+
+    done: int
+    failed: int
+    remaining: int
+    processed_this_run: int
+    seconds: float
+    items_per_second: float
+    total_tokens: int
+    journal: str
+    output: str | None
+
+    def to_json(self) -> str:
+        """The summary as one line of JSON."""
+        return json.dumps(asdict(self))
+
+
+def read_jsonl(path: str | Path) -> Iterator[tuple[int, str, Any, str | None]]:
+    """Items of a JSONL file: (position, id, record, error).
+
+    The id is the record's `id`, or a stable hash of the line's content. A line that is not a
+    JSON object becomes a failed item `line-N`, with the reason; a repeated id becomes a
+    failed item `ID@line-N`. Blank lines are skipped.
+    """
+    seen: dict[str, int] = {}
+    with open(path, encoding="utf-8") as lines:
+        yield from _items(enumerate(lines, start=1), seen)
+
+
+def _items(
+    numbered: Iterable[tuple[int, Any]], seen: dict[str, int]
+) -> Iterator[tuple[int, str, Any, str | None]]:
+    for number, line in numbered:
+        if isinstance(line, str):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as error:
+                yield (
+                    number,
+                    f"line-{number}",
+                    line.rstrip("\n")[:1000],
+                    f"line {number} is not valid JSON: {error}",
+                )
+                continue
+        else:
+            record = line
+        if not isinstance(record, dict):
+            yield number, f"line-{number}", record, f"line {number} is not a JSON object"
+            continue
+        item_id = str(record["id"]) if record.get("id") is not None else _stable_id(record)
+        if item_id in seen:
+            yield (
+                number,
+                f"{item_id}@line-{number}",
+                record,
+                f"line {number} repeats the id of line {seen[item_id]}",
+            )
+            continue
+        seen[item_id] = number
+        yield number, item_id, record, None
+
+
+def _stable_id(record: Any) -> str:
+    return "sha-" + hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+
+
+async def run_batch(
+    target: Any,
+    source: str | Path | Iterable[Any],
+    *,
+    journal: str | Path,
+    out: str | Path | None = None,
+    concurrency: int = 32,
+    rpm: int | None = None,
+    tpm: int | None = None,
+    resume: bool = False,
+    max_attempts: int = 3,
+    field: str | None = None,
+    progress: TextIO | None = None,
+    limiter: RateLimiter | None = None,
+) -> BatchSummary:
+    """Process every input item once, crash-safely.
+
+    Args:
+        target: An `Agent`, an output type (extraction), a function `(record, context)`, or a task.
+        source: A JSONL path, or an iterable of records (dicts).
+        journal: The SQLite journal file (created, or continued with `resume`).
+        out: Where to export the results (JSONL, input order) at the end.
+        concurrency: Items processed at the same time.
+        rpm: Requests per minute for the whole batch.
+        tpm: Tokens per minute for the whole batch (estimated, then corrected).
+        resume: Continue an existing journal: done items are skipped, failed ones retried.
+        max_attempts: Tries per item across runs.
+        field: The record field holding the prompt or text.
+        progress: Where to write progress (e.g. `sys.stderr`); None for quiet.
+        limiter: A ready `RateLimiter` (overrides rpm/tpm).
+    """
+    task = make_task(target, field=field)
+    store = Journal(journal, task.fingerprint(), resume=resume)
+    try:
+        items = (
+            read_jsonl(source)
+            if isinstance(source, str | Path)
+            else _items(enumerate(source, start=1), {})
+        )
+        store.add(items)
+        if limiter is None and (rpm or tpm):
+            limiter = RateLimiter(rpm=rpm, tpm=tpm)
+        driver = _Driver(task, store, limiter, max_attempts, progress)
+        started = time.perf_counter()
+        await driver.run(concurrency)
+        if out is not None:
+            store.export(out)
+        return driver.summary(time.perf_counter() - started, out)
+    finally:
+        store.close()
+
+
+class _Driver:
+    def __init__(
+        self,
+        task: BatchTask,
+        journal: Journal,
+        limiter: RateLimiter | None,
+        max_attempts: int,
+        progress: TextIO | None,
+    ) -> None:
+        self.task, self.journal, self.limiter = task, journal, limiter
+        self.max_attempts, self.progress = max_attempts, progress
+        self.processed = 0
+        self.started = time.perf_counter()
+
+    async def run(self, concurrency: int) -> None:
+        send, receive = anyio.create_memory_object_stream[Item](max_buffer_size=concurrency)
+        async with anyio.create_task_group() as outer:
+            if self.progress is not None:
+                outer.start_soon(self._report)
+            async with anyio.create_task_group() as workers:
+                for _ in range(concurrency):
+                    workers.start_soon(self._worker, receive.clone())
+                receive.close()
+                async with send:
+                    for item in self.journal.to_do(self.max_attempts):
+                        await send.send(item)
+            outer.cancel_scope.cancel()  # the workers are done: stop the progress reporter
+
+    async def _worker(self, items: anyio.abc.ObjectReceiveStream[Item]) -> None:
+        async with items:
+            async for item in items:
+                await self._process(item)
+
+    async def _process(self, item: Item) -> None:
+        self.journal.started(item.id)
+        context = BatchContext(id=item.id, attempt=item.attempts + 1)
+        for _ in range(_MAX_RATE_LIMIT_ROUNDS):
+            entry = await self.limiter.acquire(_estimate(item.record)) if self.limiter else None
+            try:
+                output = await self.task(item.record, context)
+            except RateLimitError as error:
+                if self.limiter is not None:
+                    self.limiter.pause(error.retry_after or _RATE_LIMIT_PAUSE)
+                else:
+                    await anyio.sleep(error.retry_after or _RATE_LIMIT_PAUSE)
+                continue
+            except Exception as error:  # a task error is recorded, never stops the batch
+                self.journal.failed(item.id, f"{type(error).__name__}: {error}"[:2000])
+                break
+            if self.limiter is not None and entry is not None and output.usage:
+                self.limiter.correct(entry, int(output.usage.get("total_tokens", 0)))
+            self.journal.done(item.id, output.result, output.usage)
+            break
+        else:
+            self.journal.failed(item.id, "rate limited on every try")
+        self.processed += 1
+
+    async def _report(self) -> None:
+        assert self.progress is not None
+        while True:
+            await anyio.sleep(0.5)
+            self._print_progress()
+
+    def _print_progress(self) -> None:
+        assert self.progress is not None
+        counts = self.journal.counts()
+        remaining = counts["pending"] + counts["running"]
+        elapsed = time.perf_counter() - self.started
+        rate = self.processed / elapsed if elapsed else 0.0
+        eta = f"{remaining / rate:.0f} s" if rate else "?"
+        self.progress.write(
+            f"\rdone {counts['done']}  failed {counts['failed']}  remaining {remaining}  "
+            f"{rate:.1f} items/s  {self.journal.tokens()} tokens  ETA {eta}   "
+        )
+        self.progress.flush()
+
+    def summary(self, seconds: float, out: str | Path | None) -> BatchSummary:
+        if self.progress is not None:
+            self._print_progress()
+            self.progress.write("\n")
+        counts = self.journal.counts()
+        return BatchSummary(
+            done=counts["done"],
+            failed=counts["failed"],
+            remaining=counts["pending"] + counts["running"],
+            processed_this_run=self.processed,
+            seconds=round(seconds, 3),
+            items_per_second=round(self.processed / seconds, 2) if seconds else 0.0,
+            total_tokens=self.journal.tokens(),
+            journal=str(self.journal.path),
+            output=str(out) if out is not None else None,
+        )
+
+
+def _estimate(record: Any) -> int:
+    """A rough token estimate before a request: a quarter of the characters, plus the answer."""
+    return len(json.dumps(record)) // 4 + 256

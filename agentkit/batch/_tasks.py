@@ -1,0 +1,134 @@
+"""What a batch does with each record: run an agent, extract an object, or call your function."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from pydantic_core import to_jsonable_python
+
+from agentkit._agent import Agent
+from agentkit._extract import Extractor
+
+__all__ = ["BatchContext", "BatchTask", "TaskOutput", "make_task"]
+
+
+@dataclass(frozen=True, slots=True)
+class BatchContext:
+    """What a task knows about the item it works on."""
+
+    id: str
+    attempt: int
+    """1 for the first try of this item, more after failures and resumes."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutput:
+    """A task's JSON-ready result and the usage it spent."""
+
+    result: Any
+    usage: dict[str, Any] | None = None
+
+
+class BatchTask(Protocol):
+    """One unit of batch work."""
+
+    name: str
+
+    def fingerprint(self) -> str:
+        """What identifies the job (a resumed journal must match it)."""
+        ...
+
+    async def __call__(self, record: Any, context: BatchContext) -> TaskOutput:
+        """Process one record."""
+        ...
+
+
+def _text(record: Any, field: str | None, default: str) -> str:
+    if isinstance(record, str):
+        return record
+    if not isinstance(record, dict):
+        raise ValueError(f"a record must be an object or a string, not {type(record).__name__}")
+    key = field or default
+    value = record.get(key)
+    if isinstance(value, str):
+        return value
+    strings = [k for k, v in record.items() if isinstance(v, str) and k != "id"]
+    if field is None and len(strings) == 1:
+        return str(record[strings[0]])
+    raise ValueError(f"the record has no text field {key!r} (fields: {', '.join(record)})")
+
+
+def _digest(*parts: Any) -> str:
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+class AgentTask:
+    """Run an agent on each record's prompt (field `prompt`, or the only text field)."""
+
+    def __init__(self, agent: Agent[Any], field: str | None = None) -> None:
+        self.agent, self.field, self.name = agent, field, "agent"
+
+    def fingerprint(self) -> str:
+        model = getattr(self.agent.model, "model", type(self.agent.model).__name__)
+        tools = sorted(self.agent.tools)
+        schema = self.agent.output.tool.parameters if self.agent.output.tool else None
+        return _digest("agent", model, self.agent.instructions, tools, schema)
+
+    async def __call__(self, record: Any, context: BatchContext) -> TaskOutput:
+        result = await self.agent.run(_text(record, self.field, "prompt"))
+        return TaskOutput(to_jsonable_python(result.output), result.usage.model_dump())
+
+
+class ExtractTask:
+    """Extract one object from each record's text (field `text`, or the only text field)."""
+
+    def __init__(self, extractor: Extractor[Any], field: str | None = None) -> None:
+        self.extractor, self.field, self.name = extractor, field, "extract"
+
+    def fingerprint(self) -> str:
+        model = getattr(self.extractor.model, "model", type(self.extractor.model).__name__)
+        schemas = [t.parameters for t in self.extractor.target.tools.values()]
+        return _digest("extract", model, self.extractor.instructions, schemas, self.extractor.mode)
+
+    async def __call__(self, record: Any, context: BatchContext) -> TaskOutput:
+        result = await self.extractor.run(_text(record, self.field, "text"))
+        return TaskOutput(to_jsonable_python(result.value), result.usage.model_dump())
+
+
+class FunctionTask:
+    """Call `function(record, context)` (sync or async); its return value is the result."""
+
+    def __init__(self, function: Callable[[Any, BatchContext], Any]) -> None:
+        self.function = function
+        self.name = getattr(function, "__qualname__", "function")
+
+    def fingerprint(self) -> str:
+        return _digest("function", getattr(self.function, "__module__", ""), self.name)
+
+    async def __call__(self, record: Any, context: BatchContext) -> TaskOutput:
+        value = self.function(record, context)
+        if inspect.isawaitable(value):
+            value = await value
+        if isinstance(value, TaskOutput):
+            return value
+        return TaskOutput(to_jsonable_python(value))
+
+
+def make_task(target: Any, *, field: str | None = None, model: Any = None) -> BatchTask:
+    """A task from an `Agent`, an output type (extraction), a function, or a task itself."""
+    if isinstance(target, AgentTask | ExtractTask | FunctionTask):
+        return target
+    if isinstance(target, Agent):
+        return AgentTask(target, field)
+    if isinstance(target, Extractor):
+        return ExtractTask(target, field)
+    if isinstance(target, type) or getattr(target, "__origin__", None) is not None:
+        return ExtractTask(Extractor(target, model=model), field)
+    if callable(target):
+        return FunctionTask(target)
+    raise TypeError(f"{target!r} is not an Agent, an output type or a function")

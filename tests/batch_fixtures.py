@@ -1,0 +1,35 @@
+"""Tasks the batch tests run, loaded by path in subprocesses as a user's module would be."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+from pydantic import BaseModel
+
+from agentkit.batch import BatchContext
+
+
+def slow_echo(record: dict[str, Any], context: BatchContext) -> dict[str, Any]:
+    """Log the call (to count repeats after a crash), wait a little, echo the record."""
+    with open(os.environ["CALLS_LOG"], "a") as log:
+        log.write(context.id + "\n")
+    time.sleep(0.01)
+    return {"echo": record.get("text"), "attempt": context.attempt}
+
+
+def flaky(record: dict[str, Any], context: BatchContext) -> str:
+    """Fail on the first attempt of items whose text says so."""
+    if record.get("text") == "fail once" and context.attempt == 1:
+        raise RuntimeError("transient trouble")
+    if record.get("text") == "always fail":
+        raise ValueError("this record cannot be processed")
+    return str(record.get("text", "")).upper()
+
+
+class Person(BaseModel):
+    """A person."""
+
+    name: str
+    age: int

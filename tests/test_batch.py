@@ -1,0 +1,288 @@
+"""Batch runs: the journal, resume after SIGKILL, rate limits, malformed input, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from agentkit.batch import (
+    BatchContext,
+    JournalMismatch,
+    RateLimiter,
+    read_jsonl,
+    run_batch,
+)
+from agentkit.testing import Fault, MockChatServer, Reply
+
+from .batch_fixtures import Person, flaky
+
+pytestmark = pytest.mark.anyio
+FIXTURES = str(Path(__file__).parent / "batch_fixtures.py")
+
+
+def write_jsonl(path: Path, lines: list[Any]) -> Path:
+    path.write_text(
+        "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
+    )
+    return path
+
+
+def read_out(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+async def test_every_id_once_in_input_order_with_bad_lines_recorded(tmp_path: Path) -> None:
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "a", "text": "x"},
+            "{broken",
+            {"text": "no id"},
+            [1, 2],
+            {"id": "a", "text": "again"},
+            {"id": "b", "text": "y"},
+        ],
+    )
+    out = tmp_path / "out.jsonl"
+
+    def upper(record: dict[str, Any], context: BatchContext) -> str:
+        return str(record["text"]).upper()
+
+    summary = await run_batch(upper, source, journal=tmp_path / "j", out=out, concurrency=3)
+    rows = read_out(out)
+    ids = [row["id"] for row in rows]
+    assert ids[0] == "a"
+    assert ids[1] == "line-2"
+    assert ids[2].startswith("sha-")
+    assert ids[3:] == ["line-4", "a@line-5", "b"]
+    assert rows[0]["result"] == "X"
+    assert "line 2 is not valid JSON" in rows[1]["error"]
+    assert "not a JSON object" in rows[3]["error"]
+    assert "repeats the id of line 1" in rows[4]["error"]
+    assert (summary.done, summary.failed, summary.remaining) == (3, 3, 0)
+
+
+async def test_generated_ids_are_stable(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [{"text": "same"}, {"b": 1, "a": 2}])
+    first = [item[1] for item in read_jsonl(source)]
+    write_jsonl(source, [{"text": "same"}, {"a": 2, "b": 1}])
+    assert [item[1] for item in read_jsonl(source)] == first
+
+
+async def test_task_errors_are_recorded_and_resume_retries_them(tmp_path: Path) -> None:
+    source = write_jsonl(
+        tmp_path / "in.jsonl",
+        [
+            {"id": "1", "text": "ok"},
+            {"id": "2", "text": "fail once"},
+            {"id": "3", "text": "always fail"},
+        ],
+    )
+    out = tmp_path / "out.jsonl"
+    first = await run_batch(flaky, source, journal=tmp_path / "j", out=out, max_attempts=2)
+    assert (first.done, first.failed) == (1, 2)
+    assert "RuntimeError: transient trouble" in read_out(out)[1]["error"]
+    second = await run_batch(
+        flaky, source, journal=tmp_path / "j", out=out, max_attempts=2, resume=True
+    )
+    assert (second.done, second.failed, second.processed_this_run) == (2, 1, 2)
+    third = await run_batch(
+        flaky, source, journal=tmp_path / "j", out=out, max_attempts=2, resume=True
+    )
+    assert third.processed_this_run == 0  # attempts spent; done items skipped
+    assert [row.get("result") for row in read_out(out)] == ["OK", "FAIL ONCE", None]
+
+
+async def test_a_journal_refuses_another_job_and_an_accidental_rerun(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "1", "text": "x"}])
+    await run_batch(flaky, source, journal=tmp_path / "j")
+    with pytest.raises(JournalMismatch, match="pass --resume"):
+        await run_batch(flaky, source, journal=tmp_path / "j")
+
+    def other(record: Any, context: BatchContext) -> str:
+        return "other"
+
+    with pytest.raises(JournalMismatch, match="different job"):
+        await run_batch(other, source, journal=tmp_path / "j", resume=True)
+
+
+async def test_extraction_batch_over_http_survives_429_and_500(tmp_path: Path) -> None:
+    people = [{"id": f"p{i}", "text": f"Person {i} is {20 + i}."} for i in range(6)]
+    source = write_jsonl(tmp_path / "in.jsonl", people)
+
+    def answer(request: Any) -> Reply:
+        text = request.messages[-1]["content"]
+        number = int(text.split()[1])
+        return Reply.tool_calls(("Person", {"name": f"Person {number}", "age": 20 + number}))
+
+    script = [Fault.http(429, retry_after="0.05"), Fault.http(500)]
+    with MockChatServer(script, responder=answer, latency=0.01) as server:
+        async with server.chat_model() as model:
+            from agentkit import Extractor
+
+            limiter = RateLimiter(rpm=1000)
+            summary = await run_batch(
+                Extractor(Person, model=model),
+                source,
+                journal=tmp_path / "j",
+                out=tmp_path / "out.jsonl",
+                concurrency=3,
+                limiter=limiter,
+            )
+    rows = read_out(tmp_path / "out.jsonl")
+    assert summary.failed == 0
+    assert [row["result"]["age"] for row in rows] == [20, 21, 22, 23, 24, 25]
+    assert summary.total_tokens > 0
+
+
+class VirtualClock:
+    """Time that moves only when a task sleeps: rate tests without real minutes."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.sleeps = 0
+
+    def time(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps += 1
+        self.now += max(seconds, 0.0)
+        await anyio.lowlevel.checkpoint()
+
+
+async def test_the_rate_limiter_holds_a_sliding_window_within_5_percent() -> None:
+    clock = VirtualClock()
+    limiter = RateLimiter(rpm=50, window=60.0, clock=clock.time, sleep=clock.sleep)
+    moments: list[float] = []
+
+    async def request() -> None:
+        await limiter.acquire()
+        moments.append(clock.now)
+
+    async with anyio.create_task_group() as group:
+        for _ in range(500):
+            group.start_soon(request)
+    windows = [
+        sum(1 for m in moments if start <= m < start + 60)
+        for start in range(0, int(moments[-1]) - 59, 5)
+    ]
+    assert max(windows) <= 50
+    assert min(windows) >= 0.95 * 50
+    assert clock.now >= 9 * 60  # 500 requests at 50 per minute
+
+
+async def test_tokens_per_minute_with_corrections() -> None:
+    clock = VirtualClock()
+    limiter = RateLimiter(tpm=1000, window=60.0, clock=clock.time, sleep=clock.sleep)
+    first = await limiter.acquire(600)
+    limiter.correct(first, 100)  # used far less than estimated
+    await limiter.acquire(800)  # fits now, no wait
+    assert clock.now == 0
+    await limiter.acquire(500)  # 900 + 500 > 1000: waits for the window
+    assert clock.now == 60
+
+
+async def test_a_pause_holds_everyone() -> None:
+    clock = VirtualClock()
+    limiter = RateLimiter(rpm=1000, clock=clock.time, sleep=clock.sleep)
+    limiter.pause(7)
+    await limiter.acquire()
+    assert clock.now >= 7
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agentkit", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+
+
+def test_sigkill_then_resume_loses_nothing_and_repeats_at_most_the_in_flight(
+    tmp_path: Path,
+) -> None:
+    count, concurrency = 300, 4
+    source = write_jsonl(
+        tmp_path / "in.jsonl", [{"id": f"i{n:03d}", "text": f"t{n}"} for n in range(count)]
+    )
+    calls = tmp_path / "calls.log"
+    calls.touch()
+    journal, out = tmp_path / "job.journal", tmp_path / "out.jsonl"
+    command = [
+        sys.executable,
+        "-m",
+        "agentkit",
+        "batch",
+        "run",
+        f"{FIXTURES}:slow_echo",
+        str(source),
+        "--journal",
+        str(journal),
+        "--out",
+        str(out),
+        "--concurrency",
+        str(concurrency),
+        "--quiet",
+    ]
+    env = {**os.environ, "CALLS_LOG": str(calls)}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while len(calls.read_text().splitlines()) < 60:
+        assert process.poll() is None, process.stderr.read() if process.stderr else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    if process.stderr is not None:
+        process.stderr.close()
+    assert not out.exists()
+    before = len(calls.read_text().splitlines())
+    status = json.loads(run_cli("batch", "status", str(journal)).stdout)
+    assert 0 < status["done"] < count
+    resumed = subprocess.run(
+        [*command, "--resume"], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["done"] == count
+    rows = read_out(out)
+    assert [row["id"] for row in rows] == [f"i{n:03d}" for n in range(count)]
+    repeated = len(calls.read_text().splitlines()) - count
+    assert 0 <= repeated <= concurrency, f"{repeated} calls repeated; {before} before the kill"
+
+
+def test_cli_status_export_and_errors(tmp_path: Path) -> None:
+    source = write_jsonl(
+        tmp_path / "in.jsonl", [{"id": "1", "text": "ok"}, {"id": "2", "text": "always fail"}]
+    )
+    journal = tmp_path / "j"
+    completed = run_cli(
+        "batch", "run", f"{FIXTURES}:flaky", str(source), "--journal", str(journal), "--quiet"
+    )
+    assert completed.returncode == 7
+    summary = json.loads(completed.stdout)
+    assert (summary["done"], summary["failed"]) == (1, 1)
+    assert json.loads(run_cli("batch", "status", str(journal)).stdout)["failed"] == 1
+    exported = run_cli("batch", "export", str(journal), "--out", str(tmp_path / "o.jsonl"))
+    assert json.loads(exported.stdout)["written"] == 2
+    again = run_cli("batch", "run", f"{FIXTURES}:flaky", str(source), "--journal", str(journal))
+    assert again.returncode == 2
+    assert "pass --resume" in again.stderr
+    missing = run_cli("batch", "status", str(tmp_path / "nope"))
+    assert missing.returncode == 2
+    progress = run_cli(
+        "batch", "run", f"{FIXTURES}:flaky", str(source), "--journal", str(tmp_path / "j2")
+    )
+    assert "done 1  failed 1  remaining 0" in progress.stderr
