@@ -33,3 +33,11 @@ class Person(BaseModel):
 
     name: str
     age: int
+
+
+def worker_echo(record: dict[str, Any], context: BatchContext) -> dict[str, Any]:
+    """Log which process ran the call, take a moment, and say so in the result."""
+    with open(os.environ["CALLS_LOG"], "a") as log:
+        log.write(f"{os.getpid()} {context.id}\n")
+    time.sleep(0.05)
+    return {"pid": os.getpid(), "text": record.get("text")}

@@ -46,6 +46,7 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
     run.add_argument("--max-attempts", type=int, default=3, help="tries per item across runs (3)")
     run.add_argument("--field", help="the record field with the prompt or text")
     run.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    run.add_argument("--executor", help="dask://HOST:PORT or dask-local://N (needs agentkit[dask])")
     add_common(run)
     run.set_defaults(handler=_run)
     status = actions.add_parser("status", help="counts of a journal's items")
@@ -66,8 +67,8 @@ def _run(options: argparse.Namespace) -> int:
         raise UsageError("--concurrency must be at least 1")
     if not Path(options.input).is_file():
         raise UsageError(f"{options.input}: no such file")
-    target = load_object(options.task)
     journal = options.journal or f"{options.input}.journal"
+    target: Any = options.task if options.executor else load_object(options.task)
 
     async def main() -> Any:
         model = ChatModel.from_env() if isinstance(target, type) else None
@@ -76,7 +77,7 @@ def _run(options: argparse.Namespace) -> int:
                 _with_model(target, model), options.input, journal=journal, out=options.out,
                 concurrency=options.concurrency, rpm=options.rpm, tpm=options.tpm,
                 resume=options.resume, max_attempts=options.max_attempts, field=options.field,
-                progress=None if options.quiet else sys.stderr,
+                progress=None if options.quiet else sys.stderr, executor=options.executor,
             )  # fmt: skip
         finally:
             if model is not None:
@@ -84,7 +85,7 @@ def _run(options: argparse.Namespace) -> int:
 
     try:
         summary = anyio.run(main)
-    except JournalMismatch as error:
+    except (JournalMismatch, ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
     print(summary.to_json())
     return EXIT_CODES["ok"] if summary.failed == 0 else EXIT_CODES["batch_failures"]

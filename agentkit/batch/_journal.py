@@ -58,7 +58,8 @@ class Journal:
         """
         self.path = Path(path)
         existed = self.path.exists() and self.path.stat().st_size > 0
-        self._db = sqlite3.connect(self.path, isolation_level=None)
+        # One writer at a time, but possibly from a helper thread (the Dask driver waits there).
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         # WAL with NORMAL: a committed item survives a crash of the process (not of the OS).
         self._db.execute("PRAGMA synchronous=NORMAL")

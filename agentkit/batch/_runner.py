@@ -13,9 +13,10 @@ from typing import Any, TextIO
 import anyio
 
 from agentkit._exceptions import RateLimitError
+from agentkit._loading import load_object
 
 from ._journal import Item, Journal
-from ._rate import RateLimiter
+from ._rate import RateLimiter, estimate_tokens
 from ._tasks import BatchContext, BatchTask, make_task
 
 __all__ = ["BatchSummary", "read_jsonl", "run_batch"]
@@ -108,6 +109,7 @@ async def run_batch(
     field: str | None = None,
     progress: TextIO | None = None,
     limiter: RateLimiter | None = None,
+    executor: str | None = None,
 ) -> BatchSummary:
     """Process every input item once, crash-safely.
 
@@ -124,8 +126,12 @@ async def run_batch(
         field: The record field holding the prompt or text.
         progress: Where to write progress (e.g. `sys.stderr`); None for quiet.
         limiter: A ready `RateLimiter` (overrides rpm/tpm).
+        executor: `dask://HOST:PORT` or `dask-local://N` to run on Dask workers; `target`
+            must then be a `module:name` spec the workers can load.
     """
-    task = make_task(target, field=field)
+    if executor is not None and not isinstance(target, str):
+        raise TypeError("with a Dask executor, give the task as a 'module:name' string")
+    task = make_task(load_object(target) if isinstance(target, str) else target, field=field)
     store = Journal(journal, task.fingerprint(), resume=resume)
     try:
         items = (
@@ -138,7 +144,13 @@ async def run_batch(
             limiter = RateLimiter(rpm=rpm, tpm=tpm)
         driver = _Driver(task, store, limiter, max_attempts, progress)
         started = time.perf_counter()
-        await driver.run(concurrency)
+        if executor is None:
+            await driver.run(concurrency)
+        else:
+            from ._dask import DaskExecutor
+
+            dask = DaskExecutor(executor, str(target), field, worker_concurrency=concurrency)
+            driver.processed = await dask.run(store, max_attempts, limiter)
         if out is not None:
             store.export(out)
         return driver.summary(time.perf_counter() - started, out)
@@ -183,7 +195,9 @@ class _Driver:
         self.journal.started(item.id)
         context = BatchContext(id=item.id, attempt=item.attempts + 1)
         for _ in range(_MAX_RATE_LIMIT_ROUNDS):
-            entry = await self.limiter.acquire(_estimate(item.record)) if self.limiter else None
+            entry = (
+                await self.limiter.acquire(estimate_tokens(item.record)) if self.limiter else None
+            )
             try:
                 output = await self.task(item.record, context)
             except RateLimitError as error:
@@ -238,8 +252,3 @@ class _Driver:
             journal=str(self.journal.path),
             output=str(out) if out is not None else None,
         )
-
-
-def _estimate(record: Any) -> int:
-    """A rough token estimate before a request: a quarter of the characters, plus the answer."""
-    return len(json.dumps(record)) // 4 + 256

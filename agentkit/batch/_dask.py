@@ -1,0 +1,188 @@
+"""Scale-out on Dask: workers run shards of items; the driver keeps the journal.
+
+`dask://HOST:PORT` uses an existing scheduler; `dask-local://N` starts a LocalCluster of N
+worker processes. The task travels as its `module:name` spec and is loaded on each worker
+(scheduler and workers need agentkit and the task's module installed, and the API key in
+their environment). Each shard's future is released as soon as its results are committed, so
+a lost worker never makes the scheduler recompute finished shards. Rate limits hold across
+workers because the driver pays each item's request and estimated tokens from its own
+limiter before handing the shard out, and corrects the tokens when the results come back.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+
+from ._journal import Item, Journal
+from ._rate import RateLimiter, estimate_tokens
+
+__all__ = ["DaskExecutor", "parse_executor", "run_shard"]
+
+_TASKS: dict[tuple[str, str | None], Any] = {}  # per worker process: loaded once
+
+
+def parse_executor(spec: str) -> tuple[str, Any]:
+    """`dask://HOST:PORT` or `dask-local://N`, checked.
+
+    Raises:
+        ValueError: Another form.
+    """
+    if spec.startswith("dask://") and len(spec) > len("dask://"):
+        return "address", "tcp://" + spec.removeprefix("dask://")
+    if spec.startswith("dask-local://"):
+        count = spec.removeprefix("dask-local://")
+        if count.isdigit() and int(count) > 0:
+            return "local", int(count)
+    raise ValueError(f"executor {spec!r}: use dask://HOST:PORT or dask-local://N")
+
+
+def run_shard(
+    task_spec: str, field: str | None, items: list[tuple[str, Any, int]], concurrency: int
+) -> list[dict[str, Any]]:
+    """Run on a worker: process a shard's items concurrently; never raises for an item."""
+    from agentkit._exceptions import RateLimitError
+    from agentkit._loading import load_object
+
+    from ._tasks import BatchContext, make_task
+
+    key = (task_spec, field)
+    if key not in _TASKS:
+        _TASKS[key] = make_task(load_object(task_spec), field=field)
+    task = _TASKS[key]
+    results: list[dict[str, Any]] = []
+
+    async def one(item_id: str, record: Any, attempt: int, limiter: anyio.CapacityLimiter) -> None:
+        async with limiter:
+            row: dict[str, Any] = {"id": item_id, "worker": os.getpid()}
+            try:
+                output = await task(record, BatchContext(id=item_id, attempt=attempt))
+                row.update(result=output.result, usage=output.usage)
+            except RateLimitError as error:
+                row.update(rate_limited=error.retry_after or 5.0)
+            except Exception as error:  # recorded as the item's error
+                row.update(error=f"{type(error).__name__}: {error}"[:2000])
+            results.append(row)
+
+    async def main() -> None:
+        limiter = anyio.CapacityLimiter(concurrency)
+        async with anyio.create_task_group() as group:
+            for item_id, record, attempt in items:
+                group.start_soon(one, item_id, record, attempt, limiter)
+
+    anyio.run(main)
+    return results
+
+
+@dataclass
+class DaskExecutor:
+    """Runs a batch's items on Dask workers, in shards."""
+
+    spec: str
+    task_spec: str
+    field: str | None = None
+    shard_size: int = 16
+    worker_concurrency: int = 16
+
+    async def run(self, journal: Journal, max_attempts: int, limiter: RateLimiter | None) -> int:
+        """Process every item to do; return how many were processed."""
+        kind, where = parse_executor(self.spec)
+        from distributed import Client, LocalCluster
+
+        cluster = (
+            LocalCluster(
+                n_workers=where, threads_per_worker=1, processes=True, dashboard_address=None
+            )
+            if kind == "local"
+            else None
+        )
+        client = await anyio.to_thread.run_sync(
+            lambda: Client(cluster if cluster is not None else where)
+        )
+        try:
+            return await self._drive(client, journal, max_attempts, limiter)
+        finally:
+            await anyio.to_thread.run_sync(client.close)
+            if cluster is not None:
+                await anyio.to_thread.run_sync(cluster.close)
+
+    async def _drive(
+        self, client: Any, journal: Journal, max_attempts: int, limiter: RateLimiter | None
+    ) -> int:
+        from distributed import as_completed
+
+        shards = _shards(journal.to_do(max_attempts), self.shard_size)
+        in_flight = max(2, 2 * len(client.scheduler_info().get("workers", {})))
+        completed = as_completed()
+        entries: dict[str, list[float]] = {}
+        processed = 0
+        for _ in range(in_flight):
+            if not await self._submit(client, completed, shards, journal, limiter, entries):
+                break
+        while completed.count():
+            future = await anyio.to_thread.run_sync(next, completed)
+            rows = future.result()
+            future.release()  # committed below: the scheduler must never recompute it
+            processed += self._commit(rows, journal, limiter, entries)
+            await self._submit(client, completed, shards, journal, limiter, entries)
+        return processed
+
+    async def _submit(
+        self,
+        client: Any,
+        completed: Any,
+        shards: Iterator[list[Item]],
+        journal: Journal,
+        limiter: RateLimiter | None,
+        entries: dict[str, list[float]],
+    ) -> bool:
+        shard = next(shards, None)
+        if shard is None:
+            return False
+        for item in shard:
+            if limiter is not None:
+                entries[item.id] = await limiter.acquire(estimate_tokens(item.record))
+            journal.started(item.id)
+        payload = [(item.id, item.record, item.attempts + 1) for item in shard]
+        completed.add(
+            client.submit(
+                run_shard, self.task_spec, self.field, payload, self.worker_concurrency, pure=False
+            )
+        )
+        return True
+
+    def _commit(
+        self,
+        rows: list[dict[str, Any]],
+        journal: Journal,
+        limiter: RateLimiter | None,
+        entries: dict[str, list[float]],
+    ) -> int:
+        for row in rows:
+            entry = entries.pop(row["id"], None)
+            if "rate_limited" in row:
+                if limiter is not None:
+                    limiter.pause(float(row["rate_limited"]))
+                journal.requeue(row["id"])  # picked up again by --resume, not lost
+            elif "error" in row:
+                journal.failed(row["id"], row["error"])
+            else:
+                if limiter is not None and entry is not None and row.get("usage"):
+                    limiter.correct(entry, int(row["usage"].get("total_tokens", 0)))
+                journal.done(row["id"], row["result"], row.get("usage"))
+        return len(rows)
+
+
+def _shards(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    shard: list[Item] = []
+    for item in items:
+        shard.append(item)
+        if len(shard) == size:
+            yield shard
+            shard = []
+    if shard:
+        yield shard
