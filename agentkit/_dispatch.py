@@ -14,7 +14,7 @@ import functools
 import inspect
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -55,27 +55,6 @@ class Dispatcher:
     raise_errors: bool = False
     failures: dict[str, list[str]] = field(default_factory=dict)
     """Each tool's failure messages in this run, oldest first."""
-
-    async def run_calls(
-        self,
-        calls: list[ToolCall],
-        usage: Usage,
-        *,
-        truncated: bool = False,
-        on_result: Callable[[ToolResult], Awaitable[None]] | None = None,
-    ) -> list[ToolResult]:
-        """Run `calls` concurrently; return their results in call order."""
-        results: list[ToolResult | None] = [None] * len(calls)
-
-        async def run(position: int, call: ToolCall) -> None:
-            results[position] = await self.run_one(call, usage, truncated=truncated)
-            if on_result is not None:
-                await on_result(results[position])  # type: ignore[arg-type]
-
-        async with anyio.create_task_group() as group:
-            for position, call in enumerate(calls):
-                group.start_soon(run, position, call)
-        return [result for result in results if result is not None]
 
     async def run_one(self, call: ToolCall, usage: Usage, *, truncated: bool = False) -> ToolResult:
         """Run one call under the limiter; never raises for a tool failure."""

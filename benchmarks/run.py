@@ -21,6 +21,7 @@ import random
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,6 +87,13 @@ SCENARIOS = {
         tool_calls=8,
         description="wall ms per loop with 8 parallel tool calls of 100 ms",
     ),
+    "extraction-batch": Scenario(
+        0.05,
+        (10_000, 1_000),
+        "items_per_second",
+        ["agentkit"],
+        description="items/s of a 10,000-item extraction batch, concurrency 64, 50 ms latency, journal on",
+    ),
     "concurrent-runs": Scenario(
         0.05,
         (200, 200),
@@ -96,6 +104,12 @@ SCENARIOS = {
 }
 WORKLOAD = {"tool-loop-wall": "tool-loop"}
 # target: (scenario, framework, baseline, ratio at most, text); baseline None: absolute ms
+IMPORTS = {
+    "agentkit": "agentkit",
+    "openai-agents": "agents",
+    "pydantic-ai": "pydantic_ai",
+    "openai-sdk": "openai",
+}
 TARGETS = [
     (
         "exchange",
@@ -139,6 +153,14 @@ TARGETS = [
         1 / 5,
         "200 concurrent runs: at least 5x the runs/s of Pydantic AI",
     ),
+    (
+        "extraction-batch",
+        "agentkit",
+        None,
+        400.0,
+        "10,000-item extraction batch: at least 400 items/s",
+    ),
+    ("import", "agentkit", None, 300.0, "import agentkit under 300 ms"),
 ]
 
 
@@ -170,6 +192,24 @@ def mock_server(latency: float, tool_calls: int) -> Iterator[str]:
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def measure_imports(rounds: int) -> dict[str, list[dict[str, float]]]:
+    """Wall time of `python -c "import X"`, less that of `python -c pass`, in fresh processes."""
+
+    def timed(code: str) -> float:
+        started = time.perf_counter()
+        subprocess.run([str(PYTHON), "-c", code], check=True)
+        return time.perf_counter() - started
+
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in IMPORTS}
+    for _ in range(rounds):
+        baseline = timed("pass")
+        for name, module in random.sample(list(IMPORTS.items()), len(IMPORTS)):
+            samples[name].append(
+                {"wall": timed(f"import {module}") - baseline, "cpu": 0.0, "units": 1}
+            )
+    return samples
 
 
 def machine_is_quiet(threshold: float = 20.0) -> bool:
@@ -219,7 +259,7 @@ def summarize(
 ) -> dict[str, dict[str, dict[str, float]]]:
     summary: dict[str, dict[str, dict[str, float]]] = {}
     for scenario, by_framework in results.items():
-        metric = SCENARIOS[scenario].metric
+        metric = SCENARIOS[scenario].metric if scenario in SCENARIOS else "wall"
         for framework, samples in by_framework.items():
             values = [_value(s, metric) for s in samples]
             summary.setdefault(scenario, {})[framework] = {
@@ -231,6 +271,8 @@ def summarize(
 
 
 def _value(sample: dict[str, float], metric: str) -> float:
+    if metric == "items_per_second":
+        return sample["units"] / sample["wall"]
     if metric == "cpu_per_unit":
         return sample["cpu"] / sample["units"] * 1000
     if metric == "wall_per_unit":
@@ -256,7 +298,11 @@ def report(summary: dict[str, dict[str, dict[str, float]]], command: str) -> str
         "",
     ]
     for scenario, by_framework in summary.items():
-        unit = SCENARIOS[scenario].description
+        unit = (
+            SCENARIOS[scenario].description
+            if scenario in SCENARIOS
+            else "ms to import, fresh process"
+        )
         lines += [
             f"### {scenario} ({unit})",
             "",
@@ -276,7 +322,13 @@ def report(summary: dict[str, dict[str, dict[str, float]]], command: str) -> str
             continue
         value = measured[framework]["median_ms"]
         if baseline is None:
-            lines.append(f"| {text} | {value:.1f} ms | {'yes' if value <= limit else 'no'} |")
+            higher_is_better = (
+                SCENARIOS.get(scenario) is not None
+                and SCENARIOS[scenario].metric == "items_per_second"
+            )
+            met = value >= limit if higher_is_better else value <= limit
+            unit = "items/s" if higher_is_better else "ms"
+            lines.append(f"| {text} | {value:.1f} {unit} | {'yes' if met else 'no'} |")
             continue
         ratio = value / measured[baseline]["median_ms"]
         shown = f"{1 / ratio:.2f}x" if limit < 1 else f"{ratio:.2f}x"
@@ -318,7 +370,9 @@ def plot(summary: dict[str, dict[str, dict[str, float]]]) -> None:
         colors = ["#d62728" if name == "agentkit" else "#7f7f7f" for name in names]
         figure, axes = plt.subplots(figsize=(7, 0.6 * len(names) + 1.2))
         axes.barh(names, medians, xerr=errors, color=colors)
-        axes.set_xlabel(SCENARIOS[scenario].description)
+        axes.set_xlabel(
+            SCENARIOS[scenario].description if scenario in SCENARIOS else "ms to import"
+        )
         axes.set_title(scenario)
         figure.tight_layout()
         figure.savefig(RESULTS / f"{scenario}.png", dpi=100)
@@ -346,6 +400,8 @@ def main() -> None:
     if not options.report_only:
         rounds = options.rounds or (2 if options.quick else 7)
         raw.update(run(rounds, options.quick, options.only))
+        if not options.only or "import" in options.only:
+            raw["import"] = measure_imports(rounds)
     summary = summarize(raw)
     RESULTS.mkdir(exist_ok=True)
     command = (

@@ -127,7 +127,41 @@ def loop_factories(delay: float) -> dict[str, Callable[[], Callable[[str], Await
     return {name: factory(make) for name, make in LOOPS.items()}
 
 
+async def extraction_batch(work: Any, url: str, count: int) -> Clock:
+    """`count` extractions through the batch runner (journal on), at concurrency 64."""
+    import tempfile
+
+    from pydantic import BaseModel
+
+    from agentkit import ChatModel, Extractor
+    from agentkit.batch import run_batch
+
+    class Person(BaseModel):
+        name: str
+        age: int
+
+    directory = Path(tempfile.mkdtemp())
+    source = directory / "in.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": str(i), "text": f"Person {i}"}) + "\n" for i in range(count))
+    )
+    async with ChatModel(base_url=url, api_key="mock-key", model="mock-model") as model:
+        extractor = Extractor(Person, model=model)
+        await extractor.run("warm up")
+        with Clock() as clock:
+            summary = await run_batch(
+                extractor,
+                source,
+                journal=directory / "journal",
+                out=directory / "out.jsonl",
+                concurrency=64,
+            )
+    assert summary.done == count, summary
+    return clock
+
+
 SCENARIOS: dict[str, tuple[Any, Callable[..., Awaitable[Clock]]]] = {
+    "extraction-batch": ({"agentkit": lambda: None}, extraction_batch),
     "exchange": (EXCHANGES, sequential),
     "concurrent-exchanges": (EXCHANGES, concurrent),
     "tool-loop": (lambda: loop_factories(0.0), sequential),

@@ -104,7 +104,9 @@ class FakeModel:
             yield delta
 
 
-Responder = Callable[[list[Message], list[dict[str, Any]]], "ScriptItem | Awaitable[ScriptItem]"]
+AnswerFunction = Callable[
+    [list[Message], list[dict[str, Any]]], "ScriptItem | Awaitable[ScriptItem]"
+]
 
 
 class FunctionModel(FakeModel):
@@ -122,7 +124,7 @@ class FunctionModel(FakeModel):
     The function may be async, and may return anything a `FakeModel` script holds.
     """
 
-    def __init__(self, function: Responder, *, name: str = "function-model") -> None:
+    def __init__(self, function: AnswerFunction, *, name: str = "function-model") -> None:
         super().__init__(name=name)
         self.function = function
 

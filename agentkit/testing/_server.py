@@ -219,14 +219,7 @@ class MockChatServer:
             try:
                 while await self._exchange(stream, buffered, number):
                     pass
-            except (
-                anyio.EndOfStream,
-                anyio.IncompleteRead,
-                anyio.BrokenResourceError,
-                anyio.ClosedResourceError,
-                anyio.DelimiterNotFound,
-                ConnectionError,
-            ):
+            except _CLIENT_GONE:
                 return
 
     async def _exchange(
