@@ -22,8 +22,9 @@ get_weather.definition()   # the tool as sent on the wire
 # 4. run loop: _events, _dispatch, _output, _loop, _agent, _extract
 # 5. edges: testing, batch, _loading, _demo, cli, __main__
 
+from typing import TYPE_CHECKING
+
 from ._agent import DEFAULT_MAX_TURNS, Agent, AgentStream
-from ._chat import ChatModel
 from ._dispatch import Approver
 from ._events import RunEnded, RunEvent, RunResult, ToolCallFinished, ToolResult, Turn, TurnEnded
 from ._exceptions import (
@@ -175,3 +176,16 @@ __all__ = [
 ]
 
 __version__ = "0.1.0.dev0"
+
+
+def __getattr__(name: str) -> object:
+    # ChatModel brings httpx (~90 ms): imported on first use, not by `import agentkit`.
+    if name == "ChatModel":
+        from ._chat import ChatModel
+
+        return ChatModel
+    raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
+
+
+if TYPE_CHECKING:
+    from ._chat import ChatModel

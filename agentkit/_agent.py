@@ -16,7 +16,6 @@ import anyio
 import anyio.abc
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ._chat import ChatModel
 from ._dispatch import Approver
 from ._events import RunEvent, RunResult
 from ._exceptions import HistoryError
@@ -151,6 +150,8 @@ class Agent(Generic[OutputT]):
     def model(self) -> Model:
         """The model (created from the environment on first use when none was given)."""
         if self._model is None:
+            from ._chat import ChatModel  # httpx is imported when a real model is first needed
+
             self._model = ChatModel.from_env()
         return self._model
 

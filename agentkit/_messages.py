@@ -8,6 +8,7 @@ Records are frozen pydantic models. `Message` is the union of every role, discri
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Annotated, Literal
 
@@ -32,7 +33,8 @@ __all__ = [
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # defer_build: validators are built on first use, not at `import agentkit`.
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class Usage(_Record):
@@ -131,7 +133,11 @@ Message = Annotated[
     SystemMessage | DeveloperMessage | UserMessage | AssistantMessage | ToolMessage,
     Field(discriminator="role"),
 ]
-_MESSAGES: TypeAdapter[list[Message]] = TypeAdapter(list[Message])
+
+
+@functools.cache
+def _messages_adapter() -> TypeAdapter[list[Message]]:
+    return TypeAdapter(list[Message])
 
 
 class Choice(_Record):
@@ -161,9 +167,9 @@ class Completion(_Record):
 
 def messages_to_json(messages: Sequence[Message]) -> bytes:
     """Serialize messages to JSON that `messages_from_json` reads back exactly."""
-    return _MESSAGES.dump_json(list(messages))
+    return _messages_adapter().dump_json(list(messages))
 
 
 def messages_from_json(data: str | bytes) -> list[Message]:
     """Read messages written by `messages_to_json` (or hand-written in the same shape)."""
-    return _MESSAGES.validate_json(data)
+    return _messages_adapter().validate_json(data)

@@ -12,11 +12,14 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
 
 from ._exceptions import ModelConnectionError, ModelHTTPError, ModelTimeoutError, RateLimitError
+
+if TYPE_CHECKING:  # tenacity is imported on first use: it costs ~50 ms of `import agentkit`
+    from tenacity import AsyncRetrying, RetryCallState
 
 __all__ = ["RETRYABLE_STATUS_CODES", "RetryPolicy"]
 
@@ -66,6 +69,8 @@ class RetryPolicy:
 
     def retrying(self) -> AsyncRetrying:
         """A tenacity controller that applies this policy: `async for attempt in ...`."""
+        from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
+
         return AsyncRetrying(
             stop=stop_after_attempt(self.max_retries + 1),
             retry=retry_if_exception(self.is_retryable),

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import pytest
+
 import agentkit
+
+LAZY = {"ChatModel"}  # loaded on first access (see __getattr__ in agentkit/__init__.py)
 
 
 def test_all_lists_exactly_the_public_names() -> None:
-    public = {name for name in vars(agentkit) if not name.startswith("_")}
+    public = {name for name in vars(agentkit) if not name.startswith("_")} | LAZY
     submodules = {name for name in public if type(getattr(agentkit, name)).__name__ == "module"}
-    assert set(agentkit.__all__) == public - submodules
+    assert set(agentkit.__all__) == public - submodules - {"TYPE_CHECKING"}
+
+
+def test_lazy_names_resolve_and_unknown_names_fail() -> None:
+    for name in LAZY:
+        assert getattr(agentkit, name).__module__.startswith("agentkit.")
+    with pytest.raises(AttributeError, match="no_such_name"):
+        agentkit.no_such_name  # type: ignore[attr-defined]  # noqa: B018
+
+
+def test_import_leaves_httpx_and_tenacity_unloaded() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, agentkit; print(sorted(m for m in ('httpx', 'tenacity') if m in sys.modules))"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip() == "[]"
 
 
 def test_all_has_no_duplicates() -> None:
