@@ -145,6 +145,10 @@ class Agent(Generic[OutputT]):
         self.limits = limits or UsageLimits()
         self.stop_at_tools = frozenset(stop_at_tools)
         self.approver = approver
+        definitions = [t.definition() for t in self.tools.values()]
+        if self.output.tool is not None and self.output.mode == "tool":
+            definitions.append(self.output.tool.definition())
+        self._definitions = tuple(definitions)  # the same for every run: built once
 
     @property
     def model(self) -> Model:
@@ -271,9 +275,6 @@ class Agent(Generic[OutputT]):
         return cast(RunResult[OutputT], result)
 
     def _spec(self) -> RunSpec:
-        definitions = [t.definition() for t in self.tools.values()]
-        if self.output.tool is not None and self.output.mode == "tool":
-            definitions.append(self.output.tool.definition())
         tool_choice = self.tool_choice
         if tool_choice is None and self.output.tool is not None and self.output.mode == "tool":
             tool_choice = "required"
@@ -290,7 +291,7 @@ class Agent(Generic[OutputT]):
             policy=self.policy,
             stop_at_tools=self.stop_at_tools,
             approver=self.approver,
-            definitions=tuple(definitions),
+            definitions=self._definitions,
         )
 
     # -- composition --------------------------------------------------------------------

@@ -78,6 +78,10 @@ class Journal:
         if stored is None:
             self._set_job("fingerprint", fingerprint)
             self._set_job("created", str(time.time()))
+        # Running totals, read once: progress is shown twice a second, and a scan of a
+        # million-row table each time would cost more than the work.
+        self._counts = self._count_states()
+        self._tokens = self._sum_tokens()
 
     @classmethod
     def open_existing(cls, path: str | Path) -> Journal:
@@ -115,11 +119,12 @@ class Journal:
         with self._transaction():
             for position, item_id, record, error in rows:
                 state = "failed" if error is not None else "pending"
-                self._db.execute(
+                cursor = self._db.execute(
                     "INSERT OR IGNORE INTO items (position, id, input, state, error, updated) "
                     "VALUES (?, ?, ?, ?, ?, ?)",
                     (position, item_id, json.dumps(record), state, error, time.time()),
                 )
+                self._counts[state] += cursor.rowcount  # 0 when the item was already there
 
     def to_do(self, max_attempts: int) -> Iterator[Item]:
         """Items not done: pending, left running by a crash, or failed with attempts left."""
@@ -134,6 +139,7 @@ class Journal:
 
     def started(self, item_id: str) -> None:
         """Mark an item as in flight (so a crash shows what may be repeated)."""
+        self._move(item_id, "running")
         self._db.execute(
             "UPDATE items SET state = 'running', attempts = attempts + 1, updated = ? WHERE id = ?",
             (time.time(), item_id),
@@ -141,6 +147,8 @@ class Journal:
 
     def done(self, item_id: str, result: Any, usage: dict[str, Any] | None) -> None:
         """Commit a finished item."""
+        self._move(item_id, "done")
+        self._tokens += int((usage or {}).get("total_tokens", 0))
         self._db.execute(
             "UPDATE items SET state = 'done', result = ?, error = NULL, usage = ?, updated = ? "
             "WHERE id = ?",
@@ -149,6 +157,7 @@ class Journal:
 
     def failed(self, item_id: str, error: str) -> None:
         """Commit a failed item with its error (it is retried on --resume while attempts last)."""
+        self._move(item_id, "failed")
         self._db.execute(
             "UPDATE items SET state = 'failed', error = ?, updated = ? WHERE id = ?",
             (error, time.time(), item_id),
@@ -156,6 +165,7 @@ class Journal:
 
     def requeue(self, item_id: str) -> None:
         """Put an item back without counting the attempt (it was rate limited)."""
+        self._move(item_id, "pending")
         self._db.execute(
             "UPDATE items SET state = 'pending', attempts = attempts - 1, updated = ? WHERE id = ?",
             (time.time(), item_id),
@@ -163,17 +173,29 @@ class Journal:
 
     def counts(self) -> dict[str, int]:
         """Items per state."""
+        return dict(self._counts)
+
+    def tokens(self) -> int:
+        """Total tokens recorded so far."""
+        return self._tokens
+
+    def _count_states(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall()
         counts = {"pending": 0, "running": 0, "done": 0, "failed": 0}
         counts.update({str(state): int(number) for state, number in rows})
         return counts
 
-    def tokens(self) -> int:
-        """Total tokens recorded so far."""
+    def _sum_tokens(self) -> int:
         total = 0
         for (raw,) in self._db.execute("SELECT usage FROM items WHERE usage IS NOT NULL"):
             total += int(json.loads(raw).get("total_tokens", 0))
         return total
+
+    def _move(self, item_id: str, state: str) -> None:
+        row = self._db.execute("SELECT state FROM items WHERE id = ?", (item_id,)).fetchone()
+        if row is not None:
+            self._counts[str(row[0])] -= 1
+            self._counts[state] += 1
 
     def export(self, path: str | Path) -> int:
         """Write every item, in input order, once: `{"id", "result"}` or `{"id", "error"}`."""
