@@ -155,3 +155,117 @@ LOOPS: dict[str, Callable[[str, float], Runner]] = {
     "pydantic-ai": pydantic_ai,
     "agentkit": agentkit_agent,
 }
+
+
+# --- the same loop, streamed -----------------------------------------------------------------
+
+
+def openai_sdk_streamed(url: str, delay: float) -> Runner:
+    """The openai SDK with stream=True: accumulate text and tool-call deltas by hand."""
+    import openai
+
+    client = openai.AsyncOpenAI(base_url=url, api_key="mock-key", max_retries=0)
+    tool = tool_body(delay)
+
+    async def run() -> str:
+        messages: list[dict[str, Any]] = [{"role": "user", "content": "Weather?"}]
+        while True:
+            body = {
+                "model": "mock-model",
+                "messages": messages,
+                "tools": [TOOL_SCHEMA],
+                "stream": True,
+            }
+            text, calls = "", {}
+            async for chunk in await client.chat.completions.create(**body):
+                for choice in chunk.choices:
+                    text += choice.delta.content or ""
+                    for delta in choice.delta.tool_calls or []:
+                        call = calls.setdefault(
+                            delta.index, {"id": "", "name": "", "arguments": ""}
+                        )
+                        call["id"] = delta.id or call["id"]
+                        if delta.function:
+                            call["name"] = delta.function.name or call["name"]
+                            call["arguments"] += delta.function.arguments or ""
+            if not calls:
+                return text
+            ordered = [calls[i] for i in sorted(calls)]
+            messages.append({"role": "assistant", "tool_calls": [
+                {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for c in ordered
+            ]})  # fmt: skip
+            results = await asyncio.gather(*(tool(**json.loads(c["arguments"])) for c in ordered))
+            messages += [
+                {"role": "tool", "tool_call_id": c["id"], "content": r}
+                for c, r in zip(ordered, results, strict=True)
+            ]
+
+    return run
+
+
+def openai_agents_streamed(url: str, delay: float) -> Runner:
+    import openai
+    from agents import (
+        Agent,
+        OpenAIChatCompletionsModel,
+        Runner,
+        function_tool,
+        set_tracing_disabled,
+    )
+
+    set_tracing_disabled(True)
+    client = openai.AsyncOpenAI(base_url=url, api_key="mock-key", max_retries=0)
+    model = OpenAIChatCompletionsModel(model="mock-model", openai_client=client)
+    agent = Agent(
+        name="bench", instructions="Be brief.", tools=[function_tool(tool_body(delay))], model=model
+    )
+
+    async def run() -> Any:
+        result = Runner.run_streamed(agent, "Weather?")
+        async for _ in result.stream_events():
+            pass
+        return result.final_output
+
+    return run
+
+
+def pydantic_ai_streamed(url: str, delay: float) -> Runner:
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    model = OpenAIChatModel("mock-model", provider=OpenAIProvider(base_url=url, api_key="mock-key"))
+    agent = Agent(model, instructions="Be brief.", tools=[tool_body(delay)])
+
+    async def run() -> Any:
+        async with agent.run_stream("Weather?") as result:
+            async for _ in result.stream_text():
+                pass
+            return await result.get_output()
+
+    return run
+
+
+def agentkit_streamed(url: str, delay: float) -> Runner:
+    from agentkit import Agent, ChatModel, tool
+
+    model = ChatModel(base_url=url, api_key="mock-key", model="mock-model")
+    agent = Agent(model, instructions="Be brief.", tools=[tool(tool_body(delay))])
+
+    async def run() -> Any:
+        async with agent.stream("Weather?") as streamed:
+            async for _ in streamed:
+                pass
+        assert streamed.result is not None
+        return streamed.result.output
+
+    return run
+
+
+STREAMED_LOOPS: dict[str, Callable[[str, float], Runner]] = {
+    "openai-sdk": openai_sdk_streamed,
+    "openai-agents": openai_agents_streamed,
+    "pydantic-ai": pydantic_ai_streamed,
+    "agentkit": agentkit_streamed,
+}

@@ -48,6 +48,8 @@ class Scenario:
     frameworks: list[str]
     tool_calls: int = 1
     description: str = ""
+    chunk_size: int = 16
+    chunk_delay: float = 0.0
 
 
 SCENARIOS = {
@@ -78,6 +80,23 @@ SCENARIOS = {
         "wall_per_unit",
         PEERS,
         description="wall ms per 2-request tool loop, sequential, 0 ms latency",
+    ),
+    "tool-loop-stream": Scenario(
+        0.0,
+        (100, 20),
+        "cpu_per_unit",
+        ["openai-sdk", "openai-agents", "pydantic-ai", "agentkit"],
+        description="CPU ms per streamed 2-request tool loop, 0 ms latency",
+    ),
+    "eager-start": Scenario(
+        0.0,
+        (5, 2),
+        "wall_per_unit",
+        ["openai-sdk", "openai-agents", "pydantic-ai", "agentkit"],
+        tool_calls=4,
+        chunk_size=4,
+        chunk_delay=0.025,
+        description="wall ms per streamed loop: 4 calls, each streaming ~100 ms of arguments, tools of 100 ms",
     ),
     "parallel-tools": Scenario(
         0.0,
@@ -179,10 +198,11 @@ def ensure_venv() -> None:
 
 
 @contextmanager
-def mock_server(latency: float, tool_calls: int) -> Iterator[str]:
-    command = ["-m", "agentkit.testing", "--scenario", "tools", "--latency", str(latency)]
+def mock_server(spec: Scenario) -> Iterator[str]:
+    command = ["-m", "agentkit.testing", "--scenario", "tools", "--latency", str(spec.latency)]
+    command += ["--tool-calls", str(spec.tool_calls), "--chunk-size", str(spec.chunk_size)]
     process = subprocess.Popen(
-        [str(PYTHON), *command, "--tool-calls", str(tool_calls)],
+        [str(PYTHON), *command, "--chunk-delay", str(spec.chunk_delay)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -237,7 +257,7 @@ def run(rounds: int, quick: bool, only: list[str]) -> dict[str, dict[str, list[d
             continue
         count = spec.units[1] if quick else spec.units[0]
         frameworks = spec.frameworks
-        with mock_server(spec.latency, spec.tool_calls) as url:
+        with mock_server(spec) as url:
             done = 0
             attempts = 0
             while done < rounds and attempts < rounds * 3:
@@ -398,7 +418,7 @@ def main() -> None:
     previous = json.loads(saved.read_text()) if saved.exists() else {}
     raw = dict(previous.get("raw", {})) if options.only or options.report_only else {}
     if not options.report_only:
-        rounds = options.rounds or (2 if options.quick else 7)
+        rounds = options.rounds or (2 if options.quick else 5)
         raw.update(run(rounds, options.quick, options.only))
         if not options.only or "import" in options.only:
             raw["import"] = measure_imports(rounds)

@@ -107,9 +107,13 @@ async def concurrent(work: Callable[[str], Awaitable[None]], url: str, count: in
     return clock
 
 
-def loop_factories(delay: float) -> dict[str, Callable[[], Callable[[str], Awaitable[Any]]]]:
+def loop_factories(
+    delay: float, streamed: bool = False
+) -> dict[str, Callable[[], Callable[[str], Awaitable[Any]]]]:
     """Each framework's tool loop, as `work(url)` like the exchanges above."""
-    from loops import LOOPS
+    from loops import LOOPS, STREAMED_LOOPS
+
+    chosen = STREAMED_LOOPS if streamed else LOOPS
 
     def factory(make: Any) -> Callable[[], Callable[[str], Awaitable[Any]]]:
         def build() -> Callable[[str], Awaitable[Any]]:
@@ -124,7 +128,7 @@ def loop_factories(delay: float) -> dict[str, Callable[[], Callable[[str], Await
 
         return build
 
-    return {name: factory(make) for name, make in LOOPS.items()}
+    return {name: factory(make) for name, make in chosen.items()}
 
 
 async def extraction_batch(work: Any, url: str, count: int) -> Clock:
@@ -166,6 +170,8 @@ SCENARIOS: dict[str, tuple[Any, Callable[..., Awaitable[Clock]]]] = {
     "concurrent-exchanges": (EXCHANGES, concurrent),
     "tool-loop": (lambda: loop_factories(0.0), sequential),
     "parallel-tools": (lambda: loop_factories(0.1), sequential),
+    "tool-loop-stream": (lambda: loop_factories(0.0, streamed=True), sequential),
+    "eager-start": (lambda: loop_factories(0.1, streamed=True), sequential),
     "concurrent-runs": (lambda: loop_factories(0.0), concurrent),
 }
 

@@ -25,10 +25,16 @@ def main(argv: list[str] | None = None) -> None:
         "--scenario", choices=sorted(SCENARIOS), default="tools", help="how requests are answered"
     )
     parser.add_argument("--tool-calls", type=int, default=2, help="calls per tool turn (tools)")
+    parser.add_argument("--chunk-size", type=int, default=16, help="characters per streamed piece")
+    parser.add_argument(
+        "--chunk-delay", type=float, default=0.0, help="seconds between streamed events"
+    )
     options = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    responder = SCENARIOS[options.scenario](options.tool_calls)
+    responder = SCENARIOS[options.scenario](
+        options.tool_calls, options.chunk_size, options.chunk_delay
+    )
     server = MockChatServer(
         responder=responder, latency=options.latency, host=options.host, port=options.port
     )

@@ -18,12 +18,15 @@ def echo(request: RecordedRequest) -> Reply:
     return Reply.text(content if isinstance(content, str) else json.dumps(content))
 
 
-def tool_loop(calls: int = 2, final: str = "Done.") -> Responder:
+def tool_loop(
+    calls: int = 2, final: str = "Done.", *, chunk_size: int = 16, chunk_delay: float = 0.0
+) -> Responder:
     """A two-turn agent conversation: call every tool of the request, then answer.
 
     The first turn (last message not a tool result) calls the request's tools in turn,
     `calls` calls in all, with `{}`-shaped arguments filled from required string/number
-    properties; once tool results come back, it answers `final`.
+    properties; once tool results come back, it answers `final`. When streamed, arguments
+    come in `chunk_size` pieces `chunk_delay` seconds apart.
     """
 
     def respond(request: RecordedRequest) -> Reply:
@@ -40,7 +43,7 @@ def tool_loop(calls: int = 2, final: str = "Done.") -> Responder:
             )
             for i in range(calls)
         ]
-        return Reply.tool_calls(*scripted)
+        return Reply.tool_calls(*scripted, chunk_size=chunk_size, chunk_delay=chunk_delay)
 
     return respond
 
@@ -63,7 +66,7 @@ def _sample_arguments(function: dict[str, object]) -> dict[str, object]:
     return samples
 
 
-SCENARIOS: dict[str, Callable[[int], Responder]] = {
-    "echo": lambda calls: echo,
-    "tools": lambda calls: tool_loop(calls),
+SCENARIOS: dict[str, Callable[[int, int, float], Responder]] = {
+    "echo": lambda calls, size, delay: echo,
+    "tools": lambda calls, size, delay: tool_loop(calls, chunk_size=size, chunk_delay=delay),
 }
