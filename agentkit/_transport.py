@@ -169,13 +169,18 @@ class _Connection:
         return _parse_head(head)
 
     async def receive(self, read_timeout: float | None, exactly: int | None = None) -> bytes:
-        with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
+        buffered = len(self.reader.buffer)
+        # What is already buffered needs no timeout (a cancel scope per read costs more than
+        # parsing a small SSE chunk).
+        ready = buffered >= exactly if exactly is not None else buffered > 0
+        with _errors(None if ready else read_timeout, httpx.ReadTimeout, httpx.ReadError):
             if exactly is not None:
                 return await self.reader.receive_exactly(exactly)
             return await self.reader.receive(_READ_SIZE)
 
     async def receive_line(self, read_timeout: float | None) -> bytes:
-        with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
+        ready = b"\r\n" in self.reader.buffer
+        with _errors(None if ready else read_timeout, httpx.ReadTimeout, httpx.ReadError):
             return await self.reader.receive_until(b"\r\n", 4096)
 
     async def aclose(self) -> None:
