@@ -99,35 +99,18 @@ def openai_sdk(url: str, delay: float) -> Runner:
 
 
 def openai_agents(url: str, delay: float) -> Runner:
-    import openai
-    from agents import (
-        Agent,
-        OpenAIChatCompletionsModel,
-        Runner,
-        function_tool,
-        set_tracing_disabled,
-    )
+    from agents import Runner as AgentsRunner
 
-    set_tracing_disabled(True)
-    client = openai.AsyncOpenAI(base_url=url, api_key="mock-key", max_retries=0)
-    model = OpenAIChatCompletionsModel(model="mock-model", openai_client=client)
-    agent = Agent(
-        name="bench", instructions="Be brief.", tools=[function_tool(tool_body(delay))], model=model
-    )
+    agent = _agents_sdk_agent(url, delay)
 
     async def run() -> Any:
-        return (await Runner.run(agent, "Weather?")).final_output
+        return (await AgentsRunner.run(agent, "Weather?")).final_output
 
     return run
 
 
 def pydantic_ai(url: str, delay: float) -> Runner:
-    from pydantic_ai import Agent
-    from pydantic_ai.models.openai import OpenAIChatModel
-    from pydantic_ai.providers.openai import OpenAIProvider
-
-    model = OpenAIChatModel("mock-model", provider=OpenAIProvider(base_url=url, api_key="mock-key"))
-    agent = Agent(model, instructions="Be brief.", tools=[tool_body(delay)])
+    agent = _pydantic_ai_agent(url, delay)
 
     async def run() -> Any:
         return (await agent.run("Weather?")).output
@@ -136,15 +119,40 @@ def pydantic_ai(url: str, delay: float) -> Runner:
 
 
 def agentkit_agent(url: str, delay: float) -> Runner:
-    from agentkit import Agent, ChatModel, tool
-
-    model = ChatModel(base_url=url, api_key="mock-key", model="mock-model")
-    agent = Agent(model, instructions="Be brief.", tools=[tool(tool_body(delay))])
+    agent = _agentkit_agent(url, delay)
 
     async def run() -> Any:
         return (await agent.run("Weather?")).output
 
     return run
+
+
+def _agents_sdk_agent(url: str, delay: float) -> Any:
+    import openai
+    from agents import Agent, OpenAIChatCompletionsModel, function_tool, set_tracing_disabled
+
+    set_tracing_disabled(True)
+    client = openai.AsyncOpenAI(base_url=url, api_key="mock-key", max_retries=0)
+    model = OpenAIChatCompletionsModel(model="mock-model", openai_client=client)
+    return Agent(
+        name="bench", instructions="Be brief.", tools=[function_tool(tool_body(delay))], model=model
+    )
+
+
+def _pydantic_ai_agent(url: str, delay: float) -> Any:
+    from pydantic_ai import Agent
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    model = OpenAIChatModel("mock-model", provider=OpenAIProvider(base_url=url, api_key="mock-key"))
+    return Agent(model, instructions="Be brief.", tools=[tool_body(delay)])
+
+
+def _agentkit_agent(url: str, delay: float) -> Any:
+    from agentkit import Agent, ChatModel, tool
+
+    model = ChatModel(base_url=url, api_key="mock-key", model="mock-model")
+    return Agent(model, instructions="Be brief.", tools=[tool(tool_body(delay))])
 
 
 LOOPS: dict[str, Callable[[str, float], Runner]] = {
@@ -205,24 +213,12 @@ def openai_sdk_streamed(url: str, delay: float) -> Runner:
 
 
 def openai_agents_streamed(url: str, delay: float) -> Runner:
-    import openai
-    from agents import (
-        Agent,
-        OpenAIChatCompletionsModel,
-        Runner,
-        function_tool,
-        set_tracing_disabled,
-    )
+    from agents import Runner as AgentsRunner
 
-    set_tracing_disabled(True)
-    client = openai.AsyncOpenAI(base_url=url, api_key="mock-key", max_retries=0)
-    model = OpenAIChatCompletionsModel(model="mock-model", openai_client=client)
-    agent = Agent(
-        name="bench", instructions="Be brief.", tools=[function_tool(tool_body(delay))], model=model
-    )
+    agent = _agents_sdk_agent(url, delay)
 
     async def run() -> Any:
-        result = Runner.run_streamed(agent, "Weather?")
+        result = AgentsRunner.run_streamed(agent, "Weather?")
         async for _ in result.stream_events():
             pass
         return result.final_output
@@ -231,12 +227,7 @@ def openai_agents_streamed(url: str, delay: float) -> Runner:
 
 
 def pydantic_ai_streamed(url: str, delay: float) -> Runner:
-    from pydantic_ai import Agent
-    from pydantic_ai.models.openai import OpenAIChatModel
-    from pydantic_ai.providers.openai import OpenAIProvider
-
-    model = OpenAIChatModel("mock-model", provider=OpenAIProvider(base_url=url, api_key="mock-key"))
-    agent = Agent(model, instructions="Be brief.", tools=[tool_body(delay)])
+    agent = _pydantic_ai_agent(url, delay)
 
     async def run() -> Any:
         async with agent.run_stream("Weather?") as result:
@@ -248,10 +239,7 @@ def pydantic_ai_streamed(url: str, delay: float) -> Runner:
 
 
 def agentkit_streamed(url: str, delay: float) -> Runner:
-    from agentkit import Agent, ChatModel, tool
-
-    model = ChatModel(base_url=url, api_key="mock-key", model="mock-model")
-    agent = Agent(model, instructions="Be brief.", tools=[tool(tool_body(delay))])
+    agent = _agentkit_agent(url, delay)
 
     async def run() -> Any:
         async with agent.stream("Weather?") as streamed:
