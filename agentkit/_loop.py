@@ -288,12 +288,17 @@ class _Run:
 
     async def _run_early(self, ready: ToolCallReady, early: dict[int, ToolResult]) -> None:
         self.tool_calls_made += 1
-        result = await self.dispatcher.run_one(
-            ready.call, self.result.usage, truncated=ready.truncated
+        await self._run_into(early, ready.index, ready.call, ready.truncated)
+
+    async def _run_into(
+        self, results: dict[int, ToolResult], position: int, call: ToolCall, truncated: bool
+    ) -> None:
+        """Run one call, keep its result at its position in the answer, report it."""
+        results[position] = await self.dispatcher.run_one(
+            call, self.result.usage, truncated=truncated
         )
-        early[ready.index] = result
         if self.emit is not None:
-            await self.emit(ToolCallFinished(result))
+            await self.emit(ToolCallFinished(results[position]))
 
     # -- answers ------------------------------------------------------------------------
 
@@ -333,16 +338,10 @@ class _Run:
         ]
         self.tool_calls_made += len(remaining)
 
-        async def run(position: int, call: ToolCall) -> None:
-            results[position] = await self.dispatcher.run_one(
-                call, self.result.usage, truncated=truncated and position == len(calls) - 1
-            )
-            if self.emit is not None:
-                await self.emit(ToolCallFinished(results[position]))
-
         async with single_error(), anyio.create_task_group() as group:
             for position, call in remaining:
-                group.start_soon(run, position, call)
+                last = truncated and position == len(calls) - 1  # only the last call is cut off
+                group.start_soon(self._run_into, results, position, call, last)
         for position, call in enumerate(calls):
             if self._is_output_call(call):
                 results[position] = self._check_output_call(
