@@ -10,11 +10,10 @@ import functools
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import anyio
 import anyio.abc
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._dispatch import Approver
 from ._events import RunEvent, RunResult
@@ -32,6 +31,9 @@ from ._messages import Message, UserMessage
 from ._model import Model, ModelSettings
 from ._output import OUTPUT_TOOL_NAME, OutputSpec
 from ._tool import RunContext, Tool, tool
+
+if TYPE_CHECKING:  # the memory stream module loads with the first streamed run
+    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 __all__ = ["DEFAULT_MAX_TURNS", "Agent", "AgentStream"]
 

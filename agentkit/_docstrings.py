@@ -6,12 +6,14 @@ Google's `Keyword Args:` and `Other Parameters:` sections count as parameter sec
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from docstring_parser import Docstring, ParseError, epydoc, google, numpydoc, rest
+if TYPE_CHECKING:
+    from docstring_parser import Docstring
 
 __all__ = ["DocstringStyle", "ParsedDocstring", "parse_docstring"]
 
@@ -25,21 +27,23 @@ _GOOGLE_PARAMETER_SECTIONS = (
     "Other Parameters",
     "Other Params",
 )
-_GOOGLE = google.GoogleParser(
-    sections=[
+_STYLES = ("google", "numpy", "sphinx", "epydoc")  # google first: it wins ties in "auto"
+
+
+@functools.cache
+def _parsers() -> dict[str, Callable[[str], Docstring]]:
+    # docstring_parser loads with the first tool, not with `import agentkit`.
+    from docstring_parser import epydoc, google, numpydoc, rest
+
+    sections = [
         *google.DEFAULT_SECTIONS,
         *(
             google.Section(title, "param", google.SectionType.MULTIPLE)
             for title in _GOOGLE_PARAMETER_SECTIONS
         ),
     ]
-)
-_PARSERS: dict[str, Callable[[str], Docstring]] = {
-    "google": _GOOGLE.parse,
-    "numpy": numpydoc.parse,
-    "sphinx": rest.parse,
-    "epydoc": epydoc.parse,
-}
+    parsers = (google.GoogleParser(sections=sections).parse, numpydoc.parse, rest.parse)
+    return dict(zip(_STYLES, (*parsers, epydoc.parse), strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,18 +73,20 @@ def parse_docstring(docstring: str | None, style: DocstringStyle = "auto") -> Pa
     text = inspect.cleandoc(docstring)
     if style == "auto":
         parsed = _best_parse(text)
-    elif style in _PARSERS:
-        parsed = _PARSERS[style](text)
+    elif style in _STYLES:
+        parsed = _parsers()[style](text)
     else:
-        known = ", ".join(["auto", *_PARSERS])
+        known = ", ".join(["auto", *_STYLES])
         raise ValueError(f"unknown docstring style {style!r}; use one of: {known}")
     return _summarize(parsed)
 
 
 def _best_parse(text: str) -> Docstring:
+    from docstring_parser import Docstring, ParseError
+
     best: Docstring | None = None
     best_score = (-1, -1)
-    for parse in _PARSERS.values():  # google first: it wins ties
+    for parse in _parsers().values():
         try:
             candidate = parse(text)
         except ParseError:

@@ -32,12 +32,14 @@ __all__ = [
 ]
 
 
-class _Record(BaseModel):
+class FrozenRecord(BaseModel):
+    """Base of agentkit's immutable records (internal; not exported from `agentkit`)."""
+
     # defer_build: validators are built on first use, not at `import agentkit`.
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
-class Usage(_Record):
+class Usage(FrozenRecord):
     """Tokens (and, where the provider reports them, credits) spent; adds up with `+`."""
 
     requests: int = 0
@@ -64,14 +66,14 @@ class Usage(_Record):
         )
 
 
-class TextPart(_Record):
+class TextPart(FrozenRecord):
     """A text part of a user message."""
 
     type: Literal["text"] = "text"
     text: str
 
 
-class ImagePart(_Record):
+class ImagePart(FrozenRecord):
     """An image part of a user message, by URL or `data:` URL."""
 
     type: Literal["image_url"] = "image_url"
@@ -82,28 +84,28 @@ class ImagePart(_Record):
 ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
 
 
-class SystemMessage(_Record):
+class SystemMessage(FrozenRecord):
     """Instructions from the application."""
 
     role: Literal["system"] = "system"
     content: str
 
 
-class DeveloperMessage(_Record):
+class DeveloperMessage(FrozenRecord):
     """Instructions from the developer (the newer name of system messages)."""
 
     role: Literal["developer"] = "developer"
     content: str
 
 
-class UserMessage(_Record):
+class UserMessage(FrozenRecord):
     """What the user said: text, or a sequence of content parts."""
 
     role: Literal["user"] = "user"
     content: str | tuple[ContentPart, ...]
 
 
-class ToolCall(_Record):
+class ToolCall(FrozenRecord):
     """One function call the model asked for."""
 
     id: str
@@ -112,7 +114,7 @@ class ToolCall(_Record):
     """The raw JSON text of the arguments, exactly as the model produced it."""
 
 
-class AssistantMessage(_Record):
+class AssistantMessage(FrozenRecord):
     """What the model answered: text, tool calls, or a refusal."""
 
     role: Literal["assistant"] = "assistant"
@@ -121,7 +123,7 @@ class AssistantMessage(_Record):
     refusal: str | None = None
 
 
-class ToolMessage(_Record):
+class ToolMessage(FrozenRecord):
     """The result of one tool call, sent back to the model."""
 
     role: Literal["tool"] = "tool"
@@ -140,7 +142,7 @@ def _messages_adapter() -> TypeAdapter[list[Message]]:
     return TypeAdapter(list[Message])
 
 
-class Choice(_Record):
+class Choice(FrozenRecord):
     """One of the `n` answers of a completion."""
 
     index: int = 0
@@ -149,14 +151,14 @@ class Choice(_Record):
     """`"stop"`, `"tool_calls"`, `"length"`, `"content_filter"`, or whatever the server said."""
 
 
-class Completion(_Record):
+class Completion(FrozenRecord):
     """A whole response of the model to one request."""
 
     id: str = ""
     model: str = ""
     created: int = 0
     choices: tuple[Choice, ...]
-    usage: Usage = Usage()
+    usage: Usage = Field(default_factory=Usage)  # no instance at import: that builds a validator
     system_fingerprint: str | None = None
 
     @property

@@ -14,9 +14,9 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from ._messages import Completion, Message, ToolCall
+from ._messages import Completion, FrozenRecord, Message, ToolCall
 
 __all__ = [
     "JsonObjectFormat",
@@ -37,27 +37,24 @@ __all__ = [
 ]
 
 
-class TextFormat(BaseModel):
+class TextFormat(FrozenRecord):
     """`response_format: {"type": "text"}`: plain text (the default)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     type: Literal["text"] = "text"
 
 
-class JsonObjectFormat(BaseModel):
+class JsonObjectFormat(FrozenRecord):
     """`response_format: {"type": "json_object"}`: any valid JSON object.
 
     OpenAI rejects it unless the word "JSON" appears in the messages.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     type: Literal["json_object"] = "json_object"
 
 
-class JsonSchemaFormat(BaseModel):
+class JsonSchemaFormat(FrozenRecord):
     """`response_format: {"type": "json_schema", ...}`: JSON that follows `schema`."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
     type: Literal["json_schema"] = "json_schema"
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")
     schema_: dict[str, Any] | None = Field(default=None, alias="schema")
@@ -68,15 +65,13 @@ class JsonSchemaFormat(BaseModel):
 ResponseFormat = TextFormat | JsonObjectFormat | JsonSchemaFormat
 
 
-class ModelSettings(BaseModel):
+class ModelSettings(FrozenRecord):
     """Request settings; only the ones set are sent.
 
     `tool_choice` is `"none"`, `"auto"`, `"required"` or the name of one of the request's
     tools (sent in the named-function form). `tool_choice` and `parallel_tool_calls` are sent
     only with tools. `extra_body` passes other providers' parameters through as they are.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     max_tokens: int | None = Field(default=None, ge=1)
     tool_choice: str | None = None
