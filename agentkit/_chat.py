@@ -144,11 +144,7 @@ class ChatModel:
     async def complete(self, request: ModelRequest) -> Completion:
         """Send `request` and return the whole completion, retrying per the policy."""
         payload = self._payload(request, stream=False)
-        async for attempt in self.retry.retrying():
-            with attempt:
-                response = await self._post(payload)
-                return _decode_body(response)
-        raise AssertionError("unreachable: tenacity re-raises the last error")
+        return _decode_body(await self.retry.call(lambda: self._post(payload)))
 
     @asynccontextmanager
     async def stream(self, request: ModelRequest) -> AsyncIterator[AsyncIterator[StreamDelta]]:
@@ -158,7 +154,7 @@ class ChatModel:
         a broken stream raises `StreamInterrupted` carrying what arrived.
         """
         payload = self._payload(request, stream=True)
-        opened = await self._open_stream(payload)
+        opened = await self.retry.call(lambda: self._start_stream(payload))
         deltas = _deltas(opened)
         try:
             yield deltas
@@ -233,12 +229,6 @@ class ChatModel:
                 response.status_code, response.headers, response.content, _content_type(response)
             )
         return response
-
-    async def _open_stream(self, payload: bytes) -> _OpenStream:
-        async for attempt in self.retry.retrying():
-            with attempt:
-                return await self._start_stream(payload)
-        raise AssertionError("unreachable: tenacity re-raises the last error")
 
     async def _start_stream(self, payload: bytes) -> _OpenStream:
         headers = {**self._headers(), "Accept": "text/event-stream"}

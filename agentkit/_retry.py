@@ -12,7 +12,7 @@ import logging
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -25,6 +25,7 @@ __all__ = ["RETRYABLE_STATUS_CODES", "RetryPolicy"]
 
 RETRYABLE_STATUS_CODES = frozenset({408, 409, 429, 500, 502, 503, 504})
 logger = logging.getLogger("agentkit")
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -66,6 +67,26 @@ class RetryPolicy:
             return float(min(requested, self.max_retry_after))
         base = min(self.max_delay, self.initial_delay * 2.0 ** (retry_number - 1))
         return float(base * (1 - self.jitter * random.random()))
+
+    async def call(self, send: Callable[[], Awaitable[T]]) -> T:
+        """Await `send()`, repeating it per this policy; the last error propagates.
+
+        The first attempt runs bare: tenacity's controller (a dozen objects per request)
+        only comes in once an attempt has failed in a way worth retrying.
+        """
+        try:
+            return await send()
+        except Exception as error:
+            if not (self.max_retries and self.is_retryable(error)):
+                raise
+            failed: Exception | None = error
+        async for attempt in self.retrying():
+            with attempt:
+                if failed is not None:  # attempt 1 is the one above: tenacity takes it over
+                    first, failed = failed, None
+                    raise first
+                return await send()
+        raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def retrying(self) -> AsyncRetrying:
         """A tenacity controller that applies this policy: `async for attempt in ...`."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 
 import anyio
@@ -176,6 +179,45 @@ async def test_retryable_statuses_are_retried(
     async with model_for(server, sleeps) as model:
         completion = await model.complete(HELLO)
     assert completion.message.content == "finally"
+    assert len(server.requests) == 3
+    assert len(sleeps.calls) == 2
+
+
+def test_requests_that_succeed_first_time_never_load_tenacity() -> None:
+    # The retry controller comes in only after a failure worth retrying (CPU and memory
+    # per request); a fresh process shows whether anything loaded it.
+    code = textwrap.dedent(
+        """
+        import sys, anyio
+        from agentkit import ModelRequest, UserMessage
+        from agentkit.testing import MockChatServer, Reply
+
+        async def main():
+            with MockChatServer() as server:
+                server.add(Reply.text("one"), Reply.text("two"))
+                async with server.chat_model() as model:
+                    request = ModelRequest(messages=[UserMessage(content="hi")])
+                    await model.complete(request)
+                    async with model.stream(request) as deltas:
+                        [delta async for delta in deltas]
+            print("tenacity" in sys.modules)
+
+        anyio.run(main)
+        """
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip() == "False"
+
+
+async def test_a_retried_stream_opens_after_the_failures(
+    server: MockChatServer, sleeps: Sleeps
+) -> None:
+    server.add(Fault.http(503), Fault.http(500), Reply.text("streamed at last"))
+    async with model_for(server, sleeps) as model, model.stream(HELLO) as deltas:
+        text = "".join([d.text async for d in deltas if isinstance(d, TextDelta)])
+    assert text == "streamed at last"
     assert len(server.requests) == 3
     assert len(sleeps.calls) == 2
 
