@@ -10,6 +10,7 @@ one failing call never cancels its siblings.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import logging
@@ -38,6 +39,7 @@ class Approver(Protocol):
 
 logger = logging.getLogger("agentkit")
 _MAX_MESSAGE = 500
+_NO_SCOPE = contextlib.nullcontext()
 
 
 class _ToolFailure(Exception):
@@ -59,11 +61,16 @@ class Dispatcher:
     async def run_one(self, call: ToolCall, usage: Usage, *, truncated: bool = False) -> ToolResult:
         """Run one call under the limiter; never raises for a tool failure."""
         started = time.perf_counter()
-        async with self.limiter:  # taken and released by this task
-            try:
-                content, value = await self._execute(call, usage, truncated)
-            except _ToolFailure as failure:
-                return self._failed(call, str(failure), started)
+        try:  # a free slot is taken without a checkpoint: the task has just started
+            self.limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            await self.limiter.acquire()
+        try:  # the slot is released by the task that took it
+            content, value = await self._execute(call, usage, truncated)
+        except _ToolFailure as failure:
+            return self._failed(call, str(failure), started)
+        finally:
+            self.limiter.release()
         duration = time.perf_counter() - started
         logger.debug("tool %s (%s) ok in %.1f ms", call.name, call.id, duration * 1000)
         return ToolResult(call=call, content=content, ok=True, duration=duration, value=value)
@@ -120,7 +127,8 @@ class Dispatcher:
         self, tool: Tool[..., Any], arguments: dict[str, Any], context: RunContext[Any]
     ) -> Any:
         try:
-            with anyio.move_on_after(tool.timeout):
+            # No timeout, no cancel scope: that is most tools, and a scope per call adds up.
+            with anyio.move_on_after(tool.timeout) if tool.timeout else _NO_SCOPE:
                 if tool.is_async:
                     return await tool.call(arguments, context)
                 # abandon_on_cancel: a timed-out or cancelled sync tool cannot be stopped, but

@@ -101,6 +101,33 @@ async def test_the_concurrency_cap_holds() -> None:
     assert peak == 2
 
 
+async def test_every_failure_gives_its_concurrency_slot_back() -> None:
+    # One slot: each call runs only if the one before gave its slot back, whichever way it
+    # ended (a lost slot hangs the run, and fail_after turns that into a failure).
+    async def slow() -> str:
+        """Take long."""
+        await anyio.sleep(5)
+        return "late"
+
+    calls = [
+        ("nope", {}),  # unknown tool
+        ("add", {"a": "x"}),  # invalid arguments
+        ("fail", {"reason": "boom"}),  # the tool raises
+        ("slow", {}),  # the tool times out
+        ("add", {"a": 1, "b": 2}),
+    ]
+    model = FakeModel([Reply.tool_calls(*calls), "done"])
+    agent = Agent(
+        model,
+        tools=[add, fail, tool(slow, timeout=0.05)],
+        policy=LoopPolicy(max_concurrency=1),
+    )
+    with anyio.fail_after(5):
+        result = await agent.run("go")
+    assert [r.ok for r in result.turns[0].tool_results] == [False, False, False, False, True]
+    assert result.output == "done"
+
+
 async def test_sync_tools_run_in_worker_threads() -> None:
     both_running = threading.Barrier(2, timeout=5)
 
