@@ -101,6 +101,7 @@ class ChatModel:
         self.base_url = base_url.rstrip("/")
         self.retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self._url = f"{self.base_url}/chat/completions"
+        self._parsed_url = httpx.URL(self._url)  # parsed once, not per request
         self._api_key = api_key
         self._missing_key_hint = "pass api_key=... to ChatModel"
         self._extra_headers = dict(headers or {})
@@ -202,12 +203,14 @@ class ChatModel:
         started = time.perf_counter()
         with _transport_errors(self._url, mid_stream=False):
             if isinstance(sender, httpx.AsyncClient):
-                request = sender.build_request("POST", self._url, content=payload, headers=headers)
+                request = sender.build_request(
+                    "POST", self._parsed_url, content=payload, headers=headers
+                )
                 response = await sender.send(request, stream=stream)
             else:
                 request = httpx.Request(
                     "POST",
-                    self._url,
+                    self._parsed_url,
                     content=payload,
                     headers=headers,
                     extensions={"timeout": self._timeouts},

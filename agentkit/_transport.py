@@ -31,6 +31,7 @@ __all__ = ["PooledTransport"]
 _Origin = tuple[str, str, int]
 _MAX_HEAD_BYTES = 256 * 1024
 _READ_SIZE = 65536
+_MAX_LINE_BYTES = 4096
 _NO_BODY_STATUSES = frozenset({204, 304})
 
 
@@ -168,20 +169,26 @@ class _Connection:
             raise
         return _parse_head(head)
 
+    # What the buffer already holds is read without a timeout or error mapping: nothing can
+    # wait or fail there, and a cancel scope per read costs more than a small SSE chunk.
+
     async def receive(self, read_timeout: float | None, exactly: int | None = None) -> bytes:
         buffered = len(self.reader.buffer)
-        # What is already buffered needs no timeout (a cancel scope per read costs more than
-        # parsing a small SSE chunk).
-        ready = buffered >= exactly if exactly is not None else buffered > 0
-        with _errors(None if ready else read_timeout, httpx.ReadTimeout, httpx.ReadError):
-            if exactly is not None:
+        if exactly is not None:
+            if buffered >= exactly:
                 return await self.reader.receive_exactly(exactly)
+            with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
+                return await self.reader.receive_exactly(exactly)
+        if buffered:
+            return await self.reader.receive(_READ_SIZE)
+        with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
             return await self.reader.receive(_READ_SIZE)
 
     async def receive_line(self, read_timeout: float | None) -> bytes:
-        ready = b"\r\n" in self.reader.buffer
-        with _errors(None if ready else read_timeout, httpx.ReadTimeout, httpx.ReadError):
-            return await self.reader.receive_until(b"\r\n", 4096)
+        if b"\r\n" in self.reader.buffer:
+            return await self.reader.receive_until(b"\r\n", _MAX_LINE_BYTES)
+        with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
+            return await self.reader.receive_until(b"\r\n", _MAX_LINE_BYTES)
 
     async def aclose(self) -> None:
         closing_errors = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
