@@ -248,7 +248,8 @@ class Agent(Generic[OutputT]):
     ) -> None:
         async with send:
             try:
-                run.result = await self._run(prompt, deps, history, send.send, stream=True)
+                emit = functools.partial(_send_event, send)
+                run.result = await self._run(prompt, deps, history, emit, stream=True)
             except Exception as error:
                 run._error = error
             finally:
@@ -332,7 +333,10 @@ class AgentStream(Generic[OutputT]):
 
     async def __anext__(self) -> RunEvent:
         try:
-            return await self._events.receive()
+            try:  # buffered events are handed out without a trip through the event loop
+                return self._events.receive_nowait()
+            except anyio.WouldBlock:
+                return await self._events.receive()
         except (anyio.EndOfStream, anyio.ClosedResourceError):
             self._raise_error()
             raise StopAsyncIteration from None
@@ -341,6 +345,15 @@ class AgentStream(Generic[OutputT]):
         if self._error is not None and not self._error_raised:
             self._error_raised = True
             raise self._error
+
+
+async def _send_event(send: MemoryObjectSendStream[RunEvent], event: RunEvent) -> None:
+    # Waits (a checkpoint) only when the buffer is full: one loop iteration per event would
+    # cost more than the event.
+    try:
+        send.send_nowait(event)
+    except anyio.WouldBlock:
+        await send.send(event)
 
 
 def _tools_by_name(
