@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,11 +30,18 @@ TOOL_SCHEMA = {
 HEADERS = {"Authorization": "Bearer mock-key", "Content-Type": "application/json"}
 
 
+TOOL_SPANS: list[tuple[float, float]] = []
+"""(start, end) of every tool call with a delay, in this process: the tool phase, seen from
+inside the tools, is the same measurement for every framework."""
+
+
 def tool_body(delay: float) -> Callable[[str], Awaitable[str]]:
     async def get_weather(city: str) -> str:
         """Get the weather for a city."""
         if delay:
+            started = time.perf_counter()
             await asyncio.sleep(delay)
+            TOOL_SPANS.append((started, time.perf_counter()))
         return f"sunny in {city}"
 
     return get_weather
@@ -168,7 +176,7 @@ LOOPS: dict[str, Callable[[str, float], Runner]] = {
 # --- the same loop, streamed -----------------------------------------------------------------
 
 
-def openai_sdk_streamed(url: str, delay: float) -> Runner:
+def openai_sdk_streamed(url: str, delay: float, one_by_one: bool = False) -> Runner:
     """The openai SDK with stream=True: accumulate text and tool-call deltas by hand."""
     import openai
 
@@ -203,13 +211,23 @@ def openai_sdk_streamed(url: str, delay: float) -> Runner:
                 {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
                 for c in ordered
             ]})  # fmt: skip
-            results = await asyncio.gather(*(tool(**json.loads(c["arguments"])) for c in ordered))
+            if one_by_one:
+                results = [await tool(**json.loads(c["arguments"])) for c in ordered]
+            else:
+                results = await asyncio.gather(
+                    *(tool(**json.loads(c["arguments"])) for c in ordered)
+                )
             messages += [
                 {"role": "tool", "tool_call_id": c["id"], "content": r}
                 for c, r in zip(ordered, results, strict=True)
             ]
 
     return run
+
+
+def openai_sdk_streamed_sequential(url: str, delay: float) -> Runner:
+    """The textbook loop: wait for the whole response, then run its calls one by one."""
+    return openai_sdk_streamed(url, delay, one_by_one=True)
 
 
 def openai_agents_streamed(url: str, delay: float) -> Runner:
@@ -253,6 +271,7 @@ def agentkit_streamed(url: str, delay: float) -> Runner:
 
 STREAMED_LOOPS: dict[str, Callable[[str, float], Runner]] = {
     "openai-sdk": openai_sdk_streamed,
+    "openai-sdk-one-by-one": openai_sdk_streamed_sequential,
     "openai-agents": openai_agents_streamed,
     "pydantic-ai": pydantic_ai_streamed,
     "agentkit": agentkit_streamed,

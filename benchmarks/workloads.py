@@ -84,7 +84,11 @@ EXCHANGES: dict[str, Callable[[], Callable[[str], Awaitable[None]]]] = {
 class Clock:
     """Wall and CPU time of the measured part only (warm-up excluded)."""
 
+    extra: dict[str, float]
+    """Scenario-specific figures reported next to wall and CPU."""
+
     def __enter__(self) -> Clock:
+        self.extra = {}
         self.wall, self.cpu = time.perf_counter(), time.process_time()
         return self
 
@@ -131,6 +135,90 @@ def loop_factories(
     return {name: factory(make) for name, make in chosen.items()}
 
 
+async def traced_concurrent(work: Callable[[str], Awaitable[None]], url: str, count: int) -> Clock:
+    """Peak Python memory (tracemalloc) of `count` concurrent runs, above what was allocated
+    before them. RSS cannot show this: allocator arenas grow in steps and are not given back."""
+    import gc
+    import tracemalloc
+
+    await work(url)
+    await work(url)  # second warm-up: lazily built validators and caches exist by now
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    tracemalloc.reset_peak()
+    with Clock() as clock:
+        await asyncio.gather(*(work(url) for _ in range(count)))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    clock.extra["traced_kib"] = (peak - before) / 1024
+    return clock
+
+
+async def tool_phases(work: Callable[[str], Awaitable[None]], url: str, count: int) -> Clock:
+    """`sequential`, plus the median tool phase of a loop: first tool start to last tool end."""
+    from loops import TOOL_SPANS
+
+    clock = await sequential(work, url, count)
+    loops: list[list[tuple[float, float]]] = []
+    for span in sorted(TOOL_SPANS):
+        if loops and span[0] - loops[-1][0][0] < 0.05:  # loops are >= 100 ms apart
+            loops[-1].append(span)
+        else:
+            loops.append([span])
+    phases = [max(end for _, end in spans) - spans[0][0] for spans in loops[1:]]  # no warm-up
+    clock.extra["tool_phase_ms"] = sorted(phases)[len(phases) // 2] * 1000
+    return clock
+
+
+RATE_LIMIT_RPM = 300
+
+
+async def rate_limited_batch(work: Any, url: str, count: int) -> Clock:
+    """`count` extractions through `run_batch(rpm=300)` in real time (about two minutes for
+    750): how close every sliding minute comes to the limit, and that none goes over."""
+    import tempfile
+
+    from pydantic import BaseModel
+
+    from agentkit import ChatModel, Extractor
+    from agentkit.batch import run_batch
+
+    class Person(BaseModel):
+        name: str
+        age: int
+
+    class Stamped:  # records when each request leaves
+        def __init__(self, model: ChatModel) -> None:
+            self.model, self.moments = model, list[float]()
+
+        async def complete(self, request: Any) -> Any:
+            self.moments.append(time.monotonic())
+            return await self.model.complete(request)
+
+        def stream(self, request: Any) -> Any:
+            return self.model.stream(request)
+
+    directory = Path(tempfile.mkdtemp())
+    async with ChatModel(base_url=url, api_key="mock-key", model="mock-model") as model:
+        stamped = Stamped(model)
+        records = [{"id": str(i), "text": f"Person {i}"} for i in range(count)]
+        with Clock() as clock:
+            await run_batch(
+                Extractor(Person, model=stamped),
+                records,
+                journal=directory / "journal",
+                concurrency=64,
+                rpm=RATE_LIMIT_RPM,
+            )
+    moments = sorted(stamped.moments)
+    starts = [moments[0] + step / 2 for step in range(int((moments[-1] - moments[0] - 60) * 2))]
+    windows = [sum(1 for m in moments if start <= m < start + 60) for start in starts]
+    clock.extra["fullest_minute_pct"] = max(windows) / RATE_LIMIT_RPM * 100
+    clock.extra["emptiest_minute_pct"] = min(windows) / RATE_LIMIT_RPM * 100
+    return clock
+
+
 async def extraction_batch(work: Any, url: str, count: int) -> Clock:
     """`count` extractions through the batch runner (journal on), at concurrency 64."""
     import tempfile
@@ -166,13 +254,15 @@ async def extraction_batch(work: Any, url: str, count: int) -> Clock:
 
 SCENARIOS: dict[str, tuple[Any, Callable[..., Awaitable[Clock]]]] = {
     "extraction-batch": ({"agentkit": lambda: None}, extraction_batch),
+    "rate-limit": ({"agentkit": lambda: None}, rate_limited_batch),
     "exchange": (EXCHANGES, sequential),
     "concurrent-exchanges": (EXCHANGES, concurrent),
     "tool-loop": (lambda: loop_factories(0.0), sequential),
-    "parallel-tools": (lambda: loop_factories(0.1), sequential),
+    "parallel-tools": (lambda: loop_factories(0.1), tool_phases),
     "tool-loop-stream": (lambda: loop_factories(0.0, streamed=True), sequential),
     "eager-start": (lambda: loop_factories(0.1, streamed=True), sequential),
     "concurrent-runs": (lambda: loop_factories(0.0), concurrent),
+    "run-memory": (lambda: loop_factories(0.0), traced_concurrent),
 }
 
 
@@ -185,7 +275,7 @@ def main() -> None:
     start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     clock = asyncio.run(driver(work, url, count))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    result = {"wall": clock.wall, "cpu": clock.cpu, "units": count}
+    result = {"wall": clock.wall, "cpu": clock.cpu, "units": count, **clock.extra}
     print(json.dumps({**result, "peak_rss_kib": peak, "start_rss_kib": start_rss}))
 
 
