@@ -16,6 +16,7 @@ import pytest
 
 from agentkit.batch import (
     BatchContext,
+    Journal,
     JournalMismatch,
     RateLimiter,
     read_jsonl,
@@ -113,6 +114,39 @@ async def test_a_journal_refuses_another_job_and_an_accidental_rerun(tmp_path: P
 
     with pytest.raises(JournalMismatch, match="different job"):
         await run_batch(other, source, journal=tmp_path / "j", resume=True)
+
+
+def test_the_journal_hands_out_its_work_page_by_page_each_item_once(tmp_path: Path) -> None:
+    journal = Journal(tmp_path / "journal", "job", resume=False)
+    journal.add((i, f"id{i}", {"n": i}, None) for i in range(2500))
+    journal.started("id7")
+    journal.failed("id7", "boom")  # attempts left: handed out again
+    journal.started("id8")
+    journal.done("id8", {"ok": True}, None)  # done: not handed out
+    handed: list[str] = []
+    for item in journal.to_do(max_attempts=3, page=1000):
+        journal.started(item.id)  # what the runner does while it reads on
+        handed.append(item.id)
+    expected = [f"id{i}" for i in range(2500) if i != 8]
+    assert handed == expected
+    journal.close()
+
+
+def test_reading_the_work_of_a_big_journal_keeps_memory_flat(tmp_path: Path) -> None:
+    import tracemalloc
+
+    journal = Journal(tmp_path / "journal", "job", resume=False)
+    text = "x" * 2000
+    journal.add((i, f"id{i}", {"text": text}, None) for i in range(10_000))  # ~20 MB of input
+    tracemalloc.start()
+    try:
+        count = sum(1 for _ in journal.to_do(max_attempts=3))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    journal.close()
+    assert count == 10_000
+    assert peak < 8_000_000  # a page at a time, not the whole table
 
 
 async def test_extraction_batch_over_http_survives_429_and_500(tmp_path: Path) -> None:
