@@ -17,7 +17,7 @@ import anyio.abc
 
 from ._dispatch import Approver
 from ._events import RunEvent, RunResult
-from ._exceptions import HistoryError
+from ._exceptions import AgentRunError, HistoryError
 from ._loop import (
     LoopPolicy,
     RunSpec,
@@ -130,8 +130,7 @@ class Agent(Generic[OutputT]):
         self.policy = policy or LoopPolicy()
         self.tools = _tools_by_name(tools)
         self.output = OutputSpec.for_type(output_type, self.policy.output_mode)
-        if tool_choice not in (None, "auto", "none", "required") and tool_choice not in self.tools:
-            raise ValueError(f"tool_choice {tool_choice!r} names no tool of this agent")
+        _check_tool_choice(tool_choice, self.tools)
         unknown_stops = sorted(set(stop_at_tools) - set(self.tools))
         if unknown_stops:
             raise ValueError(f"stop_at_tools names unknown tools: {', '.join(unknown_stops)}")
@@ -306,7 +305,13 @@ class Agent(Generic[OutputT]):
         """
 
         async def delegate(ctx: RunContext[Any], request: str) -> Any:
-            result = await self.run(request, deps=ctx.deps)
+            try:
+                result = await self.run(request, deps=ctx.deps)
+            except AgentRunError as error:  # what the inner run spent counts all the same
+                if error.result is not None:
+                    ctx.add_usage(error.result.usage)
+                raise
+            ctx.add_usage(result.usage)
             return result.output
 
         delegate.__doc__ = f"""{description}
@@ -354,6 +359,17 @@ async def _send_event(send: MemoryObjectSendStream[RunEvent], event: RunEvent) -
         send.send_nowait(event)
     except anyio.WouldBlock:
         await send.send(event)
+
+
+def _check_tool_choice(choice: str | None, tools: dict[str, Tool[..., Any]]) -> None:
+    modes = (None, "auto", "none", "required")
+    if choice not in modes and choice not in tools:
+        raise ValueError(f"tool_choice {choice!r} names no tool of this agent")
+    if choice in modes and choice in tools:
+        raise ValueError(
+            f"tool_choice {choice!r} is ambiguous: it is a mode and a tool's name; "
+            "rename the tool to force it by name"
+        )
 
 
 def _tools_by_name(

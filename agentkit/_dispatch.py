@@ -61,31 +61,54 @@ class Dispatcher:
     async def run_one(self, call: ToolCall, usage: Usage, *, truncated: bool = False) -> ToolResult:
         """Run one call under the limiter; never raises for a tool failure."""
         started = time.perf_counter()
+        context = RunContext(
+            deps=self.deps,
+            usage=usage,
+            tool_name=call.name,
+            tool_call_id=call.id,
+            retry=len(self.failures.get(call.name, ())),
+        )
         try:  # a free slot is taken without a checkpoint: the task has just started
             self.limiter.acquire_nowait()
         except anyio.WouldBlock:
             await self.limiter.acquire()
         try:  # the slot is released by the task that took it
-            content, value = await self._execute(call, usage, truncated)
+            content, value = await self._execute(call, context, truncated)
         except _ToolFailure as failure:
-            return self._failed(call, str(failure), started)
+            return self._failed(call, str(failure), started, context)
         finally:
             self.limiter.release()
         duration = time.perf_counter() - started
         logger.debug("tool %s (%s) ok in %.1f ms", call.name, call.id, duration * 1000)
-        return ToolResult(call=call, content=content, ok=True, duration=duration, value=value)
+        return ToolResult(
+            call=call,
+            content=content,
+            ok=True,
+            duration=duration,
+            value=value,
+            usage=context.spent(),
+        )
 
-    def _failed(self, call: ToolCall, reason: str, started: float) -> ToolResult:
+    def _failed(
+        self, call: ToolCall, reason: str, started: float, context: RunContext[Any]
+    ) -> ToolResult:
         self.failures.setdefault(call.name, []).append(reason)
         duration = time.perf_counter() - started
         logger.info(
             "tool %s (%s) failed in %.1f ms: %s", call.name, call.id, duration * 1000, reason
         )
         return ToolResult(
-            call=call, content=f"Error: {reason}", ok=False, duration=duration, error=reason
+            call=call,
+            content=f"Error: {reason}",
+            ok=False,
+            duration=duration,
+            error=reason,
+            usage=context.spent(),
         )
 
-    async def _execute(self, call: ToolCall, usage: Usage, truncated: bool) -> tuple[str, Any]:
+    async def _execute(
+        self, call: ToolCall, context: RunContext[Any], truncated: bool
+    ) -> tuple[str, Any]:
         tool = self.tools.get(call.name)
         if tool is None:
             known = ", ".join(sorted(self.tools)) or "none"
@@ -101,10 +124,6 @@ class Dispatcher:
             raise _ToolFailure(str(error)) from None
         if tool.requires_approval:
             await self._approve(call)
-        retry = len(self.failures.get(call.name, ()))
-        context = RunContext(
-            deps=self.deps, usage=usage, tool_name=tool.name, tool_call_id=call.id, retry=retry
-        )
         value = await self._call(tool, arguments, context)
         try:
             return serialize_result(value, tool_name=tool.name), value

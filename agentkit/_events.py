@@ -47,6 +47,8 @@ class ToolResult:
     """Why it failed, when it did (the same words the model was sent)."""
     value: Any = None
     """What the tool returned, before serialization (None when it failed)."""
+    usage: Usage | None = None
+    """What the tool spent on the run's behalf (`RunContext.add_usage`); in the run's usage."""
 
 
 @dataclass(frozen=True, slots=True)

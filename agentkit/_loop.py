@@ -316,6 +316,9 @@ class _Run:
         for result in results:
             self.messages.append(ToolMessage(tool_call_id=result.call.id, content=result.content))
         self._last_results = results
+        for result in results:  # e.g. a nested agent's requests (RunContext.add_usage)
+            if result.usage is not None:
+                self._add_usage(result.usage)
         self._check_retry_budgets()
         if output is not _NO_OUTPUT:
             self.result.output = output

@@ -50,6 +50,18 @@ class RunContext(Generic[DepsT]):
     """The id the model gave this call."""
     retry: int = 0
     """How many earlier calls of this tool in this run failed (0 on the first try)."""
+    _added: list[Usage] = field(default_factory=list, repr=False)
+
+    def add_usage(self, usage: Usage) -> None:
+        """Count usage this call spent on the run's behalf (a nested agent's requests, say).
+
+        The loop adds it to the run's usage when the call ends, and checks the usage limits.
+        """
+        self._added.append(usage)
+
+    def spent(self) -> Usage | None:
+        """The sum of what `add_usage` recorded in this call, or None."""
+        return sum(self._added[1:], self._added[0]) if self._added else None
 
 
 def _is_run_context(annotation: Any) -> bool:

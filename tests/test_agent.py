@@ -26,6 +26,7 @@ from agentkit import (
     ToolMessage,
     ToolRetriesExhausted,
     TurnEnded,
+    Usage,
     UsageLimitExceeded,
     UsageLimits,
     UserMessage,
@@ -330,6 +331,13 @@ async def test_unknown_tool_choice_is_refused_at_configuration() -> None:
         Agent(FakeModel(), tools=[add], tool_choice="nope")
 
 
+def test_a_tool_named_like_a_mode_cannot_be_forced_ambiguously() -> None:
+    required = tool(add, name="required")
+    with pytest.raises(ValueError, match="'required' is ambiguous"):
+        Agent(FakeModel(), tools=[required], tool_choice="required")
+    Agent(FakeModel(), tools=[required], tool_choice="auto")  # other modes stay usable
+
+
 # --- rule 7: how a run ends ---------------------------------------------------------------
 
 
@@ -532,6 +540,36 @@ async def test_agent_as_a_tool() -> None:
     )
     assert tool_messages(result.messages)[0].content == "inner answer"
     assert outer_model.requests[0].tools[0]["function"]["description"] == "Ask the expert."
+
+
+async def test_a_nested_agent_spends_the_outer_runs_usage_and_limits() -> None:
+    spent = {"prompt_tokens": 100, "completion_tokens": 50, "total_tokens": 150}
+    inner = Agent(FakeModel([Reply(content="inner answer", usage=spent)]))
+    outer_model = FakeModel(
+        [
+            Reply.tool_calls(("ask_expert", {"request": "what?"}), usage=spent),
+            Reply(content="outer done", usage=spent),
+        ]
+    )
+    expert = inner.as_tool("ask_expert", "Ask the expert.")
+    result = await Agent(outer_model, tools=[expert]).run("go")
+    assert result.usage.requests == 3  # two of the outer run, one of the inner
+    assert result.usage.total_tokens == 450
+    assert result.turns[0].tool_results[0].usage == Usage(
+        requests=1, prompt_tokens=100, completion_tokens=50, total_tokens=150
+    )
+
+    # The inner tokens count against the outer run's limits too.
+    inner = Agent(FakeModel([Reply(content="inner answer", usage=spent)]))
+    outer_model = FakeModel([Reply.tool_calls(("ask_expert", {"request": "what?"}), usage=spent)])
+    limited = Agent(
+        outer_model,
+        tools=[inner.as_tool("ask_expert", "Ask.")],
+        limits=UsageLimits(total_tokens=200),
+    )
+    with pytest.raises(UsageLimitExceeded, match="total_tokens") as raised:
+        await limited.run("go")
+    assert raised.value.result.usage.total_tokens == 300
 
 
 async def test_function_model_sees_messages_and_tools() -> None:
