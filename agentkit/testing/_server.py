@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import ssl
 import struct
 import threading
 from collections import deque
@@ -23,6 +24,7 @@ import anyio
 import anyio.abc
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.buffered import BufferedByteReceiveStream
+from anyio.streams.tls import TLSListener
 
 from agentkit._chat import ChatModel
 
@@ -96,6 +98,7 @@ class MockChatServer:
         validate: Callable[[Any], list[str]] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """Prepare the server (it starts with `with`, `async with` or `start()`).
 
@@ -109,6 +112,8 @@ class MockChatServer:
             validate: Checks each request body; a non-empty list of problems answers 400.
             host: The loopback address to bind.
             port: The port (0 picks a free one).
+            ssl_context: Serve HTTPS with this server context (its certificate and key), to
+                test clients' TLS; `base_url` then starts with `https://`.
         """
         self._script: deque[Reply | Fault] = deque(script)
         self._responder = responder
@@ -117,6 +122,7 @@ class MockChatServer:
         self._connections = 0
         self._validate = validate
         self._host, self._port = host, port
+        self._ssl_context = ssl_context
         self.requests: list[RecordedRequest] = []
         self.validation_errors: list[list[str]] = []
         self._renderer = Renderer()
@@ -129,10 +135,11 @@ class MockChatServer:
 
     @property
     def base_url(self) -> str:
-        """`http://127.0.0.1:PORT/v1`, ready for `ChatModel(base_url=...)`."""
+        """`http://127.0.0.1:PORT/v1` (`https` with TLS), ready for `ChatModel(base_url=...)`."""
         if self._portal is None:
             raise RuntimeError("the server is not running; use `with MockChatServer() as s:`")
-        return f"http://{self._host}:{self._port}/v1"
+        scheme = "https" if self._ssl_context is not None else "http"
+        return f"{scheme}://{self._host}:{self._port}/v1"
 
     def start(self) -> MockChatServer:
         """Start serving in a background thread; returns the server."""
@@ -198,11 +205,16 @@ class MockChatServer:
     # -- serving -----------------------------------------------------------------------
 
     async def _serve(self, *, task_status: anyio.abc.TaskStatus[int]) -> None:
-        listener = await anyio.create_tcp_listener(local_host=self._host, local_port=self._port)
+        tcp = await anyio.create_tcp_listener(local_host=self._host, local_port=self._port)
+        port = tcp.extra(anyio.abc.SocketAttribute.local_port)
+        listener: anyio.abc.Listener[Any] = tcp
+        if self._ssl_context is not None:
+            # Not standard-compatible: clients may close without a TLS close_notify.
+            listener = TLSListener(tcp, self._ssl_context, standard_compatible=False)
         self._stop = anyio.Event()
         async with listener, anyio.create_task_group() as group:
             group.start_soon(listener.serve, self._connection, group)
-            task_status.started(listener.extra(anyio.abc.SocketAttribute.local_port))
+            task_status.started(port)
             await self._stop.wait()
             group.cancel_scope.cancel()
 
@@ -210,7 +222,7 @@ class MockChatServer:
         if self._stop is not None:
             self._stop.set()
 
-    async def _connection(self, stream: anyio.abc.SocketStream) -> None:
+    async def _connection(self, stream: anyio.abc.ByteStream) -> None:
         buffered = BufferedByteReceiveStream(stream)
         with self._lock:
             self._connections += 1
@@ -223,7 +235,7 @@ class MockChatServer:
                 return
 
     async def _exchange(
-        self, stream: anyio.abc.SocketStream, buffered: BufferedByteReceiveStream, number: int
+        self, stream: anyio.abc.ByteStream, buffered: BufferedByteReceiveStream, number: int
     ) -> bool:
         """Serve one request; return whether the connection stays open."""
         with anyio.move_on_after(self._idle_timeout) as idle:
@@ -253,7 +265,7 @@ class MockChatServer:
 
     async def _answer(
         self,
-        stream: anyio.abc.SocketStream,
+        stream: anyio.abc.ByteStream,
         request: RecordedRequest,
         item: Reply | Fault,
         keep_alive: bool,
@@ -281,7 +293,7 @@ class MockChatServer:
 
     async def _stream(
         self,
-        stream: anyio.abc.SocketStream,
+        stream: anyio.abc.ByteStream,
         item: Reply | Fault,
         model: str,
         n: int,
@@ -308,7 +320,7 @@ class MockChatServer:
         return keep_alive
 
 
-async def _stream_fault(stream: anyio.abc.SocketStream, fault: Fault, keep_alive: bool) -> bool:
+async def _stream_fault(stream: anyio.abc.ByteStream, fault: Fault, keep_alive: bool) -> bool:
     if fault.kind == "cut":
         await _reset(stream)
         return False
@@ -358,7 +370,7 @@ def _head(
 
 
 async def _send(
-    stream: anyio.abc.SocketStream,
+    stream: anyio.abc.ByteStream,
     status: int,
     content_type: str,
     body: bytes,
@@ -369,7 +381,7 @@ async def _send(
     await stream.send(head + body)
 
 
-async def _send_fault(stream: anyio.abc.SocketStream, fault: Fault, keep_alive: bool) -> None:
+async def _send_fault(stream: anyio.abc.ByteStream, fault: Fault, keep_alive: bool) -> None:
     request_id = fault.headers.get("x-request-id", "req_mock")
     content_type, body = error_body(fault, request_id)
     await _send(stream, fault.status, content_type, body, keep_alive, fault.headers)
@@ -379,7 +391,7 @@ def _chunk(data: bytes) -> bytes:
     return f"{len(data):x}\r\n".encode() + data + b"\r\n"
 
 
-async def _reset(stream: anyio.abc.SocketStream) -> None:
+async def _reset(stream: anyio.abc.ByteStream) -> None:
     """Abort the connection with a TCP RST (SO_LINGER 0) instead of a clean close."""
     raw: socket.socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
