@@ -19,7 +19,7 @@ get_weather.definition()   # the tool as sent on the wire
 # 1. conversation data: _messages
 # 2. tool definition: _docstrings, _strict, _schema, _tool
 # 3. model boundary: _model, _wire, _sse, _retry, _transport, _chat
-# 4. run loop: _events, _dispatch, _output, _loop, _agent, _extract
+# 4. run loop: _events, _dispatch, _output, _policy, _loop, _agent, _extract
 # 5. edges: testing, batch, _loading, _demo, cli, __main__
 
 from typing import TYPE_CHECKING
@@ -56,7 +56,7 @@ from ._exceptions import (
     UsageLimitExceeded,
 )
 from ._extract import Attempt, Candidate, Extraction, Extractor, extract, extract_sync
-from ._loop import LoopPolicy, UsageLimits, capture_run_messages
+from ._loop import capture_run_messages
 from ._messages import (
     AssistantMessage,
     Choice,
@@ -89,6 +89,7 @@ from ._model import (
     ToolCallReady,
     ToolCallStarted,
 )
+from ._policy import LoopPolicy, UsageLimits
 from ._retry import RetryPolicy
 from ._tool import RunContext, Tool, serialize_result, tool
 

@@ -18,18 +18,11 @@ import anyio.abc
 from ._dispatch import Approver
 from ._events import RunEvent, RunResult
 from ._exceptions import AgentRunError, HistoryError
-from ._loop import (
-    LoopPolicy,
-    RunSpec,
-    UsageLimits,
-    call_event_sink,
-    pending_calls,
-    run_loop,
-    single_error,
-)
+from ._loop import call_event_sink, pending_calls, run_loop, single_error
 from ._messages import Message, UserMessage
 from ._model import Model, ModelSettings
 from ._output import OUTPUT_TOOL_NAME, OutputSpec
+from ._policy import LoopPolicy, RunSpec, UsageLimits
 from ._tool import RunContext, Tool, tool
 
 if TYPE_CHECKING:  # the memory stream module loads with the first streamed run
