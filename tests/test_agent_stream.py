@@ -105,6 +105,17 @@ async def test_leaving_the_stream_early_cancels_the_run() -> None:
     assert not finished
 
 
+async def test_a_slow_consumer_holds_the_run_back_and_loses_nothing() -> None:
+    model = FakeModel([Reply(content="x" * 300, chunk_size=1)])  # 300 text events at once
+    async with Agent(model).stream("go") as run:
+        await anyio.sleep(0.2)  # not reading: the run fills the buffer, then waits
+        assert run.result is None
+        texts = [event.text async for event in run if isinstance(event, TextDelta)]
+    assert "".join(texts) == "x" * 300
+    assert run.result is not None
+    assert run.result.output == "x" * 300
+
+
 # --- a streamed run and a plain run of the same script produce the same messages -------------
 
 call = st.one_of(
