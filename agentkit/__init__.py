@@ -22,6 +22,7 @@ get_weather.definition()   # the tool as sent on the wire
 # 4. run loop: _events, _dispatch, _output, _policy, _loop, _agent, _extract
 # 5. edges: testing, batch, _loading, _demo, cli, __main__
 
+import importlib
 from typing import TYPE_CHECKING
 
 from ._agent import DEFAULT_MAX_TURNS, Agent, AgentStream
@@ -55,7 +56,6 @@ from ._exceptions import (
     ToolRetriesExhausted,
     UsageLimitExceeded,
 )
-from ._extract import Attempt, Candidate, Extraction, Extractor, extract, extract_sync
 from ._loop import capture_run_messages
 from ._messages import (
     AssistantMessage,
@@ -179,14 +179,25 @@ __all__ = [
 __version__ = "0.1.0.dev0"
 
 
-def __getattr__(name: str) -> object:
-    # ChatModel brings httpx (~90 ms): imported on first use, not by `import agentkit`.
-    if name == "ChatModel":
-        from ._chat import ChatModel
+# Imported on first use, not by `import agentkit`: ChatModel brings httpx (~90 ms), and
+# extraction is a module of its own that agent-only code never needs.
+_LAZY = {
+    "ChatModel": "_chat",
+    **dict.fromkeys(
+        ("Attempt", "Candidate", "Extraction", "Extractor", "extract", "extract_sync"), "_extract"
+    ),
+}
 
-        return ChatModel
-    raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentkit' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"agentkit.{module}"), name)
+    globals()[name] = value  # found directly from now on
+    return value
 
 
 if TYPE_CHECKING:
     from ._chat import ChatModel
+    from ._extract import Attempt, Candidate, Extraction, Extractor, extract, extract_sync

@@ -6,7 +6,7 @@ import pytest
 
 import agentkit
 
-LAZY = {"ChatModel"}  # loaded on first access (see __getattr__ in agentkit/__init__.py)
+LAZY = set(agentkit._LAZY)  # loaded on first access (see __getattr__ in agentkit/__init__.py)
 
 
 def test_all_lists_exactly_the_public_names() -> None:
@@ -31,6 +31,7 @@ LAZY_MODULES = (
     "docstring_parser",
     "anyio.streams.memory",
     "pydantic.plugin._loader",
+    "agentkit._extract",
 )
 
 
@@ -70,7 +71,9 @@ def test_first_use_modules_load_when_used() -> None:
                 [event async for event in run]
 
         anyio.run(main)
-        print([m for m in ("docstring_parser", "anyio.streams.memory") if m not in sys.modules])
+        agentkit.Extractor
+        used = ("docstring_parser", "anyio.streams.memory", "agentkit._extract")
+        print([m for m in used if m not in sys.modules])
         """
     )
     completed = subprocess.run(
