@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -336,9 +337,22 @@ class _transport_errors:  # lower case: it reads like a function in `with` state
             raise ModelTimeoutError(
                 f"no answer from {self.url} in time ({_describe(error)})"
             ) from error
+        if _untrusted_certificate(error):  # no retry will change that
+            raise ModelConfigurationError(
+                f"the TLS certificate of {self.url} did not verify ({_describe(error)}); "
+                "trust its CA with SSL_CERT_FILE, or pass http_client=httpx.AsyncClient(verify=...)"
+            ) from error
         raise ModelConnectionError(
             f"connection to {self.url} failed ({_describe(error)})"
         ) from error
+
+
+def _untrusted_certificate(error: BaseException | None) -> bool:
+    while error is not None:
+        if isinstance(error, ssl.SSLCertVerificationError):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
 
 
 def _describe(error: BaseException) -> str:

@@ -6,7 +6,7 @@
     │   ├── ToolArgumentsError         the model's arguments are not valid JSON or fail validation
     │   └── ToolResultError            the tool's return value cannot be sent back as text
     └── ModelError                     talking to the model failed
-        ├── ModelConfigurationError    no API key, a bad base URL: fix the setup, do not retry
+        ├── ModelConfigurationError    no API key, a bad URL, an untrusted certificate: fix it
         ├── ModelHTTPError             the server answered with an error status
         │   ├── BadRequestError        400, 422: the request is wrong (names the field)
         │   ├── AuthenticationError    401: missing or invalid API key

@@ -16,7 +16,7 @@ import trustme
 from agentkit import (
     Agent,
     ChatModel,
-    ModelConnectionError,
+    ModelConfigurationError,
     ModelRequest,
     RetryPolicy,
     TextDelta,
@@ -85,16 +85,22 @@ async def test_an_agent_runs_its_tools_over_https(tls_server: MockChatServer) ->
     assert tls_server.requests[1].messages[-1]["content"] == "5"
 
 
-async def test_an_untrusted_certificate_is_refused_with_the_reason(
+async def test_an_untrusted_certificate_is_refused_at_once_with_the_reason(
     tls_server: MockChatServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)  # the public roots only
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     tls_server.add(Reply.text("never sent"))
+    waits: list[float] = []
+
+    async def record(seconds: float) -> None:
+        waits.append(seconds)
+
     model = ChatModel(
-        base_url=tls_server.base_url, api_key="k", model="m", retry=RetryPolicy(max_retries=0)
+        base_url=tls_server.base_url, api_key="k", model="m", retry=RetryPolicy(sleep=record)
     )
     async with model:
-        with pytest.raises(ModelConnectionError, match="certificate verify failed"):
+        with pytest.raises(ModelConfigurationError, match=r"certificate verify failed.*SSL_CERT"):
             await model.complete(HELLO)
+    assert waits == []  # not retried: no retry changes a certificate
     assert tls_server.requests == []
