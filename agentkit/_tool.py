@@ -50,7 +50,7 @@ class RunContext(Generic[DepsT]):
     """The id the model gave this call."""
     retry: int = 0
     """How many earlier calls of this tool in this run failed (0 on the first try)."""
-    _added: list[Usage] = field(default_factory=list, repr=False)
+    _added: list[Usage] = field(default_factory=list, init=False, repr=False, compare=False)
 
     def add_usage(self, usage: Usage) -> None:
         """Count usage this call spent on the run's behalf (a nested agent's requests, say).
