@@ -213,11 +213,16 @@ class Extractor(Generic[T]):
         """
         request = self._request(self._messages(text))
         partial = _PartialBuilder(self.target.output_type)
-        buffer = ""
+        buffer, read_up_to = "", 0
         async with self.model.stream(request) as deltas:
             async for delta in deltas:
                 if isinstance(delta, ToolCallArgumentsDelta) and delta.choice == 0:
                     buffer += delta.delta
+                    # Each read parses the whole buffer: a long answer is re-read once it
+                    # grew by 2 %, not at every delta (linear, not quadratic, in its length).
+                    if len(buffer) - read_up_to < len(buffer) // 50:
+                        continue
+                    read_up_to = len(buffer)
                     update = partial.update(buffer)
                     if update is not None:
                         yield update

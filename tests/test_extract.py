@@ -192,6 +192,19 @@ async def test_partial_objects_stream_in_monotonically() -> None:
     assert "number" in fields[0] or "number" in fields[1]
 
 
+async def test_a_long_streamed_answer_is_not_re_read_at_every_delta() -> None:
+    items = [
+        {"description": f"item {i} " + "x" * 40, "quantity": i, "unit_price": 1.0}
+        for i in range(800)
+    ]
+    arguments = json.dumps({**INVOICE, "items": items})  # about 60 KB, in 16-character deltas
+    model = FakeModel([Reply(calls=(ScriptedCall("Invoice", arguments),), chunk_size=16)])
+    updates = [update async for update in Extractor(Invoice, model=model).stream(TEXT)]
+    assert len(arguments) // 16 > 3500
+    assert 20 < len(updates) < 400  # partials keep coming, but not one per delta
+    assert len(updates[-1].items) == 800
+
+
 async def test_messages_can_be_given_instead_of_text() -> None:
     model = FakeModel([call("Contact", {"name": "A", "email": None})])
     await extract(
