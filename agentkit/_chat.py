@@ -348,9 +348,11 @@ class _transport_errors:  # lower case: it reads like a function in `with` state
 
 
 def _untrusted_certificate(error: BaseException | None) -> bool:
-    while error is not None:
+    seen: set[int] = set()  # a hand-made chain may loop
+    while error is not None and id(error) not in seen:
         if isinstance(error, ssl.SSLCertVerificationError):
             return True
+        seen.add(id(error))
         error = error.__cause__ or error.__context__
     return False
 
