@@ -1,7 +1,8 @@
 """Run every benchmark scenario, frameworks interleaved, and write the results.
 
     python3 benchmarks/run.py            # full run
-    python3 benchmarks/run.py --quick    # about a minute, for development
+    python3 benchmarks/run.py --quick    # about a minute: one round, fewer units, no Agents
+                                         # SDK or Pydantic AI; for development
 
 Creates benchmarks/.venv with the peers (never agentkit's own dependencies), starts
 MockChatServer in its own process, and runs each measurement in a fresh process. Rounds run
@@ -36,6 +37,8 @@ PYTHON = VENV / "bin" / "python"
 
 PEERS = ["raw-aiohttp", "raw-httpx", "openai-sdk", "openai-agents", "pydantic-ai", "agentkit"]
 BOUNDARY = ["raw-aiohttp", "raw-httpx", "agentkit"]
+SLOW_TO_START = {"openai-agents", "pydantic-ai"}
+"""Left out of the quick mode: importing them alone takes seconds per measurement."""
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ SCENARIOS = {
     ),
     "concurrent-exchanges": Scenario(
         0.05,
-        (200, 200),
+        (200, 50),
         "wall",
         BOUNDARY,
         description="wall ms for 200 concurrent exchanges, 50 ms latency",
@@ -92,7 +95,7 @@ SCENARIOS = {
     ),
     "eager-start": Scenario(
         0.0,
-        (5, 2),
+        (5, 1),
         "wall_per_unit",
         ["openai-sdk", "openai-sdk-one-by-one", "openai-agents", "pydantic-ai", "agentkit"],
         tool_calls=4,
@@ -124,14 +127,14 @@ SCENARIOS = {
     ),
     "concurrent-runs": Scenario(
         0.05,
-        (200, 200),
+        (200, 50),
         "wall",
         PEERS,
         description="wall ms for 200 concurrent tool loops, 50 ms latency",
     ),
     "run-memory": Scenario(
         0.05,
-        (200, 200),
+        (200, 50),
         "traced_kib_per_unit",
         PEERS,
         description="KiB of peak Python memory (tracemalloc) per run, 200 concurrent tool loops",
@@ -153,8 +156,11 @@ SCENARIOS = {
         description="% of the limit in the fullest sliding minute, 750 extractions at --rpm 300",
     ),
 }
-WORKLOAD = {"tool-loop-wall": "tool-loop"}
-DERIVED = {"tool-phase": "parallel-tools", "rate-limit-max": "rate-limit"}
+DERIVED = {
+    "tool-loop-wall": "tool-loop",
+    "tool-phase": "parallel-tools",
+    "rate-limit-max": "rate-limit",
+}
 """Scenarios read from another scenario's samples (another figure of the same runs)."""
 UNITS = {"items_per_second": "items/s", "traced_kib_per_unit": "KiB"}
 REPORTED = {"tool_phase_ms", "emptiest_minute_pct", "fullest_minute_pct"}
@@ -261,9 +267,8 @@ def machine_is_quiet(threshold: float = 20.0) -> bool:
 
 
 def measure(scenario: str, framework: str, url: str, units: int) -> dict[str, float]:
-    workload = WORKLOAD.get(scenario, scenario)
     completed = subprocess.run(
-        [str(PYTHON), str(HERE / "workloads.py"), workload, framework, url, str(units)],
+        [str(PYTHON), str(HERE / "workloads.py"), scenario, framework, url, str(units)],
         capture_output=True,
         text=True,
         check=True,
@@ -280,7 +285,7 @@ def run(rounds: int, quick: bool, only: list[str]) -> dict[str, dict[str, list[d
         count = spec.units[1] if quick else spec.units[0]
         if count == 0:  # too long for the quick mode
             continue
-        frameworks = spec.frameworks
+        frameworks = [f for f in spec.frameworks if not (quick and f in SLOW_TO_START)]
         wanted = spec.rounds or rounds
         with mock_server(spec) as url:
             done = 0
@@ -425,7 +430,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--quick", action="store_true", help="fewer rounds and units (about a minute)"
+        "--quick",
+        action="store_true",
+        help="about a minute: one round, fewer units, without the two slowest peers",
     )
     parser.add_argument("--rounds", type=int, default=None, help="rounds per scenario")
     parser.add_argument(
@@ -438,7 +445,7 @@ def main() -> None:
     previous = json.loads(saved.read_text()) if saved.exists() else {}
     raw = dict(previous.get("raw", {})) if options.only or options.report_only else {}
     if not options.report_only:
-        rounds = options.rounds or (2 if options.quick else 5)
+        rounds = options.rounds or (1 if options.quick else 5)
         raw.update(run(rounds, options.quick, options.only))
         if not options.only or "import" in options.only:
             raw["import"] = measure_imports(rounds)
