@@ -171,6 +171,21 @@ async def tool_phases(work: Callable[[str], Awaitable[None]], url: str, count: i
     return clock
 
 
+def _person_type() -> type:
+    """What the batch scenarios extract."""
+    from pydantic import BaseModel
+
+    class Person(BaseModel):
+        name: str
+        age: int
+
+    return Person
+
+
+def _people(count: int) -> list[dict[str, str]]:
+    return [{"id": str(i), "text": f"Person {i}"} for i in range(count)]
+
+
 RATE_LIMIT_RPM = 300
 
 
@@ -179,14 +194,8 @@ async def rate_limited_batch(work: Any, url: str, count: int) -> Clock:
     750): how close every sliding minute comes to the limit, and that none goes over."""
     import tempfile
 
-    from pydantic import BaseModel
-
     from agentkit import ChatModel, Extractor
     from agentkit.batch import run_batch
-
-    class Person(BaseModel):
-        name: str
-        age: int
 
     class Stamped:  # records when each request leaves
         def __init__(self, model: ChatModel) -> None:
@@ -202,15 +211,15 @@ async def rate_limited_batch(work: Any, url: str, count: int) -> Clock:
     directory = Path(tempfile.mkdtemp())
     async with ChatModel(base_url=url, api_key="mock-key", model="mock-model") as model:
         stamped = Stamped(model)
-        records = [{"id": str(i), "text": f"Person {i}"} for i in range(count)]
         with Clock() as clock:
-            await run_batch(
-                Extractor(Person, model=stamped),
-                records,
+            summary = await run_batch(
+                Extractor(_person_type(), model=stamped),
+                _people(count),
                 journal=directory / "journal",
                 concurrency=64,
                 rpm=RATE_LIMIT_RPM,
             )
+    assert summary.done == count, summary
     moments = sorted(stamped.moments)
     starts = [moments[0] + step / 2 for step in range(int((moments[-1] - moments[0] - 60) * 2))]
     windows = [sum(1 for m in moments if start <= m < start + 60) for start in starts]
@@ -223,22 +232,14 @@ async def extraction_batch(work: Any, url: str, count: int) -> Clock:
     """`count` extractions through the batch runner (journal on), at concurrency 64."""
     import tempfile
 
-    from pydantic import BaseModel
-
     from agentkit import ChatModel, Extractor
     from agentkit.batch import run_batch
 
-    class Person(BaseModel):
-        name: str
-        age: int
-
     directory = Path(tempfile.mkdtemp())
     source = directory / "in.jsonl"
-    source.write_text(
-        "".join(json.dumps({"id": str(i), "text": f"Person {i}"}) + "\n" for i in range(count))
-    )
+    source.write_text("".join(json.dumps(record) + "\n" for record in _people(count)))
     async with ChatModel(base_url=url, api_key="mock-key", model="mock-model") as model:
-        extractor = Extractor(Person, model=model)
+        extractor = Extractor(_person_type(), model=model)
         await extractor.run("warm up")
         with Clock() as clock:
             summary = await run_batch(
