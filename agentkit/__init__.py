@@ -15,7 +15,7 @@ get_weather.definition()   # the tool as sent on the wire
 # General layout. Each layer imports only from the layers above it in this list (and from its
 # own layer); tests/test_layers.py checks it. Modules are private; this file is the surface.
 #
-# 0. foundation: _exceptions
+# 0. foundation: _exceptions, _version
 # 1. conversation data: _messages
 # 2. tool definition: _docstrings, _strict, _schema, _tool
 # 3. model boundary: _model, _wire, _sse, _retry, _transport, _chat
@@ -92,6 +92,7 @@ from ._model import (
 from ._policy import LoopPolicy, UsageLimits
 from ._retry import RetryPolicy
 from ._tool import RunContext, Tool, serialize_result, tool
+from ._version import __version__ as __version__
 
 __all__ = [
     "DEFAULT_MAX_TURNS",
@@ -176,7 +177,6 @@ __all__ = [
     "tool",
 ]
 
-__version__ = "0.1.0.dev0"
 
 
 # Imported on first use, not by `import agentkit`: ChatModel brings httpx (~90 ms), and

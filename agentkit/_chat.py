@@ -17,6 +17,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 import anyio.lowlevel
 import httpx
 from pydantic_core import from_json, to_json
@@ -33,6 +34,7 @@ from ._model import ModelRequest, StreamDelta, completion_deltas
 from ._retry import RetryPolicy
 from ._sse import SSEParser, StreamAccumulator
 from ._transport import PooledTransport
+from ._version import __version__
 from ._wire import decode_completion, decode_error, encode_request
 
 __all__ = [
@@ -53,6 +55,11 @@ _PROXY_VARIABLES = tuple(
     name for base in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY") for name in (base, base.lower())
 )
 BASE_URL_VARIABLE = "AIMLAPI_BASE_URL"
+USER_AGENT = f"agentkit/{__version__}"
+# After [DONE], the rest of the body (the chunked terminator) is read for at most this long so
+# the connection can be reused; a server that keeps the body open gets its connection closed.
+_DRAIN_SECONDS = 0.1
+_STREAM_TYPES = ("text/event-stream", "application/json", "text/plain", "")
 
 logger = logging.getLogger("agentkit")
 
@@ -177,6 +184,9 @@ class ChatModel:
         return {
             "Authorization": f"Bearer {self._api_key}",
             "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Accept-Encoding": "gzip, deflate",
+            "User-Agent": USER_AGENT,
             **self._extra_headers,
         }
 
@@ -244,9 +254,16 @@ class ChatModel:
                 raise decode_error(
                     response.status_code, response.headers, body, _content_type(response)
                 )
-            if "application/json" in _content_type(response):
+            content_type = _content_type(response)
+            if "application/json" in content_type:
                 opened.pending = completion_deltas(_decode_body(response, await response.aread()))
                 opened.done = True
+            elif content_type.split(";")[0].strip() not in _STREAM_TYPES:
+                raise ModelResponseError(
+                    f"{response.url} answered a streamed request with {content_type!r}, "
+                    "not text/event-stream; check base_url (a proxy or login page?)",
+                    body=(await response.aread())[:500].decode("utf-8", "replace"),
+                )
             else:
                 opened.pending = await _next_deltas(opened, mid_stream=False)
             return opened
@@ -286,6 +303,10 @@ async def _next_deltas(opened: _OpenStream, *, mid_stream: bool) -> list[StreamD
             chunk = await anext(opened.chunks, None)
         if chunk is None:
             opened.parser.close()
+            if not mid_stream:  # nothing reached the caller: as retryable as a dropped stream
+                raise ModelConnectionError(
+                    f"the stream from {opened.response.url} ended before any event arrived"
+                )
             raise StreamInterrupted(
                 "the stream ended before [DONE]; the response is incomplete",
                 received=opened.accumulator.completion(),
@@ -301,12 +322,17 @@ async def _next_deltas(opened: _OpenStream, *, mid_stream: bool) -> list[StreamD
 
 
 async def _drain(opened: _OpenStream) -> None:
-    """Read the few bytes after [DONE], so the body ends and the connection is reused."""
-    try:
-        async for _ in opened.chunks:
+    """Read the few bytes after [DONE], so the body ends and the connection is reused.
+
+    Only briefly: a server that keeps the body open (keep-alive pings after [DONE]) would
+    otherwise hold the run forever. Whatever is not read by then closes the connection.
+    """
+    with anyio.move_on_after(_DRAIN_SECONDS):
+        try:
+            async for _ in opened.chunks:
+                pass
+        except httpx.TransportError:  # the response is already complete; a late break is fine
             pass
-    except httpx.TransportError:  # the response is already complete; a late break is harmless
-        pass
 
 
 class _transport_errors:  # lower case: it reads like a function in `with` statements

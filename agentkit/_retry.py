@@ -1,6 +1,7 @@
 """Layer 3 (model boundary): when and how long to wait before repeating a failed request.
 
-Retried: 408, 409, 429, 500, 502, 503, 504, connection errors and timeouts. Never retried:
+Retried: 408, 409, 429, 500, 502, 503, 504, 529 (overloaded), connection errors and timeouts
+(a stream that ended before anything reached the caller is a connection error). Never retried:
 other statuses (400, 401, 403, 404, 422...) and a 429 whose code is `insufficient_quota`
 (waiting does not buy quota). The wait grows exponentially with jitter; a server's
 `Retry-After` / `retry-after-ms` is honoured up to `max_retry_after` seconds.
@@ -23,7 +24,7 @@ if TYPE_CHECKING:  # tenacity is imported on first use: it costs ~50 ms of `impo
 
 __all__ = ["RETRYABLE_STATUS_CODES", "RetryPolicy"]
 
-RETRYABLE_STATUS_CODES = frozenset({408, 409, 429, 500, 502, 503, 504})
+RETRYABLE_STATUS_CODES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 logger = logging.getLogger("agentkit")
 T = TypeVar("T")
 

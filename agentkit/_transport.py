@@ -1,11 +1,18 @@
 """Layer 3 (model boundary): a lean HTTP/1.1 transport for httpx, fast at high concurrency.
 
-httpx's default transport (httpcore over h11) spends more CPU per request than the request
-itself, and its pool's connection assignment grows with the number of waiting requests: with
-hundreds of concurrent agent runs it is the bottleneck (benchmarks/README.md). Chat
-completions need little of HTTP: a POST with a known length, a response with a length or
-chunked, keep-alive. `PooledTransport` does just that on anyio byte streams, so it runs on
-asyncio and trio alike, and pools connections in a stack per origin (O(1) in and out).
+httpx's default transport (httpcore) spends more CPU per request than the request itself,
+and its pool's connection assignment grows with the number of waiting requests: with hundreds
+of concurrent agent runs it is the bottleneck (benchmarks/README.md). `PooledTransport` keeps
+what makes it fast, a stack of idle connections per origin (O(1) in and out) on anyio byte
+streams, so it runs on asyncio and trio alike, and leaves every byte of HTTP framing to h11,
+the maintained HTTP/1.1 state machine httpcore is built on:
+
+- interim `1xx` replies (`100 Continue`, `103 Early Hints`) are skipped; `101` is an error;
+- a connection goes back to the pool only when h11 says its response was completely and
+  correctly framed and both sides may go on (`Connection: close`, HTTP/1.0 and read-to-close
+  bodies are closed); a broken or half-read response closes it;
+- an idle connection that expired, or that the server closed or wrote to while it sat in the
+  pool, is closed instead of reused.
 
 Not handled (use your own `httpx.AsyncClient` for these): proxies, HTTP/2, `Expect:
 100-continue`, request bodies of unknown length. `ChatModel` falls back to httpx's own
@@ -15,6 +22,7 @@ transport when proxy variables are set.
 from __future__ import annotations
 
 import contextlib
+import select
 import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -23,20 +31,19 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import h11
 import httpx
-from anyio.streams.buffered import BufferedByteReceiveStream
 
 __all__ = ["PooledTransport"]
 
 _Origin = tuple[str, str, int]
 _MAX_HEAD_BYTES = 256 * 1024
 _READ_SIZE = 65536
-_MAX_LINE_BYTES = 4096
-_NO_BODY_STATUSES = frozenset({204, 304})
+_CLOSING_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
-    """An `httpx.AsyncBaseTransport` speaking HTTP/1.1 with an O(1) keep-alive pool.
+    """An `httpx.AsyncBaseTransport` speaking HTTP/1.1 (framed by h11) with an O(1) pool.
 
     Args:
         max_idle_per_origin: Idle connections kept per scheme/host/port; more are closed.
@@ -62,16 +69,16 @@ class PooledTransport(httpx.AsyncBaseTransport):
         """Send one request over a pooled (or new) connection."""
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         origin = (request.url.scheme, request.url.host, request.url.port or _default_port(request))
-        payload = _request_head(request) + await request.aread()
-        connection, status, headers, reason = await self._exchange(origin, payload, timeouts)
-        keep_alive = _keeps_alive(headers)
-        no_body = request.method == "HEAD" or status in _NO_BODY_STATUSES or status < 200
-        body = _Body(self, connection, origin, headers, timeouts, keep_alive, no_body)
+        head = h11.Request(
+            method=request.method, target=request.url.raw_path, headers=request.headers.raw
+        )
+        body = await request.aread()
+        connection, response = await self._exchange(origin, head, body, timeouts)
         return httpx.Response(
-            status_code=status,
-            headers=headers,
-            stream=body,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": reason},
+            status_code=response.status_code,
+            headers=response.headers.raw_items(),
+            stream=_Body(self, connection, origin, timeouts.get("read")),
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason},
         )
 
     async def aclose(self) -> None:
@@ -83,19 +90,22 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 await connection.aclose()
 
     async def _exchange(
-        self, origin: _Origin, payload: bytes, timeouts: dict[str, float | None]
-    ) -> tuple[_Connection, int, list[tuple[bytes, bytes]], bytes]:
-        connection = self._take_idle(origin)
+        self, origin: _Origin, head: h11.Request, body: bytes, timeouts: dict[str, float | None]
+    ) -> tuple[_Connection, h11.Response]:
+        connection = await self._take_idle(origin)
         if connection is not None:
             try:
-                return (connection, *await connection.send_and_read_head(payload, timeouts))
+                return connection, await connection.exchange(head, body, timeouts)
             except _StaleConnection:
-                # The server closed it while it sat idle, before reading anything: a fresh
+                # The server closed it while it sat idle, before answering anything: a fresh
                 # connection is safe, as nothing of this request was processed.
                 await connection.aclose()
+            except BaseException:
+                await connection.aclose()
+                raise
         connection = await _Connection.open(origin, self._ssl(origin), timeouts)
         try:
-            return (connection, *await connection.send_and_read_head(payload, timeouts))
+            return connection, await connection.exchange(head, body, timeouts)
         except _StaleConnection as error:
             await connection.aclose()
             raise httpx.RemoteProtocolError("server disconnected without a response") from error
@@ -103,14 +113,14 @@ class PooledTransport(httpx.AsyncBaseTransport):
             await connection.aclose()
             raise
 
-    def _take_idle(self, origin: _Origin) -> _Connection | None:
+    async def _take_idle(self, origin: _Origin) -> _Connection | None:
         idle = self._idle.get(origin)
         now = time.monotonic()
         while idle:
             connection = idle.pop()
-            if connection.expires_at > now:
+            if connection.expires_at > now and not connection.readable_while_idle():
                 return connection
-            connection.abort()
+            await connection.aclose()
         return None
 
     async def _release(self, connection: _Connection, origin: _Origin) -> None:
@@ -134,12 +144,13 @@ class _StaleConnection(Exception):
 
 
 class _Connection:
-    """One HTTP/1.1 connection: writes requests, reads response heads and bodies."""
+    """One HTTP/1.1 connection: an anyio byte stream and the h11 state machine framing it."""
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self.stream = stream
-        self.reader = BufferedByteReceiveStream(stream)
+        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD_BYTES)
         self.expires_at = 0.0
+        self.received = 0  # bytes of the current response so far
 
     @classmethod
     async def open(
@@ -155,51 +166,70 @@ class _Connection:
                 )
         return cls(stream)
 
-    async def send_and_read_head(
-        self, payload: bytes, timeouts: dict[str, float | None]
-    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    async def exchange(
+        self, head: h11.Request, body: bytes, timeouts: dict[str, float | None]
+    ) -> h11.Response:
+        """Send a request; return its final response head (interim `1xx` ones are skipped)."""
+        with _protocol_errors():
+            payload = self.h11.send(head) or b""
+            if body:
+                payload += self.h11.send(h11.Data(data=body)) or b""
+            payload += self.h11.send(h11.EndOfMessage()) or b""
+        self.received = 0
         try:
             with _errors(timeouts.get("write"), httpx.WriteTimeout, httpx.WriteError):
                 await self.stream.send(payload)
-            with _errors(timeouts.get("read"), httpx.ReadTimeout, httpx.ReadError):
-                head = await self.reader.receive_until(b"\r\n\r\n", _MAX_HEAD_BYTES)
-        except (httpx.ReadError, httpx.WriteError) as error:
-            if not self.reader.buffer:  # not one byte of a response: the request was not served
+            while True:
+                event = await self.next_event(timeouts.get("read"))
+                if isinstance(event, h11.Response):
+                    return event
+                if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
+                    raise httpx.RemoteProtocolError("the server switched protocols (101)")
+        except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as error:
+            if not self.received:  # not one byte of a response: the request was not served
                 raise _StaleConnection() from error
             raise
-        return _parse_head(head)
 
-    # What the buffer already holds is read without a timeout or error mapping: nothing can
-    # wait or fail there, and a cancel scope per read costs more than a small SSE chunk.
-
-    async def receive(self, read_timeout: float | None, exactly: int | None = None) -> bytes:
-        buffered = len(self.reader.buffer)
-        if exactly is not None:
-            if buffered >= exactly:
-                return await self.reader.receive_exactly(exactly)
+    async def next_event(self, read_timeout: float | None) -> Any:
+        """The next h11 event of the response, reading from the network when h11 needs it."""
+        while True:
+            with _protocol_errors():
+                event = self.h11.next_event()
+            if event is not h11.NEED_DATA:
+                if isinstance(event, h11.ConnectionClosed):
+                    raise httpx.RemoteProtocolError("server disconnected")
+                return event
             with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
-                return await self.reader.receive_exactly(exactly)
-        if buffered:
-            return await self.reader.receive(_READ_SIZE)
-        with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
-            return await self.reader.receive(_READ_SIZE)
+                try:
+                    data = await self.stream.receive(_READ_SIZE)
+                except anyio.EndOfStream:
+                    data = b""
+            self.received += len(data)
+            with _protocol_errors():
+                self.h11.receive_data(data)
 
-    async def receive_line(self, read_timeout: float | None) -> bytes:
-        if b"\r\n" in self.reader.buffer:
-            return await self.reader.receive_until(b"\r\n", _MAX_LINE_BYTES)
-        with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
-            return await self.reader.receive_until(b"\r\n", _MAX_LINE_BYTES)
+    def reusable(self) -> bool:
+        """Whether the response just read left the connection fit for another request."""
+        if self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
+            return False
+        self.h11.start_next_cycle()
+        # Bytes after a complete response are not an answer to anything we asked.
+        return not self.h11.trailing_data[0]
+
+    def readable_while_idle(self) -> bool:
+        """Whether the server closed the idle connection or wrote to it unasked."""
+        raw = self.stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
+        if raw is None:
+            return False
+        try:
+            readable, _, _ = select.select([raw], [], [], 0)
+        except (OSError, ValueError):
+            return True
+        return bool(readable)
 
     async def aclose(self) -> None:
-        closing_errors = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
-        with anyio.CancelScope(shield=True), contextlib.suppress(*closing_errors):
+        with anyio.CancelScope(shield=True), contextlib.suppress(*_CLOSING_ERRORS):
             await self.stream.aclose()
-
-    def abort(self) -> None:
-        """Drop an expired idle connection without awaiting (its close is best effort)."""
-        raw = self.stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-        if raw is not None:
-            raw.close()
 
 
 class _Body(httpx.AsyncByteStream):
@@ -214,18 +244,11 @@ class _Body(httpx.AsyncByteStream):
         pool: PooledTransport,
         connection: _Connection,
         origin: _Origin,
-        headers: list[tuple[bytes, bytes]],
-        timeouts: dict[str, float | None],
-        keep_alive: bool,
-        no_body: bool,
+        read_timeout: float | None,
     ) -> None:
         self._pool, self._connection, self._origin = pool, connection, origin
-        self._timeout = timeouts.get("read")
-        self._keep_alive = keep_alive
-        self._chunked = _header(headers, b"transfer-encoding").lower().endswith(b"chunked")
-        length = _header(headers, b"content-length")
-        self._remaining: int | None = 0 if no_body else (int(length) if length else None)
-        self._done = no_body
+        self._timeout = read_timeout
+        self._done = False
         self._finished = False  # the connection went back to the pool or was closed
 
     def __aiter__(self) -> AsyncIterator[bytes]:
@@ -233,95 +256,46 @@ class _Body(httpx.AsyncByteStream):
 
     async def __anext__(self) -> bytes:
         while not self._done:
-            part = await self._next_part()
-            if part:
-                return part
-        await self._finish(reusable=True)
+            event = await self._connection.next_event(self._timeout)
+            data = self._take(event)
+            if data:
+                return data
+        await self._finish()
         raise StopAsyncIteration
 
-    async def _next_part(self) -> bytes:
-        if self._chunked:
-            return await self._next_chunk()
-        if self._remaining is None:  # no length: the body ends when the server closes
-            try:
-                return await self._connection.receive(self._timeout)
-            except httpx.ReadError as error:
-                if isinstance(error.__cause__, anyio.EndOfStream):
-                    self._done, self._keep_alive = True, False
-                    return b""
-                raise
-        if self._remaining == 0:
+    def _take(self, event: Any) -> bytes:
+        if isinstance(event, h11.Data):
+            return bytes(event.data)
+        if isinstance(event, h11.EndOfMessage):
             self._done = True
-            return b""
-        part = await self._connection.receive(self._timeout)
-        part = part[: self._remaining]
-        self._remaining -= len(part)
-        self._done = self._remaining == 0
-        return part
-
-    async def _next_chunk(self) -> bytes:
-        size_line = await self._connection.receive_line(self._timeout)
-        try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-        except ValueError as error:
-            raise httpx.RemoteProtocolError(f"bad chunk size line {size_line[:40]!r}") from error
-        if size == 0:
-            while await self._connection.receive_line(self._timeout):  # trailers
-                pass
-            self._done = True
-            return b""
-        data = await self._connection.receive(self._timeout, exactly=size + 2)
-        return data[:size]
+        return b""
 
     async def aclose(self) -> None:
-        await self._finish(reusable=self._done)
+        await self._finish()
 
-    async def _finish(self, *, reusable: bool) -> None:
+    async def _finish(self) -> None:
         if self._finished:
             return
         self._finished = True
-        if reusable and self._keep_alive:
+        if self._done and self._connection.reusable():
             await self._pool._release(self._connection, self._origin)
         else:
             await self._connection.aclose()
 
 
-def _request_head(request: httpx.Request) -> bytes:
-    target = request.url.raw_path
-    lines = [request.method.encode() + b" " + target + b" HTTP/1.1"]
-    lines.extend(name + b": " + value for name, value in request.headers.raw)
-    return b"\r\n".join(lines) + b"\r\n\r\n"
-
-
-def _parse_head(head: bytes) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    lines = head.split(b"\r\n")  # receive_until leaves the blank line out
-    try:
-        version, status, *reason = lines[0].split(b" ", 2)
-        code = int(status)
-    except ValueError as error:
-        raise httpx.RemoteProtocolError(f"bad status line {lines[0][:80]!r}") from error
-    if not version.startswith(b"HTTP/1."):
-        raise httpx.RemoteProtocolError(f"unsupported protocol {version[:20]!r}")
-    headers = []
-    for line in lines[1:]:
-        name, _, value = line.partition(b":")
-        headers.append((name.strip(), value.strip()))
-    return code, headers, reason[0] if reason else b""
-
-
-def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> bytes:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return b""
-
-
-def _keeps_alive(headers: list[tuple[bytes, bytes]]) -> bool:
-    return _header(headers, b"connection").lower() != b"close"
-
-
 def _default_port(request: httpx.Request) -> int:
     return 443 if request.url.scheme == "https" else 80
+
+
+@contextmanager
+def _protocol_errors() -> Iterator[None]:
+    """h11's verdict on malformed HTTP, as httpx's exception."""
+    try:
+        yield
+    except h11.RemoteProtocolError as error:
+        raise httpx.RemoteProtocolError(f"malformed response: {error}") from error
+    except h11.LocalProtocolError as error:
+        raise httpx.LocalProtocolError(f"cannot send this request: {error}") from error
 
 
 @contextmanager
@@ -339,17 +313,14 @@ def _errors(
         raise on_timeout(f"timed out after {timeout} s") from error
     except (
         anyio.EndOfStream,
-        anyio.IncompleteRead,
         anyio.BrokenResourceError,
         anyio.ClosedResourceError,
         OSError,
     ) as error:
         raise on_error(_describe(error)) from error
-    except anyio.DelimiterNotFound as error:
-        raise httpx.RemoteProtocolError("response head too large or malformed") from error
 
 
 def _describe(error: BaseException) -> str:
-    if isinstance(error, anyio.EndOfStream | anyio.IncompleteRead):
+    if isinstance(error, anyio.EndOfStream):
         return "server disconnected"
     return str(error) or type(error).__name__
