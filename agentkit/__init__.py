@@ -178,7 +178,6 @@ __all__ = [
 ]
 
 
-
 # Imported on first use, not by `import agentkit`: ChatModel brings httpx (~90 ms), and
 # extraction is a module of its own that agent-only code never needs.
 _LAZY = {
