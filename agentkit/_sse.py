@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._exceptions import ModelStreamError
+from ._exceptions import ModelResponseError, ModelStreamError
 from ._messages import AssistantMessage, Choice, Completion, ToolCall, Usage
 from ._model import (
     RefusalDelta,
@@ -25,7 +25,16 @@ from ._model import (
     ToolCallReady,
     ToolCallStarted,
 )
-from ._wire import decode_usage
+from ._wire import (
+    decode_usage,
+    short_repr,
+    wire_arguments,
+    wire_content,
+    wire_count,
+    wire_list,
+    wire_object,
+    wire_text,
+)
 
 __all__ = ["SSEParser", "ServerSentEvent", "StreamAccumulator"]
 
@@ -43,16 +52,23 @@ class ServerSentEvent:
 
 
 class SSEParser:
-    """Incremental SSE parser: feed bytes as they arrive, get complete events back."""
+    """Incremental SSE parser: feed bytes as they arrive, get complete events back.
+
+    Linear in the size of the stream whatever its line lengths: each character is scanned
+    for a line end once (`chars_scanned` counts them), and a long line's pieces are joined
+    once, when it ends.
+    """
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buffer = ""
+        self._partial: list[str] = []  # the pieces of a line whose end has not arrived
         self._skip_newline = False  # the last chunk ended in CR; a leading LF is its pair
         self._data: list[str] = []
         self._event = ""
         self._last_id: str | None = None
         self._retry: int | None = None
+        self.chars_scanned = 0
+        """Characters searched for line ends so far (equal to the text fed: never rescanned)."""
 
     def feed(self, chunk: bytes) -> list[ServerSentEvent]:
         """Parse the next bytes of the stream; return the events they complete."""
@@ -63,23 +79,29 @@ class SSEParser:
         if self._skip_newline and text:
             text = text.removeprefix("\n")
             self._skip_newline = False
-        buffer = self._buffer + text
+        self.chars_scanned += len(text)
         events: list[ServerSentEvent] = []
         start = 0
-        for match in _LINE_END.finditer(buffer):
-            if match.group() == "\r" and match.end() == len(buffer):
+        for match in _LINE_END.finditer(text):
+            if match.group() == "\r" and match.end() == len(text):
                 self._skip_newline = True
-            event = self._line(buffer[start : match.start()])
+            line = text[start : match.start()]
+            if self._partial:
+                self._partial.append(line)
+                line = "".join(self._partial)
+                self._partial = []
+            event = self._line(line)
             if event is not None:
                 events.append(event)
             start = match.end()
-        self._buffer = buffer[start:]
+        if start < len(text):
+            self._partial.append(text[start:])
         return events
 
     def close(self) -> list[ServerSentEvent]:
         """End of stream. An unterminated event is dropped, as the SSE rules say."""
-        self._buffer += self._decoder.decode(b"", final=True)
-        self._buffer, self._data = "", []
+        self._decoder.decode(b"", final=True)
+        self._partial, self._data = [], []
         return []
 
     def _line(self, line: str) -> ServerSentEvent | None:
@@ -142,25 +164,29 @@ class StreamAccumulator:
 
         Raises:
             ModelStreamError: The payload is an `{"error": ...}` object.
+            ModelResponseError: A field has the wrong type (the message names it).
         """
-        if not isinstance(payload, dict):
+        if not isinstance(payload, dict):  # a keep-alive scalar some servers send
             return []
         error = payload.get("error")
         if error:
             raise _stream_error(error)
-        for key in ("id", "model", "created", "system_fingerprint"):
+        for key in ("id", "model", "system_fingerprint"):
             if payload.get(key) is not None:
-                self._header.setdefault(key, payload[key])
+                self._header.setdefault(key, wire_text(payload[key], key))
+        if payload.get("created") is not None:
+            self._header.setdefault("created", wire_count(payload["created"], "created"))
         if payload.get("usage"):
             self._usage = decode_usage(payload["usage"], payload.get("meta"))
         deltas: list[StreamDelta] = []
-        for position, choice in enumerate(payload.get("choices") or ()):
-            if isinstance(choice, dict):
-                self._feed_choice(choice, position, deltas)
+        for position, choice in enumerate(wire_list(payload.get("choices"), "choices")):
+            self._feed_choice(wire_object(choice, f"choices[{position}]"), position, deltas)
         return deltas
 
     def finish(self) -> list[StreamDelta]:
         """The stream said `[DONE]`: close calls still open, then report the completion."""
+        if not self._choices:
+            raise ModelResponseError("the stream ended with [DONE] but carried no choices")
         deltas: list[StreamDelta] = []
         for index, state in self._choices.items():
             self._close_calls(index, state, deltas)
@@ -191,21 +217,24 @@ class StreamAccumulator:
         )
 
     def _feed_choice(self, choice: dict[str, Any], position: int, out: list[StreamDelta]) -> None:
-        index = choice.get("index")
-        index = int(index) if index is not None else position
+        where = f"choices[{position}]"
+        index = wire_count(choice.get("index"), f"{where}.index", default=position)
         state = self._choices.setdefault(index, _ChoiceState())
-        delta = choice.get("delta") or {}
-        if delta.get("content"):
-            state.content.append(delta["content"])
-            out.append(TextDelta(index, delta["content"]))
-        if delta.get("refusal"):
-            state.refusal.append(delta["refusal"])
-            out.append(RefusalDelta(index, delta["refusal"]))
-        for call in delta.get("tool_calls") or ():
-            if isinstance(call, dict):
-                self._feed_call(index, state, call, out)
-        if choice.get("finish_reason"):
-            state.finish_reason = choice["finish_reason"]
+        delta = wire_object(choice.get("delta"), f"{where}.delta")
+        content = wire_content(delta.get("content"), f"{where}.delta.content")
+        if content:
+            state.content.append(content)
+            out.append(TextDelta(index, content))
+        refusal = wire_text(delta.get("refusal"), f"{where}.delta.refusal")
+        if refusal:
+            state.refusal.append(refusal)
+            out.append(RefusalDelta(index, refusal))
+        for n, call in enumerate(wire_list(delta.get("tool_calls"), f"{where}.delta.tool_calls")):
+            call = wire_object(call, f"{where}.delta.tool_calls[{n}]")
+            self._feed_call(index, state, call, out)
+        finish_reason = wire_text(choice.get("finish_reason"), f"{where}.finish_reason")
+        if finish_reason:
+            state.finish_reason = finish_reason
             self._close_calls(index, state, out, truncated=state.finish_reason == "length")
 
     def _feed_call(
@@ -216,18 +245,18 @@ class StreamAccumulator:
         out: list[StreamDelta],
     ) -> None:
         index = _call_index(call, state)
-        function = call.get("function") or {}
+        function = wire_object(call.get("function"), "tool_calls[].function")
+        call_id = wire_text(call.get("id"), "tool_calls[].id") or ""
+        name = wire_text(function.get("name"), "tool_calls[].function.name") or ""
         current = state.calls.get(index)
         if current is None:
             self._close_calls(choice, state, out)  # a new call: the ones before are complete
-            current = state.calls[index] = _CallState(
-                id=call.get("id") or "", name=function.get("name") or ""
-            )
+            current = state.calls[index] = _CallState(id=call_id, name=name)
             out.append(ToolCallStarted(choice, index, current.id, current.name))
         else:  # later deltas may repeat or fill in id and name (some servers send nulls)
-            current.id = current.id or call.get("id") or ""
-            current.name = current.name or function.get("name") or ""
-        fragment = function.get("arguments")
+            current.id = current.id or call_id
+            current.name = current.name or name
+        fragment = wire_arguments(function.get("arguments"), "tool_calls[].function.arguments")
         if fragment:
             current.arguments.append(fragment)
             out.append(ToolCallArgumentsDelta(choice, index, fragment))
@@ -243,7 +272,7 @@ class StreamAccumulator:
 
 def _call_index(call: dict[str, Any], state: _ChoiceState) -> int:
     if call.get("index") is not None:
-        return int(call["index"])
+        return wire_count(call["index"], "tool_calls[].index")
     # No index (a lenient server): an id starts a new call, anything else continues the last.
     if state.calls and not call.get("id"):
         return max(state.calls)
@@ -252,7 +281,15 @@ def _call_index(call: dict[str, Any], state: _ChoiceState) -> int:
 
 def _stream_error(error: Any) -> ModelStreamError:
     if isinstance(error, dict):
-        message = str(error.get("message") or "the server reported an error mid-stream")
+        message = error.get("message") or "the server reported an error mid-stream"
         code = error.get("code") or error.get("type")
-        return ModelStreamError(message, code=str(code) if code else None, body=error)
-    return ModelStreamError(str(error), body=error)
+        return ModelStreamError(
+            _bounded_text(message, 2000),
+            code=_bounded_text(code, 100) if code else None,
+            body=error,
+        )
+    return ModelStreamError(_bounded_text(error, 2000), body=error)
+
+
+def _bounded_text(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else short_repr(value, limit)

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import re
+import reprlib
 import time
 from collections.abc import Mapping
 from typing import Any
+
+from pydantic_core import from_json
 
 from ._exceptions import (
     AuthenticationError,
@@ -48,6 +52,13 @@ __all__ = [
     "encode_message",
     "encode_request",
     "retry_after_seconds",
+    "short_repr",
+    "wire_arguments",
+    "wire_content",
+    "wire_count",
+    "wire_list",
+    "wire_object",
+    "wire_text",
 ]
 
 _CHOICE_KEYWORDS = ("none", "auto", "required")
@@ -60,6 +71,8 @@ _STATUS_ERRORS: dict[int, type[ModelHTTPError]] = {
     429: RateLimitError,
 }
 _MAX_BODY_TEXT = 500
+_REPR = reprlib.Repr()  # bounded in depth and width (keyword arguments need Python 3.12)
+_REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxstring = 4, 8, 8, 120
 
 
 def encode_request(request: ModelRequest, *, model: str, stream: bool = False) -> dict[str, Any]:
@@ -173,64 +186,163 @@ def decode_completion(data: Any) -> Completion:
     """Read a non-streamed response body (already parsed from JSON).
 
     Raises:
-        ModelResponseError: The body is not a chat completion at all.
+        ModelResponseError: The body is not a chat completion, or a field has the wrong type
+            (the message names the field); nothing else escapes.
     """
     if not isinstance(data, dict) or not isinstance(data.get("choices"), list):
         raise ModelResponseError(
-            "the response is not a chat completion (no 'choices' list)", body=_short(data)
+            "the response is not a chat completion (no 'choices' list)", body=short_repr(data)
         )
+    if not data["choices"]:
+        raise ModelResponseError("the response has no choices (an empty 'choices' list)")
     choices = sorted(
         (_decode_choice(choice, position) for position, choice in enumerate(data["choices"])),
         key=lambda choice: choice.index,
     )
     return Completion(
-        id=str(data.get("id") or ""),
-        model=str(data.get("model") or ""),
-        created=int(data.get("created") or 0),
+        id=wire_text(data.get("id"), "id") or "",
+        model=wire_text(data.get("model"), "model") or "",
+        created=wire_count(data.get("created"), "created"),
         choices=tuple(choices),
         usage=decode_usage(data.get("usage"), data.get("meta")),
-        system_fingerprint=data.get("system_fingerprint"),
+        system_fingerprint=wire_text(data.get("system_fingerprint"), "system_fingerprint"),
     )
 
 
 def _decode_choice(data: Any, position: int) -> Choice:
-    if not isinstance(data, dict):
-        raise ModelResponseError("a choice is not an object", body=_short(data))
-    message = data.get("message") or {}
-    tool_calls = tuple(
-        ToolCall(
-            id=str(call.get("id") or ""),
-            name=str((call.get("function") or {}).get("name") or ""),
-            arguments=str((call.get("function") or {}).get("arguments") or ""),
-        )
-        for call in message.get("tool_calls") or ()
-    )
+    where = f"choices[{position}]"
+    choice = wire_object(data, where)
+    message = wire_object(choice.get("message"), f"{where}.message")
+    calls = wire_list(message.get("tool_calls"), f"{where}.message.tool_calls")
     return Choice(
-        index=int(data["index"]) if data.get("index") is not None else position,
+        index=wire_count(choice.get("index"), f"{where}.index", default=position),
         message=AssistantMessage(
-            content=message.get("content"),
-            tool_calls=tool_calls,
-            refusal=message.get("refusal"),
+            content=wire_content(message.get("content"), f"{where}.message.content"),
+            tool_calls=tuple(
+                _decode_call(call, f"{where}.message.tool_calls[{n}]")
+                for n, call in enumerate(calls)
+            ),
+            refusal=wire_text(message.get("refusal"), f"{where}.message.refusal"),
         ),
-        finish_reason=data.get("finish_reason"),
+        finish_reason=wire_text(choice.get("finish_reason"), f"{where}.finish_reason"),
+    )
+
+
+def _decode_call(data: Any, where: str) -> ToolCall:
+    call = wire_object(data, where)
+    function = wire_object(call.get("function"), f"{where}.function")
+    return ToolCall(
+        id=wire_text(call.get("id"), f"{where}.id") or "",
+        name=wire_text(function.get("name"), f"{where}.function.name") or "",
+        arguments=wire_arguments(function.get("arguments"), f"{where}.function.arguments"),
     )
 
 
 def decode_usage(data: Any, meta: Any = None) -> Usage:
-    """Read `usage` (and AI/ML API's `meta.usage`) leniently; absent values count as zero."""
-    usage = data if isinstance(data, dict) else {}
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
-    meta_usage = (meta or {}).get("usage") or {} if isinstance(meta, dict) else {}
+    """Read `usage` (and AI/ML API's `meta.usage`); absent values count as zero.
+
+    Raises:
+        ModelResponseError: A count is not a non-negative whole number.
+    """
+    usage = wire_object(data, "usage")
+    prompt_details = wire_object(usage.get("prompt_tokens_details"), "usage.prompt_tokens_details")
+    completion_details = wire_object(
+        usage.get("completion_tokens_details"), "usage.completion_tokens_details"
+    )
+    meta_usage = (meta.get("usage") if isinstance(meta, dict) else None) or {}
+    credits = meta_usage.get("credits_used") if isinstance(meta_usage, dict) else None
     return Usage(
         requests=1,
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-        total_tokens=int(usage.get("total_tokens") or 0),
-        cached_tokens=int(prompt_details.get("cached_tokens") or 0),
-        reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
-        credits_used=float(meta_usage.get("credits_used") or 0.0),
+        prompt_tokens=wire_count(usage.get("prompt_tokens"), "usage.prompt_tokens"),
+        completion_tokens=wire_count(usage.get("completion_tokens"), "usage.completion_tokens"),
+        total_tokens=wire_count(usage.get("total_tokens"), "usage.total_tokens"),
+        cached_tokens=wire_count(prompt_details.get("cached_tokens"), "cached_tokens"),
+        reasoning_tokens=wire_count(completion_details.get("reasoning_tokens"), "reasoning_tokens"),
+        credits_used=_credits(credits),
     )
+
+
+# -- field readers: each returns the value or raises ModelResponseError naming the field --
+
+
+def wire_object(value: Any, where: str) -> dict[str, Any]:
+    """An object, or `{}` for null/absent."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise _wrong(where, "an object", value)
+    return value
+
+
+def wire_list(value: Any, where: str) -> list[Any]:
+    """A list, or `[]` for null/absent."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _wrong(where, "a list", value)
+    return value
+
+
+def wire_text(value: Any, where: str) -> str | None:
+    """A string (numbers are taken as their text, as some servers send numeric ids)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise _wrong(where, "a string", value)
+
+
+def wire_content(value: Any, where: str) -> str | None:
+    """Message text: a string, null, or a list of text parts (joined)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        parts = [wire_object(part, f"{where}[{n}]") for n, part in enumerate(value)]
+        return "".join(wire_text(part.get("text"), f"{where}[].text") or "" for part in parts)
+    raise _wrong(where, "a string or a list of text parts", value)
+
+
+def wire_arguments(value: Any, where: str) -> str:
+    """Tool-call arguments: a JSON string (an object some servers send is encoded back)."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        return json.dumps(value)
+    raise _wrong(where, "a JSON string", value)
+
+
+def wire_count(value: Any, where: str, *, default: int = 0) -> int:
+    """A non-negative whole number (an integral float is accepted)."""
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _wrong(where, "a whole number", value)
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise _wrong(where, "a whole number", value)
+    if value < 0:
+        raise _wrong(where, "a non-negative number", value)
+    return int(value)
+
+
+def _credits(value: Any) -> float:
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return 0.0  # AI/ML API's extra accounting: informative only, never worth failing a run
+
+
+def _wrong(where: str, expected: str, value: Any) -> ModelResponseError:
+    return ModelResponseError(
+        f"malformed response: {where} should be {expected}, got {short_repr(value, 60)}",
+        body=short_repr(value),
+    )
+
+
+def short_repr(value: Any, limit: int = _MAX_BODY_TEXT) -> str:
+    """A bounded `repr` of decoded JSON, safe for any depth and size."""
+    text = _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def decode_error(
@@ -303,7 +415,7 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
 
 def _json_or_none(body: bytes) -> Any:
     try:
-        return json.loads(body)
+        return from_json(body)  # nesting is bounded: deep bodies fail here, not later
     except ValueError:
         return None
 
@@ -317,7 +429,3 @@ def _text_summary(body: bytes, status_code: int) -> str:
     if not words:
         return f"the server answered {status_code} with an empty body"
     return words[:200] + ("…" if len(words) > 200 else "")
-
-
-def _short(data: Any) -> str:
-    return repr(data)[:_MAX_BODY_TEXT]

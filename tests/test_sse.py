@@ -277,3 +277,21 @@ def test_openai_chunks_validate_against_the_schema() -> None:
     payload = chunk({"content": "x"})
     payload["choices"][0]["logprobs"] = None
     assert [e.message for e in validator.iter_errors(json.loads(json.dumps(payload)))] == []
+
+
+def test_a_long_line_is_scanned_once_whatever_the_chunking() -> None:
+    """Work stays linear: 8 MB in one `data:` line, fed in 4 KiB pieces, is scanned once."""
+    payload = "x" * (8 * 1024 * 1024)
+    raw = f"data: {payload}\n\n".encode()
+    parser = SSEParser()
+    events = []
+    for start in range(0, len(raw), 4096):
+        events += parser.feed(raw[start : start + 4096])
+    assert [len(event.data) for event in events] == [len(payload)]
+    assert parser.chars_scanned == len(raw)
+
+
+def test_line_ends_split_across_chunks_are_still_one_line_end() -> None:
+    parser = SSEParser()
+    events = parser.feed(b"data: a\r") + parser.feed(b"\n\r") + parser.feed(b"\ndata: b\n\n")
+    assert [event.data for event in events] == ["a", "b"]
