@@ -179,12 +179,10 @@ class _Connection:
         try:
             with _errors(timeouts.get("write"), httpx.WriteTimeout, httpx.WriteError):
                 await self.stream.send(payload)
-            while True:
+            while True:  # h11 refuses a 101 we did not ask for; other 1xx are skipped
                 event = await self.next_event(timeouts.get("read"))
                 if isinstance(event, h11.Response):
                     return event
-                if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
-                    raise httpx.RemoteProtocolError("the server switched protocols (101)")
         except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as error:
             if not self.received:  # not one byte of a response: the request was not served
                 raise _StaleConnection() from error

@@ -359,6 +359,27 @@ async def test_stream_cut_before_the_first_event_is_retried(
     assert len(server.requests) == 2
 
 
+@pytest.mark.parametrize("after_events", [0, 1])  # 1: the role-only chunk, no delta yet
+async def test_stream_ending_cleanly_before_any_delta_is_retried(
+    server: MockChatServer, sleeps: Sleeps, after_events: int
+) -> None:
+    server.add(
+        Fault.truncate_stream(Reply.text("lost"), after_events=after_events), Reply.text("kept")
+    )
+    async with model_for(server, sleeps) as model:
+        deltas = await collect(model)
+    assert "".join(d.text for d in deltas if isinstance(d, TextDelta)) == "kept"
+    assert len(server.requests) == 2
+
+
+async def test_overloaded_529_is_retried(server: MockChatServer, sleeps: Sleeps) -> None:
+    server.add(Fault.http(529, message="Overloaded"), Reply.text("later"))
+    async with model_for(server, sleeps) as model:
+        completion = await model.complete(HELLO)
+    assert completion.message.content == "later"
+    assert len(sleeps.calls) == 1
+
+
 async def test_stream_cut_after_events_reached_the_caller_is_interrupted(
     server: MockChatServer, sleeps: Sleeps
 ) -> None:

@@ -35,6 +35,7 @@ def http(cls: type[ModelHTTPError], status: int, **kwargs: object) -> ModelHTTPE
         http(ServerError, 502),
         http(ServerError, 503),
         http(ServerError, 504),
+        http(ServerError, 529),
         ModelConnectionError("reset"),
         ModelTimeoutError("slow"),
     ],

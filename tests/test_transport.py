@@ -171,3 +171,41 @@ async def test_malformed_responses_are_protocol_errors(raw: bytes) -> None:
                 await client.post(server.url, content=b"{}")
     finally:
         server.close()
+
+
+async def test_an_expired_idle_connection_is_closed_and_replaced() -> None:
+    """Past keepalive_expiry the next request opens a new connection (asyncio crashed here)."""
+    with MockChatServer(responder=echo) as server:
+        async with httpx.AsyncClient(transport=PooledTransport(keepalive_expiry=0.05)) as client:
+            await post(client, server)
+            await anyio.sleep(0.15)
+            assert (await post(client, server)).status_code == 200
+            assert (await post(client, server)).status_code == 200
+    assert [request.connection for request in server.requests] == [1, 2, 2]
+
+
+async def test_a_response_cut_short_closes_its_connection() -> None:
+    raw = b"HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\nonly part"
+    server = CannedServer(raw, close_after=True)
+    try:
+        async with httpx.AsyncClient(transport=PooledTransport()) as client:
+            with pytest.raises(httpx.RemoteProtocolError, match="malformed response"):
+                await client.post(server.url, content=b"{}")
+    finally:
+        server.close()
+
+
+async def test_bytes_after_a_complete_response_keep_its_connection_out_of_the_pool() -> None:
+    """A server that answers twice to one request: the extra answer is never read as the next."""
+    raw = (
+        b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\none"
+        + b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\ntwo"
+    )
+    server = CannedServer(raw)
+    try:
+        async with httpx.AsyncClient(transport=PooledTransport()) as client:
+            assert (await client.post(server.url, content=b"{}")).content == b"one"
+            await anyio.sleep(0.05)
+            assert (await client.post(server.url, content=b"{}")).content == b"one"
+    finally:
+        server.close()
