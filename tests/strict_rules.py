@@ -1,4 +1,4 @@
-"""A checker for OpenAI's strict-mode schema rules (see ../shared/spec/README.md)."""
+"""A checker for OpenAI's strict-mode schema rules (see tests/data/spec/README.md and its source)."""
 
 from __future__ import annotations
 

@@ -23,3 +23,17 @@ def test_readme_starts_with_the_two_commands() -> None:
 def test_ci_runs_the_readme_test_command_exactly() -> None:
     ci_lines = (ROOT / ".ci" / "run").read_text().splitlines()
     assert readme_commands()[1] in ci_lines
+
+
+def test_the_suite_needs_nothing_beside_the_checkout() -> None:
+    """Both wire schemas are in the repository, and no test reads ../shared."""
+    import pathlib
+
+    tests = pathlib.Path(__file__).parent
+    for name in ("chat-completions.schema.json", "aimlapi-gpt-5-2-chat-latest.schema.json"):
+        assert (tests / "data" / "spec" / name).is_file()
+    for source in tests.rglob("*.py"):
+        if source == pathlib.Path(__file__):
+            continue
+        text = source.read_text()
+        assert '"shared"' not in text and "../shared" not in text, source
