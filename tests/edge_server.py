@@ -87,9 +87,8 @@ class EdgeServer:
             thread.start()
 
     def _serve(self, connection: socket.socket, number: int) -> None:
-        buffer = b""
         with connection:
-            for seen, buffer in _requests(connection, buffer, number, self):
+            for seen in _requests(connection, number, self):
                 if not self._answer(connection, seen):
                     break
         with self._lock:
@@ -121,9 +120,8 @@ class EdgeServer:
         return seen
 
 
-def _requests(
-    connection: socket.socket, buffer: bytes, number: int, server: EdgeServer
-) -> Iterator[tuple[Seen, bytes]]:
+def _requests(connection: socket.socket, number: int, server: EdgeServer) -> Iterator[Seen]:
+    buffer = b""
     while True:
         while b"\r\n\r\n" not in buffer:
             data = _recv(connection)
@@ -143,7 +141,7 @@ def _requests(
                 return
             buffer += data
         body, buffer = buffer[:length], buffer[length:]
-        yield server.record(number, json.loads(body or b"{}"), headers), buffer
+        yield server.record(number, json.loads(body or b"{}"), headers)
 
 
 def _recv(connection: socket.socket) -> bytes:

@@ -37,7 +37,6 @@ from .edge_server import (
     head,
     json_answer,
     pause,
-    sse_answer,
     sse_head,
     text_events,
     with_length,

@@ -36,4 +36,5 @@ def test_the_suite_needs_nothing_beside_the_checkout() -> None:
         if source == pathlib.Path(__file__):
             continue
         text = source.read_text()
-        assert '"shared"' not in text and "../shared" not in text, source
+        assert '"shared"' not in text, source
+        assert "../shared" not in text, source
