@@ -110,9 +110,12 @@ class ChatModel:
         self.retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self._url = f"{self.base_url}/chat/completions"
         self._parsed_url = httpx.URL(self._url)  # parsed once, not per request
+        url = self._parsed_url
+        self._origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
         self._api_key = api_key
         self._missing_key_hint = "pass api_key=... to ChatModel"
         self._extra_headers = dict(headers or {})
+        self._header_cache: dict[bool, httpx.Headers | None] = {False: None, True: None}
         self._timeout = timeout
         self._timeouts = httpx.Timeout(timeout).as_dict()
         self._http_client = http_client
@@ -153,7 +156,8 @@ class ChatModel:
     async def complete(self, request: ModelRequest) -> Completion:
         """Send `request` and return the whole completion, retrying per the policy."""
         payload = self._payload(request, stream=False)
-        return _decode_body(await self.retry.call(lambda: self._post(payload)))
+        response = await self.retry.call(lambda: self._post(payload))
+        return _decode_body(response.content, self._url)
 
     @asynccontextmanager
     async def stream(self, request: ModelRequest) -> AsyncIterator[AsyncIterator[StreamDelta]]:
@@ -176,19 +180,27 @@ class ChatModel:
     def _payload(self, request: ModelRequest, *, stream: bool) -> bytes:
         return to_json(encode_request(request, model=self.model, stream=stream))
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, *, stream: bool) -> httpx.Headers:
+        """The request headers, without `Host` and `Content-Length`; built once per kind."""
+        cached = self._header_cache[stream]
+        if cached is not None:
+            return cached
         if not self._api_key:
             raise ModelConfigurationError(
                 f"no API key for {self.base_url}: {self._missing_key_hint}"
             )
-        return {
-            "Authorization": f"Bearer {self._api_key}",
-            "Content-Type": "application/json",
-            "Accept": "application/json",
-            "Accept-Encoding": "gzip, deflate",
-            "User-Agent": USER_AGENT,
-            **self._extra_headers,
-        }
+        headers = httpx.Headers(
+            {
+                "Authorization": f"Bearer {self._api_key}",
+                "Content-Type": "application/json",
+                "Accept": "text/event-stream" if stream else "application/json",
+                "Accept-Encoding": "gzip, deflate",
+                "User-Agent": USER_AGENT,
+                **self._extra_headers,
+            }
+        )
+        self._header_cache[stream] = headers
+        return headers
 
     def _sender(self) -> httpx.AsyncClient | PooledTransport:
         if self._http_client is not None:
@@ -208,7 +220,7 @@ class ChatModel:
         return self._owned
 
     async def _send(
-        self, payload: bytes, headers: dict[str, str], *, stream: bool
+        self, payload: bytes, headers: httpx.Headers, *, stream: bool
     ) -> httpx.Response:
         sender = self._sender()
         started = time.perf_counter()
@@ -218,26 +230,25 @@ class ChatModel:
                     "POST", self._parsed_url, content=payload, headers=headers
                 )
                 response = await sender.send(request, stream=stream)
-            else:
-                request = httpx.Request(
-                    "POST",
-                    self._parsed_url,
-                    content=payload,
-                    headers=headers,
-                    extensions={"timeout": self._timeouts},
+            else:  # the transport's fast path: no httpx.Request to build and take apart
+                raw = [
+                    (b"Host", self._parsed_url.netloc),
+                    *headers.raw,
+                    (b"Content-Length", str(len(payload)).encode()),
+                ]
+                response = await sender.send(
+                    self._origin, b"POST", self._parsed_url.raw_path, raw, payload, self._timeouts
                 )
-                response = await sender.handle_async_request(request)
-                response.request = request
                 if not stream:
                     try:
                         await response.aread()
                     finally:
                         await response.aclose()
-        _log_response(response, started)
+        _log_response(response, started, self._url)
         return response
 
     async def _post(self, payload: bytes) -> httpx.Response:
-        response = await self._send(payload, self._headers(), stream=False)
+        response = await self._send(payload, self._headers(stream=False), stream=False)
         if response.status_code >= 400:
             raise decode_error(
                 response.status_code, response.headers, response.content, _content_type(response)
@@ -245,9 +256,8 @@ class ChatModel:
         return response
 
     async def _start_stream(self, payload: bytes) -> _OpenStream:
-        headers = {**self._headers(), "Accept": "text/event-stream"}
-        response = await self._send(payload, headers, stream=True)
-        opened = _OpenStream(response, response.aiter_bytes())  # type: ignore[arg-type]
+        response = await self._send(payload, self._headers(stream=True), stream=True)
+        opened = _OpenStream(self._url, response, response.aiter_bytes())  # type: ignore[arg-type]
         try:
             if response.status_code >= 400:
                 body = await response.aread()
@@ -256,11 +266,11 @@ class ChatModel:
                 )
             content_type = _content_type(response)
             if "application/json" in content_type:
-                opened.pending = completion_deltas(_decode_body(response, await response.aread()))
+                opened.pending = completion_deltas(_decode_body(await response.aread(), self._url))
                 opened.done = True
             elif content_type.split(";")[0].strip() not in _STREAM_TYPES:
                 raise ModelResponseError(
-                    f"{response.url} answered a streamed request with {content_type!r}, "
+                    f"{self._url} answered a streamed request with {content_type!r}, "
                     "not text/event-stream; check base_url (a proxy or login page?)",
                     body=(await response.aread())[:500].decode("utf-8", "replace"),
                 )
@@ -274,6 +284,7 @@ class ChatModel:
 
 @dataclass(slots=True)
 class _OpenStream:
+    url: str
     response: httpx.Response
     chunks: AsyncGenerator[bytes]
     parser: SSEParser = field(default_factory=SSEParser)
@@ -299,13 +310,13 @@ async def _next_deltas(opened: _OpenStream, *, mid_stream: bool) -> list[StreamD
     """Read until at least one delta is ready (or the stream is done)."""
     deltas: list[StreamDelta] = []
     while not deltas and not opened.done:
-        with _transport_errors(str(opened.response.url), mid_stream, opened.accumulator):
+        with _transport_errors(opened.url, mid_stream, opened.accumulator):
             chunk = await anext(opened.chunks, None)
         if chunk is None:
             opened.parser.close()
             if not mid_stream:  # nothing reached the caller: as retryable as a dropped stream
                 raise ModelConnectionError(
-                    f"the stream from {opened.response.url} ended before any event arrived"
+                    f"the stream from {opened.url} ended before any event arrived"
                 )
             raise StreamInterrupted(
                 "the stream ended before [DONE]; the response is incomplete",
@@ -395,13 +406,12 @@ def _parse_event(data: str) -> Any:
         raise ModelResponseError("a stream event is not valid JSON", body=data[:500]) from None
 
 
-def _decode_body(response: httpx.Response, content: bytes | None = None) -> Completion:
-    raw = response.content if content is None else content
+def _decode_body(raw: bytes, url: str) -> Completion:
     try:
         data = from_json(raw)
     except ValueError:
         raise ModelResponseError(
-            f"the response of {response.url} is not valid JSON",
+            f"the response of {url} is not valid JSON",
             body=raw[:500].decode("utf-8", "replace"),
         ) from None
     return decode_completion(data)
@@ -411,11 +421,11 @@ def _content_type(response: httpx.Response) -> str:
     return str(response.headers.get("content-type", "")).lower()
 
 
-def _log_response(response: httpx.Response, started: float) -> None:
+def _log_response(response: httpx.Response, started: float, url: str) -> None:
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug(
             "POST %s -> %d in %.1f ms (request id %s)",
-            response.request.url,
+            url,
             response.status_code,
             (time.perf_counter() - started) * 1000,
             response.headers.get("x-request-id", "-"),

@@ -34,9 +34,10 @@ import anyio.abc
 import h11
 import httpx
 
-__all__ = ["PooledTransport"]
+__all__ = ["Origin", "PooledTransport"]
 
-_Origin = tuple[str, str, int]
+Origin = tuple[str, str, int]
+"""Scheme, host and port: connections are pooled per origin."""
 _MAX_HEAD_BYTES = 256 * 1024
 _READ_SIZE = 65536
 _CLOSING_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
@@ -62,17 +63,40 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._keepalive_expiry = keepalive_expiry
         self._verify = verify
         self._ssl_context: ssl.SSLContext | None = None
-        self._idle: dict[_Origin, list[_Connection]] = {}
+        self._idle: dict[Origin, list[_Connection]] = {}
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request over a pooled (or new) connection."""
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
-        origin = (request.url.scheme, request.url.host, request.url.port or _default_port(request))
-        head = h11.Request(
-            method=request.method, target=request.url.raw_path, headers=request.headers.raw
+        url = request.url
+        response = await self.send(
+            (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)),
+            request.method.encode(),
+            url.raw_path,
+            request.headers.raw,
+            await request.aread(),
+            request.extensions.get("timeout", {}),
         )
-        body = await request.aread()
+        response.request = request
+        return response
+
+    async def send(
+        self,
+        origin: Origin,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes,
+        timeouts: dict[str, float | None],
+    ) -> httpx.Response:
+        """Send a request given as its parts (the fast path `ChatModel` uses).
+
+        `headers` must include `Host` and, with a body, `Content-Length`.
+        """
+        try:
+            head = h11.Request(method=method, target=target, headers=headers)
+        except h11.LocalProtocolError as error:  # a header h11 refuses to send, e.g. a newline
+            raise httpx.LocalProtocolError(f"cannot send this request: {error}") from error
         connection, response = await self._exchange(origin, head, body, timeouts)
         return httpx.Response(
             status_code=response.status_code,
@@ -90,7 +114,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 await connection.aclose()
 
     async def _exchange(
-        self, origin: _Origin, head: h11.Request, body: bytes, timeouts: dict[str, float | None]
+        self, origin: Origin, head: h11.Request, body: bytes, timeouts: dict[str, float | None]
     ) -> tuple[_Connection, h11.Response]:
         connection = await self._take_idle(origin)
         if connection is not None:
@@ -113,7 +137,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             await connection.aclose()
             raise
 
-    async def _take_idle(self, origin: _Origin) -> _Connection | None:
+    async def _take_idle(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
         now = time.monotonic()
         while idle:
@@ -123,7 +147,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
             await connection.aclose()
         return None
 
-    async def _release(self, connection: _Connection, origin: _Origin) -> None:
+    async def _release(self, connection: _Connection, origin: Origin) -> None:
         idle = self._idle.setdefault(origin, [])
         if self._closed or len(idle) >= self._max_idle:
             await connection.aclose()
@@ -131,7 +155,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         connection.expires_at = time.monotonic() + self._keepalive_expiry
         idle.append(connection)
 
-    def _ssl(self, origin: _Origin) -> ssl.SSLContext | None:
+    def _ssl(self, origin: Origin) -> ssl.SSLContext | None:
         if origin[0] != "https":
             return None
         if self._ssl_context is None:
@@ -151,10 +175,12 @@ class _Connection:
         self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD_BYTES)
         self.expires_at = 0.0
         self.received = 0  # bytes of the current response so far
+        # Looked up once: anyio builds its attribute table on every `extra()` call.
+        self.raw_socket = stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
 
     @classmethod
     async def open(
-        cls, origin: _Origin, context: ssl.SSLContext | None, timeouts: dict[str, float | None]
+        cls, origin: Origin, context: ssl.SSLContext | None, timeouts: dict[str, float | None]
     ) -> _Connection:
         _, host, port = origin
         with _errors(timeouts.get("connect"), httpx.ConnectTimeout, httpx.ConnectError):
@@ -170,11 +196,13 @@ class _Connection:
         self, head: h11.Request, body: bytes, timeouts: dict[str, float | None]
     ) -> h11.Response:
         """Send a request; return its final response head (interim `1xx` ones are skipped)."""
-        with _protocol_errors():
+        try:
             payload = self.h11.send(head) or b""
             if body:
                 payload += self.h11.send(h11.Data(data=body)) or b""
             payload += self.h11.send(h11.EndOfMessage()) or b""
+        except h11.LocalProtocolError as error:
+            raise httpx.LocalProtocolError(f"cannot send this request: {error}") from error
         self.received = 0
         try:
             with _errors(timeouts.get("write"), httpx.WriteTimeout, httpx.WriteError):
@@ -191,10 +219,12 @@ class _Connection:
     async def next_event(self, read_timeout: float | None) -> Any:
         """The next h11 event of the response, reading from the network when h11 needs it."""
         while True:
-            with _protocol_errors():
+            try:  # not `with _protocol_errors()`: this runs several times per response
                 event = self.h11.next_event()
+            except h11.RemoteProtocolError as error:
+                raise _malformed(error) from error
             if event is not h11.NEED_DATA:
-                if isinstance(event, h11.ConnectionClosed):
+                if type(event) is h11.ConnectionClosed:
                     raise httpx.RemoteProtocolError("server disconnected")
                 return event
             with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
@@ -203,8 +233,10 @@ class _Connection:
                 except anyio.EndOfStream:
                     data = b""
             self.received += len(data)
-            with _protocol_errors():
+            try:
                 self.h11.receive_data(data)
+            except h11.RemoteProtocolError as error:
+                raise _malformed(error) from error
 
     def reusable(self) -> bool:
         """Whether the response just read left the connection fit for another request."""
@@ -216,11 +248,10 @@ class _Connection:
 
     def readable_while_idle(self) -> bool:
         """Whether the server closed the idle connection or wrote to it unasked."""
-        raw = self.stream.extra(anyio.abc.SocketAttribute.raw_socket, None)
-        if raw is None:
+        if self.raw_socket is None:
             return False
         try:
-            readable, _, _ = select.select([raw], [], [], 0)
+            readable, _, _ = select.select([self.raw_socket], [], [], 0)
         except (OSError, ValueError):
             return True
         return bool(readable)
@@ -241,7 +272,7 @@ class _Body(httpx.AsyncByteStream):
         self,
         pool: PooledTransport,
         connection: _Connection,
-        origin: _Origin,
+        origin: Origin,
         read_timeout: float | None,
     ) -> None:
         self._pool, self._connection, self._origin = pool, connection, origin
@@ -281,19 +312,9 @@ class _Body(httpx.AsyncByteStream):
             await self._connection.aclose()
 
 
-def _default_port(request: httpx.Request) -> int:
-    return 443 if request.url.scheme == "https" else 80
-
-
-@contextmanager
-def _protocol_errors() -> Iterator[None]:
-    """h11's verdict on malformed HTTP, as httpx's exception."""
-    try:
-        yield
-    except h11.RemoteProtocolError as error:
-        raise httpx.RemoteProtocolError(f"malformed response: {error}") from error
-    except h11.LocalProtocolError as error:
-        raise httpx.LocalProtocolError(f"cannot send this request: {error}") from error
+def _malformed(error: h11.RemoteProtocolError) -> httpx.RemoteProtocolError:
+    """h11's verdict on a malformed response, as httpx's exception."""
+    return httpx.RemoteProtocolError(f"malformed response: {error}")
 
 
 @contextmanager

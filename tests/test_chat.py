@@ -482,11 +482,11 @@ def test_from_env_reads_key_fallback_and_base_url() -> None:
     )
     assert model.base_url == "http://127.0.0.1:9/v1"
     assert model.model == "openai/gpt-5-2-chat-latest"
-    assert model._headers()["Authorization"] == f"Bearer {SECRET}"
+    assert model._headers(stream=False)["Authorization"] == f"Bearer {SECRET}"
     preferred = ChatModel.from_env({"AIMLAPI_API_KEY": "first", "AIML_API_KEY": "second"})
-    assert preferred._headers()["Authorization"] == "Bearer first"
+    assert preferred._headers(stream=False)["Authorization"] == "Bearer first"
     explicit = ChatModel.from_env({"AIMLAPI_API_KEY": "env"}, api_key="given", model="other")
-    assert (explicit._headers()["Authorization"], explicit.model) == ("Bearer given", "other")
+    assert (explicit._headers(stream=False)["Authorization"], explicit.model) == ("Bearer given", "other")
 
 
 def test_defaults_point_at_aimlapi() -> None:
