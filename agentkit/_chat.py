@@ -112,6 +112,7 @@ class ChatModel:
         self._parsed_url = httpx.URL(self._url)  # parsed once, not per request
         url = self._parsed_url
         self._origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        self._host_header, self._target = url.netloc, url.raw_path
         self._api_key = api_key
         self._missing_key_hint = "pass api_key=... to ChatModel"
         self._extra_headers = dict(headers or {})
@@ -232,12 +233,12 @@ class ChatModel:
                 response = await sender.send(request, stream=stream)
             else:  # the transport's fast path: no httpx.Request to build and take apart
                 raw = [
-                    (b"Host", self._parsed_url.netloc),
+                    (b"Host", self._host_header),
                     *headers.raw,
                     (b"Content-Length", str(len(payload)).encode()),
                 ]
                 response = await sender.send(
-                    self._origin, b"POST", self._parsed_url.raw_path, raw, payload, self._timeouts
+                    self._origin, b"POST", self._target, raw, payload, self._timeouts
                 )
                 if not stream:
                     try:
