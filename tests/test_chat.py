@@ -486,7 +486,10 @@ def test_from_env_reads_key_fallback_and_base_url() -> None:
     preferred = ChatModel.from_env({"AIMLAPI_API_KEY": "first", "AIML_API_KEY": "second"})
     assert preferred._headers(stream=False)["Authorization"] == "Bearer first"
     explicit = ChatModel.from_env({"AIMLAPI_API_KEY": "env"}, api_key="given", model="other")
-    assert (explicit._headers(stream=False)["Authorization"], explicit.model) == ("Bearer given", "other")
+    assert (explicit._headers(stream=False)["Authorization"], explicit.model) == (
+        "Bearer given",
+        "other",
+    )
 
 
 def test_defaults_point_at_aimlapi() -> None:
