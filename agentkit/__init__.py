@@ -18,7 +18,7 @@ get_weather.definition()   # the tool as sent on the wire
 # 0. foundation: _exceptions, _version
 # 1. conversation data: _messages
 # 2. tool definition: _docstrings, _strict, _schema, _tool
-# 3. model boundary: _model, _wire, _sse, _retry, _transport, _chat
+# 3. model boundary: _model, _wire, _sse, _retry, _gate, _transport, _chat
 # 4. run loop: _events, _dispatch, _output, _policy, _loop, _agent, _extract
 # 5. edges: testing, batch, _loading, _demo, cli, __main__
 
@@ -26,7 +26,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ._agent import DEFAULT_MAX_TURNS, Agent, AgentStream
-from ._dispatch import Approver
+from ._dispatch import ApprovalRequest, Approver
 from ._events import RunEnded, RunEvent, RunResult, ToolCallFinished, ToolResult, Turn, TurnEnded
 from ._exceptions import (
     AgentkitError,
@@ -91,15 +91,25 @@ from ._model import (
 )
 from ._policy import LoopPolicy, UsageLimits
 from ._retry import RetryPolicy
-from ._tool import RunContext, Tool, serialize_result, tool
+from ._tool import (
+    DEFAULT_MAX_RESULT_CHARS,
+    DEFAULT_TOOL_TIMEOUT,
+    RunContext,
+    Tool,
+    serialize_result,
+    tool,
+)
 from ._version import __version__ as __version__
 
 __all__ = [
+    "DEFAULT_MAX_RESULT_CHARS",
     "DEFAULT_MAX_TURNS",
+    "DEFAULT_TOOL_TIMEOUT",
     "Agent",
     "AgentRunError",
     "AgentStream",
     "AgentkitError",
+    "ApprovalRequest",
     "Approver",
     "AssistantMessage",
     "Attempt",

@@ -2,42 +2,92 @@
 
 Every call of a response starts at once in one task group, under the run's capacity limiter
 (each slot is taken and given back by the task that runs the call, so a slot is never lost to
-a cancelled or abandoned stream). Sync tools run in worker threads. Whatever goes wrong with a
-call (unknown tool, bad JSON, invalid arguments, arguments cut off by `max_tokens`, an
-exception, a timeout, a denied approval) becomes a short tool message the model can act on;
-one failing call never cancels its siblings.
+a cancelled or abandoned stream). Sync tools run in daemon threads, so one that hangs past
+its timeout never keeps the process from exiting. Whatever goes wrong with a call (unknown
+tool, bad JSON, duplicate keys, invalid arguments, arguments cut off by `max_tokens`, an
+exception, even `SystemExit` or one whose message cannot be printed, a timeout, a denied
+approval, a result that is not valid JSON or Unicode) becomes a short tool message the model
+can act on; one failing call never cancels its siblings. `KeyboardInterrupt` is the person at
+the keyboard, not the tool: it stops the run.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import inspect
 import logging
+import threading
 import time
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar, cast
 
 import anyio
+import anyio.from_thread
+import anyio.lowlevel
+from pydantic_core import to_json
 
 from ._events import ToolResult
 from ._exceptions import ToolArgumentsError, ToolResultError
 from ._messages import ToolCall, Usage
 from ._tool import RunContext, Tool, serialize_result
 
-__all__ = ["Approver", "Dispatcher"]
+__all__ = ["ApprovalRequest", "Approver", "Dispatcher", "visible"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalRequest:
+    """A call waiting for a decision: exactly what will run if it is approved."""
+
+    call: ToolCall
+    """The call as the model sent it (id, name and its raw JSON arguments)."""
+    arguments: Mapping[str, Any]
+    """The validated arguments the tool will receive, by parameter name: decide on these."""
+
+    @property
+    def name(self) -> str:
+        """The tool's name."""
+        return self.call.name
+
+    def describe(self, limit: int | None = 300) -> tuple[str, bool]:
+        """The call as text a person can check: every argument on its own line.
+
+        Values are JSON with every control or invisible character escaped, so what is shown
+        is what runs. Values longer than `limit` characters are cut, saying so.
+
+        Returns:
+            The text, and whether anything was cut (ask again with `limit=None` to see all).
+        """
+        lines, cut = [f"{self.name}("], False
+        for name, value in self.arguments.items():
+            text = visible(to_json(value, fallback=repr).decode())
+            if limit is not None and len(text) > limit:
+                text = f"{text[:limit]}… [{len(text) - limit} more characters not shown]"
+                cut = True
+            lines.append(f"    {name} = {text}")
+        lines.append(")")
+        return "\n".join(lines), cut
+
+
+def visible(text: str) -> str:
+    """`text` with every non-printable character (controls, bidi marks...) as an escape."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 class Approver(Protocol):
     """Decides whether a call of a `requires_approval` tool may run; sync or async."""
 
-    def __call__(self, call: ToolCall, /) -> bool | Awaitable[bool]:
-        """Return True to let `call` run, False to deny it."""
+    def __call__(self, request: ApprovalRequest, /) -> bool | Awaitable[bool]:
+        """Return True to let the call run with `request.arguments`, False to deny it."""
         ...
 
 
 logger = logging.getLogger("agentkit")
+T = TypeVar("T")
 _MAX_MESSAGE = 500
 _NO_SCOPE = contextlib.nullcontext()
 
@@ -123,20 +173,22 @@ class Dispatcher:
         except ToolArgumentsError as error:
             raise _ToolFailure(str(error)) from None
         if tool.requires_approval:
-            await self._approve(call)
+            await self._approve(ApprovalRequest(call, arguments))
         value = await self._call(tool, arguments, context)
         try:
-            return serialize_result(value, tool_name=tool.name), value
+            content = serialize_result(value, tool_name=tool.name)
         except ToolResultError as error:
             raise _ToolFailure(str(error)) from None
+        return _capped(content, tool.max_result_chars), value
 
-    async def _approve(self, call: ToolCall) -> None:
+    async def _approve(self, request: ApprovalRequest) -> None:
+        call = request.call
         if self.approver is None:
             raise _ToolFailure(
                 f"tool {call.name!r} needs approval and no approver is configured; "
                 "the call was denied and did not run"
             )
-        decision = self.approver(call)
+        decision = self.approver(request)
         if inspect.isawaitable(decision):
             decision = await decision
         if not decision:
@@ -146,18 +198,60 @@ class Dispatcher:
         self, tool: Tool[..., Any], arguments: dict[str, Any], context: RunContext[Any]
     ) -> Any:
         try:
-            # No timeout, no cancel scope: that is most tools, and a scope per call adds up.
+            # No timeout, no cancel scope: a scope per call adds up.
             with anyio.move_on_after(tool.timeout) if tool.timeout else _NO_SCOPE:
                 if tool.is_async:
                     return await tool.call(arguments, context)
-                # abandon_on_cancel: a timed-out or cancelled sync tool cannot be stopped, but
-                # the run need not wait for it.
                 work = functools.partial(tool.call, arguments, context)
-                return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
-        except Exception as error:
+                return await _in_daemon_thread(work, tool.name)
+        except (Exception, SystemExit) as error:  # a tool's sys.exit() must not end the run
             if self.raise_errors:
                 raise
-            message = (str(error) or "no message")[:_MAX_MESSAGE]
+            message = _message(error)[:_MAX_MESSAGE]
             name = type(error).__name__
             raise _ToolFailure(f"tool {tool.name!r} raised {name}: {message}") from None
         raise _ToolFailure(f"tool {tool.name!r} timed out after {tool.timeout:g} s")
+
+
+def _message(error: BaseException) -> str:
+    try:
+        return str(error) or "no message"
+    except Exception:  # an exception whose __str__ itself fails
+        return f"(its message could not be read: {type(error).__name__}.__str__ failed)"
+
+
+def _capped(content: str, limit: int | None) -> str:
+    if limit is None or len(content) <= limit:
+        return content
+    left_out = len(content) - limit
+    return (
+        f"{content[:limit]}\n[result cut: {left_out} of {len(content)} characters left out; "
+        "ask for less, e.g. a narrower query or a page of it]"
+    )
+
+
+async def _in_daemon_thread(work: Callable[[], T], name: str) -> T:
+    """Run `work` in a daemon thread; when the caller is cancelled, it is abandoned.
+
+    A sync function cannot be stopped from outside. anyio's worker threads would keep the
+    interpreter from exiting while an abandoned one hangs; a daemon thread does not.
+    """
+    token = anyio.lowlevel.current_token()
+    context = contextvars.copy_context()  # as anyio's threads do: the caller's context
+    done = anyio.Event()
+    outcome: list[Any] = []
+
+    def target() -> None:
+        try:
+            outcome.append((True, context.run(work)))
+        except BaseException as error:  # handed to the awaiting task, whatever it is
+            outcome.append((False, error))
+        with contextlib.suppress(RuntimeError):  # the run ended meanwhile: nobody waits
+            anyio.from_thread.run_sync(done.set, token=token)
+
+    threading.Thread(target=target, name=f"agentkit tool {name}", daemon=True).start()
+    await done.wait()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return cast(T, value)

@@ -30,6 +30,7 @@ from ._events import RunEnded, RunEvent, RunResult, ToolCallFinished, ToolResult
 from ._exceptions import (
     HistoryError,
     MaxTurnsExceeded,
+    ModelResponseError,
     OutputValidationError,
     ToolArgumentsError,
     ToolRetriesExhausted,
@@ -151,9 +152,10 @@ class _Run:
         else:
             completion, early = await self.spec.model.complete(request), {}
         model_seconds = time.perf_counter() - started
-        choice = completion.choices[0] if completion.choices else None
-        message = choice.message if choice is not None else AssistantMessage(content="")
-        finish_reason = choice.finish_reason if choice is not None else None
+        if not completion.choices:  # not an empty answer: no answer at all
+            raise ModelResponseError("the model's response has no choices; nothing to continue")
+        choice = completion.choices[0]
+        message, finish_reason = choice.message, choice.finish_reason
         self.messages.append(message)
         self._add_usage(completion.usage)
         logger.debug(

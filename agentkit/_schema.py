@@ -17,13 +17,15 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
+import json
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, NotRequired, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_core import from_json, to_jsonable_python
+from pydantic_core import to_jsonable_python
 from typing_extensions import TypedDict, is_typeddict
 
 from ._docstrings import DocstringStyle, ParsedDocstring, parse_docstring
@@ -323,11 +325,36 @@ def _has_optional_property(node: Any) -> bool:
     return False
 
 
+class _DuplicateKey(Exception):
+    """An object in the arguments names the same key twice."""
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        counts = Counter(key for key, _ in pairs)
+        raise _DuplicateKey(next(key for key, count in counts.items() if count > 1))
+    return data
+
+
 def _parse_object(raw: str, tool_name: str) -> dict[str, Any]:
     if not raw or raw.isspace():
         return {}
     try:
-        data = from_json(raw)
+        # Duplicate keys are refused, not resolved: a parser keeping the last one while a
+        # person reads the first is how an approval prompt gets spoofed.
+        data = json.loads(raw, object_pairs_hook=_unique_keys)
+    except _DuplicateKey as duplicate:
+        key = str(duplicate)
+        message = f"the key {key!r} appears more than once; send each argument once"
+        raise ToolArgumentsError(
+            message, tool_name=tool_name, errors=[_error((key,), message, "duplicate_key")]
+        ) from None
+    except RecursionError:
+        message = "arguments are nested too deeply"
+        raise ToolArgumentsError(
+            message, tool_name=tool_name, errors=[_error((), message, "json_invalid")]
+        ) from None
     except ValueError as error:
         message = f"arguments are not valid JSON ({error})"
         raise ToolArgumentsError(

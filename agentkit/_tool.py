@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,19 @@ from ._exceptions import ToolDefinitionError, ToolResultError
 from ._messages import Usage
 from ._schema import FunctionSchema, function_schema
 
-__all__ = ["RunContext", "Tool", "serialize_result", "tool"]
+__all__ = [
+    "DEFAULT_MAX_RESULT_CHARS",
+    "DEFAULT_TOOL_TIMEOUT",
+    "RunContext",
+    "Tool",
+    "serialize_result",
+    "tool",
+]
+
+DEFAULT_TOOL_TIMEOUT = 120.0
+"""Seconds a call may take unless its tool says otherwise (`timeout=None`: no limit)."""
+DEFAULT_MAX_RESULT_CHARS = 100_000
+"""Characters of a result sent back to the model; the rest is cut with a note saying so."""
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -82,11 +95,12 @@ class Tool(Generic[P, R]):
         name: str | None = None,
         description: str | None = None,
         strict: bool | None = None,
-        timeout: float | None = None,
+        timeout: float | None = DEFAULT_TOOL_TIMEOUT,
         max_retries: int | None = None,
         requires_approval: bool = False,
         docstring_style: DocstringStyle = "auto",
         describe_returns: bool = False,
+        max_result_chars: int | None = DEFAULT_MAX_RESULT_CHARS,
     ) -> None:
         """Define a tool.
 
@@ -97,11 +111,15 @@ class Tool(Generic[P, R]):
             description: Overrides the description taken from the docstring.
             strict: `None` uses strict mode whenever the schema allows it; `True` demands it
                 (and raises when impossible); `False` never uses it.
-            timeout: Seconds a single call may take before it fails as a timeout.
+            timeout: Seconds a single call may take before it fails as a timeout (default
+                `DEFAULT_TOOL_TIMEOUT`, 120 s; `None` for no limit).
             max_retries: Failed calls of this tool a run tolerates; `None` uses the agent's.
             requires_approval: Ask the run's approver before every call.
             docstring_style: `"auto"`, `"google"`, `"numpy"`, `"sphinx"` or `"epydoc"`.
             describe_returns: Append the docstring's returns section to the description.
+            max_result_chars: Characters of a result sent to the model (default
+                `DEFAULT_MAX_RESULT_CHARS`, 100,000); a longer one is cut and the model told
+                how much was left out. `None` sends everything.
 
         Raises:
             ToolDefinitionError: The function, a parameter type or an option is unusable.
@@ -109,6 +127,7 @@ class Tool(Generic[P, R]):
         self.function = function
         self.name = _checked_name(name if name is not None else _default_name(function))
         self.timeout = _checked_timeout(timeout, self.name)
+        self.max_result_chars = _checked_limit(max_result_chars, self.name)
         self.max_retries = _checked_retries(max_retries, self.name)
         self.requires_approval = requires_approval
         self.is_async = _is_async(function)
@@ -239,25 +258,62 @@ def serialize_result(value: Any, *, tool_name: str) -> str:
     JSON (never a Python repr).
 
     Raises:
-        ToolResultError: The value is bytes or cannot be serialized as JSON.
+        ToolResultError: The value is bytes, text that is not valid Unicode (a lone
+            surrogate), holds NaN or infinity, or cannot be serialized as JSON.
     """
     if isinstance(value, str):
-        return value
+        return _valid_text(value, tool_name)
     if isinstance(value, bytes | bytearray | memoryview):
         raise ToolResultError(
             f"tool {tool_name!r} returned bytes; return text (decode it) or a JSON-friendly value",
             tool_name=tool_name,
         )
     try:
-        if isinstance(value, BaseModel):
+        if isinstance(value, BaseModel):  # its own config says what NaN becomes (null)
             return value.model_dump_json()
-        return to_json(value).decode()
+        text = to_json(value).decode()
     except PydanticSerializationError as error:
         raise ToolResultError(
             f"tool {tool_name!r} returned a {type(value).__name__} that cannot be serialized as "
             f"JSON ({error}); return str, a dict, a list, a pydantic model or a dataclass",
             tool_name=tool_name,
         ) from None
+    if ("NaN" in text or "Infinity" in text) and _has_non_finite(text):
+        raise ToolResultError(
+            f"tool {tool_name!r} returned NaN or infinity, which JSON cannot carry; "
+            "return None or a string in their place",
+            tool_name=tool_name,
+        )
+    return text
+
+
+class _NonFinite(Exception):
+    pass
+
+
+def _refuse_constant(_: str) -> Any:
+    raise _NonFinite
+
+
+def _has_non_finite(text: str) -> bool:
+    """Whether JSON text holds a bare NaN/Infinity token (not merely those words in a string)."""
+    try:
+        json.loads(text, parse_constant=_refuse_constant)
+    except _NonFinite:
+        return True
+    return False
+
+
+def _valid_text(text: str, tool_name: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ToolResultError(
+            f"tool {tool_name!r} returned text that is not valid Unicode (a lone surrogate at "
+            f"position {error.start}); decode bytes with errors='replace'",
+            tool_name=tool_name,
+        ) from None
+    return text
 
 
 def _returning(output_type: type[T]) -> Callable[..., T]:
@@ -295,6 +351,12 @@ def _checked_timeout(timeout: float | None, name: str) -> float | None:
     if timeout is not None and not timeout > 0:
         raise ToolDefinitionError(f"{name}: timeout must be a positive number of seconds")
     return timeout
+
+
+def _checked_limit(limit: int | None, name: str) -> int | None:
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise ToolDefinitionError(f"{name}: max_result_chars must be a whole number >= 1 or None")
+    return limit
 
 
 def _checked_retries(max_retries: int | None, name: str) -> int | None:

@@ -10,6 +10,7 @@ The answer goes to stdout; traces, approvals and progress go to stderr. Exit cod
     5  the run finished, but at least one tool call was denied approval
     6  extraction found no valid object
     7  a batch finished, but some items failed (see the journal; --resume retries them)
+    8  a batch stopped with items not processed (the message gives the command to continue)
     130  interrupted (Ctrl-C)
 """
 
@@ -29,11 +30,11 @@ from pydantic_core import to_json
 
 from ._agent import Agent
 from ._chat import ChatModel
+from ._dispatch import ApprovalRequest
 from ._events import RunEvent, ToolCallFinished
 from ._exceptions import AgentRunError, ExtractionError, ModelError, ToolDefinitionError
 from ._extract import Extractor
 from ._loading import LoadError, load_object, load_tools
-from ._messages import ToolCall
 from ._model import ModelSettings, TextDelta
 
 __all__ = ["EXIT_CODES", "main"]
@@ -47,6 +48,7 @@ EXIT_CODES = {
     "denied": 5,
     "extraction": 6,
     "batch_failures": 7,
+    "batch_incomplete": 8,
 }
 _INTERRUPTED = 130
 
@@ -337,31 +339,38 @@ class _Approver:
         self.denied = 0
         self._lock = anyio.Lock()
 
-    async def __call__(self, call: ToolCall) -> bool:
+    async def __call__(self, request: ApprovalRequest) -> bool:
         if self.yes:
             return True
         if self.deny:
-            return self._denied(call, "denied by --deny")
+            return self._denied(request, "denied by --deny")
         if not sys.stdin.isatty():
-            return self._denied(call, "no terminal to ask on; pass --yes to approve")
+            return self._denied(request, "no terminal to ask on; pass --yes to approve")
         async with self._lock:  # one question at a time
-            answer = await anyio.to_thread.run_sync(_ask, call)
-        return True if answer else self._denied(call, "denied")
+            answer = await anyio.to_thread.run_sync(_ask, request)
+        return True if answer else self._denied(request, "denied")
 
-    def _denied(self, call: ToolCall, why: str) -> bool:
+    def _denied(self, request: ApprovalRequest, why: str) -> bool:
         self.denied += 1
-        _say(f"  !! {call.name}({_short(call.arguments)}): {why}")
+        text, _ = request.describe(limit=80)
+        _say(f"  !! {' '.join(text.split())}: {why}")
         return False
 
 
-def _ask(call: ToolCall) -> bool:
-    print(
-        f"Allow {call.name}({_short(call.arguments)})? [y/N] ", end="", file=sys.stderr, flush=True
-    )
-    try:
-        return input().strip().lower() in ("y", "yes")
-    except EOFError:
-        return False
+def _ask(request: ApprovalRequest) -> bool:
+    """Show exactly what will run (every validated argument, escaped) and ask."""
+    text, cut = request.describe()
+    while True:
+        choices = "[y/N, f = show the full arguments]" if cut else "[y/N]"
+        print(f"Allow this call?\n{text}\n{choices} ", end="", file=sys.stderr, flush=True)
+        try:
+            answer = input().strip().lower()
+        except EOFError:
+            return False
+        if cut and answer in ("f", "full"):
+            text, cut = request.describe(limit=None)
+            continue
+        return answer in ("y", "yes")
 
 
 def _tools_list(options: argparse.Namespace) -> int:

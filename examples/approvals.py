@@ -5,7 +5,7 @@ python examples/approvals.py
 
 from __future__ import annotations
 
-from agentkit import Agent, ToolCall, tool
+from agentkit import Agent, ApprovalRequest, tool
 from agentkit.testing import FakeModel, Reply
 
 
@@ -19,9 +19,10 @@ def delete_file(path: str) -> str:
     return f"deleted {path}"
 
 
-def approve(call: ToolCall) -> bool:
-    allowed = "/tmp/" in call.arguments
-    print(f"approve {call.name}({call.arguments})? {'yes' if allowed else 'no'}")
+def approve(request: ApprovalRequest) -> bool:
+    # Decide on the validated arguments: exactly what the tool will be called with.
+    allowed = str(request.arguments["path"]).startswith("/tmp/")
+    print(f"approve {request.name}({request.arguments})? {'yes' if allowed else 'no'}")
     return allowed
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import anyio
 from pydantic import BaseModel
 
-from agentkit import RunContext, tool
+from agentkit import RunContext, ToolMessage, tool
 
 
 @dataclass
@@ -67,3 +68,8 @@ class Weather(BaseModel):
 
     city: str
     celsius: float
+
+
+def tool_messages(messages: list[Any]) -> list[ToolMessage]:
+    """The tool messages of a conversation, in order."""
+    return [m for m in messages if isinstance(m, ToolMessage)]

@@ -12,6 +12,7 @@ import pytest
 
 from agentkit import (
     Agent,
+    ApprovalRequest,
     AssistantMessage,
     HistoryError,
     LoopPolicy,
@@ -36,13 +37,9 @@ from agentkit import (
 )
 from agentkit.testing import FakeModel, FunctionModel, Reply, ScriptedCall
 
-from .agents import Log, Weather, add, fail, wait
+from .agents import Log, Weather, add, fail, tool_messages, wait
 
 pytestmark = pytest.mark.anyio
-
-
-def tool_messages(messages: list[Any]) -> list[ToolMessage]:
-    return [m for m in messages if isinstance(m, ToolMessage)]
 
 
 # --- rule 1: a turn is one request plus the calls it returned ----------------------------
@@ -241,9 +238,9 @@ async def test_arguments_cut_off_by_max_tokens_are_reported_as_such() -> None:
 async def test_approvals_sync_and_async_and_denials() -> None:
     decisions: list[str] = []
 
-    async def approve(call: ToolCall) -> bool:
-        decisions.append(call.arguments)
-        return "keep" not in call.arguments
+    async def approve(request: ApprovalRequest) -> bool:
+        decisions.append(request.arguments["path"])
+        return "keep" not in request.arguments["path"]
 
     model = FakeModel(
         [Reply.tool_calls(("delete", {"path": "/tmp/a"}), ("delete", {"path": "/keep"})), "ok"]

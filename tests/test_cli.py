@@ -142,7 +142,7 @@ def test_interactive_approval_on_a_real_terminal(server: MockChatServer) -> None
             ready, _, _ = select.select([controller], [], [], 30)
             assert ready, f"no approval prompt; saw {seen!r}"
             seen += os.read(controller, 1024)
-        assert b"Allow delete_file" in seen
+        assert b'Allow this call?\r\ndelete_file(\r\n    path = "/tmp/y"\r\n)' in seen
         os.write(controller, b"y\n")
         stdout, _ = process.communicate(timeout=30)
     finally:
