@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -103,3 +104,91 @@ def test_module_tools_are_rooted_at_the_current_directory() -> None:
     assert {t.name for t in (files.read_file, files.list_files, files.search_files, files.write_file)} == {
         "read_file", "list_files", "search_files", "write_file",
     }  # fmt: skip
+
+
+def test_a_directory_swapped_for_a_link_mid_call_never_leads_outside(tmp_path: Path) -> None:
+    """Another process swaps a directory inside the root for a link to outside, repeatedly.
+
+    Before: 1,932 of 20,000 reads returned the outside file. The check and the open are one
+    step now (O_NOFOLLOW at every component), so none may.
+    """
+    import threading
+
+    root = tmp_path / "root"
+    (root / "d").mkdir(parents=True)
+    (root / "d" / "f.txt").write_text("inside")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f.txt").write_text("OUTSIDE")
+    tools = files.FileTools(root)
+    stop = threading.Event()
+
+    def swap() -> None:
+        real, link, spare = root / "d", root / "link", root / "d-real"
+        os.symlink(outside, link)
+        while not stop.is_set():
+            # write_file may create a fresh `d` in a gap: then a rename fails, and the next
+            # round goes on from whatever is there.
+            with contextlib.suppress(OSError):
+                os.rename(real, spare)
+                os.rename(link, real)  # d is now a link to outside
+                os.rename(real, link)
+                os.rename(spare, real)  # d is the real directory again
+
+    swapper = threading.Thread(target=swap)
+    swapper.start()
+    seen: set[str] = set()
+    wrote_outside = False
+    try:
+        for attempt in range(3000):
+            try:
+                seen.add(tools.read_file("d/f.txt"))
+            except (PermissionError, FileNotFoundError, NotADirectoryError):
+                seen.add("refused")
+            if attempt % 10 == 0:
+                with contextlib.suppress(
+                    PermissionError, FileNotFoundError, FileExistsError, NotADirectoryError
+                ):
+                    tools.write_file(f"d/new{attempt}.txt", "x")
+                wrote_outside = wrote_outside or any(outside.glob("new*"))
+    finally:
+        stop.set()
+        swapper.join()
+    assert "OUTSIDE" not in seen
+    assert "inside" in seen
+    assert not wrote_outside
+
+
+def test_links_inside_the_root_are_listed_not_followed(root: Path, tools: object) -> None:
+    os.symlink(root / "docs" / "a.txt", root / "alias.txt")
+    assert "alias.txt@" in tools.list_files()  # type: ignore[attr-defined]
+    with pytest.raises(PermissionError, match="symbolic link"):
+        tools.read_file("alias.txt")  # type: ignore[attr-defined]
+
+
+def test_a_name_that_is_not_utf8_is_marked_and_the_rest_listed(root: Path, tools: object) -> None:
+    os.close(os.open(os.fsencode(root / "docs") + b"/bad\xff.txt", os.O_CREAT | os.O_WRONLY))
+    listed = tools.list_files("docs")  # type: ignore[attr-defined]
+    assert "a.txt" in listed
+    assert "bad\\xff.txt (this name is not valid UTF-8)" in listed
+    found = tools.search_files("docs/*")  # type: ignore[attr-defined]
+    assert "docs/a.txt" in found
+    assert "docs/bad\\xff.txt (this name is not valid UTF-8)" in found
+    model = FakeModel([Reply.tool_calls(("list_files", {"path": "docs"})), "ok"])
+    result = Agent(model, tools=files.FileTools(root).tools()).run_sync("list")
+    assert "a.txt" in str(result.messages[2].content)
+
+
+@pytest.mark.parametrize(
+    "path", ["/proc/self/root/etc/passwd", "docs/\0x", "a" * 300, "docs/../../root/../secret.txt"]
+)
+def test_odd_paths_are_refused_with_a_message(tools: object, path: str) -> None:
+    with pytest.raises((PermissionError, FileNotFoundError, ValueError, OSError)) as caught:
+        tools.read_file(path)  # type: ignore[attr-defined]
+    assert str(caught.value)
+
+
+def test_fifos_and_devices_are_not_files(root: Path, tools: object) -> None:
+    os.mkfifo(root / "pipe")
+    with pytest.raises(FileNotFoundError, match="not a file"):
+        tools.read_file("pipe")  # type: ignore[attr-defined]

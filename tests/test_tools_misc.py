@@ -80,10 +80,60 @@ async def test_shell_runs_with_timeout_and_output_limit() -> None:
     failing = await shell.run_command(f'{sys.executable} -c "import sys; sys.exit(3)"')
     assert failing.startswith("exit code 3")
     big = await shell.run_command(f"{sys.executable} -c \"print('x' * 50000)\"")
-    assert "[output cut: 50001 bytes in all]" in big
+    assert "[output cut: kept 16384 of 50001 bytes; 33617 dropped]" in big
     with pytest.raises(TimeoutError, match=r"did not finish within 0\.5 s"):
         await shell.run_command(f'{sys.executable} -c "import time; time.sleep(5)"', time_limit=0.5)
     with pytest.raises(FileNotFoundError, match="no such command"):
         await shell.run_command("definitely-not-a-command-xyz")
     no_shell = await shell.run_command("echo $HOME > /tmp/agentkit-shell-test")
     assert no_shell == "exit code 0\n$HOME > /tmp/agentkit-shell-test\n"
+
+
+def test_huge_results_are_refused_before_they_are_computed() -> None:
+    """(9**9999)**999 took 9.8 s and (9**9999)**9999 never finished; both are refused now."""
+    for expression in ("(9**9999)**999", "(9**9999)**9999", "9**4000 * 9**4000", "3**10000"):
+        with pytest.raises(ValueError, match="more than 4000 digits"):
+            calc.calculate(expression)
+    assert len(calc.calculate("9**4000")) == 3817
+    assert calc.calculate.timeout == 5
+
+
+@pytest.mark.anyio
+async def test_shell_output_is_read_incrementally_and_capped() -> None:
+    script = "import sys\nfor _ in range(2000): sys.stdout.write('x' * 65536)"
+    result = await shell.run_command(f'{sys.executable} -c "{script}"')
+    total = 2000 * 65536
+    assert f"[output cut: kept 16384 of {total} bytes; {total - 16384} dropped]" in result
+    assert len(result) < 17_000
+
+
+@pytest.mark.anyio
+async def test_shell_kills_the_whole_process_group_on_timeout() -> None:
+    import anyio
+
+    marker = "57.4321"
+    with pytest.raises(TimeoutError, match="was stopped"):
+        await shell.run_command(f'bash -c "sleep {marker} & sleep 58.4321"', time_limit=0.5)
+    left = await anyio.run_process(["pgrep", "-f", f"sleep {marker}"], check=False)
+    assert left.stdout == b""
+
+
+@pytest.mark.anyio
+async def test_shell_returns_when_a_background_child_keeps_the_output_open() -> None:
+    result = await shell.run_command('bash -c "sleep 30.4321 & echo started"', time_limit=20)
+    assert result == "exit code 0\nstarted\n"
+
+
+@pytest.mark.anyio
+async def test_shell_runs_with_a_minimal_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIMLAPI_API_KEY", "sk-never-shown")
+    monkeypatch.setenv("SHELL_TEST_EXTRA", "passed")
+    plain = await shell.run_command("env")
+    assert "sk-never-shown" not in plain
+    assert "PATH=" in plain
+    assert "SHELL_TEST_EXTRA" not in plain
+    wider = shell.shell_tool(pass_env=["SHELL_TEST_EXTRA"], env={"GREETING": "hi"})
+    more = await wider("env")
+    assert "SHELL_TEST_EXTRA=passed" in more
+    assert "GREETING=hi" in more
+    assert "sk-never-shown" not in more

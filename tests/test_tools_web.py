@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -26,6 +27,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "/image": (200, "image/png", b"\x89PNG"),
             "/missing": (404, "text/plain", b"not here"),
         }
+        if self.path == "/trickle":  # one byte at a time: each read is quick, the whole is not
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            try:
+                for _ in range(100):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.1)
+            except OSError:
+                pass  # the client gave up, as it should
+            return
         if self.path == "/redirect":
             self.send_response(302)
             self.send_header("Location", "/page")
@@ -116,3 +130,13 @@ async def test_limits_and_content_types(site: str) -> None:
         await small.fetch_url(f"http://{site}/image")
     with pytest.raises(ValueError, match="not an http"):
         await small.fetch_url("file:///etc/passwd")
+
+
+async def test_a_trickling_server_cannot_stretch_the_fetch_past_its_deadline(site: str) -> None:
+    """Before: one byte per second kept WebTools(timeout=2) busy for 20 s."""
+    import anyio
+
+    tools = web.WebTools(allow_private=True, timeout=0.5, resolver=resolving_to("127.0.0.1"))
+    with anyio.fail_after(5):  # a hang guard; the deadline itself is 0.5 s
+        with pytest.raises(TimeoutError, match=r"not fetched within 0\.5 s"):
+            await tools.fetch_url(f"http://{site}/trickle")

@@ -3,7 +3,9 @@
     agentkit run "What is 17% of 2340?" -T tools/calc.py
 
 Numbers, + - * / // % **, parentheses, and math functions (sqrt, sin, log, ...). Results too
-large to be useful and divisions by zero are clear errors.
+large to be useful and divisions by zero are clear errors. The size of every integer result
+(powers, products, factorials) is bounded *before* it is computed, so no expression can freeze
+the process; the tool's 5 s timeout is a backstop on top.
 """
 
 from __future__ import annotations
@@ -39,9 +41,12 @@ _CONSTANTS = {"pi": math.pi, "e": math.e, "tau": math.tau}
 MAX_EXPONENT = 10_000
 MAX_FACTORIAL = 1_000
 MAX_LENGTH = 500
+MAX_DIGITS = 4_000
+"""Digits of an integer result (Python itself refuses to print more than 4,300)."""
+_MAX_BITS = int(MAX_DIGITS * math.log2(10))
 
 
-@tool
+@tool(timeout=5)
 def calculate(expression: str) -> str:
     """Evaluate an arithmetic expression exactly as written.
 
@@ -76,6 +81,7 @@ def _evaluate(node: ast.AST) -> Any:
         left, right = _evaluate(node.left), _evaluate(node.right)
         if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
             raise ValueError(f"exponents are limited to ±{MAX_EXPONENT}")
+        _check_size(node.op, left, right)
         return _BINARY[type(node.op)](left, right)
     if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
         return _UNARY[type(node.op)](_evaluate(node.operand))
@@ -98,6 +104,20 @@ def _evaluate(node: ast.AST) -> Any:
     raise ValueError(
         f"unsupported element {element!r}: only numbers, operators, math functions{hint}"
     )
+
+
+def _check_size(op: ast.operator, left: Any, right: Any) -> None:
+    """Refuse an integer result longer than MAX_DIGITS, from the operands' sizes alone."""
+    if not (isinstance(left, int) and isinstance(right, int)):
+        return  # floats overflow to an error or to inf by themselves, at once
+    if isinstance(op, ast.Pow) and right > 0 and abs(left) > 1:
+        bits = right * math.log2(abs(left))
+    elif isinstance(op, ast.Mult):
+        bits = abs(left).bit_length() + abs(right).bit_length() - 1
+    else:
+        return
+    if bits > _MAX_BITS:
+        raise ValueError(f"the result would have more than {MAX_DIGITS} digits")
 
 
 def _format(value: Any) -> str:

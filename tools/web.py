@@ -6,7 +6,8 @@ Every connection is checked where it is made: the host name is resolved, and if 
 addresses is loopback, private, link-local, reserved or multicast, the fetch is refused
 (redirects included, and the checked address is the one connected to, so a name cannot
 change its answer in between). `WebTools(allow_private=True)` lifts this, e.g. for an
-intranet. Timeouts and a size limit apply; HTML is reduced to its text.
+intranet. `timeout` (15 s) bounds the whole fetch, redirects included, not each read; a size
+limit applies; HTML is reduced to its text.
 """
 
 from __future__ import annotations
@@ -113,6 +114,13 @@ class WebTools:
             max_chars: Return at most this many characters of text.
         """
         backend = _GuardedBackend(self.allow_private, self.resolver)
+        try:  # one deadline for the whole fetch: a server trickling bytes cannot stretch it
+            with anyio.fail_after(self.timeout):
+                return await self._fetch(backend, url, max_chars)
+        except TimeoutError:
+            raise TimeoutError(f"{url} was not fetched within {self.timeout:g} s") from None
+
+    async def _fetch(self, backend: _GuardedBackend, url: str, max_chars: int) -> str:
         async with httpcore.AsyncConnectionPool(network_backend=backend, retries=0) as pool:
             for _ in range(MAX_REDIRECTS + 1):
                 _check_scheme(url)
