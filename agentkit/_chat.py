@@ -27,8 +27,10 @@ from ._exceptions import (
     ModelConnectionError,
     ModelResponseError,
     ModelTimeoutError,
+    RateLimitError,
     StreamInterrupted,
 )
+from ._gate import GatePass, enter_gate
 from ._messages import Completion
 from ._model import ModelRequest, StreamDelta, completion_deltas
 from ._retry import RetryPolicy
@@ -157,8 +159,7 @@ class ChatModel:
     async def complete(self, request: ModelRequest) -> Completion:
         """Send `request` and return the whole completion, retrying per the policy."""
         payload = self._payload(request, stream=False)
-        response = await self.retry.call(lambda: self._post(payload))
-        return _decode_body(response.content, self._url)
+        return await self.retry.call(lambda: self._complete_once(payload))
 
     @asynccontextmanager
     async def stream(self, request: ModelRequest) -> AsyncIterator[AsyncIterator[StreamDelta]]:
@@ -175,6 +176,8 @@ class ChatModel:
         finally:
             await deltas.aclose()
             await opened.aclose()
+            if opened.gate is not None:
+                opened.gate.leave(opened.accumulator.completion().usage.total_tokens)
 
     # -- internals --------------------------------------------------------------------
 
@@ -248,6 +251,19 @@ class ChatModel:
         _log_response(response, started, self._url)
         return response
 
+    async def _complete_once(self, payload: bytes) -> Completion:
+        gate = await enter_gate(len(payload))  # a batch's shared rate limit, if one is set
+        try:
+            response = await self._post(payload)
+            completion = _decode_body(response.content, self._url)
+        except BaseException as error:
+            if gate is not None:
+                gate.leave(retry_after=_rate_limit_wait(error))
+            raise
+        if gate is not None:
+            gate.leave(completion.usage.total_tokens)
+        return completion
+
     async def _post(self, payload: bytes) -> httpx.Response:
         response = await self._send(payload, self._headers(stream=False), stream=False)
         if response.status_code >= 400:
@@ -257,8 +273,15 @@ class ChatModel:
         return response
 
     async def _start_stream(self, payload: bytes) -> _OpenStream:
-        response = await self._send(payload, self._headers(stream=True), stream=True)
+        gate = await enter_gate(len(payload))  # left when the stream ends (see `stream`)
+        try:
+            response = await self._send(payload, self._headers(stream=True), stream=True)
+        except BaseException as error:
+            if gate is not None:
+                gate.leave(retry_after=_rate_limit_wait(error))
+            raise
         opened = _OpenStream(self._url, response, response.aiter_bytes())  # type: ignore[arg-type]
+        opened.gate = gate
         try:
             if response.status_code >= 400:
                 body = await response.aread()
@@ -278,8 +301,10 @@ class ChatModel:
             else:
                 opened.pending = await _next_deltas(opened, mid_stream=False)
             return opened
-        except BaseException:
+        except BaseException as error:
             await opened.aclose()
+            if gate is not None:
+                gate.leave(retry_after=_rate_limit_wait(error))
             raise
 
 
@@ -292,6 +317,7 @@ class _OpenStream:
     accumulator: StreamAccumulator = field(default_factory=StreamAccumulator)
     pending: list[StreamDelta] = field(default_factory=list)
     done: bool = False
+    gate: GatePass | None = None
 
     async def aclose(self) -> None:
         # Close the byte iterator explicitly: left to the garbage collector, trio warns.
@@ -416,6 +442,13 @@ def _decode_body(raw: bytes, url: str) -> Completion:
             body=raw[:500].decode("utf-8", "replace"),
         ) from None
     return decode_completion(data)
+
+
+def _rate_limit_wait(error: BaseException) -> float | None:
+    """The wait a 429 asked for (a default when it named none), else None."""
+    if isinstance(error, RateLimitError):
+        return error.retry_after if error.retry_after is not None else 1.0
+    return None
 
 
 def _content_type(response: httpx.Response) -> str:

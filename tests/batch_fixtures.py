@@ -41,3 +41,14 @@ def worker_echo(record: dict[str, Any], context: BatchContext) -> dict[str, Any]
         log.write(f"{os.getpid()} {context.id}\n")
     time.sleep(0.05)
     return {"pid": os.getpid(), "text": record.get("text")}
+
+
+def rate_limited_first(record: dict[str, Any], context: BatchContext) -> str:
+    """Meet a 429 the first time for one item in three (counted per process in a file)."""
+    from agentkit import RateLimitError
+
+    marker = os.path.join(os.environ["LIMITED_DIR"], context.id)
+    if int(record["n"]) % 3 == 0 and not os.path.exists(marker):
+        open(marker, "w").close()
+        raise RateLimitError("slow down", status_code=429, retry_after=0.01)
+    return str(record["n"])

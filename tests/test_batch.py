@@ -17,6 +17,7 @@ import pytest
 from agentkit.batch import (
     BatchContext,
     Journal,
+    JournalDamaged,
     JournalMismatch,
     RateLimiter,
     read_jsonl,
@@ -320,3 +321,86 @@ def test_cli_status_export_and_errors(tmp_path: Path) -> None:
         "batch", "run", f"{FIXTURES}:flaky", str(source), "--journal", str(tmp_path / "j2")
     )
     assert "done 1  failed 1  remaining 0" in progress.stderr
+
+
+def shout(record: dict[str, Any], context: BatchContext) -> str:
+    return str(record["text"]).upper()
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [(b"", r"is empty \(0 bytes\)"), (b"\x00garbage" * 500, r"is damaged \(SQLite says")],
+    ids=["truncated-to-zero", "corrupt"],
+)
+async def test_a_damaged_journal_is_never_silently_started_over(
+    tmp_path: Path, damage: bytes, said: str
+) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": "x"}])
+    journal = tmp_path / "j"
+    journal.write_bytes(damage)
+    with pytest.raises(JournalDamaged, match=said) as caught:
+        await run_batch(shout, source, journal=journal, resume=True)
+    assert "--restart" in str(caught.value)
+    assert journal.read_bytes() == damage  # untouched
+    summary = await run_batch(shout, source, journal=journal, restart=True)
+    assert summary.done == 1
+    (aside,) = await anyio.to_thread.run_sync(lambda: list(tmp_path.glob("j.*.old")))
+    assert aside.read_bytes() == damage  # moved aside, never deleted
+
+
+def test_cli_names_what_a_journal_is_and_how_to_start_over(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "1", "text": "ok"}])
+    not_a_journal = run_cli("batch", "status", str(source))
+    assert not_a_journal.returncode == 2
+    assert "is not an agentkit batch journal" in not_a_journal.stderr
+    assert "INPUT.journal" in not_a_journal.stderr
+    journal = tmp_path / "j"
+    journal.write_bytes(b"")
+    resumed = run_cli(
+        "batch", "run", f"{FIXTURES}:flaky", str(source), "--journal", str(journal), "--resume"
+    )
+    assert resumed.returncode == 2
+    assert "is empty (0 bytes)" in resumed.stderr
+    assert "--restart" in resumed.stderr
+    restarted = run_cli(
+        "batch", "run", f"{FIXTURES}:flaky", str(source), "--journal", str(journal), "--restart"
+    )
+    assert restarted.returncode == 0, restarted.stderr
+    assert "moved the old journal aside" in restarted.stderr
+
+
+async def test_the_rate_limit_is_charged_per_model_request_retries_included(
+    tmp_path: Path,
+) -> None:
+    """Before: --rpm counted items, so an agent's two requests per item (and retries) were free."""
+    from agentkit import Agent, RetryPolicy
+
+    from .agents import add
+
+    class CountingLimiter(RateLimiter):
+        acquired = 0
+
+        async def acquire(self, estimated_tokens: int = 0) -> list[float]:
+            self.acquired += 1
+            return await super().acquire(estimated_tokens)
+
+    async def no_sleep(_: float) -> None:
+        pass
+
+    script: list[Any] = []
+    for n in range(3):
+        script += [Reply.tool_calls(("add", {"a": n, "b": 1})), Reply.text(f"done {n}")]
+    script.insert(1, Fault.http(500))  # one retried request
+    limiter = CountingLimiter(rpm=1000)
+    with MockChatServer(script) as server:
+        async with server.chat_model(retry=RetryPolicy(sleep=no_sleep)) as model:
+            summary = await run_batch(
+                Agent(model, tools=[add]),
+                [{"prompt": f"item {n}"} for n in range(3)],
+                journal=tmp_path / "j",
+                concurrency=1,
+                limiter=limiter,
+            )
+    assert summary.done == 3
+    assert len(server.requests) == 7
+    assert limiter.acquired == 7

@@ -10,7 +10,7 @@ summary = await run_batch(Invoice, "invoices.jsonl", journal="invoices.journal",
 The command line: `agentkit batch run TASK input.jsonl --out results.jsonl ...`.
 """
 
-from ._journal import Journal, JournalMismatch
+from ._journal import Journal, JournalDamaged, JournalError, JournalMismatch
 from ._rate import RateLimiter
 from ._runner import BatchSummary, read_jsonl, run_batch
 from ._tasks import (
@@ -31,6 +31,8 @@ __all__ = [
     "ExtractTask",
     "FunctionTask",
     "Journal",
+    "JournalDamaged",
+    "JournalError",
     "JournalMismatch",
     "RateLimiter",
     "TaskOutput",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import anyio
 from agentkit._chat import ChatModel
 from agentkit._loading import load_object
 
-from ._journal import Journal, JournalMismatch
+from ._journal import Journal, JournalError
 from ._runner import run_batch
 
 __all__ = ["add_batch_commands"]
@@ -42,6 +43,11 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
         "--resume",
         action="store_true",
         help="continue the journal: skip done items, retry failed ones",
+    )
+    run.add_argument(
+        "--restart",
+        action="store_true",
+        help="move an existing (or damaged) journal aside to NAME.<time>.old and start over",
     )
     run.add_argument("--max-attempts", type=int, default=3, help="tries per item across runs (3)")
     run.add_argument("--field", help="the record field with the prompt or text")
@@ -76,7 +82,8 @@ def _run(options: argparse.Namespace) -> int:
             return await run_batch(
                 _with_model(target, model), options.input, journal=journal, out=options.out,
                 concurrency=options.concurrency, rpm=options.rpm, tpm=options.tpm,
-                resume=options.resume, max_attempts=options.max_attempts, field=options.field,
+                resume=options.resume, restart=options.restart,
+                max_attempts=options.max_attempts, field=options.field,
                 progress=None if options.quiet else sys.stderr, executor=options.executor,
             )  # fmt: skip
         finally:
@@ -85,10 +92,25 @@ def _run(options: argparse.Namespace) -> int:
 
     try:
         summary = anyio.run(main)
-    except (JournalMismatch, ValueError, TypeError) as error:
+    except (JournalError, ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
     print(summary.to_json())
+    if summary.remaining:
+        again = " ".join(shlex.quote(part) for part in _resume_command(options, journal))
+        sys.stderr.write(
+            f"error: {summary.remaining} items were not processed; continue with:\n  {again}\n"
+        )
+        return EXIT_CODES["batch_incomplete"]
     return EXIT_CODES["ok"] if summary.failed == 0 else EXIT_CODES["batch_failures"]
+
+
+def _resume_command(options: argparse.Namespace, journal: str) -> list[str]:
+    command = ["agentkit", "batch", "run", options.task, options.input, "--journal", journal]
+    if options.out:
+        command += ["--out", options.out]
+    if options.executor:
+        command += ["--executor", options.executor]
+    return [*command, "--resume"]
 
 
 def _with_model(target: Any, model: ChatModel | None) -> Any:
@@ -104,7 +126,7 @@ def _open(path: str) -> Journal:
 
     try:
         return Journal.open_existing(path)
-    except FileNotFoundError as error:
+    except (FileNotFoundError, JournalError) as error:
         raise UsageError(str(error)) from None
 
 

@@ -12,6 +12,7 @@ limiter before handing the shard out, and corrects the tokens when the results c
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from typing import Any
 import anyio
 
 from ._journal import Item, Journal
-from ._rate import RateLimiter, estimate_tokens
+from ._rate import MAX_RATE_LIMIT_ROUNDS, RateLimiter, estimate_tokens
 
 __all__ = ["DaskExecutor", "parse_executor", "run_shard"]
 
@@ -103,8 +104,8 @@ class DaskExecutor:
         client = await anyio.to_thread.run_sync(
             lambda: Client(cluster if cluster is not None else where)
         )
-        try:
-            return await self._drive(client, journal, max_attempts, limiter)
+        try:  # a limiter even without limits: a 429 pauses every shard still to be sent
+            return await self._drive(client, journal, max_attempts, limiter or RateLimiter())
         finally:
             await anyio.to_thread.run_sync(client.close)
             if cluster is not None:
@@ -113,22 +114,49 @@ class DaskExecutor:
     async def _drive(
         self, client: Any, journal: Journal, max_attempts: int, limiter: RateLimiter | None
     ) -> int:
+        """Passes until nothing is left: rate-limited items go round again (up to a bound)."""
+        items: Iterator[Item] = journal.to_do(max_attempts)
+        limited: Counter[str] = Counter()
+        processed = 0
+        while True:
+            again: list[Item] = []
+            processed += await self._pass(client, items, journal, limiter, limited, again)
+            if not again:
+                return processed
+            items = iter(again)
+
+    async def _pass(
+        self,
+        client: Any,
+        items: Iterator[Item],
+        journal: Journal,
+        limiter: RateLimiter | None,
+        limited: Counter[str],
+        again: list[Item],
+    ) -> int:
         from distributed import as_completed
 
-        shards = _shards(journal.to_do(max_attempts), self.shard_size)
+        shards = _shards(items, self.shard_size)
         in_flight = max(2, 2 * len(client.scheduler_info().get("workers", {})))
         completed = as_completed()
+        sent: dict[str, Item] = {}
         entries: dict[str, list[float]] = {}
         processed = 0
         for _ in range(in_flight):
-            if not await self._submit(client, completed, shards, journal, limiter, entries):
+            if not await self._submit(client, completed, shards, journal, limiter, entries, sent):
                 break
         while completed.count():
             future = await anyio.to_thread.run_sync(next, completed)
             rows = future.result()
             future.release()  # committed below: the scheduler must never recompute it
-            processed += self._commit(rows, journal, limiter, entries)
-            await self._submit(client, completed, shards, journal, limiter, entries)
+            for row in rows:
+                item = sent.pop(row["id"])
+                if "rate_limited" in row:
+                    limited[item.id] += 1
+                    if limited[item.id] < MAX_RATE_LIMIT_ROUNDS:
+                        again.append(item)  # this run takes it again, after a pause
+            processed += self._commit(rows, journal, limiter, entries, limited)
+            await self._submit(client, completed, shards, journal, limiter, entries, sent)
         return processed
 
     async def _submit(
@@ -139,6 +167,7 @@ class DaskExecutor:
         journal: Journal,
         limiter: RateLimiter | None,
         entries: dict[str, list[float]],
+        sent: dict[str, Item],
     ) -> bool:
         shard = next(shards, None)
         if shard is None:
@@ -147,6 +176,7 @@ class DaskExecutor:
             if limiter is not None:
                 entries[item.id] = await limiter.acquire(estimate_tokens(item.record))
             journal.started(item.id)
+            sent[item.id] = item
         payload = [(item.id, item.record, item.attempts + 1) for item in shard]
         completed.add(
             client.submit(
@@ -161,13 +191,17 @@ class DaskExecutor:
         journal: Journal,
         limiter: RateLimiter | None,
         entries: dict[str, list[float]],
+        limited: Counter[str],
     ) -> int:
         for row in rows:
             entry = entries.pop(row["id"], None)
             if "rate_limited" in row:
                 if limiter is not None:
                     limiter.pause(float(row["rate_limited"]))
-                journal.requeue(row["id"])  # picked up again by --resume, not lost
+                if limited[row["id"]] < MAX_RATE_LIMIT_ROUNDS:
+                    journal.requeue(row["id"])  # taken again in this run's next pass
+                else:
+                    journal.failed(row["id"], "rate limited on every try")
             elif "error" in row:
                 journal.failed(row["id"], row["error"])
             else:

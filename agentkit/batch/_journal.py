@@ -10,11 +10,14 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Item", "Journal", "JournalMismatch"]
+from agentkit._exceptions import AgentkitError
+
+__all__ = ["Item", "Journal", "JournalDamaged", "JournalError", "JournalMismatch", "move_aside"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS job (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -33,8 +36,28 @@ CREATE INDEX IF NOT EXISTS items_state ON items (state);
 """
 
 
-class JournalMismatch(Exception):
+class JournalError(AgentkitError):
+    """A batch journal cannot be used as asked; the message says why and what to do."""
+
+
+class JournalMismatch(JournalError):
     """The journal was made by a different job (task, model, instructions or schema)."""
+
+
+class JournalDamaged(JournalError):
+    """The journal file is empty, truncated or corrupt: its progress cannot be trusted."""
+
+
+def move_aside(path: Path) -> Path | None:
+    """Rename a journal (and its WAL files) to `NAME.<time>.old`; return the new name."""
+    if not path.exists():
+        return None
+    aside = path.with_name(f"{path.name}.{time.strftime('%Y%m%d-%H%M%S')}.old")
+    for suffix in ("", "-wal", "-shm"):
+        companion = path.with_name(path.name + suffix)
+        if companion.exists():
+            companion.rename(aside.with_name(aside.name + suffix))
+    return aside
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +78,26 @@ class Journal:
 
         Raises:
             JournalMismatch: It belongs to another job, or exists and `resume` is false.
+            JournalDamaged: It is empty or corrupt while `resume` asks to continue it.
         """
         self.path = Path(path)
-        existed = self.path.exists() and self.path.stat().st_size > 0
-        # One writer at a time, but possibly from a helper thread (the Dask driver waits there).
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # WAL with NORMAL: a committed item survives a crash of the process (not of the OS).
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        stored = self._job("fingerprint")
+        size = self.path.stat().st_size if self.path.exists() else None
+        if resume and size == 0:
+            raise JournalDamaged(
+                f"{self.path} is empty (0 bytes): it was truncated, and what it recorded is "
+                "lost. Nothing was started over. To start over, run again with --restart "
+                "(it moves the file aside first), or restore the journal from a backup"
+            )
+        existed = bool(size)
+        try:
+            self._open()
+            stored = self._job("fingerprint")
+        except sqlite3.DatabaseError as error:
+            raise JournalDamaged(
+                f"{self.path} is damaged (SQLite says: {error}), so it cannot be continued "
+                "or trusted. Nothing was changed. To start over, run again with --restart "
+                "(it moves the file aside first), or restore the journal from a backup"
+            ) from None
         if existed and stored is not None and not resume:
             raise JournalMismatch(
                 f"{self.path} already holds a job; pass --resume to continue it, "
@@ -83,6 +116,14 @@ class Journal:
         self._counts = self._count_states()
         self._tokens = self._sum_tokens()
 
+    def _open(self) -> None:
+        # One writer at a time, but possibly from a helper thread (the Dask driver waits there).
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        # WAL with NORMAL: a committed item survives a crash of the process (not of the OS).
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
     @classmethod
     def open_existing(cls, path: str | Path) -> Journal:
         """Open a journal to inspect or export it, whatever job made it.
@@ -92,10 +133,14 @@ class Journal:
         """
         if not Path(path).is_file():
             raise FileNotFoundError(f"{path}: no such journal")
-        with sqlite3.connect(path) as db:
-            row = db.execute("SELECT value FROM job WHERE key = 'fingerprint'").fetchone()
+        expected = "give the journal a `batch run` wrote (by default INPUT.journal)"
+        try:
+            with closing(sqlite3.connect(path)) as db:
+                row = db.execute("SELECT value FROM job WHERE key = 'fingerprint'").fetchone()
+        except sqlite3.DatabaseError:
+            raise JournalError(f"{path} is not an agentkit batch journal; {expected}") from None
         if row is None:
-            raise FileNotFoundError(f"{path} is not an agentkit journal")
+            raise JournalError(f"{path} is not an agentkit batch journal; {expected}")
         return cls(path, str(row[0]), resume=True)
 
     def close(self) -> None:

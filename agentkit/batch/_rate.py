@@ -2,7 +2,8 @@
 
 A sliding log: any window of `window` seconds holds at most `rpm` requests and `tpm` tokens.
 Tokens are estimated before a request and corrected with the real usage after. A 429 pauses
-everyone, not just the item that met it.
+everyone, not just the item that met it. For agents and extractions it is charged per model
+request, retries included (`LimiterGate`); a plain function task is charged per item.
 """
 
 from __future__ import annotations
@@ -14,7 +15,11 @@ from typing import Any
 
 import anyio
 
-__all__ = ["RateLimiter", "estimate_tokens"]
+__all__ = ["MAX_RATE_LIMIT_ROUNDS", "LimiterGate", "RateLimiter", "estimate_tokens"]
+
+_ANSWER_ESTIMATE = 256
+MAX_RATE_LIMIT_ROUNDS = 5
+"""Times an item may meet a 429 in one run before it is recorded as failed."""
 
 
 class RateLimiter:
@@ -83,6 +88,25 @@ class RateLimiter:
         return max(waits)
 
 
+class LimiterGate:
+    """A `RateLimiter` as the gate every model request of a batch passes (see `_gate`).
+
+    Each request, retries included, takes one request of the budget and an estimate of its
+    tokens, corrected with the tokens it really used; a 429 pauses every worker.
+    """
+
+    def __init__(self, limiter: RateLimiter) -> None:
+        self.limiter = limiter
+
+    async def enter(self, payload_bytes: int) -> list[float]:
+        return await self.limiter.acquire(payload_bytes // 4 + _ANSWER_ESTIMATE)
+
+    def leave(self, ticket: list[float], tokens: int, retry_after: float | None) -> None:
+        self.limiter.correct(ticket, tokens)
+        if retry_after is not None:
+            self.limiter.pause(retry_after)
+
+
 def estimate_tokens(record: Any) -> int:
     """A rough token estimate before a request: a quarter of the characters, plus the answer."""
-    return len(json.dumps(record)) // 4 + 256
+    return len(json.dumps(record)) // 4 + _ANSWER_ESTIMATE

@@ -13,16 +13,16 @@ from typing import Any, TextIO
 import anyio
 
 from agentkit._exceptions import RateLimitError
+from agentkit._gate import request_gate
 from agentkit._loading import load_object
 
-from ._journal import Item, Journal
-from ._rate import RateLimiter, estimate_tokens
-from ._tasks import BatchContext, BatchTask, make_task
+from ._journal import Item, Journal, move_aside
+from ._rate import MAX_RATE_LIMIT_ROUNDS, LimiterGate, RateLimiter, estimate_tokens
+from ._tasks import AgentTask, BatchContext, BatchTask, ExtractTask, make_task
 
 __all__ = ["BatchSummary", "read_jsonl", "run_batch"]
 
 _RATE_LIMIT_PAUSE = 5.0  # seconds, when a 429 says nothing about how long to wait
-_MAX_RATE_LIMIT_ROUNDS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +105,7 @@ async def run_batch(
     rpm: int | None = None,
     tpm: int | None = None,
     resume: bool = False,
+    restart: bool = False,
     max_attempts: int = 3,
     field: str | None = None,
     progress: TextIO | None = None,
@@ -122,6 +123,8 @@ async def run_batch(
         rpm: Requests per minute for the whole batch.
         tpm: Tokens per minute for the whole batch (estimated, then corrected).
         resume: Continue an existing journal: done items are skipped, failed ones retried.
+        restart: Move an existing journal aside (to `NAME.<time>.old`, never deleted) and
+            start a new one: the way on from a damaged journal.
         max_attempts: Tries per item across runs.
         field: The record field holding the prompt or text.
         progress: Where to write progress (e.g. `sys.stderr`); None for quiet.
@@ -132,6 +135,11 @@ async def run_batch(
     if executor is not None and not isinstance(target, str):
         raise TypeError("with a Dask executor, give the task as a 'module:name' string")
     task = make_task(load_object(target) if isinstance(target, str) else target, field=field)
+    if restart and resume:
+        raise ValueError("restart and resume exclude each other: choose one")
+    moved = move_aside(Path(journal)) if restart else None
+    if moved is not None and progress is not None:
+        progress.write(f"moved the old journal aside to {moved}\n")
     store = Journal(journal, task.fingerprint(), resume=resume)
     try:
         items = (
@@ -168,6 +176,9 @@ class _Driver:
         progress: TextIO | None,
     ) -> None:
         self.task, self.journal, self.limiter = task, journal, limiter
+        # Tasks that talk to a model are charged per request where the requests are made.
+        per_request = limiter is not None and isinstance(task, AgentTask | ExtractTask)
+        self.gate = LimiterGate(limiter) if per_request and limiter is not None else None
         self.max_attempts, self.progress = max_attempts, progress
         self.processed = 0
         self.started = time.perf_counter()
@@ -194,12 +205,15 @@ class _Driver:
     async def _process(self, item: Item) -> None:
         self.journal.started(item.id)
         context = BatchContext(id=item.id, attempt=item.attempts + 1)
-        for _ in range(_MAX_RATE_LIMIT_ROUNDS):
+        for _ in range(MAX_RATE_LIMIT_ROUNDS):
             entry = (
-                await self.limiter.acquire(estimate_tokens(item.record)) if self.limiter else None
+                await self.limiter.acquire(estimate_tokens(item.record))
+                if self.limiter is not None and self.gate is None
+                else None
             )
             try:
-                output = await self.task(item.record, context)
+                with request_gate(self.gate):  # agents and extractions: charged per request
+                    output = await self.task(item.record, context)
             except RateLimitError as error:
                 if self.limiter is not None:
                     self.limiter.pause(error.retry_after or _RATE_LIMIT_PAUSE)
@@ -209,7 +223,7 @@ class _Driver:
             except Exception as error:  # a task error is recorded, never stops the batch
                 self.journal.failed(item.id, f"{type(error).__name__}: {error}"[:2000])
                 break
-            if self.limiter is not None and entry is not None and output.usage:
+            if entry is not None and self.limiter is not None and output.usage:
                 self.limiter.correct(entry, int(output.usage.get("total_tokens", 0)))
             self.journal.done(item.id, output.result, output.usage)
             break
