@@ -73,3 +73,15 @@ class Weather(BaseModel):
 def tool_messages(messages: list[Any]) -> list[ToolMessage]:
     """The tool messages of a conversation, in order."""
     return [m for m in messages if isinstance(m, ToolMessage)]
+
+
+async def run_agent(agent: Any, prompt: str, *, streamed: bool) -> tuple[Any, str]:
+    """Run `agent` plainly or streamed; return its result and the text deltas it streamed."""
+    from agentkit import TextDelta
+
+    if not streamed:
+        return await agent.run(prompt), ""
+    async with agent.stream(prompt) as run:
+        texts = [event.text async for event in run if isinstance(event, TextDelta)]
+    assert run.result is not None
+    return run.result, "".join(texts)

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from agentkit import Agent, LoopPolicy, ModelSettings, TextDelta
+from agentkit import Agent, LoopPolicy, ModelSettings
 from agentkit.testing import MockChatServer, Reply
 
-from .agents import Log, Weather, add, wait
+from .agents import Log, Weather, add, run_agent, wait
 from .spec import DEFAULT_MODEL, request_problems
 
 pytestmark = pytest.mark.anyio
@@ -43,15 +43,9 @@ async def test_a_tool_run_over_http(server: MockChatServer, streamed: bool) -> N
             parallel_tool_calls=True,
             settings=settings,
         )
-        if streamed:
-            async with agent.stream("Add") as run:
-                texts = [event.text async for event in run if isinstance(event, TextDelta)]
-            assert run.result is not None
-            result = run.result
-            assert "".join(texts) == "5 and 30."
-        else:
-            result = await agent.run("Add")
+        result, streamed_text = await run_agent(agent, "Add", streamed=streamed)
     assert result.output == "5 and 30."
+    assert streamed_text == ("5 and 30." if streamed else "")
     first, second = (request.body for request in server.requests)
     assert first["tool_choice"] == "required"
     assert second["tool_choice"] == "auto"

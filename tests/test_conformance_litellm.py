@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from agentkit import Agent, ChatModel, ModelRequest, RetryPolicy, TextDelta, UserMessage, extract
+from agentkit import Agent, ChatModel, ModelRequest, RetryPolicy, UserMessage, extract
 from agentkit.testing import MockChatServer, Reply
 
-from .agents import add
+from .agents import add, run_agent
 from .peers import free_port, peer_command, running
 
 pytestmark = pytest.mark.anyio
@@ -91,16 +91,9 @@ def model(proxy_url: str, name: str) -> ChatModel:
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_text(proxy_url: str, streamed: bool) -> None:
     async with model(proxy_url, "mock-text") as chat:
-        agent = Agent(chat)
-        if streamed:
-            async with agent.stream("Hello") as run:
-                texts = [event.text async for event in run if isinstance(event, TextDelta)]
-            assert run.result is not None
-            result = run.result
-            assert "".join(texts) == "hi there"
-        else:
-            result = await agent.run("Hello")
+        result, streamed_text = await run_agent(Agent(chat), "Hello", streamed=streamed)
     assert result.output == "hi there"
+    assert streamed_text == ("hi there" if streamed else "")
     assert result.usage.total_tokens > 0
 
 
@@ -129,14 +122,7 @@ async def test_a_tool_loop_through_the_proxy(
     seen_before = len(upstream.requests)
     async with model(proxy_url, "upstream") as chat:
         agent = Agent(chat, tools=[add], tool_choice="required")
-        if streamed:
-            async with agent.stream("Add") as run:
-                async for _ in run:
-                    pass
-            assert run.result is not None
-            result = run.result
-        else:
-            result = await agent.run("Add")
+        result, _ = await run_agent(agent, "Add", streamed=streamed)
     assert result.output == "5 and 30."
     first, second = (request.body for request in upstream.requests[seen_before:])
     assert first["tool_choice"] == "required"

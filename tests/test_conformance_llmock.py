@@ -26,7 +26,7 @@ from agentkit import (
     StreamInterrupted,
 )
 
-from .agents import add
+from .agents import add, run_agent
 from .peers import free_port, peer_command, running
 
 pytestmark = pytest.mark.anyio
@@ -105,14 +105,8 @@ CASES = {
 
 async def run_once(url: str, stream: bool) -> str:
     async with chat_model(url) as model:
-        agent = Agent(model)
-        if not stream:
-            return (await agent.run("Say something")).output
-        async with agent.stream("Say something") as run:
-            async for _ in run:
-                pass
-        assert run.result is not None
-        return run.result.output
+        result, _ = await run_agent(Agent(model), "Say something", streamed=stream)
+    return str(result.output)
 
 
 def control(url: str, method: str, path: str, **body: Any) -> Any:

@@ -22,6 +22,7 @@ from agentkit import (
     StreamInterrupted,
 )
 
+from .agents import run_agent
 from .edge_server import (
     CLOSE,
     RESET,
@@ -60,15 +61,9 @@ def model_for(server: EdgeServer, retries: int = 1) -> ChatModel:
 
 
 async def ask(model: ChatModel, prompt: str, stream: bool) -> str:
-    agent = Agent(model)
     with anyio.fail_after(HANG_GUARD):
-        if not stream:
-            return (await agent.run(prompt)).output
-        async with agent.stream(prompt) as run:
-            async for _ in run:
-                pass
-        assert run.result is not None
-        return run.result.output
+        result, _ = await run_agent(Agent(model), prompt, streamed=stream)
+    return str(result.output)
 
 
 def first_only(bad: Callable[[Seen], list[Action]]) -> Callable[[Seen], list[Action]]:
