@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import functools
 import inspect
+import re
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
@@ -70,7 +72,14 @@ def parse_docstring(docstring: str | None, style: DocstringStyle = "auto") -> Pa
     """
     if not docstring or not docstring.strip():
         return ParsedDocstring()
-    text = inspect.cleandoc(docstring)
+    dedented = textwrap.dedent(docstring).strip()
+    if _SECTION_FIRST.match(dedented):
+        # No summary, a section first. `cleandoc` would strip the section body's indentation
+        # (it measures from the second line), and the parsers would take the title for a
+        # summary: keep the indentation, and give them the empty summary line they expect.
+        text = "\n" + dedented
+    else:
+        text = inspect.cleandoc(docstring)
     if style == "auto":
         parsed = _best_parse(text)
     elif style in _STYLES:
@@ -79,6 +88,12 @@ def parse_docstring(docstring: str | None, style: DocstringStyle = "auto") -> Pa
         known = ", ".join(["auto", *_STYLES])
         raise ValueError(f"unknown docstring style {style!r}; use one of: {known}")
     return _summarize(parsed)
+
+
+_SECTION_FIRST = re.compile(
+    r"(?:(?:Args|Arguments|Parameters|Params|Keyword Args|Keyword Arguments|Other Parameters|"
+    r"Returns|Return|Raises|Yields|Attributes|Examples?|Notes?)[ \t]*:?[ \t]*(?:\n|$)|:param\b)"
+)
 
 
 def _best_parse(text: str) -> Docstring:

@@ -106,6 +106,7 @@ def function_schema(
     docstring_style: DocstringStyle = "auto",
     describe_returns: bool = False,
     is_context: Callable[[Any], bool],
+    local_names: Mapping[str, Any] | None = None,
 ) -> FunctionSchema:
     """Build the schema and validator of `function`'s parameters.
 
@@ -115,11 +116,13 @@ def function_schema(
         docstring_style: The docstring style, or `"auto"`.
         describe_returns: Append the docstring's returns text to the description.
         is_context: Tells whether an annotation is the injected run context type.
+        local_names: Names visible where the function was defined (an enclosing function's
+            locals), for postponed annotations that name them, as pydantic does.
 
     Raises:
         ToolDefinitionError: A parameter cannot be expressed, or the context is misplaced.
     """
-    parameters = _signature(function, display_name)
+    parameters = _signature(function, display_name, local_names)
     takes_context = bool(parameters) and is_context(parameters[0].annotation)
     if takes_context:
         parameters = parameters[1:]
@@ -164,9 +167,16 @@ def _finish(*, schema: JsonSchema, **fields: Any) -> FunctionSchema:
     )
 
 
-def _signature(function: Callable[..., Any], display_name: str) -> list[inspect.Parameter]:
+def _signature(
+    function: Callable[..., Any], display_name: str, local_names: Mapping[str, Any] | None
+) -> list[inspect.Parameter]:
     try:
-        signature = inspect.signature(function, eval_str=True)
+        try:
+            signature = inspect.signature(function, eval_str=True)
+        except NameError:
+            if not local_names:
+                raise
+            signature = inspect.signature(function, eval_str=True, locals=dict(local_names))
     except NameError as error:
         raise ToolDefinitionError(
             f"{display_name}: cannot resolve the type annotation {error.name!r}; define it at "

@@ -11,6 +11,7 @@ import functools
 import inspect
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, ParamSpec, TypeVar, get_origin, overload
@@ -77,6 +78,21 @@ class RunContext(Generic[DepsT]):
         return sum(self._added[1:], self._added[0]) if self._added else None
 
 
+def _defining_locals() -> Mapping[str, Any] | None:
+    """The local names of the frame that made the tool (the first frame outside agentkit).
+
+    A function defined inside another one, in a module with postponed annotations, may name
+    classes local to the enclosing function; pydantic resolves those from the defining frame,
+    and so does this.
+    """
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("agentkit."):
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None or frame.f_locals is frame.f_globals:
+        return None  # module level: the globals already resolve everything
+    return frame.f_locals
+
+
 def _is_run_context(annotation: Any) -> bool:
     return annotation is RunContext or get_origin(annotation) is RunContext
 
@@ -137,6 +153,7 @@ class Tool(Generic[P, R]):
             docstring_style=docstring_style,
             describe_returns=describe_returns,
             is_context=_is_run_context,
+            local_names=_defining_locals(),
         )
         self._setup(schema, description, strict)
         functools.update_wrapper(self, function, updated=())

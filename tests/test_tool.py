@@ -392,3 +392,40 @@ def test_unserializable_results_are_clear_errors(value: Any) -> None:
 
 def test_signature_of_the_tool_is_the_functions() -> None:
     assert inspect.signature(tool(zoo.power)) == inspect.signature(zoo.power)
+
+
+def test_annotations_naming_classes_local_to_the_enclosing_function_resolve() -> None:
+    """Postponed annotations (this module) naming a class of the enclosing function, as pydantic allows."""
+    from dataclasses import dataclass
+
+    @dataclass
+    class Point:
+        x: float
+        y: float
+
+    @tool
+    def distance(a: Point, b: Point) -> float:
+        """Distance between two points.
+
+        Args:
+            a: The first point.
+            b: The second point.
+        """
+        return float(((a.x - b.x) ** 2 + (a.y - b.y) ** 2) ** 0.5)
+
+    arguments = distance.validate('{"a": {"x": 0, "y": 0}, "b": {"x": 3, "y": 4}}')
+    assert distance.call(arguments) == 5.0
+    assert distance.parameters["properties"]["a"]["description"] == "The first point."
+
+
+def test_a_docstring_with_no_summary_keeps_its_parameter_descriptions() -> None:
+    @tool
+    def scale(x: int) -> int:
+        """
+        Args:
+            x: The x.
+        """
+        return x
+
+    assert scale.description == ""
+    assert scale.parameters["properties"]["x"]["description"] == "The x."
