@@ -72,14 +72,12 @@ def parse_docstring(docstring: str | None, style: DocstringStyle = "auto") -> Pa
     """
     if not docstring or not docstring.strip():
         return ParsedDocstring()
+    # No summary, a section first: `cleandoc` would strip the section body's indentation (it
+    # measures from the second line), and the parsers would take the title for a summary.
+    # Keep the indentation, and give them the empty summary line they expect.
     dedented = textwrap.dedent(docstring).strip()
-    if _SECTION_FIRST.match(dedented):
-        # No summary, a section first. `cleandoc` would strip the section body's indentation
-        # (it measures from the second line), and the parsers would take the title for a
-        # summary: keep the indentation, and give them the empty summary line they expect.
-        text = "\n" + dedented
-    else:
-        text = inspect.cleandoc(docstring)
+    section_first = _SECTION_FIRST.match(dedented)
+    text = "\n" + dedented if section_first else inspect.cleandoc(docstring)
     if style == "auto":
         parsed = _best_parse(text)
     elif style in _STYLES:
