@@ -7,9 +7,10 @@ runs the same loop with `stream: true`, handing its events over a memory channel
 from __future__ import annotations
 
 import functools
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 import anyio
@@ -45,7 +46,12 @@ class Agent(Generic[OutputT]):
     ```
 
     The configuration is fixed at construction; an agent can serve many runs at once.
+    Setting an attribute, or changing `agent.tools`, raises: the model is offered the tools
+    built at construction, so a change could only make the agent run a tool the model was
+    never shown. Make a new `Agent` instead.
     """
+
+    _frozen = False
 
     @overload
     def __init__(
@@ -60,7 +66,7 @@ class Agent(Generic[OutputT]):
         max_turns: int = DEFAULT_MAX_TURNS,
         settings: ModelSettings | None = None,
         limits: UsageLimits | None = None,
-        stop_at_tools: Sequence[str] = (),
+        stop_at_tools: Sequence[str | Tool[..., Any]] = (),
         approver: Approver | None = None,
         policy: LoopPolicy | None = None,
     ) -> None: ...
@@ -77,7 +83,7 @@ class Agent(Generic[OutputT]):
         max_turns: int = DEFAULT_MAX_TURNS,
         settings: ModelSettings | None = None,
         limits: UsageLimits | None = None,
-        stop_at_tools: Sequence[str] = (),
+        stop_at_tools: Sequence[str | Tool[..., Any]] = (),
         approver: Approver | None = None,
         policy: LoopPolicy | None = None,
     ) -> None: ...
@@ -93,7 +99,7 @@ class Agent(Generic[OutputT]):
         max_turns: int = DEFAULT_MAX_TURNS,
         settings: ModelSettings | None = None,
         limits: UsageLimits | None = None,
-        stop_at_tools: Sequence[str] = (),
+        stop_at_tools: Sequence[str | Tool[..., Any]] = (),
         approver: Approver | None = None,
         policy: LoopPolicy | None = None,
     ) -> None:
@@ -112,7 +118,8 @@ class Agent(Generic[OutputT]):
             max_turns: Model requests a run may make before `MaxTurnsExceeded`.
             settings: Model settings for every request (`max_tokens`, `seed`...).
             limits: Usage limits per run.
-            stop_at_tools: Tools whose successful call ends the run with their return value.
+            stop_at_tools: Tools (or their names) whose successful call ends the run with
+                their return value.
             approver: Decides calls of tools marked `requires_approval` (sync or async);
                 without one, such calls are denied.
             policy: Concurrency, retry budgets, output mode and other loop behaviour.
@@ -121,10 +128,11 @@ class Agent(Generic[OutputT]):
             ValueError: Two tools share a name, or a name is unknown or reserved.
         """
         self.policy = policy or LoopPolicy()
-        self.tools = _tools_by_name(tools)
+        self.tools: Mapping[str, Tool[..., Any]] = MappingProxyType(_tools_by_name(tools))
         self.output = OutputSpec.for_type(output_type, self.policy.output_mode)
         _check_tool_choice(tool_choice, self.tools)
-        unknown_stops = sorted(set(stop_at_tools) - set(self.tools))
+        stop_names = _stop_names(stop_at_tools)
+        unknown_stops = sorted(stop_names - set(self.tools))
         if unknown_stops:
             raise ValueError(f"stop_at_tools names unknown tools: {', '.join(unknown_stops)}")
         if max_turns < 1:
@@ -137,12 +145,20 @@ class Agent(Generic[OutputT]):
         self.max_turns = max_turns
         self.settings = settings or ModelSettings()
         self.limits = limits or UsageLimits()
-        self.stop_at_tools = frozenset(stop_at_tools)
+        self.stop_at_tools = stop_names
         self.approver = approver
         definitions = [t.definition() for t in self.tools.values()]
         if self.output.tool is not None and self.output.mode == "tool":
             definitions.append(self.output.tool.definition())
         self._definitions = tuple(definitions)  # the same for every run: built once
+        self._frozen = True
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._frozen:
+            raise AttributeError(
+                f"an Agent's configuration is fixed; make a new Agent instead of setting {name!r}"
+            )
+        super().__setattr__(name, value)
 
     @property
     def model(self) -> Model:
@@ -150,7 +166,8 @@ class Agent(Generic[OutputT]):
         if self._model is None:
             from ._chat import ChatModel  # httpx is imported when a real model is first needed
 
-            self._model = ChatModel.from_env()
+            object.__setattr__(self, "_model", ChatModel.from_env())  # made once, on first use
+        assert self._model is not None
         return self._model
 
     # -- running ------------------------------------------------------------------------
@@ -354,7 +371,7 @@ async def _send_event(send: MemoryObjectSendStream[RunEvent], event: RunEvent) -
         await send.send(event)
 
 
-def _check_tool_choice(choice: str | None, tools: dict[str, Tool[..., Any]]) -> None:
+def _check_tool_choice(choice: str | None, tools: Mapping[str, Tool[..., Any]]) -> None:
     modes = (None, "auto", "none", "required")
     if choice not in modes and choice not in tools:
         raise ValueError(f"tool_choice {choice!r} names no tool of this agent")
@@ -363,6 +380,20 @@ def _check_tool_choice(choice: str | None, tools: dict[str, Tool[..., Any]]) -> 
             f"tool_choice {choice!r} is ambiguous: it is a mode and a tool's name; "
             "rename the tool to force it by name"
         )
+
+
+def _stop_names(stop_at_tools: Sequence[str | Tool[..., Any]]) -> frozenset[str]:
+    names = set()
+    for each in stop_at_tools:
+        if isinstance(each, Tool):
+            names.add(each.name)
+        elif isinstance(each, str):
+            names.add(each)
+        else:
+            raise TypeError(
+                f"stop_at_tools takes tools or tool names, not {type(each).__name__} {each!r}"
+            )
+    return frozenset(names)
 
 
 def _tools_by_name(

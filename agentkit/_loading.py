@@ -10,16 +10,19 @@ import hashlib
 import importlib
 import importlib.util
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from ._exceptions import AgentkitError
 from ._tool import Tool, tool
 
 __all__ = ["LoadError", "load_object", "load_tools"]
 
 
-class LoadError(Exception):
+class LoadError(AgentkitError):
     """A tool or type named on the command line cannot be loaded."""
 
 
@@ -80,12 +83,29 @@ def _module(name: str) -> ModuleType:
         sys.modules[module_name] = module  # dataclasses and pydantic look modules up
         loader.loader.exec_module(module)
         return module
-    if str(Path.cwd()) not in sys.path:
-        sys.path.insert(0, str(Path.cwd()))  # like `python -m`: modules in the cwd load
     try:
-        return importlib.import_module(name)
+        with _cwd_importable():
+            return importlib.import_module(name)
     except ModuleNotFoundError as error:
         raise LoadError(f"{name}: no module named {error.name!r}") from None
+
+
+@contextmanager
+def _cwd_importable() -> Iterator[None]:
+    """Modules in the current directory load, like `python -m`, while loading only.
+
+    Library code (`run_batch`) reaches this: the directory must not stay on `sys.path`.
+    """
+    cwd = str(Path.cwd())
+    if cwd in sys.path:
+        yield
+        return
+    sys.path.insert(0, cwd)
+    try:
+        yield
+    finally:
+        with suppress(ValueError):
+            sys.path.remove(cwd)
 
 
 def _attribute(module: ModuleType, attribute: str, spec: str) -> Any:

@@ -43,7 +43,7 @@ R = TypeVar("R")
 DepsT = TypeVar("DepsT")
 T = TypeVar("T")
 
-_TOOL_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # used with fullmatch: "$" would allow a "\n"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -357,7 +357,7 @@ def _default_name(function: Callable[..., Any]) -> str:
 
 
 def _checked_name(name: str) -> str:
-    if not _TOOL_NAME.match(name):
+    if not _TOOL_NAME.fullmatch(name):
         raise ToolDefinitionError(
             f"tool name {name!r} is not allowed: use 1 to 64 letters, digits, '_' or '-'"
         )

@@ -32,7 +32,13 @@ from ._agent import Agent
 from ._chat import ChatModel
 from ._dispatch import ApprovalRequest
 from ._events import RunEvent, ToolCallFinished
-from ._exceptions import AgentRunError, ExtractionError, ModelError, ToolDefinitionError
+from ._exceptions import (
+    AgentkitError,
+    AgentRunError,
+    ExtractionError,
+    ModelError,
+    ToolDefinitionError,
+)
 from ._extract import Extractor
 from ._loading import LoadError, load_object, load_tools
 from ._model import ModelSettings, TextDelta
@@ -53,7 +59,7 @@ EXIT_CODES = {
 _INTERRUPTED = 130
 
 
-class UsageError(Exception):
+class UsageError(AgentkitError):
     """A problem with what the user asked for; exit code 2."""
 
 

@@ -1,0 +1,62 @@
+"""What a new user and a code review tripped on (issue 14): each has its test here."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from agentkit import Agent, AgentkitError, ToolDefinitionError, tool
+from agentkit.testing import FakeModel, Reply
+
+from .agents import add
+
+
+def test_a_tool_name_with_a_trailing_newline_is_refused() -> None:
+    with pytest.raises(ToolDefinitionError, match="is not allowed"):
+        tool(name="foo\n")(lambda: 1)
+
+
+def test_stop_at_tools_takes_tools_or_names_and_says_what_else_is_wrong() -> None:
+    model = FakeModel([Reply.tool_calls(("add", {"a": 2, "b": 3})), "never asked"])
+    result = Agent(model, tools=[add], stop_at_tools=[add]).run_sync("go")
+    assert result.output == 5
+    with pytest.raises(TypeError, match="stop_at_tools takes tools or tool names, not int"):
+        Agent(model, tools=[add], stop_at_tools=[42])  # type: ignore[list-item]
+
+
+def test_an_agent_cannot_be_changed_after_it_is_built() -> None:
+    agent = Agent(FakeModel(["ok"]), tools=[add])
+
+    @tool
+    def sneaky() -> str:
+        """Never offered to the model."""
+        return "ran"
+
+    with pytest.raises(TypeError):
+        agent.tools["sneaky"] = sneaky  # type: ignore[index]
+    with pytest.raises(AttributeError, match="make a new Agent"):
+        agent.max_turns = 99
+    assert list(agent.tools) == ["add"]
+
+
+def test_loading_a_module_leaves_sys_path_as_it_was(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agentkit._loading import load_object
+
+    (tmp_path / "user_tools_mod.py").write_text("VALUE = 42\n")
+    monkeypatch.chdir(tmp_path)
+    before = list(sys.path)
+    assert load_object("user_tools_mod:VALUE") == 42
+    assert sys.path == before
+
+
+def test_every_error_agentkit_raises_is_in_its_tree() -> None:
+    from agentkit._loading import LoadError
+    from agentkit.batch import JournalDamaged, JournalError, JournalMismatch
+    from agentkit.cli import UsageError
+
+    for error in (LoadError, UsageError, JournalError, JournalMismatch, JournalDamaged):
+        assert issubclass(error, AgentkitError), error
