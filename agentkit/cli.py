@@ -57,6 +57,7 @@ EXIT_CODES = {
     "batch_incomplete": 8,
 }
 _INTERRUPTED = 130
+_BROKEN_PIPE = 128 + 13  # as a process killed by SIGPIPE
 
 
 class UsageError(AgentkitError):
@@ -70,7 +71,15 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     if not hasattr(options, "handler"):
         parser.print_help(sys.stderr)
         sys.exit(EXIT_CODES["usage"])
-    sys.exit(_run_handler(options))
+    try:
+        code = _run_handler(options)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, as Unix tools do, and keep Python
+        # from complaining again when it flushes stdout at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = _BROKEN_PIPE
+    sys.exit(code)
 
 
 def _run_handler(options: argparse.Namespace) -> int:
@@ -80,6 +89,8 @@ def _run_handler(options: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         _say("interrupted")
         return _INTERRUPTED
+    except BrokenPipeError:
+        raise  # handled in main: nothing more may be written
     except (UsageError, LoadError, ToolDefinitionError) as error:
         return _fail(options, error, EXIT_CODES["usage"], "check the options with --help")
     except ExtractionError as error:
@@ -353,7 +364,7 @@ class _Approver:
         if not sys.stdin.isatty():
             return self._denied(request, "no terminal to ask on; pass --yes to approve")
         async with self._lock:  # one question at a time
-            answer = await anyio.to_thread.run_sync(_ask, request)
+            answer = await _ask(request)
         return True if answer else self._denied(request, "denied")
 
     def _denied(self, request: ApprovalRequest, why: str) -> bool:
@@ -363,20 +374,37 @@ class _Approver:
         return False
 
 
-def _ask(request: ApprovalRequest) -> bool:
+async def _ask(request: ApprovalRequest) -> bool:
     """Show exactly what will run (every validated argument, escaped) and ask."""
     text, cut = request.describe()
     while True:
         choices = "[y/N, f = show the full arguments]" if cut else "[y/N]"
         print(f"Allow this call?\n{text}\n{choices} ", end="", file=sys.stderr, flush=True)
-        try:
-            answer = input().strip().lower()
-        except EOFError:
+        line = await _read_line()
+        if line is None:
             return False
+        answer = line.strip().lower()
         if cut and answer in ("f", "full"):
             text, cut = request.describe(limit=None)
             continue
         return answer in ("y", "yes")
+
+
+async def _read_line() -> str | None:
+    """One line from the terminal, read in the event loop (None at end of input).
+
+    Not `input()` in a thread: Ctrl-C would then wait for the next Enter, as the blocked
+    thread holds the interpreter's exit (and stdin's lock). Here it interrupts at once.
+    """
+    descriptor = sys.stdin.fileno()
+    line = b""
+    while not line.endswith(b"\n"):
+        await anyio.wait_readable(descriptor)
+        chunk = os.read(descriptor, 4096)
+        if not chunk:
+            return line.decode(errors="replace") if line else None
+        line += chunk
+    return line.decode(errors="replace")
 
 
 def _tools_list(options: argparse.Namespace) -> int:

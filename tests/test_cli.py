@@ -6,6 +6,7 @@ import json
 import os
 import pty
 import select
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -256,3 +257,43 @@ def test_extract_failure_exits_6(server: MockChatServer, tmp_path: Path) -> None
     )
     assert completed.returncode == 6
     assert "no valid Contact after 2 attempts" in completed.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    """`agentkit tools schema ... | head -1`: no 'Broken pipe' error, the exit of a SIGPIPE."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentkit", "tools", "schema", FIXTURES],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    process.stdout.close()  # the reader is gone before anything is written
+    _, stderr = process.communicate(timeout=60)
+    assert stderr == b""
+    assert process.returncode == 141
+
+
+def test_ctrl_c_at_the_approval_prompt_stops_at_once(server: MockChatServer) -> None:
+    server.add(Reply.tool_calls(("delete_file", {"path": "/tmp/z"})), Reply.text("Deleted."))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIML")}
+    env.update(AIMLAPI_API_KEY="sk-cli-test", AIMLAPI_BASE_URL=server.base_url)
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentkit", "run", "delete /tmp/z", "-T", FIXTURES],
+        stdin=terminal, stdout=subprocess.PIPE, stderr=terminal, env=env,
+    )  # fmt: skip
+    os.close(terminal)
+    seen = b""
+    try:
+        while b"[y/N]" not in seen:
+            ready, _, _ = select.select([controller], [], [], 30)
+            assert ready, f"no approval prompt; saw {seen!r}"
+            seen += os.read(controller, 1024)
+        process.send_signal(signal.SIGINT)  # Ctrl-C, and no Enter after it
+        process.wait(timeout=15)
+    finally:
+        process.kill()
+        os.close(controller)
+        if process.stdout is not None:
+            process.stdout.close()
+    assert process.returncode == 130
+    assert len(server.requests) == 1  # the call never ran, nothing went on
