@@ -30,10 +30,10 @@ from pydantic_core import to_json
 
 from ._agent import Agent
 from ._chat import ChatModel
+from ._cli_common import EXIT_CODES, UsageError
 from ._dispatch import ApprovalRequest
 from ._events import RunEvent, ToolCallFinished
 from ._exceptions import (
-    AgentkitError,
     AgentRunError,
     ExtractionError,
     ModelError,
@@ -43,25 +43,10 @@ from ._extract import Extractor
 from ._loading import LoadError, load_object, load_tools
 from ._model import ModelSettings, TextDelta
 
-__all__ = ["EXIT_CODES", "main"]
+__all__ = ["EXIT_CODES", "UsageError", "main"]
 
-EXIT_CODES = {
-    "ok": 0,
-    "error": 1,
-    "usage": 2,
-    "model": 3,
-    "limit": 4,
-    "denied": 5,
-    "extraction": 6,
-    "batch_failures": 7,
-    "batch_incomplete": 8,
-}
 _INTERRUPTED = 130
 _BROKEN_PIPE = 128 + 13  # as a process killed by SIGPIPE
-
-
-class UsageError(AgentkitError):
-    """A problem with what the user asked for; exit code 2."""
 
 
 def main(argv: Sequence[str] | None = None) -> NoReturn:

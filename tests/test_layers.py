@@ -101,3 +101,44 @@ def test_the_checker_finds_relative_absolute_and_nested_imports() -> None:
 def test_the_layout_puts_the_tool_layer_above_conversation_data() -> None:
     layout = layers()
     assert layout["_exceptions"] < layout["_messages"] < layout["_tool"]
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A cycle of the directed graph, as the units on it (first repeated at the end), or None."""
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(unit: str) -> list[str] | None:
+        if unit in visiting:
+            return [*visiting[visiting.index(unit) :], unit]
+        if unit in done:
+            return None
+        visiting.append(unit)
+        for target in sorted(graph.get(unit, ())):
+            cycle = visit(target)
+            if cycle:
+                return cycle
+        visiting.pop()
+        done.add(unit)
+        return None
+
+    return next((cycle for unit in sorted(graph) if (cycle := visit(unit))), None)
+
+
+def test_no_import_cycle_inside_a_layer() -> None:
+    """Imports inside functions count: a cycle hidden in a function is still a cycle."""
+    layout = layers()
+    graph: dict[str, set[str]] = {}
+    for path, imported in IMPORTS.items():
+        unit = top_module(path)
+        same_layer = {
+            other for other in imported - {unit, "__init__"} if layout[other] == layout[unit]
+        }
+        graph.setdefault(unit, set()).update(same_layer)
+    assert find_cycle(graph) is None, f"import cycle: {' -> '.join(find_cycle(graph) or [])}"
+
+
+def test_the_cycle_finder_finds_cycles() -> None:
+    assert find_cycle({"cli": {"batch"}, "batch": {"cli"}}) == ["batch", "cli", "batch"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None

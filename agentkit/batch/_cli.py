@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 
 from agentkit._chat import ChatModel
+from agentkit._cli_common import EXIT_CODES, UsageError
 from agentkit._loading import load_object
 
 from ._journal import Journal, JournalError
@@ -67,8 +68,6 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
 
 
 def _run(options: argparse.Namespace) -> int:
-    from agentkit.cli import EXIT_CODES, UsageError
-
     if options.concurrency < 1:
         raise UsageError("--concurrency must be at least 1")
     if not Path(options.input).is_file():
@@ -122,8 +121,6 @@ def _with_model(target: Any, model: ChatModel | None) -> Any:
 
 
 def _open(path: str) -> Journal:
-    from agentkit.cli import UsageError
-
     try:
         return Journal.open_existing(path)
     except (FileNotFoundError, JournalError) as error:

@@ -1,0 +1,28 @@
+"""Layer 5 (edges): what the `agentkit` command and its `batch` commands share.
+
+Both `cli` and `batch._cli` import this module; neither imports the other back, so the edge
+layer has no import cycle (tests/test_layers.py checks).
+"""
+
+from __future__ import annotations
+
+from ._exceptions import AgentkitError
+
+__all__ = ["EXIT_CODES", "UsageError"]
+
+EXIT_CODES = {
+    "ok": 0,
+    "error": 1,
+    "usage": 2,
+    "model": 3,
+    "limit": 4,
+    "denied": 5,
+    "extraction": 6,
+    "batch_failures": 7,
+    "batch_incomplete": 8,
+}
+"""The command's exit codes by meaning (the module docstring of `cli` lists them)."""
+
+
+class UsageError(AgentkitError):
+    """A problem with what the user asked for; exit code 2."""
