@@ -20,6 +20,7 @@ EXIT_CODES = {
     "extraction": 6,
     "batch_failures": 7,
     "batch_incomplete": 8,
+    "interrupted": 130,
 }
 """The command's exit codes by meaning (the module docstring of `cli` lists them)."""
 

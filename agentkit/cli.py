@@ -45,7 +45,7 @@ from ._model import ModelSettings, TextDelta
 
 __all__ = ["EXIT_CODES", "UsageError", "main"]
 
-_INTERRUPTED = 130
+_INTERRUPTED = EXIT_CODES["interrupted"]
 _BROKEN_PIPE = 128 + 13  # as a process killed by SIGPIPE
 
 

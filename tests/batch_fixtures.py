@@ -52,3 +52,13 @@ def rate_limited_first(record: dict[str, Any], context: BatchContext) -> str:
         open(marker, "w").close()
         raise RateLimitError("slow down", status_code=429, retry_after=0.01)
     return str(record["n"])
+
+
+async def slow_async_echo(record: dict[str, Any], context: BatchContext) -> dict[str, Any]:
+    """Log the call, then wait in the event loop (so a Ctrl-C finds items in flight)."""
+    import anyio
+
+    with open(os.environ["CALLS_LOG"], "a") as log:
+        log.write(context.id + "\n")
+    await anyio.sleep(0.05)
+    return {"echo": record.get("text")}

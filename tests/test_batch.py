@@ -404,3 +404,72 @@ async def test_the_rate_limit_is_charged_per_model_request_retries_included(
     assert summary.done == 3
     assert len(server.requests) == 7
     assert limiter.acquired == 7
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "many"])
+def test_rate_flags_must_be_whole_numbers_of_at_least_one(tmp_path: Path, value: str) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "1", "text": "ok"}])
+    completed = run_cli("batch", "run", f"{FIXTURES}:flaky", str(source), "--rpm", value)
+    assert completed.returncode == 2
+    assert "--rpm" in completed.stderr
+    assert "no limit" in completed.stderr or "whole number" in completed.stderr
+
+
+async def test_a_zero_rate_is_refused_in_python_too(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"rpm must be at least 1 \(got 0\)"):
+        await run_batch(shout, [{"text": "x"}], journal=tmp_path / "j", rpm=0)
+
+
+def test_ctrl_c_says_how_to_continue_and_status_shows_the_cut_off_items(tmp_path: Path) -> None:
+    source = write_jsonl(
+        tmp_path / "in.jsonl", [{"id": f"i{n:03d}", "text": f"t{n}"} for n in range(300)]
+    )
+    calls = tmp_path / "calls.log"
+    calls.touch()
+    journal = tmp_path / "job.journal"
+    command = [
+        sys.executable, "-m", "agentkit", "batch", "run", f"{FIXTURES}:slow_async_echo",
+        str(source), "--journal", str(journal), "--concurrency", "4", "--quiet",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        command, env={**os.environ, "CALLS_LOG": str(calls)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while len(calls.read_text().splitlines()) < 20:
+        assert process.poll() is None
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert "Continue with:" in stderr
+    assert f"--journal {journal}" in stderr
+    assert stderr.rstrip().endswith("--resume")
+    status = json.loads(run_cli("batch", "status", str(journal)).stdout)
+    assert status["running"] == 0, status
+    assert status["interrupted"] >= 1, status
+    assert status["done"] + status["interrupted"] + status["pending"] == 300
+
+
+def test_a_journal_in_use_by_a_run_is_refused_to_a_second_run(tmp_path: Path) -> None:
+    from agentkit.batch import JournalError
+
+    first = Journal(tmp_path / "j", "job", resume=False)
+    try:
+        with pytest.raises(JournalError, match="another run is using"):
+            Journal(tmp_path / "j", "job", resume=True)
+        assert Journal.open_existing(tmp_path / "j").in_use()
+    finally:
+        first.close()
+    assert not Journal.open_existing(tmp_path / "j").in_use()
+
+
+def test_the_eta_accounts_for_the_rate_limit() -> None:
+    """--rpm 10 and two requests per item: 100 items left need 20 minutes, whatever the pace."""
+    from agentkit.batch._rate import limited_eta
+
+    limiter = RateLimiter(rpm=10)
+    limiter.requests = 20  # ten items done so far, two requests each
+    assert limited_eta(limiter, remaining=100, done=10, tokens=0) == 1200.0
+    assert limited_eta(RateLimiter(tpm=1000), remaining=10, done=10, tokens=5000) == 300.0

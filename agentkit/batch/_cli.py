@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,16 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
     run.add_argument("input", help="the JSONL input (one object per line; `id` optional)")
     run.add_argument("--out", help="write results here (JSONL, input order) at the end")
     run.add_argument("--journal", help="the SQLite journal (default: INPUT.journal)")
-    run.add_argument("--concurrency", type=int, default=32, help="items at a time (32)")
-    run.add_argument("--rpm", type=int, help="requests per minute for the whole batch")
-    run.add_argument("--tpm", type=int, help="tokens per minute for the whole batch")
+    run.add_argument(
+        "--concurrency", type=_at_least_one("--concurrency"), default=32,
+        help="items at a time (32)",
+    )  # fmt: skip
+    run.add_argument(
+        "--rpm", type=_at_least_one("--rpm"), help="requests per minute for the whole batch"
+    )
+    run.add_argument(
+        "--tpm", type=_at_least_one("--tpm"), help="tokens per minute for the whole batch"
+    )
     run.add_argument(
         "--resume",
         action="store_true",
@@ -67,9 +75,22 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
     export.set_defaults(handler=_export)
 
 
+def _at_least_one(flag: str) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{flag} takes a whole number, not {text!r}") from None
+        if value < 1:
+            raise argparse.ArgumentTypeError(
+                f"{flag} must be at least 1 (got {value}); leave it out for no limit"
+            )
+        return value
+
+    return parse
+
+
 def _run(options: argparse.Namespace) -> int:
-    if options.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
     if not Path(options.input).is_file():
         raise UsageError(f"{options.input}: no such file")
     journal = options.journal or f"{options.input}.journal"
@@ -93,6 +114,10 @@ def _run(options: argparse.Namespace) -> int:
         summary = anyio.run(main)
     except (JournalError, ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
+    except KeyboardInterrupt:
+        again = " ".join(shlex.quote(part) for part in _resume_command(options, journal))
+        sys.stderr.write(f"\ninterrupted; what finished is kept. Continue with:\n  {again}\n")
+        return EXIT_CODES["interrupted"]
     print(summary.to_json())
     if summary.remaining:
         again = " ".join(shlex.quote(part) for part in _resume_command(options, journal))
@@ -130,7 +155,10 @@ def _open(path: str) -> Journal:
 def _status(options: argparse.Namespace) -> int:
     journal = _open(options.journal)
     try:
-        print(json.dumps({**journal.counts(), "total_tokens": journal.tokens()}))
+        counts = journal.counts()
+        if not journal.in_use():  # nothing runs: what a stopped run left running was cut off
+            counts["interrupted"], counts["running"] = counts["running"], 0
+        print(json.dumps({**counts, "total_tokens": journal.tokens()}))
     finally:
         journal.close()
     return 0

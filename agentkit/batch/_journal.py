@@ -6,6 +6,7 @@ items that were in flight. The output file is exported from it: each id once, in
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sqlite3
 import time
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from agentkit._exceptions import AgentkitError
 
@@ -48,6 +49,22 @@ class JournalDamaged(JournalError):
     """The journal file is empty, truncated or corrupt: its progress cannot be trusted."""
 
 
+def _lock_path(path: Path) -> Path:
+    return path.with_name(path.name + ".lock")
+
+
+def _hold_lock(path: Path) -> IO[bytes]:
+    handle = _lock_path(path).open("wb")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise JournalError(
+            f"another run is using {path} right now; wait for it to end, or use another journal"
+        ) from None
+    return handle
+
+
 def move_aside(path: Path) -> Path | None:
     """Rename a journal (and its WAL files) to `NAME.<time>.old`; return the new name."""
     if not path.exists():
@@ -73,14 +90,32 @@ class Item:
 class Journal:
     """The job's state on disk."""
 
-    def __init__(self, path: str | Path, fingerprint: str, *, resume: bool) -> None:
+    def __init__(
+        self, path: str | Path, fingerprint: str, *, resume: bool, exclusive: bool = True
+    ) -> None:
         """Open (or create) the journal at `path`.
+
+        With `exclusive` (a run), the journal's lock file `NAME.lock` is held until `close()`:
+        a second run on the same journal is refused, and `batch status` can tell items left
+        `running` by a stopped run from items a live run is working on.
 
         Raises:
             JournalMismatch: It belongs to another job, or exists and `resume` is false.
             JournalDamaged: It is empty or corrupt while `resume` asks to continue it.
         """
         self.path = Path(path)
+        self._lock: IO[bytes] | None = _hold_lock(self.path) if exclusive else None
+        try:
+            self._check_and_open(fingerprint, resume)
+        except BaseException:
+            self.close()
+            raise
+        # Running totals, read once: progress is shown twice a second, and a scan of a
+        # million-row table each time would cost more than the work.
+        self._counts = self._count_states()
+        self._tokens = self._sum_tokens()
+
+    def _check_and_open(self, fingerprint: str, resume: bool) -> None:
         size = self.path.stat().st_size if self.path.exists() else None
         if resume and size == 0:
             raise JournalDamaged(
@@ -88,7 +123,6 @@ class Journal:
                 "lost. Nothing was started over. To start over, run again with --restart "
                 "(it moves the file aside first), or restore the journal from a backup"
             )
-        existed = bool(size)
         try:
             self._open()
             stored = self._job("fingerprint")
@@ -98,7 +132,7 @@ class Journal:
                 "or trusted. Nothing was changed. To start over, run again with --restart "
                 "(it moves the file aside first), or restore the journal from a backup"
             ) from None
-        if existed and stored is not None and not resume:
+        if size and stored is not None and not resume:
             raise JournalMismatch(
                 f"{self.path} already holds a job; pass --resume to continue it, "
                 "or choose another journal"
@@ -111,10 +145,6 @@ class Journal:
         if stored is None:
             self._set_job("fingerprint", fingerprint)
             self._set_job("created", str(time.time()))
-        # Running totals, read once: progress is shown twice a second, and a scan of a
-        # million-row table each time would cost more than the work.
-        self._counts = self._count_states()
-        self._tokens = self._sum_tokens()
 
     def _open(self) -> None:
         # One writer at a time, but possibly from a helper thread (the Dask driver waits there).
@@ -141,11 +171,29 @@ class Journal:
             raise JournalError(f"{path} is not an agentkit batch journal; {expected}") from None
         if row is None:
             raise JournalError(f"{path} is not an agentkit batch journal; {expected}")
-        return cls(path, str(row[0]), resume=True)
+        return cls(path, str(row[0]), resume=True, exclusive=False)
 
     def close(self) -> None:
-        """Close the database."""
-        self._db.close()
+        """Close the database (and give up the run's lock)."""
+        db: sqlite3.Connection | None = getattr(self, "_db", None)  # None if opening failed
+        if db is not None:
+            db.close()
+        if self._lock is not None:
+            self._lock.close()
+
+    def in_use(self) -> bool:
+        """Whether a run (in any process) holds this journal right now."""
+        lock_path = _lock_path(self.path)
+        if self._lock is not None:
+            return True
+        if not lock_path.exists():
+            return False
+        with lock_path.open("rb") as probe:
+            try:
+                fcntl.flock(probe, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+        return False
 
     def _job(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM job WHERE key = ?", (key,)).fetchone()

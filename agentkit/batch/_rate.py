@@ -15,7 +15,7 @@ from typing import Any
 
 import anyio
 
-__all__ = ["MAX_RATE_LIMIT_ROUNDS", "LimiterGate", "RateLimiter", "estimate_tokens"]
+__all__ = ["MAX_RATE_LIMIT_ROUNDS", "LimiterGate", "RateLimiter", "estimate_tokens", "limited_eta"]
 
 _ANSWER_ESTIMATE = 256
 MAX_RATE_LIMIT_ROUNDS = 5
@@ -42,14 +42,17 @@ class RateLimiter:
         clock: Callable[[], float] = anyio.current_time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
-        if (rpm is not None and rpm < 1) or (tpm is not None and tpm < 1):
-            raise ValueError("rpm and tpm must be at least 1")
+        for name, value in (("rpm", rpm), ("tpm", tpm)):
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be at least 1 (got {value}); use None for no limit")
         self.rpm, self.tpm, self.window = rpm, tpm, window
         self._clock, self._sleep = clock, sleep
         self._log: deque[list[float]] = deque()  # [time, tokens] per request
         self._tokens = 0.0
         self._paused_until = 0.0
         self._lock = anyio.Lock()
+        self.requests = 0
+        """Requests admitted so far (for progress: how many an item takes)."""
 
     async def acquire(self, estimated_tokens: int = 0) -> list[float]:
         """Wait for budget; return a handle for `correct()`."""
@@ -59,6 +62,7 @@ class RateLimiter:
                 self._forget(now)
                 wait = self._wait_time(now, estimated_tokens)
                 if wait <= 0:
+                    self.requests += 1
                     entry = [now, float(estimated_tokens)]
                     self._log.append(entry)
                     self._tokens += estimated_tokens
@@ -105,6 +109,18 @@ class LimiterGate:
         self.limiter.correct(ticket, tokens)
         if retry_after is not None:
             self.limiter.pause(retry_after)
+
+
+def limited_eta(limiter: RateLimiter, remaining: int, done: int, tokens: int) -> float:
+    """Seconds the rate limits alone need for `remaining` items, judged by the items done."""
+    if not done:
+        return 0.0
+    seconds = 0.0
+    if limiter.rpm is not None:
+        seconds = max(seconds, remaining * limiter.requests / done * limiter.window / limiter.rpm)
+    if limiter.tpm is not None:
+        seconds = max(seconds, remaining * tokens / done * limiter.window / limiter.tpm)
+    return seconds
 
 
 def estimate_tokens(record: Any) -> int:

@@ -17,7 +17,13 @@ from agentkit._gate import request_gate
 from agentkit._loading import load_object
 
 from ._journal import Item, Journal, move_aside
-from ._rate import MAX_RATE_LIMIT_ROUNDS, LimiterGate, RateLimiter, estimate_tokens
+from ._rate import (
+    MAX_RATE_LIMIT_ROUNDS,
+    LimiterGate,
+    RateLimiter,
+    estimate_tokens,
+    limited_eta,
+)
 from ._tasks import AgentTask, BatchContext, BatchTask, ExtractTask, make_task
 
 __all__ = ["BatchSummary", "read_jsonl", "run_batch"]
@@ -148,7 +154,7 @@ async def run_batch(
             else _items(enumerate(source, start=1), {})
         )
         store.add(items)
-        if limiter is None and (rpm or tpm):
+        if limiter is None and (rpm is not None or tpm is not None):
             limiter = RateLimiter(rpm=rpm, tpm=tpm)
         driver = _Driver(task, store, limiter, max_attempts, progress)
         started = time.perf_counter()
@@ -243,12 +249,23 @@ class _Driver:
         remaining = counts["pending"] + counts["running"]
         elapsed = time.perf_counter() - self.started
         rate = self.processed / elapsed if elapsed else 0.0
-        eta = f"{remaining / rate:.0f} s" if rate else "?"
+        eta = f"{self._eta(remaining, rate, counts['done']):.0f} s" if rate else "?"
         self.progress.write(
             f"\rdone {counts['done']}  failed {counts['failed']}  remaining {remaining}  "
             f"{rate:.1f} items/s  {self.journal.tokens()} tokens  ETA {eta}   "
         )
         self.progress.flush()
+
+    def _eta(self, remaining: int, rate: float, done: int) -> float:
+        """The time left at the pace so far, or what the rate limits allow if that is longer.
+
+        A run's first minute goes at full speed until the limiter's window fills, so the
+        pace alone would promise far too early an end under `--rpm`.
+        """
+        at_pace = remaining / rate
+        if self.limiter is None:
+            return at_pace
+        return max(at_pace, limited_eta(self.limiter, remaining, done, self.journal.tokens()))
 
     def summary(self, seconds: float, out: str | Path | None) -> BatchSummary:
         if self.progress is not None:
