@@ -58,7 +58,8 @@ async def slow_async_echo(record: dict[str, Any], context: BatchContext) -> dict
     """Log the call, then wait in the event loop (so a Ctrl-C finds items in flight)."""
     import anyio
 
-    with open(os.environ["CALLS_LOG"], "a") as log:
-        log.write(context.id + "\n")
+    log = await anyio.open_file(os.environ["CALLS_LOG"], "a")
+    async with log:
+        await log.write(context.id + "\n")
     await anyio.sleep(0.05)
     return {"echo": record.get("text")}
