@@ -1,7 +1,9 @@
 """Layer 5 (edges): load tools and types named on the command line.
 
+`-T files` (a ready-made tool module by name: files, web, shell, calc, clock),
 `-T path/to/file.py` (every tool defined in the file), `-T package.module` (every tool in
-the module), `-T module:name` (one attribute; a plain function is made into a tool).
+the module), `-T module:name` (one attribute; a plain function is made into a tool). A
+ready-made name wins over a module of yours with the same name: write `-T ./files.py` then.
 """
 
 from __future__ import annotations
@@ -68,6 +70,10 @@ def _is_path(spec: str) -> bool:
 
 
 def _module(name: str) -> ModuleType:
+    from .tools import NAMES
+
+    if name in NAMES:
+        return importlib.import_module(f"agentkit.tools.{name}")
     if _is_path(name):
         path = Path(name)
         if not path.is_file():

@@ -1,6 +1,6 @@
 """A calculator tool that parses the expression (never `eval`).
 
-    agentkit run "What is 17% of 2340?" -T tools/calc.py
+    agentkit run "What is 17% of 2340?" -T calc
 
 Numbers, + - * / // % **, parentheses, and math functions (sqrt, sin, log, ...). Results too
 large to be useful and divisions by zero are clear errors. The size of every integer result

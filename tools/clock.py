@@ -1,6 +1,6 @@
 """Ready-made time tools: the current time, time zones, date arithmetic.
 
-agentkit run "What time is it in Tokyo, and what day is it in 90 days?" -T tools/clock.py
+agentkit run "What time is it in Tokyo, and what day is it in 90 days?" -T clock
 """
 
 from __future__ import annotations

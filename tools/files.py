@@ -1,6 +1,6 @@
 """Ready-made file tools, confined to one root directory.
 
-    agentkit run "Summarize notes.txt" -T tools/files.py      # root: the current directory
+    agentkit run "Summarize notes.txt" -T files      # root: the current directory
 
 In Python: `FileTools(root="data").tools()`. Paths are opened component by component from
 the root's directory, never following a symbolic link (`O_NOFOLLOW` at every step), so the

@@ -1,6 +1,6 @@
 """A ready-made shell tool: runs one command, always after approval.
 
-    agentkit run "How much disk space is free?" -T tools/shell.py      # asks before each run
+    agentkit run "How much disk space is free?" -T shell      # asks before each run
 
 The command is split like a shell would (quotes respected) but run without a shell: no pipes,
 redirections or variable expansion. It runs in the current directory:

@@ -1,6 +1,6 @@
 """A ready-made web tool: fetch a page as text, never from a private network by default.
 
-    agentkit run "What does example.org say?" -T tools/web.py
+    agentkit run "What does example.org say?" -T web
 
 Every connection is checked where it is made: the host name is resolved, and if any of its
 addresses is loopback, private, link-local, reserved or multicast, the fetch is refused
