@@ -36,6 +36,7 @@ from ._events import RunEvent, ToolCallFinished
 from ._exceptions import (
     AgentRunError,
     ExtractionError,
+    MaxTurnsExceeded,
     ModelError,
     ToolDefinitionError,
 )
@@ -80,6 +81,11 @@ def _run_handler(options: argparse.Namespace) -> int:
         return _fail(options, error, EXIT_CODES["usage"], "check the options with --help")
     except ExtractionError as error:
         return _fail(options, error, EXIT_CODES["extraction"], "see the attempts with --debug")
+    except MaxTurnsExceeded as error:  # its message speaks Python (error.result...): say it here
+        turns = getattr(options, "max_turns", "?")
+        said = f"no final answer after {turns} model requests (--max-turns {turns})"
+        hint = "raise --max-turns, or add -v to see each tool call and what it returned"
+        return _fail(options, error, EXIT_CODES["limit"], hint, message=said)
     except AgentRunError as error:
         return _fail(options, error, EXIT_CODES["limit"], "raise the limit or check the tools")
     except ModelError as error:
@@ -88,10 +94,17 @@ def _run_handler(options: argparse.Namespace) -> int:
         return _fail(options, error, EXIT_CODES["error"], "run again with --debug for details")
 
 
-def _fail(options: argparse.Namespace, error: BaseException, code: int, hint: str) -> int:
+def _fail(
+    options: argparse.Namespace,
+    error: BaseException,
+    code: int,
+    hint: str,
+    *,
+    message: str | None = None,
+) -> int:
     if getattr(options, "debug", False):
         traceback.print_exception(error, file=sys.stderr)
-    _say(f"error: {error}")
+    _say(f"error: {message or error}")
     _say(f"hint: {hint}")
     return code
 
@@ -442,6 +455,8 @@ def _tools_schema(options: argparse.Namespace) -> int:
 
 def _extract(options: argparse.Namespace) -> int:
     output_type = load_object(options.schema)
+    if options.file == "-" and sys.stdin.isatty():  # else it would wait with no word of why
+        _say("reading the text from stdin; end it with Ctrl-D (or give a file: extract FILE)")
     text = sys.stdin.read() if options.file == "-" else _read(options.file)
     if not text.strip():
         raise UsageError("the input is empty")

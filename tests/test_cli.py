@@ -192,7 +192,9 @@ def test_limits_exit_4(server: MockChatServer) -> None:
     server.add(*[Reply.tool_calls(("add", {"a": 1, "b": 1}))] * 3)
     completed = agentkit("run", "loop", "-T", FIXTURES, "--max-turns", "2", server=server)
     assert completed.returncode == 4
-    assert "max_turns=2" in completed.stderr
+    assert "no final answer after 2 model requests (--max-turns 2)" in completed.stderr
+    assert "hint: raise --max-turns, or add -v" in completed.stderr
+    assert "error.result" not in completed.stderr  # a CLI hint speaks CLI, not Python
 
 
 @pytest.mark.parametrize(
@@ -297,3 +299,22 @@ def test_ctrl_c_at_the_approval_prompt_stops_at_once(server: MockChatServer) -> 
             process.stdout.close()
     assert process.returncode == 130
     assert len(server.requests) == 1  # the call never ran, nothing went on
+
+
+def test_extract_from_a_terminal_says_it_is_reading_stdin() -> None:
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentkit", "extract", "--schema", f"{FIXTURES}:Contact"],
+        stdin=terminal, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    os.close(terminal)
+    try:
+        assert process.stderr is not None
+        ready, _, _ = select.select([process.stderr], [], [], 30)
+        assert ready, "nothing said while waiting for stdin"
+        line = process.stderr.readline()
+        assert b"reading the text from stdin; end it with Ctrl-D" in line
+    finally:
+        process.kill()
+        process.communicate()
+        os.close(controller)

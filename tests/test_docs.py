@@ -59,3 +59,11 @@ def test_python_snippets_compile(page: Path) -> None:
             compile(block, f"{page.name}#{number}", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
         except SyntaxError as error:
             pytest.fail(f"{page.name}, python block {number}: {error}")
+
+
+def test_the_testing_page_examples_run() -> None:
+    """FakeModel and FunctionModel as docs/testing.md shows them (their asserts included)."""
+    fake, function = BLOCK.findall((ROOT / "docs" / "testing.md").read_text())[:2]
+    namespace: dict[str, object] = {}
+    exec(compile(fake + function, "docs/testing.md", "exec"), namespace)  # noqa: S102
+    assert "result" in namespace

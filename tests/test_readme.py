@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -38,3 +40,13 @@ def test_the_suite_needs_nothing_beside_the_checkout() -> None:
         text = source.read_text()
         assert '"shared"' not in text, source
         assert "../shared" not in text, source
+
+
+def test_the_first_example_runs_offline_as_the_readme_shows(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The tool definition of the first example, then the offline variant shown beside it."""
+    first, offline = re.findall(r"```python\n(.+?)```", (ROOT / "README.md").read_text(), re.S)[:2]
+    definitions = first.split("agent = Agent(")[0]
+    exec(compile(definitions + offline, "README.md", "exec"), {})
+    assert capsys.readouterr().out == "Paris: 21 °C.\n"

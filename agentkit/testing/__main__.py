@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--scenario", choices=sorted(SCENARIOS), default="tools", help="how requests are answered"
     )
-    parser.add_argument("--tool-calls", type=int, default=2, help="calls per tool turn (tools)")
+    parser.add_argument("--tool-calls", type=int, default=1, help="calls per tool turn (tools)")
     parser.add_argument("--chunk-size", type=int, default=16, help="characters per streamed piece")
     parser.add_argument(
         "--chunk-delay", type=float, default=0.0, help="seconds between streamed events"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 
 from ._script import Reply, ScriptedCall
@@ -24,15 +25,16 @@ def tool_loop(
     """A two-turn agent conversation: call every tool of the request, then answer.
 
     The first turn (last message not a tool result) calls the request's tools in turn,
-    `calls` calls in all, with `{}`-shaped arguments filled from required string/number
-    properties; once tool results come back, it answers `final`. When streamed, arguments
-    come in `chunk_size` pieces `chunk_delay` seconds apart.
+    `calls` calls in all, with arguments made from each parameter's schema: an example its
+    description gives (`e.g. "Paris"`, `For example "2 * 3"`), else a plain value of its type.
+    Once tool results come back, it answers `final` followed by what the tools returned. When
+    streamed, arguments come in `chunk_size` pieces `chunk_delay` seconds apart.
     """
 
     def respond(request: RecordedRequest) -> Reply:
         messages = request.messages
         if messages and messages[-1].get("role") == "tool":
-            return Reply.text(final)
+            return Reply.text(_with_results(final, messages))
         tools = request.body.get("tools") if isinstance(request.body, dict) else None
         if not tools:
             return Reply.text(final)
@@ -57,13 +59,33 @@ def _sample_arguments(function: dict[str, object]) -> dict[str, object]:
         kinds = kinds if isinstance(kinds, list) else [kinds]
         if "integer" in kinds or "number" in kinds:
             samples[name] = 1
+        elif "string" in kinds and "null" in kinds and not _example(schema):
+            samples[name] = None
         elif "string" in kinds:
-            samples[name] = "x"
+            samples[name] = _example(schema) or "x"
         elif "boolean" in kinds:
             samples[name] = True
         elif "null" in kinds:
             samples[name] = None
     return samples
+
+
+_EXAMPLE = re.compile(r'(?:e\.g\.,?|[Ff]or example,?)\s*"([^"]+)"')
+
+
+def _example(schema: object) -> str | None:
+    description = schema.get("description") if isinstance(schema, dict) else None
+    found = _EXAMPLE.search(description) if isinstance(description, str) else None
+    return found.group(1) if found else None
+
+
+def _with_results(final: str, messages: list[dict[str, object]]) -> str:
+    results = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.append(str(message.get("content", "")))
+    return f"{final} The tools answered: {'; '.join(reversed(results))}."
 
 
 SCENARIOS: dict[str, Callable[[int, int, float], Responder]] = {
