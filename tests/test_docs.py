@@ -65,5 +65,5 @@ def test_the_testing_page_examples_run() -> None:
     """FakeModel and FunctionModel as docs/testing.md shows them (their asserts included)."""
     fake, function = BLOCK.findall((ROOT / "docs" / "testing.md").read_text())[:2]
     namespace: dict[str, object] = {}
-    exec(compile(fake + function, "docs/testing.md", "exec"), namespace)  # noqa: S102
+    exec(compile(fake + function, "docs/testing.md", "exec"), namespace)
     assert "result" in namespace
