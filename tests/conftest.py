@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
+
+from agentkit.testing import MockChatServer
+
+from .spec import request_problems
 
 _LOCAL_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
 
@@ -20,6 +25,15 @@ def _is_loopback(host: Any) -> bool:
         return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
     except ValueError:
         return False
+
+
+@pytest.fixture
+def server() -> Iterator[MockChatServer]:
+    """A MockChatServer that answers 400 to any request breaking either wire schema; the
+    test fails afterwards if one did."""
+    with MockChatServer(validate=request_problems) as running:
+        yield running
+    assert running.validation_errors == []
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -41,6 +41,8 @@ class Seen:
 
 CLOSE = ("close",)
 RESET = ("reset",)
+UNTIL_CLIENT_CLOSES = ("until-client-closes",)
+"""Answer nothing; wait until the client closes the connection (recorded in `closed_connections`)."""
 Action = bytes | tuple[str] | tuple[str, float]
 Case = Callable[[Seen], list[Action]]
 
@@ -64,6 +66,7 @@ class EdgeServer:
         self.base_url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/v1"
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
+        self.a_connection_closed = threading.Event()
         accept = threading.Thread(target=self._accept, daemon=True)
         accept.start()
 
@@ -93,6 +96,7 @@ class EdgeServer:
                     break
         with self._lock:
             self.closed_connections.append(number)
+        self.a_connection_closed.set()
 
     def _answer(self, connection: socket.socket, seen: Seen) -> bool:
         for action in self.case(seen):
@@ -103,6 +107,10 @@ class EdgeServer:
                     time.sleep(float(action[1]))  # type: ignore[misc]
                 elif action[0] == "close":
                     connection.shutdown(socket.SHUT_RDWR)
+                    return False
+                elif action[0] == "until-client-closes":
+                    while connection.recv(4096):
+                        pass
                     return False
                 elif action[0] == "reset":
                     connection.setsockopt(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -11,16 +10,9 @@ from agentkit import Agent, LoopPolicy, ModelSettings
 from agentkit.testing import MockChatServer, Reply
 
 from .agents import Log, Weather, add, run_agent, wait
-from .spec import DEFAULT_MODEL, request_problems
+from .spec import DEFAULT_MODEL
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def server() -> Iterator[MockChatServer]:
-    with MockChatServer(validate=request_problems) as running:
-        yield running
-    assert running.validation_errors == []
 
 
 def conversation() -> list[Reply]:

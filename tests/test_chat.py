@@ -8,7 +8,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 
 import anyio
 import httpx
@@ -43,6 +42,7 @@ from agentkit import (
 from agentkit.testing import Fault, MockChatServer, Reply
 
 from . import tool_zoo as zoo
+from .edge_server import UNTIL_CLIENT_CLOSES, EdgeServer
 from .spec import DEFAULT_MODEL, request_problems
 
 pytestmark = pytest.mark.anyio
@@ -64,13 +64,6 @@ class Sleeps:
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
-
-
-@pytest.fixture
-def server() -> Iterator[MockChatServer]:
-    with MockChatServer(validate=request_problems) as running:
-        yield running
-    assert running.validation_errors == []
 
 
 def model_for(
@@ -446,12 +439,16 @@ async def test_json_answer_to_a_stream_request_still_streams(sleeps: Sleeps) -> 
     await client.aclose()
 
 
-async def test_cancelling_a_request_stops_it(sleeps: Sleeps) -> None:
-    with MockChatServer([Reply.text("late")], latency=5.0) as slow:
-        model = model_for(slow, sleeps)
+async def test_cancelling_a_request_stops_it() -> None:
+    """The request really stops: the server sees its connection closed, not left waiting."""
+    with EdgeServer(lambda seen: [UNTIL_CLIENT_CLOSES]) as slow:
+        model = ChatModel(base_url=slow.base_url, api_key="sk", model="m")
         with anyio.move_on_after(0.2) as scope:
             await model.complete(HELLO)
         assert scope.cancelled_caught
+        # Five seconds are a hang guard: the close reaches the server at once.
+        assert await anyio.to_thread.run_sync(slow.a_connection_closed.wait, 5)
+        assert slow.closed_connections == [1]
         await model.aclose()
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from agentkit import (
 from agentkit.testing import FakeModel, MockChatServer, Reply, ScriptedCall
 
 from .extraction_types import Cat, Contact, Dog, Invoice, Movie, Point
-from .spec import DEFAULT_MODEL, request_problems
+from .spec import DEFAULT_MODEL
 
 pytestmark = pytest.mark.anyio
 
@@ -224,13 +223,6 @@ def test_bad_configuration() -> None:
 
 
 # --- over real HTTP, both schemas checked ------------------------------------------------
-
-
-@pytest.fixture
-def server() -> Iterator[MockChatServer]:
-    with MockChatServer(validate=request_problems) as running:
-        yield running
-    assert running.validation_errors == []
 
 
 @pytest.mark.parametrize("mode", ["tool", "json_schema"])
