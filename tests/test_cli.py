@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import pty
@@ -14,14 +16,24 @@ from pathlib import Path
 
 import pytest
 
+from agentkit.cli import main
 from agentkit.testing import Fault, MockChatServer, Reply
 
 FIXTURES = str(Path(__file__).parent / "cli_fixtures.py")
 
 
 def agentkit(
-    *args: str, server: MockChatServer | None = None, stdin: str | None = None, key: bool = True
+    *args: str,
+    server: MockChatServer | None = None,
+    stdin: str | None = None,
+    key: bool = True,
+    process: bool = False,
 ) -> subprocess.CompletedProcess[str]:
+    """Run the command: in this process through `main(argv)`, or as `python -m agentkit`.
+
+    In-process is the default (fast, and measured by coverage); `process=True` keeps a few
+    end-to-end runs of the real entry point.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
@@ -31,10 +43,34 @@ def agentkit(
         env["AIMLAPI_API_KEY"] = "sk-cli-test"
     if server is not None:
         env["AIMLAPI_BASE_URL"] = server.base_url
-    return subprocess.run(
-        [sys.executable, "-m", "agentkit", *args],
-        capture_output=True, text=True, input=stdin, env=env, timeout=60, check=False,
-    )  # fmt: skip
+    if process:
+        return subprocess.run(
+            [sys.executable, "-m", "agentkit", *args],
+            capture_output=True, text=True, input=stdin, env=env, timeout=60, check=False,
+        )  # fmt: skip
+    return in_process(list(args), env, stdin or "")
+
+
+def in_process(
+    argv: list[str], env: dict[str, str], stdin: str
+) -> subprocess.CompletedProcess[str]:
+    out, err = io.StringIO(), io.StringIO()
+    saved_environ, saved_stdin = dict(os.environ), sys.stdin
+    os.environ.clear()
+    os.environ.update(env)
+    sys.stdin = io.StringIO(stdin)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                main(argv)
+                code = 0
+            except SystemExit as exit_:
+                code = exit_.code if isinstance(exit_.code, int) else 1
+    finally:
+        os.environ.clear()
+        os.environ.update(saved_environ)
+        sys.stdin = saved_stdin
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture
@@ -44,7 +80,7 @@ def server() -> Iterator[MockChatServer]:
 
 
 def test_help_lists_commands_and_exit_codes() -> None:
-    completed = agentkit("--help")
+    completed = agentkit("--help", process=True)
     assert completed.returncode == 0
     for word in ("run", "tools", "extract", "demo", "Exit codes", "130"):
         assert word in completed.stdout
@@ -55,7 +91,7 @@ def test_no_command_is_a_usage_error() -> None:
 
 
 def test_demo_runs_offline_with_traces_on_stderr() -> None:
-    completed = agentkit("demo", key=False)
+    completed = agentkit("demo", key=False, process=True)
     assert completed.returncode == 0, completed.stderr
     assert "Tokyo" in completed.stdout
     assert "Lisbon" in completed.stdout
