@@ -214,7 +214,7 @@ class Agent(Generic[OutputT]):
                     prompt, deps=deps, message_history=message_history, on_event=on_event
                 )
             finally:
-                await _close_owned(self.model)
+                await self.model.aclose()
 
         return anyio.run(main)
 
@@ -417,8 +417,3 @@ def _prompt_messages(prompt: str | Sequence[Message]) -> list[Message]:
         return [UserMessage(content=prompt)]
     return list(prompt)
 
-
-async def _close_owned(model: Model) -> None:
-    close = getattr(model, "aclose", None)
-    if close is not None:
-        await close()

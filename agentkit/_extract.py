@@ -329,9 +329,7 @@ def extract_sync(output_type: Any, text: str | Sequence[Message], **options: Any
         try:
             return await extractor.extract(text)
         finally:
-            close = getattr(extractor.model, "aclose", None)
-            if close is not None:
-                await close()
+            await extractor.model.aclose()
 
     return anyio.run(main)
 

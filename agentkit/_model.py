@@ -200,3 +200,7 @@ class Model(Protocol):
     ) -> AbstractAsyncContextManager[AsyncIterator[StreamDelta]]:
         """Send `request` with streaming; iterate the deltas inside the context."""
         ...
+
+    async def aclose(self) -> None:
+        """Release what the model holds (connections); a model that holds nothing returns."""
+        ...

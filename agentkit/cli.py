@@ -325,9 +325,7 @@ def _json_result(result: Any) -> dict[str, Any]:
 
 
 async def _close(agent: Agent[Any]) -> None:
-    close = getattr(agent.model, "aclose", None)
-    if close is not None:
-        await close()
+    await agent.model.aclose()
 
 
 def _tracer(verbose: bool) -> Callable[[RunEvent], None]:
@@ -471,7 +469,7 @@ def _extract(options: argparse.Namespace) -> int:
         try:
             return await extractor.run(text)
         finally:
-            await extractor.model.aclose()  # type: ignore[attr-defined]
+            await extractor.model.aclose()
 
     result = anyio.run(main)
     for number, attempt in enumerate(result.attempts, start=1):

@@ -248,6 +248,9 @@ async def test_a_response_without_choices_is_a_response_error() -> None:
         def stream(self, request: ModelRequest) -> Any:
             raise NotImplementedError
 
+        async def aclose(self) -> None:
+            pass
+
     with pytest.raises(ModelResponseError, match="no choices"):
         await Agent(NoChoices()).run("hi")  # type: ignore[arg-type]
 

@@ -63,6 +63,9 @@ class FakeModel:
             )
         return self._script.popleft()
 
+    async def aclose(self) -> None:
+        """Nothing to release (the `Model` protocol's close)."""
+
     async def complete(self, request: ModelRequest) -> Completion:
         """Answer with the next scripted item."""
         self.requests.append(request)
