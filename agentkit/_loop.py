@@ -98,6 +98,8 @@ async def run_loop(
 
 
 class _Run:
+    """One run's state, from its first request to its output (see the rules above)."""
+
     def __init__(
         self,
         spec: RunSpec,
@@ -107,14 +109,24 @@ class _Run:
         emit: EventSink | None,
         stream: bool,
     ) -> None:
-        self.spec, self.messages, self.stream = spec, messages, stream
+        self.spec = spec
+        """What was asked: model, tools, settings, limits and policy (fixed for the run)."""
+        self.messages = messages
+        """The conversation so far, history included; each turn appends to it."""
+        self.stream = stream
+        """Whether requests stream (tools then start as their arguments complete)."""
         self.result: RunResult[Any] = RunResult(
             output=None, messages=messages, new_message_index=new_message_index
         )
+        """What the caller gets, kept current so an error can carry it (rule 8)."""
         self.emit = emit
+        """Where events go (`on_event`, or a stream's channel); None when nobody listens."""
         self.tool_choice = spec.tool_choice
+        """The `tool_choice` of the next request: forced until a tool has run (rule 6)."""
         self.output_failures: list[str] = []
+        """Why each structured output so far failed validation (within its retry budget)."""
         self.tool_calls_made = 0
+        """Tool calls started so far, for the `tool_calls` usage limit."""
         tools = dict(spec.tools)
         self.dispatcher = Dispatcher(
             tools=tools,

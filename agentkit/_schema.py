@@ -43,6 +43,7 @@ class FunctionSchema:
     """Everything derived from a function's signature and docstring, computed once."""
 
     description: str
+    """The docstring's summary and body, without its parameter and returns sections."""
     parameters: JsonSchema
     """The JSON schema of the arguments, as sent when strict mode is off."""
     strict_parameters: JsonSchema | None
@@ -50,13 +51,19 @@ class FunctionSchema:
     strict_problems: tuple[str, ...]
     """Why strict mode is impossible (empty where it is possible)."""
     takes_context: bool
+    """Whether the first parameter is the run context (injected, left out of the schema)."""
     adapter: TypeAdapter[Any]
+    """The validator of the arguments, built once."""
     flattened: str | None = None
+    """The name of the single model parameter whose fields are the arguments, if flattened."""
     positional: tuple[tuple[str, Any], ...] = ()
     """Parameters passed by position, in order, with their defaults (`inspect.Parameter.empty`)."""
     var_positional: str | None = None
+    """The name of the `*args` parameter, if any."""
     var_keyword: str | None = None
+    """The name of the `**kwargs` parameter, if any."""
     nulls_may_mean_default: bool = False
+    """Whether some optional argument sent as `null` stands for its default (strict mode)."""
 
     def validate_json(self, raw: str, *, tool_name: str) -> dict[str, Any]:
         """Parse and validate the model's raw arguments into keyword arguments by name.
