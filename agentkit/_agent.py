@@ -21,7 +21,7 @@ from ._events import RunEvent, RunResult
 from ._exceptions import AgentRunError, HistoryError
 from ._loop import call_event_sink, pending_calls, run_loop, single_error
 from ._messages import Message, UserMessage
-from ._model import Model, ModelSettings
+from ._model import TOOL_CHOICE_MODES, Model, ModelSettings
 from ._output import OUTPUT_TOOL_NAME, OutputSpec
 from ._policy import LoopPolicy, RunSpec, UsageLimits
 from ._tool import RunContext, Tool, tool
@@ -372,10 +372,9 @@ async def _send_event(send: MemoryObjectSendStream[RunEvent], event: RunEvent) -
 
 
 def _check_tool_choice(choice: str | None, tools: Mapping[str, Tool[..., Any]]) -> None:
-    modes = (None, "auto", "none", "required")
-    if choice not in modes and choice not in tools:
+    if choice is not None and choice not in TOOL_CHOICE_MODES and choice not in tools:
         raise ValueError(f"tool_choice {choice!r} names no tool of this agent")
-    if choice in modes and choice in tools:
+    if choice in TOOL_CHOICE_MODES and choice in tools:
         raise ValueError(
             f"tool_choice {choice!r} is ambiguous: it is a mode and a tool's name; "
             "rename the tool to force it by name"
@@ -416,4 +415,3 @@ def _prompt_messages(prompt: str | Sequence[Message]) -> list[Message]:
     if isinstance(prompt, str):
         return [UserMessage(content=prompt)]
     return list(prompt)
-

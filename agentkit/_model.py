@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 from pydantic import Field
 
@@ -64,6 +64,10 @@ class JsonSchemaFormat(FrozenRecord):
 
 ResponseFormat = TextFormat | JsonObjectFormat | JsonSchemaFormat
 
+ToolChoiceMode = Literal["none", "auto", "required"]
+"""The `tool_choice` keywords; any other `tool_choice` value names a tool."""
+TOOL_CHOICE_MODES: tuple[ToolChoiceMode, ...] = get_args(ToolChoiceMode)
+
 
 class ModelSettings(FrozenRecord):
     """Request settings; only the ones set are sent.
@@ -74,7 +78,7 @@ class ModelSettings(FrozenRecord):
     """
 
     max_tokens: int | None = Field(default=None, ge=1)
-    tool_choice: str | None = None
+    tool_choice: ToolChoiceMode | str | None = None
     parallel_tool_calls: bool | None = None
     n: int | None = Field(default=None, ge=1, le=128)
     seed: int | None = Field(default=None, ge=1)

@@ -43,7 +43,7 @@ from ._messages import (
     Usage,
     UserMessage,
 )
-from ._model import ModelRequest, ModelSettings
+from ._model import TOOL_CHOICE_MODES, ModelRequest, ModelSettings
 
 __all__ = [
     "decode_completion",
@@ -61,7 +61,6 @@ __all__ = [
     "wire_text",
 ]
 
-_CHOICE_KEYWORDS = ("none", "auto", "required")
 _STATUS_ERRORS: dict[int, type[ModelHTTPError]] = {
     400: BadRequestError,
     422: BadRequestError,
@@ -130,7 +129,7 @@ def _with_extra_body(body: dict[str, Any], extra: Mapping[str, Any] | None) -> d
 
 
 def _encode_tool_choice(choice: str, request: ModelRequest) -> str | dict[str, Any]:
-    if choice in _CHOICE_KEYWORDS:
+    if choice in TOOL_CHOICE_MODES:
         return choice
     names = [definition["function"]["name"] for definition in request.tools]
     if choice not in names:
