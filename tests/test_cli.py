@@ -163,14 +163,20 @@ def test_yes_and_deny(server: MockChatServer, flag: str, allowed: bool) -> None:
     assert (tool_result == "deleted /tmp/x") is allowed
 
 
-def test_interactive_approval_on_a_real_terminal(server: MockChatServer) -> None:
-    server.add(Reply.tool_calls(("delete_file", {"path": "/tmp/y"})), Reply.text("Deleted."))
+@contextlib.contextmanager
+def at_the_approval_prompt(
+    server: MockChatServer, prompt: str
+) -> Iterator[tuple[subprocess.Popen[bytes], int, bytes]]:
+    """`agentkit run PROMPT` on a real terminal, stopped at its approval prompt.
+
+    Yields the process, the terminal's controlling side (to type on) and what it showed.
+    """
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIML")}
     env.update(AIMLAPI_API_KEY="sk-cli-test", AIMLAPI_BASE_URL=server.base_url)
     controller, terminal = pty.openpty()
     process = subprocess.Popen(
-        [sys.executable, "-m", "agentkit", "run", "delete /tmp/y", "-T", FIXTURES],
-        stdin=terminal, stdout=subprocess.PIPE, stderr=terminal, env=env, text=True,
+        [sys.executable, "-m", "agentkit", "run", prompt, "-T", FIXTURES],
+        stdin=terminal, stdout=subprocess.PIPE, stderr=terminal, env=env,
     )  # fmt: skip
     os.close(terminal)
     seen = b""
@@ -179,16 +185,22 @@ def test_interactive_approval_on_a_real_terminal(server: MockChatServer) -> None
             ready, _, _ = select.select([controller], [], [], 30)
             assert ready, f"no approval prompt; saw {seen!r}"
             seen += os.read(controller, 1024)
-        assert b'Allow this call?\r\ndelete_file(\r\n    path = "/tmp/y"\r\n)' in seen
-        os.write(controller, b"y\n")
-        stdout, _ = process.communicate(timeout=30)
+        yield process, controller, seen
     finally:
         process.kill()
         os.close(controller)
         if process.stdout is not None:
             process.stdout.close()
+
+
+def test_interactive_approval_on_a_real_terminal(server: MockChatServer) -> None:
+    server.add(Reply.tool_calls(("delete_file", {"path": "/tmp/y"})), Reply.text("Deleted."))
+    with at_the_approval_prompt(server, "delete /tmp/y") as (process, controller, seen):
+        assert b'Allow this call?\r\ndelete_file(\r\n    path = "/tmp/y"\r\n)' in seen
+        os.write(controller, b"y\n")
+        stdout, _ = process.communicate(timeout=30)
     assert process.returncode == 0
-    assert stdout == "Deleted.\n"
+    assert stdout == b"Deleted.\n"
     assert server.requests[1].body["messages"][-1]["content"] == "deleted /tmp/y"
 
 
@@ -312,27 +324,9 @@ def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
 
 def test_ctrl_c_at_the_approval_prompt_stops_at_once(server: MockChatServer) -> None:
     server.add(Reply.tool_calls(("delete_file", {"path": "/tmp/z"})), Reply.text("Deleted."))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AIML")}
-    env.update(AIMLAPI_API_KEY="sk-cli-test", AIMLAPI_BASE_URL=server.base_url)
-    controller, terminal = pty.openpty()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "agentkit", "run", "delete /tmp/z", "-T", FIXTURES],
-        stdin=terminal, stdout=subprocess.PIPE, stderr=terminal, env=env,
-    )  # fmt: skip
-    os.close(terminal)
-    seen = b""
-    try:
-        while b"[y/N]" not in seen:
-            ready, _, _ = select.select([controller], [], [], 30)
-            assert ready, f"no approval prompt; saw {seen!r}"
-            seen += os.read(controller, 1024)
+    with at_the_approval_prompt(server, "delete /tmp/z") as (process, _, _):
         process.send_signal(signal.SIGINT)  # Ctrl-C, and no Enter after it
         process.wait(timeout=15)
-    finally:
-        process.kill()
-        os.close(controller)
-        if process.stdout is not None:
-            process.stdout.close()
     assert process.returncode == 130
     assert len(server.requests) == 1  # the call never ran, nothing went on
 
