@@ -34,7 +34,10 @@ Messages say what was wrong, where, and what to do about it. Errors meant for th
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # for annotations only: nothing is imported at run time (layer 0 stays put)
+    from ._events import RunResult
 
 __all__ = [
     "AgentRunError",
@@ -227,9 +230,9 @@ class AgentRunError(AgentkitError):
         result: The partial `RunResult`: every message, the usage, the turns so far.
     """
 
-    def __init__(self, message: str, *, result: Any = None) -> None:
+    def __init__(self, message: str, *, result: RunResult[Any] | None = None) -> None:
         super().__init__(message)
-        self.result = result
+        self.result: RunResult[Any] | None = result
 
 
 class MaxTurnsExceeded(AgentRunError):
@@ -245,7 +248,9 @@ class UsageLimitExceeded(AgentRunError):
         value: The configured maximum.
     """
 
-    def __init__(self, message: str, *, limit: str, value: int, result: Any = None) -> None:
+    def __init__(
+        self, message: str, *, limit: str, value: int, result: RunResult[Any] | None = None
+    ) -> None:
         super().__init__(message, result=result)
         self.limit = limit
         self.value = value
@@ -260,7 +265,12 @@ class ToolRetriesExhausted(AgentRunError):
     """
 
     def __init__(
-        self, message: str, *, tool_name: str, errors: Sequence[str], result: Any = None
+        self,
+        message: str,
+        *,
+        tool_name: str,
+        errors: Sequence[str],
+        result: RunResult[Any] | None = None,
     ) -> None:
         super().__init__(message, result=result)
         self.tool_name = tool_name
@@ -274,7 +284,9 @@ class OutputValidationError(AgentRunError):
         errors: The validation messages of each failed attempt, oldest first.
     """
 
-    def __init__(self, message: str, *, errors: Sequence[str], result: Any = None) -> None:
+    def __init__(
+        self, message: str, *, errors: Sequence[str], result: RunResult[Any] | None = None
+    ) -> None:
         super().__init__(message, result=result)
         self.errors = list(errors)
 

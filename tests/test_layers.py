@@ -42,7 +42,7 @@ def imported_units(source: str, package: tuple[str, ...]) -> set[str]:
         package: The dotted package the module lives in, e.g. ("agentkit",).
     """
     targets: set[str] = set()
-    for node in ast.walk(ast.parse(source)):
+    for node in _runtime_nodes(ast.parse(source)):
         if isinstance(node, ast.Import):
             targets.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
@@ -58,6 +58,24 @@ def imported_units(source: str, package: tuple[str, ...]) -> set[str]:
         if parts[0] == "agentkit":
             units.add(parts[1] if len(parts) > 1 else "__init__")
     return units
+
+
+def _runtime_nodes(tree: ast.AST) -> list[ast.AST]:
+    """Every node but those under `if TYPE_CHECKING:`: type-only imports are not imports at
+    run time, and a lower layer may name a higher one's type in an annotation."""
+    nodes: list[ast.AST] = []
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        nodes.append(node)
+        if isinstance(node, ast.If) and ast.unparse(node.test) in (
+            "TYPE_CHECKING",
+            "typing.TYPE_CHECKING",
+        ):
+            pending.extend(node.orelse)
+            continue
+        pending.extend(ast.iter_child_nodes(node))
+    return nodes
 
 
 def test_every_module_has_a_layer() -> None:
@@ -96,6 +114,10 @@ def test_the_checker_finds_relative_absolute_and_nested_imports() -> None:
     assert imported_units("from ._tool import Tool\n", ("agentkit",)) == {"_tool"}
     assert imported_units("import agentkit\n", ("agentkit",)) == {"__init__"}
     assert imported_units("from . import _tool\n", ("agentkit",)) == {"_tool"}
+    in_a_function = "def f():\n    from ._loop import x\n"
+    assert imported_units(in_a_function, ("agentkit",)) == {"_loop"}
+    type_only = "if TYPE_CHECKING:\n    from ._events import R\nelse:\n    import agentkit._loop\n"
+    assert imported_units(type_only, ("agentkit",)) == {"_loop"}
 
 
 def test_the_layout_puts_the_tool_layer_above_conversation_data() -> None:
