@@ -72,20 +72,20 @@ class RetryPolicy:
     async def call(self, send: Callable[[], Awaitable[T]]) -> T:
         """Await `send()`, repeating it per this policy; the last error propagates.
 
-        The first attempt runs bare: tenacity's controller (a dozen objects per request)
-        only comes in once an attempt has failed in a way worth retrying.
+        Attempt 1 runs bare: most requests succeed, and tenacity's controller (a dozen objects
+        per request) is only built once an attempt has failed in a way worth retrying. It
+        then takes over from attempt 2, with attempt 1's error recorded as its first outcome.
         """
         try:
             return await send()
         except Exception as error:
             if not (self.max_retries and self.is_retryable(error)):
                 raise
-            failed: Exception | None = error
+            first_error = error
         async for attempt in self.retrying():
             with attempt:
-                if failed is not None:  # attempt 1 is the one above: tenacity takes it over
-                    first, failed = failed, None
-                    raise first
+                if attempt.retry_state.attempt_number == 1:
+                    raise first_error  # attempt 1 already ran above: tenacity only records it
                 return await send()
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
