@@ -174,8 +174,11 @@ class ChatModel:
         try:
             yield deltas
         finally:
-            await deltas.aclose()
-            await opened.aclose()
+            # Shielded: when the caller is cancelled (a run left early, a timeout), an
+            # unshielded await here would raise at once and leave the connection unclosed.
+            with anyio.CancelScope(shield=True):
+                await deltas.aclose()
+                await opened.aclose()
             if opened.gate is not None:
                 opened.gate.leave(opened.accumulator.completion().usage.total_tokens)
 
@@ -247,7 +250,8 @@ class ChatModel:
                     try:
                         await response.aread()
                     finally:
-                        await response.aclose()
+                        with anyio.CancelScope(shield=True):  # closed even when cancelled
+                            await response.aclose()
         _log_response(response, started, self._url)
         return response
 
@@ -302,7 +306,8 @@ class ChatModel:
                 opened.pending = await _next_deltas(opened, mid_stream=False)
             return opened
         except BaseException as error:
-            await opened.aclose()
+            with anyio.CancelScope(shield=True):  # closed even when cancelled
+                await opened.aclose()
             if gate is not None:
                 gate.leave(retry_after=_rate_limit_wait(error))
             raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 
 import httpx
 import openai
@@ -14,9 +15,23 @@ from agentkit.testing import Fault, MockChatServer, Reply, ScriptedCall
 
 from .spec import openai_validator
 
+SDK = Callable[[MockChatServer], openai.OpenAI]
 
-def client_for(server: MockChatServer) -> openai.OpenAI:
-    return openai.OpenAI(base_url=server.base_url, api_key="sk-mock", max_retries=0)
+
+@pytest.fixture
+def sdk() -> Iterator[SDK]:
+    """Makes official SDK clients for a server, and closes them after the test (an unclosed
+    client's sockets are collected later, in whichever test runs then, as a ResourceWarning)."""
+    clients: list[openai.OpenAI] = []
+
+    def client_for(server: MockChatServer) -> openai.OpenAI:
+        client = openai.OpenAI(base_url=server.base_url, api_key="sk-mock", max_retries=0)
+        clients.append(client)
+        return client
+
+    yield client_for
+    for client in clients:
+        client.close()
 
 
 TOOL_REPLY = Reply.tool_calls(
@@ -26,9 +41,9 @@ TOOL_REPLY = Reply.tool_calls(
 )
 
 
-def test_sdk_parses_a_text_reply() -> None:
+def test_sdk_parses_a_text_reply(sdk: SDK) -> None:
     with MockChatServer([Reply.text("Bonjour")]) as server:
-        completion = client_for(server).chat.completions.create(
+        completion = sdk(server).chat.completions.create(
             model="m", messages=[{"role": "user", "content": "Hi"}]
         )
     assert completion.choices[0].message.content == "Bonjour"
@@ -37,9 +52,9 @@ def test_sdk_parses_a_text_reply() -> None:
     assert completion.usage.total_tokens > 0
 
 
-def test_sdk_parses_tool_calls() -> None:
+def test_sdk_parses_tool_calls(sdk: SDK) -> None:
     with MockChatServer([TOOL_REPLY]) as server:
-        completion = client_for(server).chat.completions.create(
+        completion = sdk(server).chat.completions.create(
             model="m", messages=[{"role": "user", "content": "Weather?"}]
         )
     calls = completion.choices[0].message.tool_calls or []
@@ -51,9 +66,9 @@ def test_sdk_parses_tool_calls() -> None:
     assert completion.choices[0].finish_reason == "tool_calls"
 
 
-def test_sdk_streams_text_and_tool_call_deltas() -> None:
+def test_sdk_streams_text_and_tool_call_deltas(sdk: SDK) -> None:
     with MockChatServer([TOOL_REPLY, Reply(content="streamed words", chunk_size=3)]) as server:
-        client = client_for(server)
+        client = sdk(server)
         arguments: dict[int, str] = {}
         names: dict[int, str] = {}
         usage = None
@@ -86,10 +101,10 @@ def test_sdk_streams_text_and_tool_call_deltas() -> None:
     assert text == "streamed words"
 
 
-def test_sdk_sees_error_statuses_as_its_own_errors() -> None:
+def test_sdk_sees_error_statuses_as_its_own_errors(sdk: SDK) -> None:
     fault = Fault.http(429, retry_after="1", request_id="req_7")
     with MockChatServer([fault]) as server, pytest.raises(openai.RateLimitError) as caught:
-        client_for(server).chat.completions.create(model="m", messages=[])
+        sdk(server).chat.completions.create(model="m", messages=[])
     assert caught.value.status_code == 429
     assert caught.value.request_id == "req_7"
 
@@ -132,12 +147,12 @@ def test_unknown_routes_are_404_and_requests_are_recorded() -> None:
     assert [r.method for r in server.requests] == ["GET", "POST"]
 
 
-def test_responder_answers_when_the_script_is_empty() -> None:
+def test_responder_answers_when_the_script_is_empty(sdk: SDK) -> None:
     def echo(request: object) -> Reply:
         return Reply.text("echo")
 
     with MockChatServer([Reply.text("first")], responder=echo) as server:
-        client = client_for(server)
+        client = sdk(server)
         texts = [
             client.chat.completions.create(model="m", messages=[]).choices[0].message.content
             for _ in range(3)
