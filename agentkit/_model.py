@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from ._messages import Completion, FrozenRecord, Message, ToolCall
 
@@ -64,6 +64,8 @@ class JsonSchemaFormat(FrozenRecord):
 
 ResponseFormat = TextFormat | JsonObjectFormat | JsonSchemaFormat
 
+ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
+ServiceTier = Literal["auto", "default", "flex", "scale", "priority", "fast"]
 ToolChoiceMode = Literal["none", "auto", "required"]
 """The `tool_choice` keywords; any other `tool_choice` value names a tool."""
 TOOL_CHOICE_MODES: tuple[ToolChoiceMode, ...] = get_args(ToolChoiceMode)
@@ -85,7 +87,44 @@ class ModelSettings(FrozenRecord):
     response_format: ResponseFormat | None = None
     include_usage: bool = True
     """With `stream`, ask for the usage chunk (`stream_options.include_usage`)."""
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    """Sampling temperature (reasoning models such as GPT-5 refuse values other than 1)."""
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    """Nucleus sampling: the probability mass of the tokens considered."""
+    stop: str | tuple[str, ...] | None = None
+    """Up to 4 sequences that end the answer where they appear."""
+    presence_penalty: float | None = Field(default=None, ge=-2, le=2)
+    frequency_penalty: float | None = Field(default=None, ge=-2, le=2)
+    logprobs: bool | None = None
+    """Return the log probabilities of the output tokens."""
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
+    """How many likely tokens to return per position (needs `logprobs=True`)."""
+    logit_bias: Mapping[str, int] | None = None
+    """Token id (as a string) to a bias from -100 to 100."""
+    reasoning_effort: ReasoningEffort | None = None
+    """How hard a reasoning model thinks before it answers."""
+    user: str | None = None
+    """A stable id of your end user (OpenAI now prefers `safety_identifier`, via extra_body)."""
+    metadata: Mapping[str, str] | None = None
+    """Up to 16 key/value pairs stored with the request by providers that keep them."""
+    service_tier: ServiceTier | None = None
+    """The provider's processing tier (`"auto"`, `"default"`, `"flex"`, ...)."""
     extra_body: Mapping[str, Any] | None = None
+
+    @model_validator(mode="after")
+    def _check_combinations(self) -> ModelSettings:
+        if isinstance(self.stop, tuple) and not 1 <= len(self.stop) <= 4:
+            raise ValueError("stop takes 1 to 4 sequences")
+        if self.top_logprobs is not None and not self.logprobs:
+            raise ValueError("top_logprobs needs logprobs=True")
+        if self.logit_bias and any(not -100 <= v <= 100 for v in self.logit_bias.values()):
+            raise ValueError("logit_bias values must be between -100 and 100")
+        if self.metadata and (
+            len(self.metadata) > 16
+            or any(len(k) > 64 or len(v) > 512 for k, v in self.metadata.items())
+        ):
+            raise ValueError("metadata takes up to 16 keys of 64 characters, values of 512")
+        return self
 
     def merged(self, override: ModelSettings | None) -> ModelSettings:
         """These settings with every field that `override` sets explicitly replaced."""

@@ -102,11 +102,24 @@ def encode_request(request: ModelRequest, *, model: str, stream: bool = False) -
     return _with_extra_body(body, settings.extra_body)
 
 
+_PLAIN_SETTINGS = (
+    "n", "seed", "temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs",
+    "top_logprobs", "reasoning_effort", "user", "service_tier",
+)  # fmt: skip
+"""Settings sent under their own name, as they are, when set."""
+
+
 def _add_sampling(body: dict[str, Any], settings: ModelSettings) -> None:
-    if settings.n is not None:
-        body["n"] = settings.n
-    if settings.seed is not None:
-        body["seed"] = settings.seed
+    for name in _PLAIN_SETTINGS:
+        value = getattr(settings, name)
+        if value is not None:
+            body[name] = value
+    if settings.stop is not None:
+        body["stop"] = settings.stop if isinstance(settings.stop, str) else list(settings.stop)
+    if settings.logit_bias is not None:
+        body["logit_bias"] = dict(settings.logit_bias)
+    if settings.metadata is not None:
+        body["metadata"] = dict(settings.metadata)
     response_format = settings.response_format
     if response_format is not None:
         encoded = response_format.model_dump(by_alias=True, exclude_none=True)

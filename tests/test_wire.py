@@ -100,6 +100,20 @@ SETTINGS = {
         seed=42,
         response_format=JsonSchemaFormat(name="a", schema=SCHEMA),
     ),
+    "common-parameters": ModelSettings(
+        temperature=0.2,
+        top_p=0.9,
+        stop=("END", "STOP"),
+        presence_penalty=0.5,
+        frequency_penalty=-0.5,
+        logprobs=True,
+        top_logprobs=3,
+        logit_bias={"50256": -100},
+        reasoning_effort="low",
+        user="user-1",
+        metadata={"job": "nightly"},
+        service_tier="flex",
+    ),
 }
 REQUESTS = (
     [
@@ -426,3 +440,40 @@ def test_retry_after_http_date_in_the_future() -> None:
 
     future = email.utils.formatdate(time.time() + 30, usegmt=True)
     assert 25 < (retry_after_seconds({"retry-after": future}) or 0) <= 30
+
+
+def test_common_parameters_are_sent_under_their_names_only_when_set() -> None:
+    request = ModelRequest(
+        messages=[UserMessage(content="Hi")], settings=SETTINGS["common-parameters"]
+    )
+    body = encode_request(request, model=DEFAULT_MODEL)
+    assert {key: body[key] for key in ("temperature", "stop", "logit_bias", "metadata")} == {
+        "temperature": 0.2,
+        "stop": ["END", "STOP"],
+        "logit_bias": {"50256": -100},
+        "metadata": {"job": "nightly"},
+    }
+    plain = encode_request(ModelRequest(messages=[UserMessage(content="Hi")]), model="m")
+    assert set(plain) == {"model", "messages"}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"temperature": 3}, "temperature"),
+        ({"top_p": -0.1}, "top_p"),
+        ({"stop": ("a", "b", "c", "d", "e")}, "stop takes 1 to 4"),
+        ({"top_logprobs": 2}, "top_logprobs needs logprobs=True"),
+        ({"logit_bias": {"1": 500}}, "between -100 and 100"),
+        ({"reasoning_effort": "extreme"}, "reasoning_effort"),
+        ({"service_tier": "gold"}, "service_tier"),
+        ({"metadata": {str(n): "v" for n in range(17)}}, "up to 16 keys"),
+    ],
+)
+def test_bad_common_parameters_are_refused_naming_the_setting(
+    options: dict[str, Any], message: str
+) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        ModelSettings(**options)
