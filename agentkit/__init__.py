@@ -8,7 +8,7 @@ def get_weather(city: str) -> str:
     \"\"\"Get the current weather for a city.\"\"\"
     return "sunny"
 
-get_weather.definition()   # the tool as sent on the wire
+get_weather.definition()   # the tool as a model sees it (openai_tool(...): the wire dict)
 ```
 """
 
@@ -96,6 +96,7 @@ from ._tool import (
     DEFAULT_TOOL_TIMEOUT,
     RunContext,
     Tool,
+    ToolDefinition,
     serialize_result,
     tool,
 )
@@ -166,6 +167,7 @@ __all__ = [
     "ToolCallFinished",
     "ToolCallReady",
     "ToolCallStarted",
+    "ToolDefinition",
     "ToolDefinitionError",
     "ToolError",
     "ToolMessage",
@@ -183,6 +185,7 @@ __all__ = [
     "extract_sync",
     "messages_from_json",
     "messages_to_json",
+    "openai_tool",
     "serialize_result",
     "tool",
 ]
@@ -192,6 +195,7 @@ __all__ = [
 # extraction is a module of its own that agent-only code never needs.
 _LAZY = {
     "ChatModel": "_chat",
+    "openai_tool": "_wire",
     **dict.fromkeys(
         ("Attempt", "Candidate", "Extraction", "Extractor", "extract", "extract_sync"), "_extract"
     ),
@@ -210,3 +214,4 @@ def __getattr__(name: str) -> object:
 if TYPE_CHECKING:
     from ._chat import ChatModel
     from ._extract import Attempt, Candidate, Extraction, Extractor, extract, extract_sync
+    from ._wire import openai_tool

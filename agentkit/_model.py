@@ -17,6 +17,7 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 from pydantic import Field, model_validator
 
 from ._messages import Completion, FrozenRecord, Message, ToolCall
+from ._tool import ToolDefinition
 
 __all__ = [
     "JsonObjectFormat",
@@ -139,8 +140,8 @@ class ModelRequest:
     """One request to a model."""
 
     messages: Sequence[Message]
-    tools: Sequence[Mapping[str, Any]] = ()
-    """Tool definitions in wire form (`Tool.definition()`)."""
+    tools: Sequence[ToolDefinition] = ()
+    """The tools offered (`Tool.definition()`), in no provider's wire shape."""
     settings: ModelSettings = field(default_factory=ModelSettings)
 
 

@@ -13,7 +13,7 @@ from ._dispatch import Approver
 from ._messages import Usage
 from ._model import Model, ModelSettings
 from ._output import OutputMode, OutputSpec
-from ._tool import Tool
+from ._tool import Tool, ToolDefinition
 
 __all__ = ["LoopPolicy", "RunSpec", "UsageLimits"]
 
@@ -76,4 +76,4 @@ class RunSpec:
     policy: LoopPolicy
     stop_at_tools: frozenset[str]
     approver: Approver | None
-    definitions: tuple[dict[str, Any], ...] = field(default=())
+    definitions: tuple[ToolDefinition, ...] = field(default=())

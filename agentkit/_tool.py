@@ -29,6 +29,7 @@ __all__ = [
     "DEFAULT_TOOL_TIMEOUT",
     "RunContext",
     "Tool",
+    "ToolDefinition",
     "serialize_result",
     "tool",
 ]
@@ -44,6 +45,25 @@ DepsT = TypeVar("DepsT")
 T = TypeVar("T")
 
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # used with fullmatch: "$" would allow a "\n"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDefinition:
+    """A tool as a model sees it, in no provider's wire shape.
+
+    What tools produce (`Tool.definition()`) and what the loop, extraction and the model
+    doubles pass around; a model's dialect renders it for its API (for Chat Completions:
+    `agentkit.openai_tool(definition)`).
+    """
+
+    name: str
+    """The name the model calls it by."""
+    parameters: Mapping[str, Any]
+    """The JSON schema of its arguments (the strict form when `strict`)."""
+    description: str | None = None
+    """What it does, for the model (None: no description)."""
+    strict: bool = False
+    """Whether the provider should hold the model to the schema exactly (strict mode)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -206,15 +226,14 @@ class Tool(Generic[P, R]):
         """Why strict mode is impossible for this tool (empty when it is possible)."""
         return self._schema.strict_problems
 
-    def definition(self) -> dict[str, Any]:
-        """The `{"type": "function", "function": {...}}` object sent in a request's `tools`."""
-        function: dict[str, Any] = {"name": self.name}
-        if self.description:
-            function["description"] = self.description
-        function["parameters"] = self.parameters
-        if self.strict:
-            function["strict"] = True
-        return {"type": "function", "function": function}
+    def definition(self) -> ToolDefinition:
+        """The tool as a model sees it (`agentkit.openai_tool(...)` gives the wire dict)."""
+        return ToolDefinition(
+            name=self.name,
+            parameters=self.parameters,
+            description=self.description or None,
+            strict=self.strict,
+        )
 
     def validate(self, raw_arguments: str) -> dict[str, Any]:
         """Check the model's raw JSON arguments and return them by parameter name.

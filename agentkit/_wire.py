@@ -44,6 +44,7 @@ from ._messages import (
     UserMessage,
 )
 from ._model import TOOL_CHOICE_MODES, ModelRequest, ModelSettings
+from ._tool import Tool, ToolDefinition
 
 __all__ = [
     "decode_completion",
@@ -51,6 +52,7 @@ __all__ = [
     "decode_usage",
     "encode_message",
     "encode_request",
+    "openai_tool",
     "retry_after_seconds",
     "short_repr",
     "wire_arguments",
@@ -93,7 +95,7 @@ def encode_request(request: ModelRequest, *, model: str, stream: bool = False) -
         if settings.include_usage:
             body["stream_options"] = {"include_usage": True}
     if request.tools:
-        body["tools"] = [dict(definition) for definition in request.tools]
+        body["tools"] = [openai_tool(definition) for definition in request.tools]
         if settings.tool_choice is not None:
             body["tool_choice"] = _encode_tool_choice(settings.tool_choice, request)
         if settings.parallel_tool_calls is not None:
@@ -144,13 +146,28 @@ def _with_extra_body(body: dict[str, Any], extra: Mapping[str, Any] | None) -> d
 def _encode_tool_choice(choice: str, request: ModelRequest) -> str | dict[str, Any]:
     if choice in TOOL_CHOICE_MODES:
         return choice
-    names = [definition["function"]["name"] for definition in request.tools]
+    names = [definition.name for definition in request.tools]
     if choice not in names:
         raise ValueError(
             f"tool_choice {choice!r} is neither 'none', 'auto', 'required' nor the name of a "
             f"tool of this request ({', '.join(names)})"
         )
     return {"type": "function", "function": {"name": choice}}
+
+
+def openai_tool(tool: ToolDefinition | Tool[..., Any]) -> dict[str, Any]:
+    """A tool in the Chat Completions wire shape, `{"type": "function", "function": {...}}`.
+
+    What agentkit sends in a request's `tools`; use it to hand a tool to another client.
+    """
+    definition = tool.definition() if isinstance(tool, Tool) else tool
+    function: dict[str, Any] = {"name": definition.name}
+    if definition.description:
+        function["description"] = definition.description
+    function["parameters"] = dict(definition.parameters)
+    if definition.strict:
+        function["strict"] = True
+    return {"type": "function", "function": function}
 
 
 def encode_message(message: Message) -> dict[str, Any]:

@@ -43,6 +43,7 @@ from ._exceptions import (
 from ._extract import Extractor
 from ._loading import LoadError, load_object, load_tools
 from ._model import ModelSettings, TextDelta
+from ._wire import openai_tool
 
 __all__ = ["EXIT_CODES", "UsageError", "main"]
 
@@ -446,7 +447,7 @@ def _type_name(schema: dict[str, Any]) -> str:
 
 
 def _tools_schema(options: argparse.Namespace) -> int:
-    definitions = [each.definition() for each in load_tools(options.file)]
+    definitions = [openai_tool(each) for each in load_tools(options.file)]
     print(json.dumps(definitions, indent=2, ensure_ascii=False))
     return EXIT_CODES["ok"]
 

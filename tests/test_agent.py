@@ -357,7 +357,7 @@ async def test_structured_output_through_the_output_tool() -> None:
     result = await agent.run("Weather in Paris?")
     assert result.output == Weather(city="Paris", celsius=21.5)
     sent = model.requests[0]
-    assert [t["function"]["name"] for t in sent.tools] == ["final_result"]
+    assert [t.name for t in sent.tools] == ["final_result"]
     assert sent.settings.tool_choice == "required"
     assert tool_messages(result.messages)[0].content == "Final result accepted."
 
@@ -536,7 +536,7 @@ async def test_agent_as_a_tool() -> None:
         "go"
     )
     assert tool_messages(result.messages)[0].content == "inner answer"
-    assert outer_model.requests[0].tools[0]["function"]["description"] == "Ask the expert."
+    assert outer_model.requests[0].tools[0].description == "Ask the expert."
 
 
 async def test_a_nested_agent_spends_the_outer_runs_usage_and_limits() -> None:
@@ -573,7 +573,7 @@ async def test_function_model_sees_messages_and_tools() -> None:
     def answer(messages: list[Any], tools: list[dict[str, Any]]) -> Any:
         if isinstance(messages[-1], ToolMessage):
             return f"sum is {messages[-1].content}"
-        return Reply.tool_calls((tools[0]["function"]["name"], {"a": 2, "b": 3}))
+        return Reply.tool_calls((tools[0].name, {"a": 2, "b": 3}))
 
     result = await Agent(FunctionModel(answer), tools=[add]).run("go")
     assert result.output == "sum is 5"

@@ -58,14 +58,14 @@ async def test_each_output_kind(output_type: Any, arguments: dict[str, Any], exp
     settings = model.requests[0].settings
     assert settings.tool_choice == tool_name
     assert settings.parallel_tool_calls is False
-    assert [t["function"]["name"] for t in model.requests[0].tools] == [tool_name]
+    assert [t.name for t in model.requests[0].tools] == [tool_name]
 
 
 async def test_a_union_offers_one_tool_per_member() -> None:
     model = FakeModel([call("Dog", {"kind": "dog", "name": "Rex", "good": None})])
     value = await extract(Cat | Dog, "Rex is a good dog.", model=model)
     assert value == Dog(name="Rex")
-    assert [t["function"]["name"] for t in model.requests[0].tools] == ["Cat", "Dog"]
+    assert [t.name for t in model.requests[0].tools] == ["Cat", "Dog"]
     assert model.requests[0].settings.tool_choice == "required"
 
 

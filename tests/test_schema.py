@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from agentkit import Tool, ToolDefinitionError, tool
+from agentkit import Tool, ToolDefinitionError, openai_tool, tool
 
 from . import tool_zoo as zoo
 from .strict_rules import strict_violations
@@ -55,7 +55,7 @@ def tool_id(function: Callable[..., Any]) -> str:
 
 @pytest.mark.parametrize("function", ALL, ids=tool_id)
 def test_definition_matches_snapshot(function: Callable[..., Any]) -> None:
-    definition = tool(function).definition()
+    definition = openai_tool(tool(function))
     snapshots = json.loads(SNAPSHOTS.read_text()) if SNAPSHOTS.exists() else {}
     name = definition["function"]["name"]
     if os.environ.get("AGENTKIT_UPDATE_SNAPSHOTS") == "1":
@@ -76,7 +76,8 @@ def test_every_schema_is_valid_json_schema(function: Callable[..., Any]) -> None
 def test_strict_by_default_when_possible(function: Callable[..., Any]) -> None:
     made = tool(function)
     assert made.strict
-    assert made.definition()["function"]["strict"] is True
+    assert made.definition().strict is True
+    assert openai_tool(made)["function"]["strict"] is True
     assert strict_violations(made.parameters) == []
 
 
@@ -84,7 +85,8 @@ def test_strict_by_default_when_possible(function: Callable[..., Any]) -> None:
 def test_falls_back_to_non_strict_and_says_why(function: Callable[..., Any]) -> None:
     made = tool(function)
     assert not made.strict
-    assert "strict" not in made.definition()["function"]
+    assert made.definition().strict is False
+    assert "strict" not in openai_tool(made)["function"]
     assert made.strict_problems
     with pytest.raises(ToolDefinitionError, match=r"strict mode is impossible.*parameter"):
         tool(function, strict=True)

@@ -22,6 +22,7 @@ from agentkit import (
     ToolArgumentsError,
     ToolDefinitionError,
     ToolResultError,
+    openai_tool,
     serialize_result,
     tool,
 )
@@ -55,31 +56,42 @@ def test_decorator_with_options() -> None:
     assert (find.timeout, find.max_retries, find.requires_approval) == (2.5, 4, True)
 
 
-def test_definition_is_the_wire_form() -> None:
-    assert tool(zoo.power).definition() == {
-        "type": "function",
-        "function": {
-            "name": "power",
-            "description": "Raise base to exponent.",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "base": {"type": "integer", "description": "The base."},
-                    "exponent": {"type": "integer", "description": "The exponent."},
+def test_the_definition_is_provider_neutral_and_openai_tool_gives_the_wire_form() -> None:
+    definition = tool(zoo.power).definition()
+    assert (definition.name, definition.description, definition.strict) == (
+        "power",
+        "Raise base to exponent.",
+        True,
+    )
+    assert (
+        openai_tool(definition)
+        == openai_tool(tool(zoo.power))
+        == {
+            "type": "function",
+            "function": {
+                "name": "power",
+                "description": "Raise base to exponent.",
+                "parameters": {
+                    "type": "object",
+                    "properties": {
+                        "base": {"type": "integer", "description": "The base."},
+                        "exponent": {"type": "integer", "description": "The exponent."},
+                    },
+                    "required": ["base", "exponent"],
+                    "additionalProperties": False,
                 },
-                "required": ["base", "exponent"],
-                "additionalProperties": False,
+                "strict": True,
             },
-            "strict": True,
-        },
-    }
+        }
+    )
 
 
 def test_no_description_leaves_the_key_out() -> None:
     def bare(x: int) -> int:
         return x
 
-    assert "description" not in tool(bare).definition()["function"]
+    assert tool(bare).definition().description is None
+    assert "description" not in openai_tool(tool(bare))["function"]
 
 
 @pytest.mark.anyio

@@ -11,13 +11,13 @@ import inspect
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio
 
 from agentkit._messages import AssistantMessage, Completion, Message
 from agentkit._model import ModelRequest, StreamDelta, completion_deltas
 from agentkit._sse import StreamAccumulator
+from agentkit._tool import ToolDefinition
 from agentkit._wire import decode_completion
 
 from ._script import Renderer, Reply, ScriptedCall
@@ -108,7 +108,7 @@ class FakeModel:
 
 
 AnswerFunction = Callable[
-    [list[Message], list[dict[str, Any]]], "ScriptItem | Awaitable[ScriptItem]"
+    [list[Message], list[ToolDefinition]], "ScriptItem | Awaitable[ScriptItem]"
 ]
 
 
@@ -119,7 +119,7 @@ class FunctionModel(FakeModel):
     def answer(messages, tools):
         if messages[-1].role == "tool":
             return "Done."
-        return Reply.tool_calls((tools[0]["function"]["name"], {"city": "Paris"}))
+        return Reply.tool_calls((tools[0].name, {"city": "Paris"}))
 
     agent = Agent(FunctionModel(answer), tools=[get_weather])
     ```
@@ -132,7 +132,7 @@ class FunctionModel(FakeModel):
         self.function = function
 
     async def _next(self, request: ModelRequest) -> ScriptItem:
-        answer = self.function(list(request.messages), [dict(t) for t in request.tools])
+        answer = self.function(list(request.messages), list(request.tools))
         if inspect.isawaitable(answer):
             answer = await answer
         return answer
