@@ -8,6 +8,7 @@ request: it is not in `repr()`, logs or errors.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import os
 import ssl
@@ -192,13 +193,15 @@ class ChatModel:
         cached = self._header_cache[stream]
         if cached is not None:
             return cached
-        if not self._api_key:
+        if not self._api_key and not _is_loopback(self._parsed_url.host):
             raise ModelConfigurationError(
                 f"no API key for {self.base_url}: {self._missing_key_hint}"
             )
+        # A server on this machine (Ollama, vLLM, llama.cpp, a LiteLLM proxy) needs no key.
+        authorization = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         headers = httpx.Headers(
             {
-                "Authorization": f"Bearer {self._api_key}",
+                **authorization,
                 "Content-Type": "application/json",
                 "Accept": "text/event-stream" if stream else "application/json",
                 "Accept-Encoding": "gzip, deflate",
@@ -447,6 +450,15 @@ def _decode_body(raw: bytes, url: str) -> Completion:
             body=raw[:500].decode("utf-8", "replace"),
         ) from None
     return decode_completion(data)
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _rate_limit_wait(error: BaseException) -> float | None:

@@ -157,6 +157,17 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--model", help="model name (default: openai/gpt-5-2-chat-latest)")
     group.add_argument("--base-url", help="API root (default: AIMLAPI_BASE_URL or AI/ML API)")
+    keys = group.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="read the key from this environment variable (default: AIMLAPI_API_KEY)",
+    )
+    keys.add_argument(
+        "--api-key",
+        help="the key itself (other users of this machine may see it in the process list: "
+        "prefer --api-key-env); none is needed for a server on this machine",
+    )
     group.add_argument("--max-tokens", type=int, help="max_tokens per request")
     group.add_argument("--seed", type=int, help="seed (>= 1) for reproducible sampling")
 
@@ -228,6 +239,13 @@ def _chat_model(options: argparse.Namespace) -> ChatModel:
         for key, value in (("model", options.model), ("base_url", options.base_url))
         if value
     }
+    if options.api_key:
+        overrides["api_key"] = options.api_key
+    elif options.api_key_env:
+        key = os.environ.get(options.api_key_env)
+        if not key:
+            raise UsageError(f"--api-key-env {options.api_key_env}: that variable is not set")
+        overrides["api_key"] = key
     return ChatModel.from_env(**overrides)
 
 

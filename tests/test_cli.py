@@ -348,3 +348,26 @@ def test_extract_from_a_terminal_says_it_is_reading_stdin() -> None:
         process.kill()
         process.communicate()
         os.close(controller)
+
+
+def test_a_server_on_this_machine_needs_no_key(server: MockChatServer) -> None:
+    server.add(Reply.text("local answer"))
+    completed = agentkit("run", "hi", key=False, server=server)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == "local answer\n"
+    assert "authorization" not in server.requests[0].headers
+
+
+def test_the_key_from_a_flag_or_a_named_variable(
+    server: MockChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server.add(Reply.text("one"), Reply.text("two"))
+    assert agentkit("run", "hi", "--api-key", "sk-flag", key=False, server=server).returncode == 0
+    monkeypatch.setenv("MY_GATEWAY_KEY", "sk-from-env")
+    named = agentkit("run", "hi", "--api-key-env", "MY_GATEWAY_KEY", key=False, server=server)
+    assert named.returncode == 0, named.stderr
+    sent = [request.headers["authorization"] for request in server.requests]
+    assert sent == ["Bearer sk-flag", "Bearer sk-from-env"]
+    unset = agentkit("run", "hi", "--api-key-env", "NOT_SET_ANYWHERE", key=False, server=server)
+    assert unset.returncode == 2
+    assert "--api-key-env NOT_SET_ANYWHERE: that variable is not set" in unset.stderr
