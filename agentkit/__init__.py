@@ -20,7 +20,7 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 # 2. tool definition: _docstrings, _strict, _schema, _tool
 # 3. model boundary: _model, _wire, _sse, _retry, _gate, _transport, _chat
 # 4. run loop: _events, _dispatch, _output, _policy, _loop, _agent, _extract
-# 5. edges: testing, batch, _loading, _demo, _cli_common, cli, __main__, tools
+# 5. edges: testing, batch, _loading, _demo, _cli_common, _cli_prompt, cli, __main__, tools
 
 import importlib
 from typing import TYPE_CHECKING

@@ -6,9 +6,11 @@ layer has no import cycle (tests/test_layers.py checks).
 
 from __future__ import annotations
 
+import sys
+
 from ._exceptions import AgentkitError
 
-__all__ = ["EXIT_CODES", "UsageError"]
+__all__ = ["EXIT_CODES", "UsageError", "say"]
 
 EXIT_CODES = {
     "ok": 0,
@@ -27,3 +29,8 @@ EXIT_CODES = {
 
 class UsageError(AgentkitError):
     """A problem with what the user asked for; exit code 2."""
+
+
+def say(text: str) -> None:
+    """A line for the person at the terminal: on stderr, so stdout stays the answer."""
+    print(text, file=sys.stderr, flush=True)

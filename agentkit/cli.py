@@ -30,8 +30,8 @@ from pydantic_core import to_json
 
 from ._agent import Agent
 from ._chat import ChatModel
-from ._cli_common import EXIT_CODES, UsageError
-from ._dispatch import ApprovalRequest
+from ._cli_common import EXIT_CODES, UsageError, say
+from ._cli_prompt import TerminalApprover
 from ._events import RunEvent, ToolCallFinished
 from ._exceptions import (
     AgentRunError,
@@ -74,7 +74,7 @@ def _run_handler(options: argparse.Namespace) -> int:
     try:
         return handler(options)
     except KeyboardInterrupt:
-        _say("interrupted")
+        say("interrupted")
         return _INTERRUPTED
     except BrokenPipeError:
         raise  # handled in main: nothing more may be written
@@ -105,8 +105,8 @@ def _fail(
 ) -> int:
     if getattr(options, "debug", False):
         traceback.print_exception(error, file=sys.stderr)
-    _say(f"error: {message or error}")
-    _say(f"hint: {hint}")
+    say(f"error: {message or error}")
+    say(f"hint: {hint}")
     return code
 
 
@@ -114,10 +114,6 @@ def _model_hint() -> str:
     if not any(os.environ.get(name) for name in ("AIMLAPI_API_KEY", "AIML_API_KEY")):
         return "set AIMLAPI_API_KEY, or try `agentkit demo` (offline)"
     return "check the key, --base-url and --model; transient errors were already retried"
-
-
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
 
 
 # -- parser ---------------------------------------------------------------------------
@@ -265,7 +261,7 @@ def _run(options: argparse.Namespace) -> int:
     tools = [each for spec in options.tool for each in load_tools(spec)]
     if options.max_turns < 1:
         raise UsageError("--max-turns must be at least 1")
-    approver = _Approver(yes=options.yes, deny=options.deny)
+    approver = TerminalApprover(yes=options.yes, deny=options.deny)
     try:
         agent = Agent(
             _chat_model(options),
@@ -286,16 +282,16 @@ def _demo(options: argparse.Namespace) -> int:
     from ._demo import DEMO_QUESTION, DEMO_TOOLS, scripted_demo_model
     from .testing import MockChatServer
 
-    approver = _Approver(yes=False, deny=False)
-    _say(f"> {DEMO_QUESTION}")
+    approver = TerminalApprover(yes=False, deny=False)
+    say(f"> {DEMO_QUESTION}")
     if os.environ.get("AIMLAPI_API_KEY") or os.environ.get("AIML_API_KEY"):
-        _say("(asking AI/ML API)")
+        say("(asking AI/ML API)")
         agent = Agent(
             ChatModel.from_env(), instructions="Be brief. Use the tools.", tools=DEMO_TOOLS
         )
         return _execute(agent, DEMO_QUESTION, options, approver)
     with MockChatServer(responder=scripted_demo_model) as server:
-        _say(
+        say(
             f"(offline: a scripted model on {server.base_url}; "
             "set AIMLAPI_API_KEY to use AI/ML API)"
         )
@@ -305,7 +301,7 @@ def _demo(options: argparse.Namespace) -> int:
 
 
 def _execute(
-    agent: Agent[Any], prompt: str, options: argparse.Namespace, approver: _Approver
+    agent: Agent[Any], prompt: str, options: argparse.Namespace, approver: TerminalApprover
 ) -> int:
     as_json, stream, verbose = getattr(options, "json", False), options.stream, options.verbose
 
@@ -354,72 +350,13 @@ def _tracer(verbose: bool) -> Callable[[RunEvent], None]:
             status = "" if result.ok else " (failed)"
             call = f"{result.call.name}({result.call.arguments})"
             took = f"{result.duration * 1000:.0f} ms"
-            _say(f"  -> {call} = {_short(result.content)}{status} [{took}]")
+            say(f"  -> {call} = {_short(result.content)}{status} [{took}]")
 
     return trace
 
 
 def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class _Approver:
-    """Asks on the terminal, or follows --yes / --deny; without a terminal, denies."""
-
-    def __init__(self, *, yes: bool, deny: bool) -> None:
-        self.yes, self.deny = yes, deny
-        self.denied = 0
-        self._lock = anyio.Lock()
-
-    async def __call__(self, request: ApprovalRequest) -> bool:
-        if self.yes:
-            return True
-        if self.deny:
-            return self._denied(request, "denied by --deny")
-        if not sys.stdin.isatty():
-            return self._denied(request, "no terminal to ask on; pass --yes to approve")
-        async with self._lock:  # one question at a time
-            answer = await _ask(request)
-        return True if answer else self._denied(request, "denied")
-
-    def _denied(self, request: ApprovalRequest, why: str) -> bool:
-        self.denied += 1
-        text, _ = request.describe(limit=80)
-        _say(f"  !! {' '.join(text.split())}: {why}")
-        return False
-
-
-async def _ask(request: ApprovalRequest) -> bool:
-    """Show exactly what will run (every validated argument, escaped) and ask."""
-    text, cut = request.describe()
-    while True:
-        choices = "[y/N, f = show the full arguments]" if cut else "[y/N]"
-        print(f"Allow this call?\n{text}\n{choices} ", end="", file=sys.stderr, flush=True)
-        line = await _read_line()
-        if line is None:
-            return False
-        answer = line.strip().lower()
-        if cut and answer in ("f", "full"):
-            text, cut = request.describe(limit=None)
-            continue
-        return answer in ("y", "yes")
-
-
-async def _read_line() -> str | None:
-    """One line from the terminal, read in the event loop (None at end of input).
-
-    Not `input()` in a thread: Ctrl-C would then wait for the next Enter, as the blocked
-    thread holds the interpreter's exit (and stdin's lock). Here it interrupts at once.
-    """
-    descriptor = sys.stdin.fileno()
-    line = b""
-    while not line.endswith(b"\n"):
-        await anyio.wait_readable(descriptor)
-        chunk = os.read(descriptor, 4096)
-        if not chunk:
-            return line.decode(errors="replace") if line else None
-        line += chunk
-    return line.decode(errors="replace")
 
 
 def _tools_list(options: argparse.Namespace) -> int:
@@ -438,7 +375,7 @@ def _tools_list(options: argparse.Namespace) -> int:
         print(json.dumps(entries, indent=2, ensure_ascii=False))
         return EXIT_CODES["ok"]
     if not tools:
-        _say("no tools given; load some with -T path/to/file.py")
+        say("no tools given; load some with -T path/to/file.py")
     for each in tools:
         flags = [
             f
@@ -473,7 +410,7 @@ def _tools_schema(options: argparse.Namespace) -> int:
 def _extract(options: argparse.Namespace) -> int:
     output_type = load_object(options.schema)
     if options.file == "-" and sys.stdin.isatty():  # else it would wait with no word of why
-        _say("reading the text from stdin; end it with Ctrl-D (or give a file: extract FILE)")
+        say("reading the text from stdin; end it with Ctrl-D (or give a file: extract FILE)")
     text = sys.stdin.read() if options.file == "-" else _read(options.file)
     if not text.strip():
         raise UsageError("the input is empty")
@@ -493,7 +430,7 @@ def _extract(options: argparse.Namespace) -> int:
     result = anyio.run(main)
     for number, attempt in enumerate(result.attempts, start=1):
         for error in attempt.errors:
-            _say(f"  attempt {number} corrected: {_short(error)}")
+            say(f"  attempt {number} corrected: {_short(error)}")
     print(to_json(result.value, indent=2).decode())
     return EXIT_CODES["ok"]
 
