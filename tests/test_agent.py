@@ -80,7 +80,11 @@ async def test_calls_of_one_response_start_together() -> None:
     assert max(starts) < min(ends)  # every call started before any finished
 
 
-async def test_the_concurrency_cap_holds() -> None:
+@pytest.mark.parametrize(
+    ("calls", "cap", "seconds"),
+    [(6, 2, 0.05), (1_000, 8, 0.001)],  # 1,000 calls in one answer: keep holding (issue 13)
+)
+async def test_the_concurrency_cap_holds(calls: int, cap: int, seconds: float) -> None:
     running = 0
     peak = 0
 
@@ -90,13 +94,14 @@ async def test_the_concurrency_cap_holds() -> None:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
-        await anyio.sleep(0.05)
+        await anyio.sleep(seconds)
         running -= 1
         return n
 
-    model = FakeModel([Reply.tool_calls(*[("busy", {"n": i}) for i in range(6)]), "ok"])
-    await Agent(model, tools=[busy], policy=LoopPolicy(max_concurrency=2)).run("go")
-    assert peak == 2
+    model = FakeModel([Reply.tool_calls(*[("busy", {"n": i}) for i in range(calls)]), "ok"])
+    result = await Agent(model, tools=[busy], policy=LoopPolicy(max_concurrency=cap)).run("go")
+    assert peak == cap
+    assert [m.content for m in tool_messages(result.messages)] == [str(n) for n in range(calls)]
 
 
 async def test_every_failure_gives_its_concurrency_slot_back() -> None:

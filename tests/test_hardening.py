@@ -312,35 +312,6 @@ async def test_arguments_nested_ten_thousand_deep_are_refused_not_a_crash() -> N
     assert "Error:" in tool_messages(result.messages)[0].content
 
 
-async def test_a_thousand_calls_in_one_answer_run_under_the_concurrency_cap() -> None:
-    import anyio
-
-    from agentkit import LoopPolicy
-
-    running, peak = 0, 0
-
-    @tool
-    async def step(n: int) -> int:
-        """Take a step.
-
-        Args:
-            n: Which.
-        """
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await anyio.sleep(0.001)
-        running -= 1
-        return n
-
-    calls = [("step", {"n": n}) for n in range(1_000)]
-    model = FakeModel([Reply.tool_calls(*calls), "done"])
-    agent = Agent(model, tools=[step], policy=LoopPolicy(max_concurrency=8))
-    result = await agent.run("go")
-    assert [m.content for m in tool_messages(result.messages)] == [str(n) for n in range(1_000)]
-    assert peak == 8
-
-
 async def test_hundreds_of_concurrent_runs_over_failing_http_all_succeed_no_fd_leaks() -> None:
     """200 concurrent runs, every 20th request a 500 and every 50th a reset: all answer."""
     import os
