@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar, cast
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
+import anyio.to_thread
 from pydantic_core import to_json
 
 from ._events import ToolResult
@@ -234,7 +235,9 @@ async def _in_daemon_thread(work: Callable[[], T], name: str) -> T:
     """Run `work` in a daemon thread; when the caller is cancelled, it is abandoned.
 
     A sync function cannot be stopped from outside. anyio's worker threads would keep the
-    interpreter from exiting while an abandoned one hangs; a daemon thread does not.
+    interpreter from exiting while an abandoned one hangs; a daemon thread does not. A thread
+    per call costs more than reusing a worker (tens of microseconds), which a sync tool's own
+    work dwarfs.
     """
     token = anyio.lowlevel.current_token()
     context = contextvars.copy_context()  # as anyio's threads do: the caller's context
@@ -249,8 +252,11 @@ async def _in_daemon_thread(work: Callable[[], T], name: str) -> T:
         with contextlib.suppress(RuntimeError):  # the run ended meanwhile: nobody waits
             anyio.from_thread.run_sync(done.set, token=token)
 
-    threading.Thread(target=target, name=f"agentkit tool {name}", daemon=True).start()
-    await done.wait()
+    # anyio's default thread limiter (40 per event loop) still caps how many sync tools run
+    # at once across all runs; an abandoned thread gives its token back, as with anyio's own.
+    async with anyio.to_thread.current_default_thread_limiter():
+        threading.Thread(target=target, name=f"agentkit tool {name}", daemon=True).start()
+        await done.wait()
     ok, value = outcome[0]
     if not ok:
         raise value

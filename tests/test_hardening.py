@@ -343,3 +343,37 @@ async def test_hundreds_of_concurrent_runs_over_failing_http_all_succeed_no_fd_l
                     group.start_soon(one, n)
     assert sorted(outputs) == sorted(f"run {n}" for n in range(200))
     assert len(os.listdir("/proc/self/fd")) <= fds_before + 2
+
+
+async def test_sync_tools_share_the_default_thread_limit() -> None:
+    """Daemon threads per call, but no more at once than anyio's limiter allows."""
+    import threading
+    import time
+
+    import anyio.to_thread
+
+    from agentkit import LoopPolicy
+
+    anyio.to_thread.current_default_thread_limiter().total_tokens = 3
+    running, peak = 0, 0
+    lock = threading.Lock()
+
+    @tool
+    def blocking(n: int) -> int:
+        """Block a little.
+
+        Args:
+            n: Which.
+        """
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        time.sleep(0.02)
+        with lock:
+            running -= 1
+        return n
+
+    model = FakeModel([Reply.tool_calls(*[("blocking", {"n": n}) for n in range(12)]), "ok"])
+    await Agent(model, tools=[blocking], policy=LoopPolicy(max_concurrency=12)).run("go")
+    assert peak == 3
