@@ -30,7 +30,7 @@ from pydantic_core import to_json
 
 from ._agent import Agent
 from ._chat import ChatModel
-from ._cli_common import EXIT_CODES, UsageError, say
+from ._cli_common import EXIT_CODES, UsageError, at_least_one, say
 from ._cli_prompt import TerminalApprover
 from ._events import RunEvent, ToolCallFinished
 from ._exceptions import (
@@ -179,7 +179,10 @@ def _add_run(commands: Any) -> None:
         help="tools to load: path/to/file.py, a module, or module:name (repeatable)",
     )  # fmt: skip
     run.add_argument("--instructions", help="system instructions for the agent")
-    run.add_argument("--max-turns", type=int, default=10, help="model requests per run (10)")
+    run.add_argument(
+        "--max-turns", type=at_least_one("--max-turns"), default=10,
+        help="model requests per run (10)",
+    )  # fmt: skip
     run.add_argument("--tool-choice", help="auto, none, required, or a tool name")
     run.add_argument("--no-parallel", action="store_true", help="send parallel_tool_calls=false")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -259,8 +262,6 @@ def _settings(options: argparse.Namespace) -> ModelSettings:
 
 def _run(options: argparse.Namespace) -> int:
     tools = [each for spec in options.tool for each in load_tools(spec)]
-    if options.max_turns < 1:
-        raise UsageError("--max-turns must be at least 1")
     approver = TerminalApprover(yes=options.yes, deny=options.deny)
     try:
         agent = Agent(

@@ -473,3 +473,11 @@ def test_the_eta_accounts_for_the_rate_limit() -> None:
     limiter.requests = 20  # ten items done so far, two requests each
     assert limited_eta(limiter, remaining=100, done=10, tokens=0) == 1200.0
     assert limited_eta(RateLimiter(tpm=1000), remaining=10, done=10, tokens=5000) == 300.0
+
+
+def test_a_concurrency_below_one_is_refused_without_promising_no_limit(tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "in.jsonl", [{"id": "1", "text": "ok"}])
+    completed = run_cli("batch", "run", f"{FIXTURES}:flaky", str(source), "--concurrency", "0")
+    assert completed.returncode == 2
+    assert "--concurrency must be at least 1 (got 0)" in completed.stderr
+    assert "no limit" not in completed.stderr

@@ -6,14 +6,13 @@ import argparse
 import json
 import shlex
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 
 from agentkit._chat import ChatModel
-from agentkit._cli_common import EXIT_CODES, UsageError
+from agentkit._cli_common import EXIT_CODES, UsageError, at_least_one
 from agentkit._loading import load_object
 
 from ._journal import Journal, JournalError
@@ -39,14 +38,18 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
     run.add_argument("--out", help="write results here (JSONL, input order) at the end")
     run.add_argument("--journal", help="the SQLite journal (default: INPUT.journal)")
     run.add_argument(
-        "--concurrency", type=_at_least_one("--concurrency"), default=32,
+        "--concurrency", type=at_least_one("--concurrency"), default=32,
         help="items at a time (32)",
     )  # fmt: skip
     run.add_argument(
-        "--rpm", type=_at_least_one("--rpm"), help="requests per minute for the whole batch"
+        "--rpm",
+        type=at_least_one("--rpm", when_left_out="no limit"),
+        help="requests per minute for the whole batch",
     )
     run.add_argument(
-        "--tpm", type=_at_least_one("--tpm"), help="tokens per minute for the whole batch"
+        "--tpm",
+        type=at_least_one("--tpm", when_left_out="no limit"),
+        help="tokens per minute for the whole batch",
     )
     run.add_argument(
         "--resume",
@@ -75,21 +78,6 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
     export.set_defaults(handler=_export)
 
 
-def _at_least_one(flag: str) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{flag} takes a whole number, not {text!r}") from None
-        if value < 1:
-            raise argparse.ArgumentTypeError(
-                f"{flag} must be at least 1 (got {value}); leave it out for no limit"
-            )
-        return value
-
-    return parse
-
-
 def _run(options: argparse.Namespace) -> int:
     if not Path(options.input).is_file():
         raise UsageError(f"{options.input}: no such file")
@@ -115,12 +103,12 @@ def _run(options: argparse.Namespace) -> int:
     except (JournalError, ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
     except KeyboardInterrupt:
-        again = " ".join(shlex.quote(part) for part in _resume_command(options, journal))
+        again = _resume_command(options, journal)
         sys.stderr.write(f"\ninterrupted; what finished is kept. Continue with:\n  {again}\n")
         return EXIT_CODES["interrupted"]
     print(summary.to_json())
     if summary.remaining:
-        again = " ".join(shlex.quote(part) for part in _resume_command(options, journal))
+        again = _resume_command(options, journal)
         sys.stderr.write(
             f"error: {summary.remaining} items were not processed; continue with:\n  {again}\n"
         )
@@ -128,13 +116,14 @@ def _run(options: argparse.Namespace) -> int:
     return EXIT_CODES["ok"] if summary.failed == 0 else EXIT_CODES["batch_failures"]
 
 
-def _resume_command(options: argparse.Namespace, journal: str) -> list[str]:
+def _resume_command(options: argparse.Namespace, journal: str) -> str:
+    """The command line that continues this run, quoted for a shell."""
     command = ["agentkit", "batch", "run", options.task, options.input, "--journal", journal]
     if options.out:
         command += ["--out", options.out]
     if options.executor:
         command += ["--executor", options.executor]
-    return [*command, "--resume"]
+    return shlex.join([*command, "--resume"])
 
 
 def _with_model(target: Any, model: ChatModel | None) -> Any:
