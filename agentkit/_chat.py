@@ -28,10 +28,9 @@ from ._exceptions import (
     ModelConnectionError,
     ModelResponseError,
     ModelTimeoutError,
-    RateLimitError,
     StreamInterrupted,
 )
-from ._gate import GatePass, enter_gate
+from ._gate import GatePass, enter_gate, left_on_failure
 from ._messages import Completion
 from ._model import ModelRequest, StreamDelta, completion_deltas
 from ._retry import RetryPolicy
@@ -260,13 +259,9 @@ class ChatModel:
 
     async def _complete_once(self, payload: bytes) -> Completion:
         gate = await enter_gate(len(payload))  # a batch's shared rate limit, if one is set
-        try:
+        with left_on_failure(gate):
             response = await self._post(payload)
             completion = _decode_body(response.content, self._url)
-        except BaseException as error:
-            if gate is not None:
-                gate.leave(retry_after=_rate_limit_wait(error))
-            raise
         if gate is not None:
             gate.leave(completion.usage.total_tokens)
         return completion
@@ -281,39 +276,38 @@ class ChatModel:
 
     async def _start_stream(self, payload: bytes) -> _OpenStream:
         gate = await enter_gate(len(payload))  # left when the stream ends (see `stream`)
-        try:
+        with left_on_failure(gate):
             response = await self._send(payload, self._headers(stream=True), stream=True)
-        except BaseException as error:
-            if gate is not None:
-                gate.leave(retry_after=_rate_limit_wait(error))
-            raise
-        opened = _OpenStream(self._url, response, response.aiter_bytes())  # type: ignore[arg-type]
-        opened.gate = gate
-        try:
-            if response.status_code >= 400:
-                body = await response.aread()
-                raise decode_error(
-                    response.status_code, response.headers, body, _content_type(response)
-                )
-            content_type = _content_type(response)
-            if "application/json" in content_type:
-                opened.pending = completion_deltas(_decode_body(await response.aread(), self._url))
-                opened.done = True
-            elif content_type.split(";")[0].strip() not in _STREAM_TYPES:
-                raise ModelResponseError(
-                    f"{self._url} answered a streamed request with {content_type!r}, "
-                    "not text/event-stream; check base_url (a proxy or login page?)",
-                    body=(await response.aread())[:500].decode("utf-8", "replace"),
-                )
-            else:
-                opened.pending = await _next_deltas(opened, mid_stream=False)
+            opened = _OpenStream(self._url, response, response.aiter_bytes())  # type: ignore[arg-type]
+            opened.gate = gate
+            try:
+                await self._first_deltas(opened)
+            except BaseException:
+                with anyio.CancelScope(shield=True):  # closed even when cancelled
+                    await opened.aclose()
+                raise
             return opened
-        except BaseException as error:
-            with anyio.CancelScope(shield=True):  # closed even when cancelled
-                await opened.aclose()
-            if gate is not None:
-                gate.leave(retry_after=_rate_limit_wait(error))
-            raise
+
+    async def _first_deltas(self, opened: _OpenStream) -> None:
+        """Check the answer is a stream (or a whole completion) and read its first deltas."""
+        response = opened.response
+        if response.status_code >= 400:
+            body = await response.aread()
+            raise decode_error(
+                response.status_code, response.headers, body, _content_type(response)
+            )
+        content_type = _content_type(response)
+        if "application/json" in content_type:
+            opened.pending = completion_deltas(_decode_body(await response.aread(), self._url))
+            opened.done = True
+        elif content_type.split(";")[0].strip() not in _STREAM_TYPES:
+            raise ModelResponseError(
+                f"{self._url} answered a streamed request with {content_type!r}, "
+                "not text/event-stream; check base_url (a proxy or login page?)",
+                body=(await response.aread())[:500].decode("utf-8", "replace"),
+            )
+        else:
+            opened.pending = await _next_deltas(opened, mid_stream=False)
 
 
 @dataclass(slots=True)
@@ -459,13 +453,6 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _rate_limit_wait(error: BaseException) -> float | None:
-    """The wait a 429 asked for (a default when it named none), else None."""
-    if isinstance(error, RateLimitError):
-        return error.retry_after if error.retry_after is not None else 1.0
-    return None
 
 
 def _content_type(response: httpx.Response) -> str:

@@ -16,7 +16,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-__all__ = ["GatePass", "RequestGate", "enter_gate", "request_gate"]
+from ._exceptions import RateLimitError
+
+__all__ = ["GatePass", "RequestGate", "enter_gate", "left_on_failure", "request_gate"]
+_DEFAULT_429_WAIT = 1.0
+"""Seconds a 429 that names no wait pauses the gate for."""
 
 
 class RequestGate(Protocol):
@@ -64,3 +68,17 @@ async def enter_gate(payload_bytes: int) -> GatePass | None:
     if gate is None:
         return None
     return GatePass(gate, await gate.enter(payload_bytes))
+
+
+@contextmanager
+def left_on_failure(gate: GatePass | None) -> Iterator[None]:
+    """Leave `gate` if the block fails: no tokens, and a 429's wait for everyone."""
+    try:
+        yield
+    except BaseException as error:
+        if gate is not None:
+            wait = None
+            if isinstance(error, RateLimitError):
+                wait = error.retry_after if error.retry_after is not None else _DEFAULT_429_WAIT
+            gate.leave(retry_after=wait)
+        raise
