@@ -35,7 +35,7 @@ from ._messages import Completion
 from ._model import ModelRequest, StreamDelta, completion_deltas
 from ._retry import RetryPolicy
 from ._sse import SSEParser, StreamAccumulator
-from ._transport import PooledTransport
+from ._transport import PooledTransport, origin_of
 from ._version import __version__
 from ._wire import decode_completion, decode_error, encode_request
 
@@ -112,9 +112,8 @@ class ChatModel:
         self.retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self._url = f"{self.base_url}/chat/completions"
         self._parsed_url = httpx.URL(self._url)  # parsed once, not per request
-        url = self._parsed_url
-        self._origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        self._host_header, self._target = url.netloc, url.raw_path
+        self._origin = origin_of(self._parsed_url)
+        self._host_header, self._target = self._parsed_url.netloc, self._parsed_url.raw_path
         self._api_key = api_key
         self._missing_key_hint = "pass api_key=... to ChatModel"
         self._extra_headers = dict(headers or {})

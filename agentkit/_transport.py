@@ -34,10 +34,15 @@ import anyio.abc
 import h11
 import httpx
 
-__all__ = ["Origin", "PooledTransport"]
+__all__ = ["Origin", "PooledTransport", "origin_of"]
 
 Origin = tuple[str, str, int]
 """Scheme, host and port: connections are pooled per origin."""
+
+
+def origin_of(url: httpx.URL) -> Origin:
+    """A URL's origin, with the scheme's default port when it names none."""
+    return (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
 _MAX_HEAD_BYTES = 256 * 1024
 _READ_SIZE = 65536
 _CLOSING_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
@@ -70,7 +75,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         """Send one request over a pooled (or new) connection."""
         url = request.url
         response = await self.send(
-            (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80)),
+            origin_of(url),
             request.method.encode(),
             url.raw_path,
             request.headers.raw,
