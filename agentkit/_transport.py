@@ -43,6 +43,8 @@ Origin = tuple[str, str, int]
 def origin_of(url: httpx.URL) -> Origin:
     """A URL's origin, with the scheme's default port when it names none."""
     return (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+
+
 _MAX_HEAD_BYTES = 256 * 1024
 _READ_SIZE = 65536
 _CLOSING_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -112,71 +112,47 @@ class DaskExecutor:
                 await anyio.to_thread.run_sync(cluster.close)
 
     async def _drive(
-        self, client: Any, journal: Journal, max_attempts: int, limiter: RateLimiter | None
+        self, client: Any, journal: Journal, max_attempts: int, limiter: RateLimiter
     ) -> int:
         """Passes until nothing is left: rate-limited items go round again (up to a bound)."""
         items: Iterator[Item] = journal.to_do(max_attempts)
         limited: Counter[str] = Counter()
         processed = 0
         while True:
-            again: list[Item] = []
-            processed += await self._pass(client, items, journal, limiter, limited, again)
-            if not again:
+            state = _Pass(journal, limiter, limited)
+            processed += await self._pass(client, items, state)
+            if not state.again:
                 return processed
-            items = iter(again)
+            items = iter(state.again)
 
-    async def _pass(
-        self,
-        client: Any,
-        items: Iterator[Item],
-        journal: Journal,
-        limiter: RateLimiter | None,
-        limited: Counter[str],
-        again: list[Item],
-    ) -> int:
+    async def _pass(self, client: Any, items: Iterator[Item], state: _Pass) -> int:
         from distributed import as_completed
 
         shards = _shards(items, self.shard_size)
         in_flight = max(2, 2 * len(client.scheduler_info().get("workers", {})))
         completed = as_completed()
-        sent: dict[str, Item] = {}
-        entries: dict[str, list[float]] = {}
         processed = 0
         for _ in range(in_flight):
-            if not await self._submit(client, completed, shards, journal, limiter, entries, sent):
+            if not await self._submit(client, completed, shards, state):
                 break
         while completed.count():
             future = await anyio.to_thread.run_sync(next, completed)
             rows = future.result()
             future.release()  # committed below: the scheduler must never recompute it
-            for row in rows:
-                item = sent.pop(row["id"])
-                if "rate_limited" in row:
-                    limited[item.id] += 1
-                    if limited[item.id] < MAX_RATE_LIMIT_ROUNDS:
-                        again.append(item)  # this run takes it again, after a pause
-            processed += self._commit(rows, journal, limiter, entries, limited)
-            await self._submit(client, completed, shards, journal, limiter, entries, sent)
+            processed += state.commit(rows)
+            await self._submit(client, completed, shards, state)
         return processed
 
     async def _submit(
-        self,
-        client: Any,
-        completed: Any,
-        shards: Iterator[list[Item]],
-        journal: Journal,
-        limiter: RateLimiter | None,
-        entries: dict[str, list[float]],
-        sent: dict[str, Item],
+        self, client: Any, completed: Any, shards: Iterator[list[Item]], state: _Pass
     ) -> bool:
         shard = next(shards, None)
         if shard is None:
             return False
         for item in shard:
-            if limiter is not None:
-                entries[item.id] = await limiter.acquire(estimate_tokens(item.record))
-            journal.started(item.id)
-            sent[item.id] = item
+            state.entries[item.id] = await state.limiter.acquire(estimate_tokens(item.record))
+            state.journal.started(item.id)
+            state.sent[item.id] = item
         payload = [(item.id, item.record, item.attempts + 1) for item in shard]
         completed.add(
             client.submit(
@@ -185,29 +161,40 @@ class DaskExecutor:
         )
         return True
 
-    def _commit(
-        self,
-        rows: list[dict[str, Any]],
-        journal: Journal,
-        limiter: RateLimiter | None,
-        entries: dict[str, list[float]],
-        limited: Counter[str],
-    ) -> int:
+
+@dataclass
+class _Pass:
+    """One pass over items: what is in flight, and what goes round again after it."""
+
+    journal: Journal
+    limiter: RateLimiter
+    limited: Counter[str]
+    """429s met per item in this run, across passes."""
+    entries: dict[str, list[float]] = field(default_factory=dict)
+    """Each item's limiter entry, corrected with its real tokens when its result comes."""
+    sent: dict[str, Item] = field(default_factory=dict)
+    """The items handed out and not yet back."""
+    again: list[Item] = field(default_factory=list)
+    """Items that met a 429 and still have rounds left: the next pass takes them."""
+
+    def commit(self, rows: list[dict[str, Any]]) -> int:
+        """Record a shard's results in the journal; return how many rows it held."""
         for row in rows:
-            entry = entries.pop(row["id"], None)
+            item, entry = self.sent.pop(row["id"]), self.entries.pop(row["id"])
             if "rate_limited" in row:
-                if limiter is not None:
-                    limiter.pause(float(row["rate_limited"]))
-                if limited[row["id"]] < MAX_RATE_LIMIT_ROUNDS:
-                    journal.requeue(row["id"])  # taken again in this run's next pass
+                self.limiter.pause(float(row["rate_limited"]))
+                self.limited[item.id] += 1
+                if self.limited[item.id] < MAX_RATE_LIMIT_ROUNDS:
+                    self.journal.requeue(item.id)  # taken again in this run's next pass
+                    self.again.append(item)
                 else:
-                    journal.failed(row["id"], "rate limited on every try")
+                    self.journal.failed(item.id, "rate limited on every try")
             elif "error" in row:
-                journal.failed(row["id"], row["error"])
+                self.journal.failed(item.id, row["error"])
             else:
-                if limiter is not None and entry is not None and row.get("usage"):
-                    limiter.correct(entry, int(row["usage"].get("total_tokens", 0)))
-                journal.done(row["id"], row["result"], row.get("usage"))
+                if row.get("usage"):
+                    self.limiter.correct(entry, int(row["usage"].get("total_tokens", 0)))
+                self.journal.done(item.id, row["result"], row.get("usage"))
         return len(rows)
 
 
