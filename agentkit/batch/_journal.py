@@ -49,6 +49,12 @@ class JournalDamaged(JournalError):
     """The journal file is empty, truncated or corrupt: its progress cannot be trusted."""
 
 
+_WAY_ON = (
+    "To start over, run again with --restart (it moves the file aside first), or restore "
+    "the journal from a backup"
+)
+
+
 def _lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
@@ -120,8 +126,7 @@ class Journal:
         if resume and size == 0:
             raise JournalDamaged(
                 f"{self.path} is empty (0 bytes): it was truncated, and what it recorded is "
-                "lost. Nothing was started over. To start over, run again with --restart "
-                "(it moves the file aside first), or restore the journal from a backup"
+                f"lost. Nothing was started over. {_WAY_ON}"
             )
         try:
             self._open()
@@ -129,8 +134,7 @@ class Journal:
         except sqlite3.DatabaseError as error:
             raise JournalDamaged(
                 f"{self.path} is damaged (SQLite says: {error}), so it cannot be continued "
-                "or trusted. Nothing was changed. To start over, run again with --restart "
-                "(it moves the file aside first), or restore the journal from a backup"
+                f"or trusted. Nothing was changed. {_WAY_ON}"
             ) from None
         if size and stored is not None and not resume:
             raise JournalMismatch(
@@ -183,9 +187,9 @@ class Journal:
 
     def in_use(self) -> bool:
         """Whether a run (in any process) holds this journal right now."""
-        lock_path = _lock_path(self.path)
         if self._lock is not None:
             return True
+        lock_path = _lock_path(self.path)
         if not lock_path.exists():
             return False
         with lock_path.open("rb") as probe:
