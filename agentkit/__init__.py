@@ -18,7 +18,7 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 # 0. foundation: _exceptions, _version
 # 1. conversation data: _messages
 # 2. tool definition: _docstrings, _strict, _schema, _tool
-# 3. model boundary: _model, _wire, _sse, _retry, _gate, _transport, _chat
+# 3. model boundary: models (records, the Chat Completions dialect, transport, providers)
 # 4. run loop: _events, _dispatch, _output, _policy, _loop, _agent, _extract
 # 5. edges: testing, batch, _loading, _demo, _cli_common, _cli_prompt, cli, __main__, tools
 
@@ -73,7 +73,18 @@ from ._messages import (
     messages_from_json,
     messages_to_json,
 )
-from ._model import (
+from ._policy import LoopPolicy, UsageLimits
+from ._tool import (
+    DEFAULT_MAX_RESULT_CHARS,
+    DEFAULT_TOOL_TIMEOUT,
+    RunContext,
+    Tool,
+    ToolDefinition,
+    serialize_result,
+    tool,
+)
+from ._version import __version__ as __version__
+from .models._base import (
     JsonObjectFormat,
     JsonSchemaFormat,
     Model,
@@ -89,18 +100,7 @@ from ._model import (
     ToolCallReady,
     ToolCallStarted,
 )
-from ._policy import LoopPolicy, UsageLimits
-from ._retry import RetryPolicy
-from ._tool import (
-    DEFAULT_MAX_RESULT_CHARS,
-    DEFAULT_TOOL_TIMEOUT,
-    RunContext,
-    Tool,
-    ToolDefinition,
-    serialize_result,
-    tool,
-)
-from ._version import __version__ as __version__
+from .models._retry import RetryPolicy
 
 __all__ = [
     "DEFAULT_MAX_RESULT_CHARS",
@@ -194,8 +194,8 @@ __all__ = [
 # Imported on first use, not by `import agentkit`: ChatModel brings httpx (~90 ms), and
 # extraction is a module of its own that agent-only code never needs.
 _LAZY = {
-    "ChatModel": "_chat",
-    "openai_tool": "_wire",
+    "ChatModel": "models._chat",
+    "openai_tool": "models._chat_wire",
     **dict.fromkeys(
         ("Attempt", "Candidate", "Extraction", "Extractor", "extract", "extract_sync"), "_extract"
     ),
@@ -212,6 +212,6 @@ def __getattr__(name: str) -> object:
 
 
 if TYPE_CHECKING:
-    from ._chat import ChatModel
     from ._extract import Attempt, Candidate, Extraction, Extractor, extract, extract_sync
-    from ._wire import openai_tool
+    from .models._chat import ChatModel
+    from .models._chat_wire import openai_tool

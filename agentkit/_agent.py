@@ -21,10 +21,12 @@ from ._events import RunEvent, RunResult
 from ._exceptions import AgentRunError, HistoryError
 from ._loop import call_event_sink, pending_calls, run_loop, single_error
 from ._messages import Message, UserMessage
-from ._model import TOOL_CHOICE_MODES, Model, ModelSettings
-from ._output import OUTPUT_TOOL_NAME, OutputSpec
+from ._output import OUTPUT_TOOL_NAME, OutputMode, OutputSpec
 from ._policy import LoopPolicy, RunSpec, UsageLimits
 from ._tool import RunContext, Tool, tool
+from .models._base import TOOL_CHOICE_MODES, Model, ModelSettings
+from .models._profile import ModelProfile
+from .models._providers import DEFAULT_MODEL_STRING, profile_of
 
 if TYPE_CHECKING:  # the memory stream module loads with the first streamed run
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -56,7 +58,7 @@ class Agent(Generic[OutputT]):
     @overload
     def __init__(
         self: Agent[str],
-        model: Model | None = None,
+        model: Model | str | None = None,
         *,
         instructions: str | None = None,
         tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
@@ -73,7 +75,7 @@ class Agent(Generic[OutputT]):
     @overload
     def __init__(
         self,
-        model: Model | None = None,
+        model: Model | str | None = None,
         *,
         instructions: str | None = None,
         tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
@@ -89,7 +91,7 @@ class Agent(Generic[OutputT]):
     ) -> None: ...
     def __init__(
         self,
-        model: Model | None = None,
+        model: Model | str | None = None,
         *,
         instructions: str | None = None,
         tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
@@ -106,7 +108,8 @@ class Agent(Generic[OutputT]):
         """Configure an agent.
 
         Args:
-            model: Any `Model`; defaults to `ChatModel.from_env()` (AI/ML API).
+            model: Any `Model`, or a model string such as `"openai:gpt-4.1"` (see
+                `agentkit models`); defaults to `"aimlapi:openai/gpt-5-2-chat-latest"`.
             instructions: Sent as the system message of every request (not stored in
                 `result.messages`, so a transcript can be continued by any agent).
             tools: `Tool`s, or plain functions (made into tools with `tool()`).
@@ -126,10 +129,13 @@ class Agent(Generic[OutputT]):
 
         Raises:
             ValueError: Two tools share a name, or a name is unknown or reserved.
+            ModelConfigurationError: The model string names no provider, an unknown one, or
+                no model.
         """
         self.policy = policy or LoopPolicy()
         self.tools: Mapping[str, Tool[..., Any]] = MappingProxyType(_tools_by_name(tools))
-        self.output = OutputSpec.for_type(output_type, self.policy.output_mode)
+        self.profile = profile_of(model)  # a bad model string fails here, not at the first run
+        self.output = OutputSpec.for_type(output_type, _output_mode(self.policy, self.profile))
         _check_tool_choice(tool_choice, self.tools)
         stop_names = _stop_names(stop_at_tools)
         unknown_stops = sorted(stop_names - set(self.tools))
@@ -137,7 +143,7 @@ class Agent(Generic[OutputT]):
             raise ValueError(f"stop_at_tools names unknown tools: {', '.join(unknown_stops)}")
         if max_turns < 1:
             raise ValueError("max_turns must be at least 1")
-        self._model = model
+        self._model: Model | str | None = model
         self.instructions = instructions
         self.output_type = output_type
         self.tool_choice = tool_choice
@@ -162,13 +168,14 @@ class Agent(Generic[OutputT]):
 
     @property
     def model(self) -> Model:
-        """The model (created from the environment on first use when none was given)."""
-        if self._model is None:
-            from ._chat import ChatModel  # httpx is imported when a real model is first needed
+        """The model (built on first use from a model string, or the default one)."""
+        model = self._model
+        if model is None or isinstance(model, str):
+            from .models._infer import infer_model  # httpx is imported when first needed
 
-            object.__setattr__(self, "_model", ChatModel.from_env())  # made once, on first use
-        assert self._model is not None
-        return self._model
+            model = infer_model(model or DEFAULT_MODEL_STRING)
+            object.__setattr__(self, "_model", model)  # made once, on first use
+        return model
 
     # -- running ------------------------------------------------------------------------
 
@@ -369,6 +376,13 @@ async def _send_event(send: MemoryObjectSendStream[RunEvent], event: RunEvent) -
         send.send_nowait(event)
     except anyio.WouldBlock:
         await send.send(event)
+
+
+def _output_mode(policy: LoopPolicy, profile: ModelProfile) -> OutputMode:
+    """The policy's output mode, or the output tool where the model has no `json_schema`."""
+    if policy.output_mode == "json_schema" and not profile.json_schema:
+        return "tool"
+    return policy.output_mode
 
 
 def _check_tool_choice(choice: str | None, tools: Mapping[str, Tool[..., Any]]) -> None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
 from ._messages import AssistantMessage, Message, ToolCall, Usage, messages_to_json
-from ._model import (
+from .models._base import (
     RefusalDelta,
     TextDelta,
     ToolCallArgumentsDelta,

@@ -31,8 +31,15 @@ from ._messages import (
     Usage,
     UserMessage,
 )
-from ._model import JsonSchemaFormat, Model, ModelRequest, ModelSettings, ToolCallArgumentsDelta
 from ._tool import Tool
+from .models._base import (
+    JsonSchemaFormat,
+    Model,
+    ModelRequest,
+    ModelSettings,
+    ToolCallArgumentsDelta,
+)
+from .models._providers import DEFAULT_MODEL_STRING, profile_of
 
 __all__ = ["Attempt", "Candidate", "Extraction", "Extractor", "extract", "extract_sync"]
 
@@ -127,7 +134,7 @@ class Extractor(Generic[T]):
         self,
         output_type: type[T] | Any,
         *,
-        model: Model | None = None,
+        model: Model | str | None = None,
         instructions: str | None = None,
         max_retries: int = 2,
         seed: int | None = None,
@@ -142,21 +149,25 @@ class Extractor(Generic[T]):
         Args:
             output_type: A pydantic model, dataclass, TypedDict, `list[Model]`, or a union of
                 models (one tool per member; the model picks one).
-            model: Any `Model`; defaults to `ChatModel.from_env()`.
+            model: Any `Model`, or a model string such as `"openai:gpt-4.1"`; defaults to
+                `"aimlapi:openai/gpt-5-2-chat-latest"`.
             instructions: The system message (a sensible default is used).
             max_retries: Correction rounds after an invalid answer.
             seed: Sent as `seed`, for reproducible sampling where the provider honours it.
             n: Candidates per request.
             strategy: With `n > 1`: `"first"` valid candidate, or `"vote"` for the value
                 most valid candidates agree on.
-            mode: `"tool"` (a forced tool call) or `"json_schema"` (`response_format`).
+            mode: `"tool"` (a forced tool call) or `"json_schema"` (`response_format`;
+                the tool where the model's profile has no `json_schema`).
             settings: Further model settings (`max_tokens`...).
             name: The extraction tool's name (defaults to the type's name).
         """
         if mode == "json_schema" and _union_members(output_type):
             raise ValueError("json_schema mode needs one object type; use mode='tool' for unions")
         self.target = _Target(output_type, name)
-        self._model = model
+        if mode == "json_schema" and not profile_of(model).json_schema:
+            mode = "tool"
+        self._model: Model | str | None = model
         self.instructions = instructions or DEFAULT_INSTRUCTIONS
         self.max_retries = max_retries
         self.strategy = strategy
@@ -171,11 +182,11 @@ class Extractor(Generic[T]):
 
     @property
     def model(self) -> Model:
-        """The model (from the environment on first use when none was given)."""
-        if self._model is None:
-            from ._chat import ChatModel
+        """The model (built on first use from a model string, or the default one)."""
+        if self._model is None or isinstance(self._model, str):
+            from .models._infer import infer_model
 
-            self._model = ChatModel.from_env()
+            self._model = infer_model(self._model or DEFAULT_MODEL_STRING)
         return self._model
 
     async def extract(self, text: str | Sequence[Message]) -> T:
@@ -312,9 +323,18 @@ async def extract(output_type: type[T], text: str | Sequence[Message], **options
 @overload
 async def extract(output_type: Any, text: str | Sequence[Message], **options: Any) -> Any: ...
 async def extract(output_type: Any, text: str | Sequence[Message], **options: Any) -> Any:
-    """Extract one validated `output_type` value from `text` (options as for `Extractor`)."""
+    """Extract one validated `output_type` value from `text` (options as for `Extractor`).
+
+    A model built here (from a model string, or the default) is closed before it returns.
+    """
     extractor: Extractor[Any] = Extractor(output_type, **options)
-    return await extractor.extract(text)
+    built = options.get("model") is None or isinstance(options["model"], str)
+    try:
+        return await extractor.extract(text)
+    finally:
+        if built:
+            with anyio.CancelScope(shield=True):
+                await extractor.model.aclose()
 
 
 @overload

@@ -46,9 +46,9 @@ from ._messages import (
     Usage,
     UserMessage,
 )
-from ._model import ModelRequest, ModelSettings, ResponseCompleted, ToolCallReady
 from ._output import OUTPUT_TOOL_NAME, validation_message
 from ._policy import RunSpec
+from .models._base import ModelRequest, ModelSettings, ResponseCompleted, ToolCallReady
 
 __all__ = ["capture_run_messages", "run_loop"]
 

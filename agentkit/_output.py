@@ -18,8 +18,8 @@ from pydantic_core import from_json
 from typing_extensions import is_typeddict
 
 from ._exceptions import ToolArgumentsError
-from ._model import JsonSchemaFormat
 from ._tool import Tool
+from .models._base import JsonSchemaFormat
 
 __all__ = ["OUTPUT_TOOL_NAME", "OutputMode", "OutputSpec"]
 

@@ -11,9 +11,9 @@ from typing import Any
 
 from ._dispatch import Approver
 from ._messages import Usage
-from ._model import Model, ModelSettings
 from ._output import OutputMode, OutputSpec
 from ._tool import Tool, ToolDefinition
+from .models._base import Model, ModelSettings
 
 __all__ = ["LoopPolicy", "RunSpec", "UsageLimits"]
 

@@ -29,7 +29,6 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from ._agent import Agent
-from ._chat import ChatModel
 from ._cli_common import EXIT_CODES, UsageError, at_least_one, say
 from ._cli_prompt import TerminalApprover
 from ._events import RunEvent, ToolCallFinished
@@ -42,8 +41,9 @@ from ._exceptions import (
 )
 from ._extract import Extractor
 from ._loading import LoadError, load_object, load_tools
-from ._model import ModelSettings, TextDelta
-from ._wire import openai_tool
+from .models._base import ModelSettings, TextDelta
+from .models._chat import ChatModel
+from .models._chat_wire import openai_tool
 
 __all__ = ["EXIT_CODES", "UsageError", "main"]
 

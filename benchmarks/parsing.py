@@ -117,7 +117,7 @@ def httptools_parse() -> Callable[[str], Awaitable[None]]:
 
 
 def sse_long_line() -> Callable[[str], Awaitable[None]]:
-    from agentkit._sse import SSEParser
+    from agentkit.models._chat_sse import SSEParser
 
     raw = b"data: " + b"x" * (LONG_LINE_MB * 1024 * 1024) + b"\n\n"
     step = 65536

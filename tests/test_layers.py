@@ -12,17 +12,27 @@ PACKAGE = Path(__file__).resolve().parent.parent / "agentkit"
 _LAYER_LINE = re.compile(r"^# (\d+)\. [^:]+: (.+)$")
 
 
-def layers() -> dict[str, int]:
-    """Map each module named in the layout comment to its layer number."""
-    text = (PACKAGE / "__init__.py").read_text()
-    assert "# General layout." in text
+def layers(
+    init: Path = PACKAGE / "__init__.py", heading: str = "# General layout."
+) -> dict[str, int]:
+    """Map each module named in a layout comment to its layer (or row) number."""
+    text = init.read_text()
+    assert heading in text
     found: dict[str, int] = {}
     for line in text.splitlines():
         match = _LAYER_LINE.match(line)
         if match:
-            for module in match.group(2).split(","):
+            for module in match.group(2).split("(")[0].split(","):
                 found[module.strip()] = int(match.group(1))
     return found
+
+
+MODELS = PACKAGE / "models"
+
+
+def model_rows() -> dict[str, int]:
+    """The rows of the model layer's own layout comment (agentkit/models/__init__.py)."""
+    return layers(MODELS / "__init__.py", "# Layout of this package.")
 
 
 def top_module(path: Path) -> str:
@@ -34,12 +44,14 @@ def package_files() -> list[Path]:
     return [p for p in PACKAGE.rglob("*.py") if p != PACKAGE / "__init__.py"]
 
 
-def imported_units(source: str, package: tuple[str, ...]) -> set[str]:
+def imported_units(source: str, package: tuple[str, ...], depth: int = 1) -> set[str]:
     """The agentkit layer units a module's source imports.
 
     Args:
         source: The module's source text.
         package: The dotted package the module lives in, e.g. ("agentkit",).
+        depth: 1 for the package's units (`_tool`, `models`); 2 for the modules inside
+            `agentkit.models` (`_chat`, `_base`; other imports are left out).
     """
     targets: set[str] = set()
     for node in _runtime_nodes(ast.parse(source)):
@@ -55,7 +67,10 @@ def imported_units(source: str, package: tuple[str, ...]) -> set[str]:
     units = set()
     for target in targets:
         parts = target.split(".")
-        if parts[0] == "agentkit":
+        if depth == 2:
+            if parts[:2] == ["agentkit", "models"]:
+                units.add(parts[2] if len(parts) > 2 else "__init__")
+        elif parts[0] == "agentkit":
             units.add(parts[1] if len(parts) > 1 else "__init__")
     return units
 
@@ -164,3 +179,39 @@ def test_the_cycle_finder_finds_cycles() -> None:
     assert find_cycle({"cli": {"batch"}, "batch": {"cli"}}) == ["batch", "cli", "batch"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
     assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+MODEL_FILES = sorted(p for p in MODELS.glob("*.py") if p.name != "__init__.py")
+MODEL_IMPORTS = {
+    path: imported_units(path.read_text(), ("agentkit", "models"), depth=2) for path in MODEL_FILES
+}
+
+
+def test_every_model_module_has_a_row() -> None:
+    unplaced = sorted({p.stem for p in MODEL_FILES} - set(model_rows()))
+    assert unplaced == [], f"add these to the layout comment of models/__init__.py: {unplaced}"
+
+
+@pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.name)
+def test_model_modules_import_only_their_own_or_lower_rows(path: Path) -> None:
+    rows = model_rows()
+    for imported in MODEL_IMPORTS[path] - {path.stem}:
+        assert imported != "__init__", f"{path.name} imports agentkit.models; import modules"
+        assert rows[imported] <= rows[path.stem], (
+            f"models/{path.name} (row {rows[path.stem]}) imports {imported} (row {rows[imported]})"
+        )
+
+
+def test_no_import_cycle_inside_a_row_of_the_model_layer() -> None:
+    rows = model_rows()
+    graph = {
+        path.stem: {m for m in imported - {"__init__"} if rows[m] == rows[path.stem]}
+        for path, imported in MODEL_IMPORTS.items()
+    }
+    assert find_cycle(graph) is None, f"import cycle: {' -> '.join(find_cycle(graph) or [])}"
+
+
+def test_the_model_row_checker_reads_package_relative_imports() -> None:
+    source = "from ._chat import ChatModel\nfrom agentkit._tool import Tool\nimport agentkit.models._base\n"
+    assert imported_units(source, ("agentkit", "models"), depth=2) == {"_chat", "_base"}
+    assert imported_units(source, ("agentkit", "models")) == {"models", "_tool"}

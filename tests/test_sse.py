@@ -18,7 +18,7 @@ from agentkit import (
     ToolCallReady,
     ToolCallStarted,
 )
-from agentkit._sse import ServerSentEvent, SSEParser, StreamAccumulator
+from agentkit.models._chat_sse import ServerSentEvent, SSEParser, StreamAccumulator
 
 
 def parse_all(*chunks: bytes) -> list[ServerSentEvent]:

@@ -23,7 +23,7 @@ from agentkit import (
     UserMessage,
     tool,
 )
-from agentkit._chat import _PROXY_VARIABLES
+from agentkit.models._chat import _PROXY_VARIABLES
 from agentkit.testing import MockChatServer, Reply
 
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ import anyio
 import httpx
 import pytest
 
-from agentkit._transport import PooledTransport
+from agentkit.models._transport import PooledTransport
 from agentkit.testing import Fault, MockChatServer, Reply, echo
 
 pytestmark = pytest.mark.anyio

@@ -26,14 +26,15 @@ from agentkit import (
     UserMessage,
     tool,
 )
-from agentkit._model import (
+from agentkit.models._base import (
     JsonObjectFormat,
     JsonSchemaFormat,
     ModelRequest,
     ModelSettings,
     TextFormat,
 )
-from agentkit._wire import decode_completion, decode_error, encode_request, retry_after_seconds
+from agentkit.models._chat_wire import decode_completion, encode_request
+from agentkit.models._wire_read import decode_error, retry_after_seconds
 
 from . import tool_zoo as zoo
 from .spec import DEFAULT_MODEL, aimlapi_validator, openai_validator

@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agentkit import ModelError, ModelResponseError
-from agentkit._sse import StreamAccumulator
-from agentkit._wire import decode_completion, decode_error
+from agentkit.models._chat_sse import StreamAccumulator
+from agentkit.models._chat_wire import decode_completion
+from agentkit.models._wire_read import decode_error
 
 OK_CHOICE = {"index": 0, "message": {"role": "assistant", "content": "hi"}, "finish_reason": "stop"}
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import anyio
 
-from agentkit._chat import ChatModel
 from agentkit._cli_common import EXIT_CODES, UsageError, at_least_one
 from agentkit._loading import load_object
+from agentkit.models._chat import ChatModel
 
 from ._journal import Journal, JournalError
 from ._runner import run_batch

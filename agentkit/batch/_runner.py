@@ -13,8 +13,8 @@ from typing import Any, TextIO
 import anyio
 
 from agentkit._exceptions import RateLimitError
-from agentkit._gate import request_gate
 from agentkit._loading import load_object
+from agentkit.models._gate import request_gate
 
 from ._journal import Item, Journal, move_aside
 from ._rate import (

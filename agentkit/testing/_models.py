@@ -15,10 +15,10 @@ from contextlib import asynccontextmanager
 import anyio
 
 from agentkit._messages import AssistantMessage, Completion, Message
-from agentkit._model import ModelRequest, StreamDelta, completion_deltas
-from agentkit._sse import StreamAccumulator
 from agentkit._tool import ToolDefinition
-from agentkit._wire import decode_completion
+from agentkit.models._base import ModelRequest, StreamDelta, completion_deltas
+from agentkit.models._chat_sse import StreamAccumulator
+from agentkit.models._chat_wire import decode_completion
 
 from ._script import Renderer, Reply, ScriptedCall
 

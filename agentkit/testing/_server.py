@@ -26,7 +26,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.tls import TLSListener
 
-from agentkit._chat import ChatModel
+from agentkit.models._chat import ChatModel
 
 from ._script import Fault, Renderer, Reply, error_body
 

@@ -16,8 +16,8 @@ from typing import Any, Literal, Protocol, get_args, runtime_checkable
 
 from pydantic import Field, model_validator
 
-from ._messages import Completion, FrozenRecord, Message, ToolCall
-from ._tool import ToolDefinition
+from agentkit._messages import Completion, FrozenRecord, Message, ToolCall
+from agentkit._tool import ToolDefinition
 
 __all__ = [
     "JsonObjectFormat",

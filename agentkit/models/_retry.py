@@ -17,7 +17,12 @@ from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
-from ._exceptions import ModelConnectionError, ModelHTTPError, ModelTimeoutError, RateLimitError
+from agentkit._exceptions import (
+    ModelConnectionError,
+    ModelHTTPError,
+    ModelTimeoutError,
+    RateLimitError,
+)
 
 if TYPE_CHECKING:  # tenacity is imported on first use: it costs ~50 ms of `import agentkit`
     from tenacity import AsyncRetrying, RetryCallState

@@ -17,31 +17,34 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio
 import anyio.lowlevel
 import httpx
 from pydantic_core import from_json, to_json
 
-from ._exceptions import (
+from agentkit._exceptions import (
     ModelConfigurationError,
     ModelConnectionError,
     ModelResponseError,
     ModelTimeoutError,
     StreamInterrupted,
 )
+from agentkit._messages import Completion
+from agentkit._version import __version__
+
+from ._base import ModelRequest, StreamDelta, completion_deltas
+from ._chat_sse import SSEParser, StreamAccumulator
+from ._chat_wire import OPEN_PROFILE, decode_completion, encode_request
 from ._gate import GatePass, enter_gate, left_on_failure
-from ._messages import Completion
-from ._model import ModelRequest, StreamDelta, completion_deltas
+from ._profile import ModelProfile
+from ._providers import PROVIDERS
 from ._retry import RetryPolicy
-from ._sse import SSEParser, StreamAccumulator
 from ._transport import PooledTransport, origin_of
-from ._version import __version__
-from ._wire import decode_completion, decode_error, encode_request
+from ._wire_read import decode_error
 
 __all__ = [
-    "API_KEY_VARIABLES",
-    "BASE_URL_VARIABLE",
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
     "DEFAULT_TIMEOUT",
@@ -52,11 +55,9 @@ DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
 DEFAULT_MODEL = "openai/gpt-5-2-chat-latest"
 # Connecting should be quick; generating a long answer may take minutes.
 DEFAULT_TIMEOUT = httpx.Timeout(300.0, connect=10.0)
-API_KEY_VARIABLES = ("AIMLAPI_API_KEY", "AIML_API_KEY")
 _PROXY_VARIABLES = tuple(
     name for base in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY") for name in (base, base.lower())
 )
-BASE_URL_VARIABLE = "AIMLAPI_BASE_URL"
 USER_AGENT = f"agentkit/{__version__}"
 # After [DONE], the rest of the body (the chunked terminator) is read for at most this long so
 # the connection can be reused; a server that keeps the body open gets its connection closed.
@@ -90,6 +91,10 @@ class ChatModel:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         retry: RetryPolicy | None = None,
         headers: Mapping[str, str] | None = None,
+        profile: ModelProfile | None = None,
+        query: Mapping[str, str] | None = None,
+        api_key_header: str = "Authorization",
+        key_required: bool = True,
     ) -> None:
         """Configure the endpoint; nothing is sent and no key is checked until a request.
 
@@ -102,6 +107,13 @@ class ChatModel:
             timeout: Seconds, or an `httpx.Timeout`, for the client the model owns.
             retry: The full retry policy (backoff, caps, injectable sleep).
             headers: Extra headers for every request.
+            profile: What the endpoint accepts (see `ModelProfile`); by default everything
+                is sent as it is set.
+            query: Query parameters of every request (Azure's `api-version`).
+            api_key_header: The header that carries the key: `Authorization` (as
+                `Bearer <key>`) or another name (the bare key, as Azure's `api-key`).
+            key_required: Refuse to send without a key to a server off this machine (a
+                server on it never needs one).
         """
         if not base_url.startswith(("http://", "https://")):
             raise ModelConfigurationError(
@@ -110,11 +122,16 @@ class ChatModel:
         self.model = model
         self.base_url = base_url.rstrip("/")
         self.retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
+        self.profile = profile if profile is not None else OPEN_PROFILE
         self._url = f"{self.base_url}/chat/completions"
+        if query:
+            self._url += "?" + urlencode(dict(query))
         self._parsed_url = httpx.URL(self._url)  # parsed once, not per request
         self._origin = origin_of(self._parsed_url)
         self._host_header, self._target = self._parsed_url.netloc, self._parsed_url.raw_path
         self._api_key = api_key
+        self._api_key_header = api_key_header
+        self._key_required = key_required
         self._missing_key_hint = "pass api_key=... to ChatModel"
         self._extra_headers = dict(headers or {})
         self._header_cache: dict[bool, httpx.Headers | None] = {False: None, True: None}
@@ -126,18 +143,17 @@ class ChatModel:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> ChatModel:
-        """Configure from `AIMLAPI_API_KEY` (or `AIML_API_KEY`) and `AIMLAPI_BASE_URL`.
+        """AI/ML API, configured from `AIMLAPI_API_KEY` (or `AIML_API_KEY`), `AIMLAPI_BASE_URL`.
 
-        A missing key is reported when the first request is made, not here, naming the
-        variable. `options` are passed to the constructor and win over the environment.
+        The same as `infer_model("aimlapi:<model>")`. A missing key is reported when the first
+        request is made, not here, naming the variable. `options` are passed to the
+        constructor and win over the environment.
         """
+        provider = PROVIDERS["aimlapi"]
         env = os.environ if environ is None else environ
-        key = next((env[name] for name in API_KEY_VARIABLES if env.get(name)), None)
-        options.setdefault("api_key", key)
-        if env.get(BASE_URL_VARIABLE):
-            options.setdefault("base_url", env[BASE_URL_VARIABLE])
-        model = cls(**options)
-        model._missing_key_hint = f"set {API_KEY_VARIABLES[0]} (or {API_KEY_VARIABLES[1]})"
+        settings = provider.chat_options(options.get("model", DEFAULT_MODEL), env)
+        model = cls(**{**settings, **options})
+        model._missing_key_hint = provider.key_hint()
         return model
 
     def __repr__(self) -> str:
@@ -184,19 +200,25 @@ class ChatModel:
     # -- internals --------------------------------------------------------------------
 
     def _payload(self, request: ModelRequest, *, stream: bool) -> bytes:
-        return to_json(encode_request(request, model=self.model, stream=stream))
+        return to_json(
+            encode_request(request, model=self.model, stream=stream, profile=self.profile)
+        )
 
     def _headers(self, *, stream: bool) -> httpx.Headers:
         """The request headers, without `Host` and `Content-Length`; built once per kind."""
         cached = self._header_cache[stream]
         if cached is not None:
             return cached
-        if not self._api_key and not _is_loopback(self._parsed_url.host):
+        if not self._api_key and self._key_required and not _is_loopback(self._parsed_url.host):
             raise ModelConfigurationError(
                 f"no API key for {self.base_url}: {self._missing_key_hint}"
             )
         # A server on this machine (Ollama, vLLM, llama.cpp, a LiteLLM proxy) needs no key.
-        authorization = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        authorization = {}
+        if self._api_key:
+            bearer = self._api_key_header.lower() == "authorization"
+            value = f"Bearer {self._api_key}" if bearer else self._api_key
+            authorization[self._api_key_header] = value
         headers = httpx.Headers(
             {
                 **authorization,

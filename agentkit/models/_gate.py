@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from ._exceptions import RateLimitError
+from agentkit._exceptions import RateLimitError
 
 __all__ = ["GatePass", "RequestGate", "enter_gate", "left_on_failure", "request_gate"]
 _DEFAULT_429_WAIT = 1.0

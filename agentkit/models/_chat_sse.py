@@ -14,9 +14,10 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._exceptions import ModelResponseError, ModelStreamError
-from ._messages import AssistantMessage, Choice, Completion, ToolCall, Usage
-from ._model import (
+from agentkit._exceptions import ModelResponseError, ModelStreamError
+from agentkit._messages import AssistantMessage, Choice, Completion, ToolCall, Usage
+
+from ._base import (
     RefusalDelta,
     ResponseCompleted,
     StreamDelta,
@@ -25,8 +26,8 @@ from ._model import (
     ToolCallReady,
     ToolCallStarted,
 )
-from ._wire import (
-    decode_usage,
+from ._chat_wire import decode_usage
+from ._wire_read import (
     short_repr,
     wire_arguments,
     wire_content,

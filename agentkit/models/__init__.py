@@ -1,0 +1,54 @@
+"""The model layer: what a model is asked, and the providers that answer.
+
+```python
+from agentkit import Agent
+
+agent = Agent("openai:gpt-4.1")          # a provider and a model, by their names
+agent = Agent("ollama:llama3.2")         # a local server: no key needed
+```
+
+`agentkit.models` holds the providers (`PROVIDERS`, `infer_model`) and the profiles of their
+quirks (`ModelProfile`). The records and the `Model` protocol are exported by `agentkit`.
+Nothing here imports httpx until a model is built.
+"""
+
+# Layout of this package. Each module imports only from the rows above it (and its own
+# row); tests/test_layers.py checks it.
+#
+# 0. records: _base, _profile, _providers
+# 1. dialect: _wire_read, _chat_wire, _chat_sse
+# 2. sending: _retry, _gate, _transport
+# 3. model: _chat
+# 4. model strings: _infer
+
+import importlib
+from typing import TYPE_CHECKING
+
+from ._profile import ModelProfile, SettingDroppedWarning
+from ._providers import DEFAULT_MODEL_STRING, PROVIDERS, AzureProvider, Provider, provider_named
+
+__all__ = [
+    "DEFAULT_MODEL_STRING",
+    "PROVIDERS",
+    "AzureProvider",
+    "ModelProfile",
+    "Provider",
+    "SettingDroppedWarning",
+    "infer_model",
+    "provider_named",
+]
+
+_LAZY = {"infer_model": "_infer"}  # it builds a ChatModel: httpx is imported on first use
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentkit.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"agentkit.models.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from ._infer import infer_model

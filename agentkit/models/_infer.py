@@ -1,0 +1,52 @@
+"""Layer 3 (model boundary): a `ChatModel` from a model string such as `"openai:gpt-4.1"`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from ._chat import ChatModel
+from ._profile import ModelProfile
+from ._providers import parse_model_string
+
+__all__ = ["infer_model"]
+
+
+def infer_model(
+    spec: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    profile: ModelProfile | Mapping[str, Any] | None = None,
+    **options: Any,
+) -> ChatModel:
+    """The model a `"provider:model"` string names, configured from the environment.
+
+    ```python
+    model = infer_model("groq:llama-3.3-70b-versatile")          # GROQ_API_KEY
+    model = infer_model("ollama:llama3.2", profile={"seed": False})
+    ```
+
+    Args:
+        spec: `provider:model`; `agentkit models` lists the providers.
+        environ: Where the provider's variables are read (default: `os.environ`).
+        profile: A whole `ModelProfile`, or a mapping of fields that change the
+            provider's profile for this model.
+        options: `ChatModel` arguments; they win over the environment (`api_key`,
+            `base_url`, `headers`, `timeout`...).
+
+    Raises:
+        ModelConfigurationError: The string names no provider, an unknown one, or no model
+            (the message lists the known providers); Azure without its endpoint.
+    """
+    provider, model = parse_model_string(spec)
+    env = os.environ if environ is None else environ
+    settings = provider.chat_options(model, env)
+    if isinstance(profile, ModelProfile):
+        settings["profile"] = profile
+    elif profile is not None:
+        settings["profile"] = settings["profile"].replace(**profile)
+    settings.update(options)
+    chat = ChatModel(**settings)
+    chat._missing_key_hint = provider.key_hint()
+    return chat

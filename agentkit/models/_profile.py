@@ -1,0 +1,117 @@
+"""Layer 3 (model boundary): what a provider, and a model family on it, accepts in a request.
+
+A `ModelProfile` is read when a Chat Completions request is built (`_chat_wire`): fields are
+renamed, downgraded, dropped with a warning, or refused before anything is sent. The rule for
+each field is in `docs/providers.md`; the table below is the code behind it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "REASONING_REFUSED",
+    "SAMPLING_SETTINGS",
+    "ModelProfile",
+    "SettingDroppedWarning",
+    "is_openai_reasoning_model",
+    "reasoning_profile",
+]
+
+SAMPLING_SETTINGS = frozenset(
+    {"temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs",
+     "top_logprobs", "logit_bias", "stop", "user", "metadata", "service_tier",
+     "reasoning_effort"}
+)  # fmt: skip
+"""The settings a profile may list in `dropped_settings`."""
+
+REASONING_REFUSED = frozenset(
+    {"temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs",
+     "top_logprobs", "logit_bias"}
+)  # fmt: skip
+"""What OpenAI's reasoning models (o1, o3, o4-mini, GPT-5) answer with a 400."""
+
+
+class SettingDroppedWarning(UserWarning):
+    """A setting the model does not accept was left out of the request (see its profile)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelProfile:
+    """What a Chat Completions endpoint accepts; agentkit shapes each request to it.
+
+    The defaults describe OpenAI's own API for a non-reasoning model. Override any field:
+    `ChatModel(..., profile=ModelProfile(json_schema=False))`, or
+    `provider.profile.replace(seed=False)`.
+    """
+
+    max_tokens_field: Literal["max_tokens", "max_completion_tokens"] = "max_tokens"
+    """Where `ModelSettings.max_tokens` is sent (renamed, never dropped)."""
+    strict_tools: bool = True
+    """`strict: true` on tools and `json_schema` formats; without it they are sent non-strict
+    and the arguments are still validated here against the same schema."""
+    parallel_tool_calls: bool = True
+    """`parallel_tool_calls` accepted; otherwise dropped with a warning."""
+    tool_choice_required: bool = True
+    """`tool_choice: "required"` accepted; otherwise dropped with a warning (the loop and
+    extraction still check that the answer calls a tool, and ask again)."""
+    tool_choice_named: bool = True
+    """`tool_choice` naming one tool accepted; otherwise sent as `"required"` when that is
+    the request's only tool (the same thing), else dropped with a warning."""
+    json_schema: bool = True
+    """`response_format: json_schema` accepted; otherwise an agent's or extraction's
+    structured output uses the output tool instead, and an explicit one is an error."""
+    json_object: bool = True
+    """`response_format: json_object` accepted; otherwise an explicit one is an error."""
+    stream_usage: bool = True
+    """`stream_options.include_usage` accepted; otherwise left out (usage reads zero)."""
+    seed: bool = True
+    """`seed` accepted; otherwise dropped with a warning."""
+    multiple_choices: bool = True
+    """`n > 1` accepted; otherwise an error (a caller asking for n answers needs n)."""
+    instructions_role: Literal["system", "developer"] | None = None
+    """Send system and developer messages all in this role (`None`: each as it is)."""
+    dropped_settings: frozenset[str] = frozenset()
+    """Sampling settings the model refuses; dropped with a warning when set."""
+
+    def __post_init__(self) -> None:
+        unknown = sorted(self.dropped_settings - SAMPLING_SETTINGS)
+        if unknown:
+            raise ValueError(
+                f"dropped_settings names {', '.join(unknown)}, which are not settings a profile "
+                f"can drop; choose from {', '.join(sorted(SAMPLING_SETTINGS))}"
+            )
+
+    def replace(self, **changes: object) -> ModelProfile:
+        """This profile with `changes` applied (unknown field names are a `TypeError`)."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+
+_REASONING_NAME = re.compile(
+    r"^(o\d+(-mini|-pro)?|gpt-5([.-]\d)?(-mini|-nano|-pro|-codex)?)(-20\d\d-\d\d-\d\d|$)"
+)
+
+
+def is_openai_reasoning_model(model: str) -> bool:
+    """`o1`, `o3-mini`, `o4-mini`, `gpt-5`, `gpt-5.1-mini`... but not the `-chat` variants.
+
+    The provider's prefix (`openai/`, `azure/`) is ignored; dates and versions may follow.
+    """
+    name = model.rsplit("/", 1)[-1].lower()
+    return bool(_REASONING_NAME.match(name))
+
+
+def reasoning_profile(profile: ModelProfile) -> ModelProfile:
+    """`profile` for an OpenAI reasoning model (o-series, GPT-5).
+
+    `max_completion_tokens`, the `developer` role, and the sampling settings those models
+    refuse dropped.
+    """
+    return profile.replace(
+        max_tokens_field="max_completion_tokens",
+        instructions_role="developer",
+        dropped_settings=profile.dropped_settings | REASONING_REFUSED,
+    )
