@@ -20,7 +20,8 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 # 2. tool definition: _docstrings, _strict, _schema, _tool
 # 3. model boundary: models (records, the Chat Completions dialect, transport, providers)
 # 4. run loop: _events, _dispatch, _output, _policy, _loop, _agent, _extract
-# 5. edges: testing, batch, _loading, _demo, _cli_common, _cli_prompt, cli, __main__, tools
+# 5. edges: testing, batch, _loading, _demo, _cli_common, _cli_models, _cli_prompt, cli,
+#    __main__, tools
 
 import importlib
 from typing import TYPE_CHECKING
@@ -100,6 +101,7 @@ from .models._base import (
     ToolCallReady,
     ToolCallStarted,
 )
+from .models._profile import ModelProfile, SettingDroppedWarning
 from .models._retry import RetryPolicy
 
 __all__ = [
@@ -136,6 +138,7 @@ __all__ = [
     "ModelConnectionError",
     "ModelError",
     "ModelHTTPError",
+    "ModelProfile",
     "ModelRequest",
     "ModelResponseError",
     "ModelSettings",
@@ -154,6 +157,7 @@ __all__ = [
     "RunEvent",
     "RunResult",
     "ServerError",
+    "SettingDroppedWarning",
     "StreamDelta",
     "StreamInterrupted",
     "SystemMessage",
@@ -183,6 +187,7 @@ __all__ = [
     "capture_run_messages",
     "extract",
     "extract_sync",
+    "infer_model",
     "messages_from_json",
     "messages_to_json",
     "openai_tool",
@@ -196,6 +201,7 @@ __all__ = [
 _LAZY = {
     "ChatModel": "models._chat",
     "openai_tool": "models._chat_wire",
+    "infer_model": "models._infer",
     **dict.fromkeys(
         ("Attempt", "Candidate", "Extraction", "Extractor", "extract", "extract_sync"), "_extract"
     ),
@@ -215,3 +221,4 @@ if TYPE_CHECKING:
     from ._extract import Attempt, Candidate, Extraction, Extractor, extract, extract_sync
     from .models._chat import ChatModel
     from .models._chat_wire import openai_tool
+    from .models._infer import infer_model

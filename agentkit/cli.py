@@ -30,6 +30,7 @@ from pydantic_core import to_json
 
 from ._agent import Agent
 from ._cli_common import EXIT_CODES, UsageError, at_least_one, say
+from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
 from ._cli_prompt import TerminalApprover
 from ._events import RunEvent, ToolCallFinished
 from ._exceptions import (
@@ -90,7 +91,7 @@ def _run_handler(options: argparse.Namespace) -> int:
     except AgentRunError as error:
         return _fail(options, error, EXIT_CODES["limit"], "raise the limit or check the tools")
     except ModelError as error:
-        return _fail(options, error, EXIT_CODES["model"], _model_hint())
+        return _fail(options, error, EXIT_CODES["model"], model_hint(options))
     except Exception as error:  # the last resort: one line, not a traceback
         return _fail(options, error, EXIT_CODES["error"], "run again with --debug for details")
 
@@ -110,12 +111,6 @@ def _fail(
     return code
 
 
-def _model_hint() -> str:
-    if not any(os.environ.get(name) for name in ("AIMLAPI_API_KEY", "AIML_API_KEY")):
-        return "set AIMLAPI_API_KEY, or try `agentkit demo` (offline)"
-    return "check the key, --base-url and --model; transient errors were already retried"
-
-
 # -- parser ---------------------------------------------------------------------------
 
 
@@ -133,6 +128,7 @@ def _parser() -> argparse.ArgumentParser:
     from .batch._cli import add_batch_commands
 
     add_batch_commands(commands, _add_common)
+    add_models_command(commands, _add_common)
     demo = commands.add_parser(
         "demo", help="run a demo agent (offline unless AIMLAPI_API_KEY is set)",
         description="Run an agent with two tools on a question that needs parallel calls. "
@@ -150,20 +146,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("model")
-    group.add_argument("--model", help="model name (default: openai/gpt-5-2-chat-latest)")
-    group.add_argument("--base-url", help="API root (default: AIMLAPI_BASE_URL or AI/ML API)")
-    keys = group.add_mutually_exclusive_group()
-    keys.add_argument(
-        "--api-key-env",
-        metavar="NAME",
-        help="read the key from this environment variable (default: AIMLAPI_API_KEY)",
-    )
-    keys.add_argument(
-        "--api-key",
-        help="the key itself (other users of this machine may see it in the process list: "
-        "prefer --api-key-env); none is needed for a server on this machine",
-    )
+    group = add_model_options(parser)
     group.add_argument("--max-tokens", type=int, help="max_tokens per request")
     group.add_argument("--seed", type=int, help="seed (>= 1) for reproducible sampling")
 
@@ -232,22 +215,6 @@ def _add_extract(commands: Any) -> None:
 # -- commands -------------------------------------------------------------------------
 
 
-def _chat_model(options: argparse.Namespace) -> ChatModel:
-    overrides = {
-        key: value
-        for key, value in (("model", options.model), ("base_url", options.base_url))
-        if value
-    }
-    if options.api_key:
-        overrides["api_key"] = options.api_key
-    elif options.api_key_env:
-        key = os.environ.get(options.api_key_env)
-        if not key:
-            raise UsageError(f"--api-key-env {options.api_key_env}: that variable is not set")
-        overrides["api_key"] = key
-    return ChatModel.from_env(**overrides)
-
-
 def _settings(options: argparse.Namespace) -> ModelSettings:
     values = {"max_tokens": options.max_tokens, "seed": options.seed}
     try:
@@ -265,7 +232,7 @@ def _run(options: argparse.Namespace) -> int:
     approver = TerminalApprover(yes=options.yes, deny=options.deny)
     try:
         agent = Agent(
-            _chat_model(options),
+            chat_model(options),
             instructions=options.instructions,
             tools=tools,
             tool_choice=options.tool_choice,
@@ -417,7 +384,7 @@ def _extract(options: argparse.Namespace) -> int:
         raise UsageError("the input is empty")
     extractor: Extractor[Any] = Extractor(
         output_type,
-        model=_chat_model(options),
+        model=chat_model(options),
         max_retries=options.retries,
         settings=_settings(options),
     )

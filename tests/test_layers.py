@@ -10,6 +10,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "agentkit"
 _LAYER_LINE = re.compile(r"^# (\d+)\. [^:]+: (.+)$")
+_CONTINUED = re.compile(r"^#\s{3,}(\S.*)$")
 
 
 def layers(
@@ -19,11 +20,20 @@ def layers(
     text = init.read_text()
     assert heading in text
     found: dict[str, int] = {}
+    layer = None
     for line in text.splitlines():
         match = _LAYER_LINE.match(line)
+        continued = _CONTINUED.match(line) if layer is not None else None
         if match:
-            for module in match.group(2).split("(")[0].split(","):
-                found[module.strip()] = int(match.group(1))
+            layer, names = int(match.group(1)), match.group(2)
+        elif continued:  # a long layer goes on in an indented comment line
+            names = continued.group(1)
+        else:
+            layer = None
+            continue
+        for module in names.split("(")[0].split(","):
+            if module.strip():
+                found[module.strip()] = layer
     return found
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import anyio
 
 from agentkit._cli_common import EXIT_CODES, UsageError, at_least_one
+from agentkit._cli_models import add_model_options, chat_model
 from agentkit._loading import load_object
 from agentkit.models._chat import ChatModel
 
@@ -65,6 +66,7 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
     run.add_argument("--field", help="the record field with the prompt or text")
     run.add_argument("--quiet", action="store_true", help="no progress on stderr")
     run.add_argument("--executor", help="dask://HOST:PORT or dask-local://N (needs agentkit[dask])")
+    add_model_options(run).description = "for an output type (an extraction task)"
     add_common(run)
     run.set_defaults(handler=_run)
     status = actions.add_parser("status", help="counts of a journal's items")
@@ -85,7 +87,7 @@ def _run(options: argparse.Namespace) -> int:
     target: Any = options.task if options.executor else load_object(options.task)
 
     async def main() -> Any:
-        model = ChatModel.from_env() if isinstance(target, type) else None
+        model = chat_model(options) if isinstance(target, type) else None
         try:
             return await run_batch(
                 _with_model(target, model), options.input, journal=journal, out=options.out,

@@ -1,0 +1,144 @@
+"""Layer 5 (edges): the command line's model options, and `agentkit models`.
+
+`--model` takes a model string (`openai:gpt-4.1`, `ollama:llama3.2`) or, as before, a bare
+model name for AI/ML API or for the server `--base-url` points at.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Any
+
+from ._cli_common import EXIT_CODES, UsageError
+from ._exceptions import ModelConfigurationError
+from .models._chat import ChatModel
+from .models._infer import infer_model
+from .models._providers import DEFAULT_MODEL_STRING, PROVIDERS, AzureProvider, parse_model_string
+
+__all__ = ["add_model_options", "add_models_command", "chat_model", "model_hint"]
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """`--model`, `--base-url`, `--api-key-env` / `--api-key`; returns the group."""
+    group = parser.add_argument_group("model")
+    group.add_argument(
+        "--model",
+        metavar="PROVIDER:NAME",
+        help=f"a model string such as openai:gpt-4.1 or ollama:llama3.2 (`agentkit models` "
+        f"lists the providers), or a model name on --base-url (default: {DEFAULT_MODEL_STRING})",
+    )
+    group.add_argument("--base-url", help="API root (default: the provider's)")
+    keys = group.add_mutually_exclusive_group()
+    keys.add_argument(
+        "--api-key-env",
+        metavar="NAME",
+        help="read the key from this environment variable (default: the provider's, "
+        "e.g. OPENAI_API_KEY)",
+    )
+    keys.add_argument(
+        "--api-key",
+        help="the key itself (other users of this machine may see it in the process list: "
+        "prefer --api-key-env); none is needed for a server on this machine",
+    )
+    return group
+
+
+def model_string(model: str | None, base_url: str | None) -> str:
+    """The model string `--model` means: a bare name goes to AI/ML API or to `--base-url`."""
+    if not model:
+        return DEFAULT_MODEL_STRING
+    prefix, colon, _ = model.partition(":")
+    if colon and prefix.lower() in PROVIDERS:
+        return model
+    if not colon or "/" in prefix or base_url:  # a name of its own, e.g. llama3.2:3b
+        return f"aimlapi:{model}"
+    return model  # an unknown provider: infer_model says which ones exist
+
+
+def chat_model(options: argparse.Namespace) -> ChatModel:
+    """The model the options name, with `--base-url` and the key options applied."""
+    overrides: dict[str, Any] = {}
+    if options.base_url:
+        overrides["base_url"] = options.base_url
+    if options.api_key:
+        overrides["api_key"] = options.api_key
+    elif options.api_key_env:
+        key = os.environ.get(options.api_key_env)
+        if not key:
+            raise UsageError(f"--api-key-env {options.api_key_env}: that variable is not set")
+        overrides["api_key"] = key
+    try:
+        return infer_model(model_string(options.model, options.base_url), **overrides)
+    except ModelConfigurationError as error:
+        raise UsageError(f"--model: {error}") from None
+
+
+def model_hint(options: argparse.Namespace) -> str:
+    """What to check after a model error: the variables still missing, or the options."""
+    model, base_url = getattr(options, "model", None), getattr(options, "base_url", None)
+    try:
+        provider, _ = parse_model_string(model_string(model, base_url))
+    except ModelConfigurationError:
+        return "check --model (`agentkit models` lists the providers)"
+    given = getattr(options, "api_key", None) or getattr(options, "api_key_env", None)
+    missing = [] if given else provider.missing(os.environ)
+    if missing:
+        offline = ", or try `agentkit demo` (offline)" if provider.name == "aimlapi" else ""
+        return f"set {' and '.join(missing)}{offline}"
+    return "check the key, --base-url and --model; transient errors were already retried"
+
+
+def add_models_command(commands: Any, add_common: Any) -> None:
+    """Register `agentkit models`."""
+    models = commands.add_parser(
+        "models", help="the providers a model string can name, and which are set up here",
+        description="List the providers of model strings (PROVIDER:NAME), their base URLs and "
+        "key variables, and whether each is ready to use on this machine.",
+    )  # fmt: skip
+    models.add_argument("--json", action="store_true", help="print JSON")
+    add_common(models)
+    models.set_defaults(handler=_models)
+
+
+def _models(options: argparse.Namespace) -> int:
+    rows = [_row(provider) for provider in PROVIDERS.values()]
+    if options.json:
+        print(json.dumps(rows, indent=2))
+        return EXIT_CODES["ok"]
+    width = max(len(row["name"]) for row in rows)
+    for row in rows:
+        print(f"{row['name']:<{width}}  {row['status']:<28}  {row['title']}")
+        print(f"{'':<{width}}  base URL: {row['base_url']}")
+        if row["key_variables"]:
+            optional = "" if row["needs_key"] else " (optional)"
+            print(f"{'':<{width}}  key{optional}: {' or '.join(row['key_variables'])}")
+        print(f"{'':<{width}}  e.g. --model {row['name']}:{row['example']}")
+    return EXIT_CODES["ok"]
+
+
+def _row(provider: Any) -> dict[str, Any]:
+    missing = provider.missing(os.environ)
+    if missing:
+        status = f"needs {', '.join(missing)}"
+    elif provider.needs_key or provider.api_key(os.environ):
+        status = "ready (key set)"
+    else:
+        status = "ready (no key needed)"
+    base_url = provider.base_url_from(os.environ)
+    variables = list(provider.base_url_variables)
+    if isinstance(provider, AzureProvider):
+        base_url = f"${provider.endpoint_variable}/openai/deployments/NAME"
+        variables = [provider.endpoint_variable]
+    return {
+        "name": provider.name,
+        "title": provider.title,
+        "status": status,
+        "ready": not missing,
+        "base_url": base_url,
+        "base_url_variables": variables,
+        "key_variables": list(provider.key_variables),
+        "needs_key": provider.needs_key,
+        "example": provider.example,
+    }
