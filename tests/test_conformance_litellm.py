@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
-from agentkit import Agent, ChatModel, ModelRequest, RetryPolicy, UserMessage, extract
+from agentkit import (
+    Agent,
+    ChatModel,
+    ModelRequest,
+    RetryPolicy,
+    UserMessage,
+    extract,
+    infer_model,
+)
 from agentkit.testing import MockChatServer, Reply
 
 from .agents import add, run_agent
@@ -83,9 +91,22 @@ def proxy_url(upstream: MockChatServer, tmp_path_factory: pytest.TempPathFactory
 
 
 def model(proxy_url: str, name: str) -> ChatModel:
-    return ChatModel(
-        base_url=proxy_url, api_key=MASTER_KEY, model=name, retry=RetryPolicy(max_retries=0)
-    )
+    """The proxy's model `name`, through the `litellm:` model string and its variables."""
+    env = {"LITELLM_PROXY_API_BASE": proxy_url, "LITELLM_PROXY_API_KEY": MASTER_KEY}
+    return infer_model(f"litellm:{name}", environ=env, retry=RetryPolicy(max_retries=0))
+
+
+async def test_an_agent_named_by_a_model_string_reads_the_proxys_variables(
+    proxy_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LITELLM_PROXY_API_BASE", proxy_url)
+    monkeypatch.setenv("LITELLM_PROXY_API_KEY", MASTER_KEY)
+    agent = Agent("litellm:mock-text")
+    try:
+        result = await agent.run("Hello")
+    finally:
+        await agent.model.aclose()
+    assert result.output == "hi there"
 
 
 @pytest.mark.parametrize("streamed", [False, True])

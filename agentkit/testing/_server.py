@@ -59,6 +59,7 @@ class RecordedRequest:
 
     method: str
     path: str
+    """The request target as sent, with its query string (Azure's `?api-version=...`)."""
     headers: Mapping[str, str]
     """Header names in lower case."""
     body: Any
@@ -249,7 +250,7 @@ class MockChatServer:
         with self._lock:
             self.requests.append(request)
         keep_alive = headers.get("connection", "").lower() != "close"
-        if method != "POST" or not path.endswith("/chat/completions"):
+        if method != "POST" or not path.partition("?")[0].endswith("/chat/completions"):
             await _send_fault(
                 stream, Fault.http(404, message=f"no route for {method} {path}"), keep_alive
             )
