@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = sorted((ROOT / "docs").glob("*.md"))
+PAGES = sorted((ROOT / "docs").rglob("*.md"))
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
 
 
@@ -40,7 +40,9 @@ def check_snippets_were_included(site: Path) -> None:
     import html
 
     for page in PAGES:
-        built = site / ("index.html" if page.stem == "index" else f"{page.stem}/index.html")
+        relative = page.relative_to(ROOT / "docs").with_suffix("")
+        folder = relative.parent if relative.name == "index" else relative
+        built = site / folder / "index.html"
         text = html.unescape(built.read_text())
         assert not MARKER_LEFT.search(text), f"{page.name}: an include marker is left in the page"
         for included in INCLUDE.findall(page.read_text()):

@@ -50,3 +50,15 @@ def test_the_first_example_runs_offline_as_the_readme_shows(
     definitions = first.split("agent = Agent(")[0]
     exec(compile(definitions + offline, "README.md", "exec"), {})
     assert capsys.readouterr().out == "Paris: 21 °C.\n"
+
+
+def test_the_provider_lines_name_real_providers() -> None:
+    """The README's OpenAI and local-server lines make agents (no request is sent)."""
+    blocks = re.findall(r"```python\n(.+?)```", (ROOT / "README.md").read_text(), re.S)
+    definitions = blocks[0].split("agent = Agent(")[0]
+    providers = [block for block in blocks if 'Agent("' in block]
+    assert len(providers) == 2
+    for block in providers:
+        namespace: dict[str, object] = {}
+        exec(compile(definitions + block, "README.md", "exec"), namespace)
+        assert "agent" in namespace
