@@ -5,6 +5,10 @@
 arrives in 4 KiB reads. h11 is what agentkit's transport uses; httptools (llhttp, the parser
 behind uvicorn) was the other candidate. `sse-long-line`: one streamed `data:` line of 64 MB,
 read through agentkit's SSE parser in 64 KiB pieces (linear, whatever the line length).
+`request-build`: one unit is the JSON body of the tool loop's second request (system, user,
+assistant with two calls, two tool results, one strict tool, max_tokens and temperature set),
+built and serialised with no profile, and through OpenAI's reasoning-model profile, which
+renames `max_tokens`, rewrites the system role and drops `temperature` with a warning.
 """
 
 from __future__ import annotations
@@ -132,5 +136,54 @@ def sse_long_line() -> Callable[[str], Awaitable[None]]:
     return work
 
 
+def request_build(profiled: bool) -> Callable[[], Callable[[str], Awaitable[None]]]:
+    def make() -> Callable[[str], Awaitable[None]]:
+        import warnings
+
+        from pydantic_core import to_json
+
+        from agentkit import (
+            AssistantMessage,
+            ModelRequest,
+            ModelSettings,
+            SystemMessage,
+            ToolCall,
+            ToolMessage,
+            UserMessage,
+            tool,
+        )
+        from agentkit.models import PROVIDERS
+        from agentkit.models._chat_wire import OPEN_PROFILE, encode_request
+
+        @tool(strict=True)
+        def add(a: int, b: int) -> int:
+            """Add two numbers."""
+            return a + b
+
+        calls = (ToolCall(id="c1", name="add", arguments='{"a":1,"b":2}'),
+                 ToolCall(id="c2", name="add", arguments='{"a":3,"b":4}'))  # fmt: skip
+        request = ModelRequest(
+            messages=(
+                SystemMessage(content="Be brief."),
+                UserMessage(content="Add"),
+                AssistantMessage(tool_calls=calls),
+                ToolMessage(tool_call_id="c1", content="3"),
+                ToolMessage(tool_call_id="c2", content="7"),
+            ),
+            tools=(add.definition(),),
+            settings=ModelSettings(max_tokens=200, temperature=0.2, tool_choice="auto"),
+        )
+        profile = PROVIDERS["openai"].profile_for("gpt-5") if profiled else OPEN_PROFILE
+        warnings.simplefilter("ignore")  # shown once per place to users; not the cost here
+
+        async def work(_: str) -> None:
+            to_json(encode_request(request, model="gpt-5", profile=profile))
+
+        return work
+
+    return make
+
+
 PARSERS = {"h11": h11_parse, "httptools": httptools_parse}
+BUILDS = {"no-profile": request_build(False), "agentkit": request_build(True)}
 LONG_LINE = {"agentkit": sse_long_line}

@@ -86,6 +86,14 @@ SCENARIOS = {
         ["agentkit"],
         description="wall ms to parse one 64 MB `data:` line of SSE, fed in 64 KiB pieces",
     ),
+    "request-build": Scenario(
+        0.0,
+        (5000, 1000),
+        "cpu_per_unit",
+        ["no-profile", "agentkit"],
+        description="CPU ms to build and serialise one tool-loop request body, without a "
+        "profile and through OpenAI's reasoning-model profile",
+    ),
     "tool-loop": Scenario(
         0.0,
         (200, 40),
@@ -203,6 +211,7 @@ TARGETS = [
     Target("exchange", "ratio", 0.6, "a single exchange costs at most 0.6x raw httpx's CPU, HTTP framed by h11 (12)", "raw-httpx"),
     Target("concurrent-exchanges", "ratio", 1.5, "200 concurrent exchanges at 50 ms within 1.5x raw aiohttp's wall time (12)", "raw-aiohttp"),
     Target("sse-long-line", "at_most", 5000.0, "a 64 MB SSE line parsed in linear time: under 5 s (12; 16 MB took 18.4 s before)"),
+    Target("request-build", "ratio", 1.1, "a request built through a provider profile costs at most 1.1x one built without (15)", "no-profile"),
     Target("tool-loop", "ratio", 1.5, "a 2-request tool loop costs at most 1.5x the raw httpx loop (4)", "raw-httpx"),
     Target("parallel-tools", "at_most", 105.0, "8 parallel tool calls of 100 ms under 105 ms, read as the whole loop with its two requests (4)"),
     Target("tool-phase", "at_most", 105.0, "8 parallel tool calls of 100 ms under 105 ms, read as the tool phase (4)"),

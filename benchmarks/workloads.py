@@ -256,6 +256,7 @@ async def extraction_batch(work: Any, url: str, count: int) -> Clock:
 SCENARIOS: dict[str, tuple[Any, Callable[..., Awaitable[Clock]]]] = {
     "http-parse": (lambda: __import__("parsing").PARSERS, sequential),
     "sse-long-line": (lambda: __import__("parsing").LONG_LINE, sequential),
+    "request-build": (lambda: __import__("parsing").BUILDS, sequential),
     "extraction-batch": ({"agentkit": lambda: None}, extraction_batch),
     "rate-limit": ({"agentkit": lambda: None}, rate_limited_batch),
     "exchange": (EXCHANGES, sequential),
