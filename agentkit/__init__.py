@@ -17,11 +17,11 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 #
 # 0. foundation: _exceptions, _version
 # 1. conversation data: _messages
-# 2. tool definition: _docstrings, _strict, _schema, _tool
+# 2. tool definition: _docstrings, _strict, _schema, _tool, _toolset
 # 3. model boundary: models (records, the Chat Completions dialect, transport, providers)
 # 4. run loop: _events, _dispatch, _output, _policy, _loop, _agent, _extract
-# 5. edges: testing, batch, _loading, _demo, _cli_common, _cli_models, _cli_prompt, cli,
-#    __main__, tools
+# 5. edges: testing, batch, mcp, _loading, _demo, _cli_common, _cli_models, _cli_mcp,
+#    _cli_prompt, cli, __main__, tools
 
 import importlib
 from typing import TYPE_CHECKING

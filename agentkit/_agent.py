@@ -6,6 +6,7 @@ runs the same loop with `stream: true`, handing its events over a memory channel
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -18,12 +19,13 @@ import anyio.abc
 
 from ._dispatch import Approver
 from ._events import RunEvent, RunResult
-from ._exceptions import AgentRunError, HistoryError
+from ._exceptions import AgentRunError, HistoryError, ToolDefinitionError
 from ._loop import call_event_sink, pending_calls, run_loop, single_error
 from ._messages import Message, UserMessage
 from ._output import OUTPUT_TOOL_NAME, OutputMode, OutputSpec
 from ._policy import LoopPolicy, RunSpec, UsageLimits
-from ._tool import RunContext, Tool, tool
+from ._tool import RunContext, Tool, ToolDefinition, tool
+from ._toolset import Toolset
 from .models._base import TOOL_CHOICE_MODES, Model, ModelSettings
 from .models._profile import ModelProfile
 from .models._providers import DEFAULT_MODEL_STRING, profile_of
@@ -71,6 +73,7 @@ class Agent(Generic[OutputT]):
         stop_at_tools: Sequence[str | Tool[..., Any]] = (),
         approver: Approver | None = None,
         policy: LoopPolicy | None = None,
+        toolsets: Sequence[Toolset] = (),
     ) -> None: ...
     @overload
     def __init__(
@@ -88,6 +91,7 @@ class Agent(Generic[OutputT]):
         stop_at_tools: Sequence[str | Tool[..., Any]] = (),
         approver: Approver | None = None,
         policy: LoopPolicy | None = None,
+        toolsets: Sequence[Toolset] = (),
     ) -> None: ...
     def __init__(
         self,
@@ -104,6 +108,7 @@ class Agent(Generic[OutputT]):
         stop_at_tools: Sequence[str | Tool[..., Any]] = (),
         approver: Approver | None = None,
         policy: LoopPolicy | None = None,
+        toolsets: Sequence[Toolset] = (),
     ) -> None:
         """Configure an agent.
 
@@ -126,6 +131,8 @@ class Agent(Generic[OutputT]):
             approver: Decides calls of tools marked `requires_approval` (sync or async);
                 without one, such calls are denied.
             policy: Concurrency, retry budgets, output mode and other loop behaviour.
+            toolsets: Sources of tools listed when a run starts (MCP servers,
+                `agentkit.mcp`); their names must not collide with `tools` or each other.
 
         Raises:
             ValueError: Two tools share a name, or a name is unknown or reserved.
@@ -153,6 +160,7 @@ class Agent(Generic[OutputT]):
         self.limits = limits or UsageLimits()
         self.stop_at_tools = stop_names
         self.approver = approver
+        self.toolsets = tuple(toolsets)
         definitions = [t.definition() for t in self.tools.values()]
         if self.output.tool is not None and self.output.mode == "tool":
             definitions.append(self.output.tool.definition())
@@ -176,6 +184,23 @@ class Agent(Generic[OutputT]):
             model = infer_model(model or DEFAULT_MODEL_STRING)
             object.__setattr__(self, "_model", model)  # made once, on first use
         return model
+
+    async def __aenter__(self) -> Agent[OutputT]:
+        """Open the toolsets' connections now (they are shared by every run until exit)."""
+        for toolset in self.toolsets:
+            await toolset.list_tools()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the toolsets' connections and the model's (a later run opens them again)."""
+        with anyio.CancelScope(shield=True):
+            for toolset in self.toolsets:
+                await toolset.aclose()
+            if self._model is not None and not isinstance(self._model, str):
+                await self._model.aclose()
 
     # -- running ------------------------------------------------------------------------
 
@@ -288,9 +313,10 @@ class Agent(Generic[OutputT]):
                     "prompt=None to run them first, or drop them"
                 )
             messages.extend(_prompt_messages(prompt))
-        result = await run_loop(
-            self._spec(), messages, len(history), deps=deps, emit=emit, stream=stream
-        )
+        spec = self._spec()
+        if self.toolsets:
+            spec = await self._with_toolsets(spec)
+        result = await run_loop(spec, messages, len(history), deps=deps, emit=emit, stream=stream)
         return cast(RunResult[OutputT], result)
 
     def _spec(self) -> RunSpec:
@@ -312,6 +338,25 @@ class Agent(Generic[OutputT]):
             approver=self.approver,
             definitions=self._definitions,
         )
+
+    async def _with_toolsets(self, spec: RunSpec) -> RunSpec:
+        """`spec` with the toolsets' current tools added (their lists are cached by them)."""
+        tools = dict(self.tools)
+        added: list[ToolDefinition] = []
+        for toolset in self.toolsets:
+            for each in await toolset.list_tools():
+                if each.name in tools or each.name == OUTPUT_TOOL_NAME:
+                    raise ToolDefinitionError(
+                        f"tool name {each.name!r} of {toolset!r} is already taken (by a tool "
+                        "of the agent or of another toolset); give the toolset a prefix or "
+                        "filter the tool out"
+                    )
+                tools[each.name] = each
+                added.append(each.definition())
+        local = [d for d in spec.definitions if d.name != OUTPUT_TOOL_NAME]
+        output = [d for d in spec.definitions if d.name == OUTPUT_TOOL_NAME]
+        definitions = (*local, *added, *output)
+        return dataclasses.replace(spec, tools=tools, definitions=definitions)
 
     # -- composition --------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ import anyio.to_thread
 from pydantic_core import to_json
 
 from ._events import ToolResult
-from ._exceptions import ToolArgumentsError, ToolResultError
+from ._exceptions import ToolArgumentsError, ToolError, ToolResultError
 from ._messages import ToolCall, Usage
 from ._tool import RunContext, Tool, serialize_result
 
@@ -209,6 +209,8 @@ class Dispatcher:
             if self.raise_errors:
                 raise
             message = _message(error)[:_MAX_MESSAGE]
+            if isinstance(error, ToolError):  # a failure the tool reports (an MCP isError)
+                raise _ToolFailure(f"tool {tool.name!r} failed: {message}") from None
             name = type(error).__name__
             raise _ToolFailure(f"tool {tool.name!r} raised {name}: {message}") from None
         raise _ToolFailure(f"tool {tool.name!r} timed out after {tool.timeout:g} s")

@@ -32,7 +32,7 @@ from ._docstrings import DocstringStyle, ParsedDocstring, parse_docstring
 from ._exceptions import ToolArgumentsError, ToolDefinitionError
 from ._strict import JsonSchema, clean_schema, drop_default_nulls, to_strict
 
-__all__ = ["FunctionSchema", "function_schema"]
+__all__ = ["FunctionSchema", "describe_errors", "function_schema", "parse_arguments"]
 
 _MAX_ERROR_CHARS = 600
 _VARIADIC = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
@@ -71,7 +71,7 @@ class FunctionSchema:
         Raises:
             ToolArgumentsError: The arguments are not JSON, not an object, or do not validate.
         """
-        data = _parse_object(raw, tool_name)
+        data = parse_arguments(raw, tool_name)
         if self.nulls_may_mean_default:
             data = drop_default_nulls(data, self.parameters)
         try:
@@ -84,7 +84,7 @@ class FunctionSchema:
                 )
             ]
             raise ToolArgumentsError(
-                _describe_errors(details), tool_name=tool_name, errors=details
+                describe_errors(details), tool_name=tool_name, errors=details
             ) from None
         if self.flattened is not None:
             return {self.flattened: value}
@@ -354,7 +354,12 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
-def _parse_object(raw: str, tool_name: str) -> dict[str, Any]:
+def parse_arguments(raw: str, tool_name: str) -> dict[str, Any]:
+    """The model's raw arguments as a JSON object (empty text is `{}`).
+
+    Raises:
+        ToolArgumentsError: Not JSON, not an object, too deep, or a key given twice.
+    """
     if not raw or raw.isspace():
         return {}
     try:
@@ -394,7 +399,8 @@ def _json_kind(value: Any) -> str:
     return kinds.get(type(value), "a number")
 
 
-def _describe_errors(errors: Sequence[Mapping[str, Any]]) -> str:
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> str:
+    """One bounded line for the model: each problem's path and reason."""
     parts = [f"{_path(error['loc'])}: {_reason(error)}" for error in errors]
     text = "invalid arguments: " + "; ".join(parts)
     if len(text) > _MAX_ERROR_CHARS:

@@ -30,6 +30,7 @@ from pydantic_core import to_json
 
 from ._agent import Agent
 from ._cli_common import EXIT_CODES, UsageError, at_least_one, say
+from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
 from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
 from ._cli_prompt import TerminalApprover
 from ._events import RunEvent, ToolCallFinished
@@ -129,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
 
     add_batch_commands(commands, _add_common)
     add_models_command(commands, _add_common)
+    add_mcp_command(commands, _add_common)
     demo = commands.add_parser(
         "demo", help="run a demo agent (offline unless AIMLAPI_API_KEY is set)",
         description="Run an agent with two tools on a question that needs parallel calls. "
@@ -174,6 +176,7 @@ def _add_run(commands: Any) -> None:
     approvals.add_argument("--yes", action="store_true", help="approve every tool call")
     approvals.add_argument("--deny", action="store_true", help="deny every call needing approval")
     _add_model_options(run)
+    add_mcp_options(run)
     _add_common(run)
     run.set_defaults(handler=_run)
 
@@ -191,6 +194,7 @@ def _add_tools(commands: Any) -> None:
         help="tools to load (repeatable)",
     )
     listing.add_argument("--json", action="store_true", help="print JSON")
+    add_mcp_options(listing)
     _add_common(listing)
     listing.set_defaults(handler=_tools_list)
     schema = actions.add_parser("schema", help="the exact wire definitions of a file's tools")
@@ -213,6 +217,17 @@ def _add_extract(commands: Any) -> None:
 
 
 # -- commands -------------------------------------------------------------------------
+
+
+async def _listed(toolsets: Sequence[Any]) -> list[Any]:
+    """Every tool the MCP servers offer (their sessions closed afterwards)."""
+    found: list[Any] = []
+    for toolset in toolsets:
+        try:
+            found += await toolset.list_tools()
+        finally:
+            await toolset.aclose()
+    return found
 
 
 def _settings(options: argparse.Namespace) -> ModelSettings:
@@ -240,6 +255,7 @@ def _run(options: argparse.Namespace) -> int:
             max_turns=options.max_turns,
             settings=_settings(options),
             approver=approver,
+            toolsets=mcp_toolsets(options),
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
@@ -308,7 +324,7 @@ def _json_result(result: Any) -> dict[str, Any]:
 
 
 async def _close(agent: Agent[Any]) -> None:
-    await agent.model.aclose()
+    await agent.aclose()
 
 
 def _tracer(verbose: bool) -> Callable[[RunEvent], None]:
@@ -329,6 +345,9 @@ def _short(text: str, limit: int = 200) -> str:
 
 def _tools_list(options: argparse.Namespace) -> int:
     tools = [each for spec in options.tool for each in load_tools(spec)]
+    toolsets = mcp_toolsets(options)
+    if toolsets:
+        tools += anyio.run(_listed, toolsets)
     if options.json:
         entries = [
             {

@@ -94,3 +94,15 @@ def test_every_public_name_is_documented() -> None:
         if callable(getattr(agentkit, name)) and not getattr(agentkit, name).__doc__
     ]
     assert undocumented == []
+
+
+def test_optional_extras_are_never_imported_by_the_package_or_the_command() -> None:
+    import subprocess
+    import sys
+
+    extras = ("mcp", "agentkit.mcp", "dask", "distributed")
+    code = f"import sys, agentkit, agentkit.cli; print([m for m in {extras!r} if m in sys.modules])"
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert completed.stdout.strip() == "[]"

@@ -1,0 +1,154 @@
+"""Layer 5 (edges): an MCP server's tool as an agentkit `Tool`, and its results as text.
+
+The server's input schema becomes the tool's `ToolDefinition` (strict where agentkit's strict
+rules allow it); the model's arguments are checked against the server's own schema here,
+before anything is sent, so the model gets the same compact feedback as for a local tool.
+A result's text, embedded text resources and structured content go back to the model;
+images, audio and binary resources are named, not sent (a Chat Completions tool message is
+text). `isError` results raise `ToolError`: a failure the model sees, within its retries.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+from mcp_types import CallToolResult
+from mcp_types import Tool as RemoteTool
+
+from agentkit._exceptions import ToolArgumentsError, ToolDefinitionError, ToolError
+from agentkit._schema import describe_errors, parse_arguments
+from agentkit._strict import clean_schema, drop_default_nulls, to_strict
+from agentkit._tool import RunContext, Tool, ToolDefinition
+
+__all__ = ["MCPTool", "result_text"]
+
+Caller = Callable[[str, dict[str, Any], float | None], Awaitable[CallToolResult]]
+
+
+class MCPTool(Tool[..., Any]):
+    """One tool of an MCP server, called through the server's session."""
+
+    def __init__(
+        self,
+        remote: RemoteTool,
+        caller: Caller,
+        *,
+        name: str,
+        timeout: float | None,
+        max_result_chars: int | None,
+        requires_approval: bool,
+    ) -> None:
+        # Not Tool.__init__: there is no Python function to read a schema from.
+        self.remote_name = remote.name
+        self.name = name
+        self.description = remote.description or ""
+        self.timeout = timeout
+        self.max_result_chars = max_result_chars
+        self.max_retries = None
+        self.requires_approval = requires_approval
+        self.is_async = True
+        self.takes_context = False
+        self._caller = caller
+        self.input_schema = dict(remote.input_schema)
+        try:
+            self._validator = Draft202012Validator(self.input_schema)
+            Draft202012Validator.check_schema(self.input_schema)
+        except SchemaError as error:
+            raise ToolDefinitionError(
+                f"{name}: the server's input schema is not valid JSON Schema ({error.message})"
+            ) from None
+        self._plain = clean_schema(self.input_schema)
+        strict, problems = to_strict(self._plain)
+        self.strict = not problems
+        self._strict_schema = strict
+        self._problems = tuple(problems)
+        self.function = self._call
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        """The schema the model sees: the server's, in strict form where possible."""
+        return self._strict_schema if self.strict else self._plain
+
+    @property
+    def strict_problems(self) -> tuple[str, ...]:
+        """Why strict mode is impossible for this tool (empty when it is possible)."""
+        return self._problems
+
+    def definition(self) -> ToolDefinition:
+        """The tool as a model sees it."""
+        return ToolDefinition(
+            name=self.name,
+            parameters=self.parameters,
+            description=self.description or None,
+            strict=self.strict,
+        )
+
+    def validate(self, raw_arguments: str) -> dict[str, Any]:
+        """Check the model's arguments against the server's input schema.
+
+        Raises:
+            ToolArgumentsError: They do not validate; the message is fit for the model.
+        """
+        data = drop_default_nulls(parse_arguments(raw_arguments, self.name), self.input_schema)
+        problems = sorted(self._validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        if problems:
+            details = [
+                {"loc": tuple(p.absolute_path), "msg": _message(p), "type": str(p.validator)}
+                for p in problems
+            ]
+            raise ToolArgumentsError(describe_errors(details), tool_name=self.name, errors=details)
+        return dict(data)
+
+    def call(self, arguments: Mapping[str, Any], context: RunContext[Any] | None = None) -> Any:
+        """Send the call to the server (an awaitable of the result text)."""
+        return self._call(**arguments)
+
+    async def _call(self, **arguments: Any) -> str:
+        result = await self._caller(self.remote_name, dict(arguments), self.timeout)
+        text = result_text(result)
+        if result.is_error:
+            raise ToolError(text or "the tool reported an error", tool_name=self.name)
+        return text
+
+    def __repr__(self) -> str:
+        return f"MCPTool(name={self.name!r}, remote={self.remote_name!r}, strict={self.strict})"
+
+
+def _message(problem: Any) -> str:
+    if problem.validator == "required":
+        return str(problem.message).replace("is a required property", "is missing")
+    if problem.validator == "additionalProperties":
+        return "unexpected argument: " + str(problem.message).split("(")[-1].rstrip(")")
+    return str(problem.message)[:200]
+
+
+def result_text(result: CallToolResult) -> str:
+    """What the model is told of a result: its text parts, or its structured content."""
+    parts = [_block_text(block) for block in result.content]
+    text = "\n".join(part for part in parts if part)
+    if not text and result.structured_content is not None:
+        return json.dumps(result.structured_content, ensure_ascii=False, separators=(",", ":"))
+    return text
+
+
+def _block_text(block: Any) -> str:
+    kind = getattr(block, "type", "")
+    if kind == "text":
+        return str(block.text)
+    if kind in ("image", "audio"):
+        size = len(base64.b64decode(block.data, validate=False)) if block.data else 0
+        return f"[{kind}: {block.mime_type}, {size} bytes, not shown]"
+    if kind == "resource":
+        resource = block.resource
+        text = getattr(resource, "text", None)
+        if text is not None:
+            return str(text)
+        return f"[resource {resource.uri} ({resource.mime_type or 'binary'}), not shown]"
+    if kind == "resource_link":
+        return f"[resource link: {block.uri}]"
+    return ""

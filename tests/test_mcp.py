@@ -1,0 +1,367 @@
+"""MCP with real parts: the official `mcp-server-time` over stdio, a server built with the SDK's
+FastMCP over streamable HTTP (tests/mcp_servers/lab.py), and the official client against
+`agentkit mcp serve`. Every server is a subprocess; nothing is mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from agentkit import Agent, ApprovalRequest, ToolDefinitionError, tool
+from agentkit.mcp import MCPConnectionError, MCPServerHTTP, MCPServerStdio, mcp_server
+from agentkit.testing import FakeModel, Reply
+
+from .peers import free_port
+
+pytestmark = pytest.mark.anyio
+ROOT = Path(__file__).resolve().parent.parent
+TIME_SERVER = (sys.executable, ["-m", "mcp_server_time", "--local-timezone", "UTC"])
+
+
+def time_server(**options: Any) -> MCPServerStdio:
+    return MCPServerStdio(TIME_SERVER[0], TIME_SERVER[1], **options)
+
+
+def lab_stdio(**options: Any) -> MCPServerStdio:
+    command = [sys.executable, "-m", "tests.mcp_servers.lab", "--stdio"]
+    return MCPServerStdio(command[0], command[1:], cwd=ROOT, **options)
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+class Lab:
+    """The lab server over streamable HTTP, in a subprocess that can be killed and restarted."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "tests.mcp_servers.lab", "--port", str(self.port)]
+        self.process = subprocess.Popen(
+            command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+            self.process = None
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    server = Lab()
+    server.start()
+    yield server
+    server.stop()
+
+
+def tool_texts(result: Any) -> list[str]:
+    return [m.content for m in result.messages if m.role == "tool"]
+
+
+def portal_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("agentkit-mcp")]
+
+
+# -- the official reference server, over stdio -------------------------------------------------
+
+
+async def test_the_time_servers_tools_are_listed_as_strict_definitions() -> None:
+    async with time_server() as server:
+        tools = await server.list_tools()
+    assert [t.name for t in tools] == ["get_current_time", "convert_time"]
+    definition = tools[0].definition()
+    assert definition.strict
+    assert definition.parameters["required"] == ["timezone"]
+    assert definition.parameters["additionalProperties"] is False
+    assert "title" not in json.dumps(definition.parameters)
+
+
+async def test_filter_and_prefix() -> None:
+    allowed = time_server(allow={"convert_time"}, prefix="time")
+    denied = time_server(deny={"convert_time"})
+    picked = time_server(filter=lambda d: "current" in (d.description or "").lower())
+    for server, names in (
+        (allowed, ["time_convert_time"]),
+        (denied, ["get_current_time"]),
+        (picked, ["get_current_time"]),
+    ):
+        async with server:
+            assert [t.name for t in await server.list_tools()] == names
+
+
+async def test_an_agent_run_uses_the_time_server_and_validates_first() -> None:
+    model = FakeModel(
+        [
+            Reply.tool_calls(("time_get_current_time", {"zone": "Oslo"})),  # invalid: no call
+            Reply.tool_calls(("time_get_current_time", {"timezone": "Europe/Oslo"})),
+            "It is evening in Oslo.",
+        ]
+    )
+    async with Agent(model, toolsets=[time_server(prefix="time")]) as agent:
+        result = await agent.run("What time is it in Oslo?")
+    assert result.output == "It is evening in Oslo."
+    invalid, answer = tool_texts(result)
+    assert "timezone" in invalid
+    assert "missing" in invalid
+    assert json.loads(answer)["timezone"] == "Europe/Oslo"
+
+
+async def test_is_error_results_are_failures_the_model_sees() -> None:
+    model = FakeModel(
+        [Reply.tool_calls(("get_current_time", {"timezone": "Nowhere/City"})), "Sorry."]
+    )
+    async with Agent(model, toolsets=[time_server()]) as agent:
+        result = await agent.run("Time on Nowhere?")
+    (text,) = tool_texts(result)
+    assert "failed" in text
+    assert "Invalid timezone" in text
+
+
+# -- lifecycle -------------------------------------------------------------------------------
+
+
+async def test_one_session_serves_many_runs_and_nothing_outlives_the_agent() -> None:
+    server = lab_stdio()
+    script = [Reply.tool_calls(("pid", {})), "done"] * 8
+    async with Agent(FakeModel(script), toolsets=[server]) as agent:
+        first = await agent.run("pid?")
+        async with anyio.create_task_group() as group:
+            for _ in range(3):
+                group.start_soon(agent.run, "pid?")
+        last = await agent.run("pid?")
+        (pid,) = tool_texts(first)
+        assert tool_texts(last) == [pid]
+        assert server.connections == 1
+        assert server.list_requests == 1
+        assert portal_threads()
+    assert portal_threads() == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(int(pid), 0)  # the server's process ended with the agent's context
+
+
+async def test_a_killed_stdio_server_is_restarted_by_the_next_call() -> None:
+    async with lab_stdio() as server:
+        before = (await server.call_tool("pid", {})).content[0].text
+        os.kill(int(before), signal.SIGKILL)
+        after = (await server.call_tool("pid", {})).content[0].text
+        assert after != before
+        assert server.connections == 2
+
+
+def test_run_sync_calls_share_one_session_until_closed() -> None:
+    server = lab_stdio()
+    agent = Agent(FakeModel([Reply.tool_calls(("pid", {})), "ok"] * 2), toolsets=[server])
+    first = tool_texts(agent.run_sync("pid?"))
+    second = tool_texts(agent.run_sync("pid?"))
+    assert first == second
+    assert server.connections == 1
+    server._connection.close()
+    assert portal_threads() == []
+
+
+# -- the FastMCP server over streamable HTTP ----------------------------------------------------
+
+
+async def test_n_runs_list_the_tools_once(lab: Lab) -> None:
+    server = MCPServerHTTP(lab.url)
+    model = FakeModel(["hi"] * 5)
+    async with Agent(model, toolsets=[server]) as agent:
+        for _ in range(5):
+            await agent.run("hi")
+        counted = (await server.call_tool("list_count", {})).content[0].text
+    assert counted == "1"  # counted by the server, from the requests it received
+    assert server.list_requests == 1
+
+
+async def test_list_changed_drops_the_cache(lab: Lab) -> None:
+    async with MCPServerHTTP(lab.url) as server:
+        assert "sprout" not in [t.name for t in await server.list_tools()]
+        await server.call_tool("grow", {"name": "sprout"})
+        with anyio.fail_after(5):
+            while server._tools is not None:  # noqa: ASYNC110 - set by the session's thread
+                await anyio.sleep(0.02)
+        assert "sprout" in [t.name for t in await server.list_tools()]
+        assert server.list_requests == 2
+
+
+async def test_a_restarted_http_server_answers_the_next_call(lab: Lab) -> None:
+    async with MCPServerHTTP(lab.url) as server:
+        before = (await server.call_tool("pid", {})).content[0].text
+        lab.stop()
+        lab.start()
+        after = (await server.call_tool("pid", {})).content[0].text
+    assert before != after
+
+
+async def test_a_server_that_stays_down_is_one_clear_error(lab: Lab) -> None:
+    async with MCPServerHTTP(lab.url) as server:
+        await server.list_tools()
+        lab.stop()
+        with pytest.raises(MCPConnectionError, match=r"127\.0\.0\.1.*could not be started"):
+            await server.call_tool("pid", {})
+
+
+async def test_a_hanging_tool_hits_the_timeout_and_the_session_lives_on(lab: Lab) -> None:
+    model = FakeModel([Reply.tool_calls(("hang", {"seconds": 30})), "gave up"])
+    server = MCPServerHTTP(lab.url, timeout=0.5)
+    async with Agent(model, toolsets=[server]) as agent:
+        started = time.monotonic()
+        result = await agent.run("wait")
+        assert time.monotonic() - started < 10
+        (text,) = tool_texts(result)
+        assert "timed out after 0.5 s" in text
+        assert (await server.call_tool("echo", {"text": "alive"})).content[0].text == "alive"
+
+
+async def test_images_are_named_not_sent(lab: Lab) -> None:
+    model = FakeModel([Reply.tool_calls(("picture", {})), "a pixel"])
+    async with Agent(model, toolsets=[MCPServerHTTP(lab.url)]) as agent:
+        result = await agent.run("draw")
+    assert tool_texts(result) == ["[image: image/png, 70 bytes, not shown]"]
+
+
+async def test_approval_goes_through_the_agents_approver(lab: Lab) -> None:
+    asked: list[ApprovalRequest] = []
+
+    def approver(request: ApprovalRequest) -> bool:
+        asked.append(request)
+        return False
+
+    model = FakeModel([Reply.tool_calls(("echo", {"text": "rm -rf /"})), "ok"])
+    server = MCPServerHTTP(lab.url, requires_approval={"echo"})
+    async with Agent(model, toolsets=[server], approver=approver) as agent:
+        result = await agent.run("say it")
+    (request,) = asked
+    assert request.arguments == {"text": "rm -rf /"}
+    assert "denied" in tool_texts(result)[0]
+
+
+async def test_colliding_tool_names_are_an_error_at_the_start(lab: Lab) -> None:
+    @tool
+    def echo(text: str) -> str:
+        """A local echo."""
+        return text
+
+    async with Agent(FakeModel(["x"]), tools=[echo], toolsets=[MCPServerHTTP(lab.url)]) as agent:
+        with pytest.raises(ToolDefinitionError, match=r"'echo'.*already taken.*prefix"):
+            await agent.run("hi")
+    prefixed = MCPServerHTTP(lab.url, prefix="lab")
+    async with Agent(FakeModel(["x"]), tools=[echo], toolsets=[prefixed]) as agent:
+        assert (await agent.run("hi")).output == "x"
+
+
+async def test_sampling_and_elicitation_reach_the_callbacks() -> None:
+    server = lab_stdio(
+        protocol="legacy",
+        sampling_model=FakeModel(["Three short words."]),
+        elicitation=lambda message, schema: (
+            {"name": "Ada"} if "name" in schema["properties"] else None
+        ),
+    )
+    async with server:
+        summary = await server.call_tool("summarize", {"text": "long text"})
+        answer = await server.call_tool("ask_user", {"question": "Your name?"})
+    assert summary.content[0].text == "summary: Three short words."
+    assert answer.content[0].text == "accept: name='Ada'"
+
+
+async def test_elicitation_is_declined_without_a_callback() -> None:
+    async with lab_stdio(protocol="legacy") as server:
+        answer = await server.call_tool("ask_user", {"question": "Your name?"})
+    assert answer.content[0].text.startswith("decline")
+
+
+# -- agentkit as an MCP server, for the official client ----------------------------------------
+
+
+def serve_command(target: str, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "agentkit", "mcp", "serve", target, "--name", "cities", *extra]
+
+
+async def test_the_official_client_calls_an_agent_served_over_stdio() -> None:
+    command = serve_command("tests.mcp_servers.served:agent")
+    params = StdioServerParameters(command=command[0], args=command[1:], cwd=str(ROOT))
+    async with Client(params) as client:
+        (listed,) = (await client.list_tools()).tools
+        result = await client.call_tool("cities", {"prompt": "Where is Oslo?"})
+    assert listed.output_schema is not None
+    assert listed.input_schema["required"] == ["prompt"]
+    assert result.structured_content == {"name": "Oslo", "country": "Norway"}
+    assert not result.is_error
+
+
+@pytest.fixture
+def served_tools_url() -> Iterator[str]:
+    """`agentkit mcp serve tests.mcp_servers.served:tools --http ...` in a subprocess."""
+    port = free_port()
+    command = serve_command("tests.mcp_servers.served:tools", "--http", f"127.0.0.1:{port}")
+    process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        yield f"http://127.0.0.1:{port}/mcp"
+    finally:
+        process.terminate()
+        process.wait()
+
+
+async def test_the_official_client_calls_served_tools_over_http(served_tools_url: str) -> None:
+    async with Client(served_tools_url) as client:
+        names = [t.name for t in (await client.list_tools()).tools]
+        product = await client.call_tool("multiply", {"a": 6, "b": 7})
+        wrong = await client.call_tool("multiply", {"a": "six"})
+        late = await client.call_tool("slow", {})
+    assert names == ["multiply", "slow"]
+    assert product.content[0].text == "42"
+    assert wrong.is_error
+    assert "b: missing required argument" in wrong.content[0].text
+    assert late.is_error
+    assert "took longer than 0.5 s" in late.content[0].text
+
+
+async def test_an_agentkit_toolset_can_use_an_agentkit_server() -> None:
+    command = serve_command("tests.mcp_servers.served:tools")
+    server = MCPServerStdio(command[0], command[1:], cwd=ROOT)
+    async with Agent(
+        FakeModel([Reply.tool_calls(("multiply", {"a": 3, "b": 4})), "12"]), toolsets=[server]
+    ) as agent:
+        result = await agent.run("3 times 4?")
+    assert tool_texts(result) == ["12"]
+
+
+def test_mcp_server_refuses_what_a_client_cannot_call() -> None:
+    from agentkit import RunContext
+
+    @tool
+    def needs_context(ctx: RunContext[None], x: int) -> int:
+        """Needs a context."""
+        return x
+
+    with pytest.raises(ValueError, match="RunContext"):
+        mcp_server([needs_context])
