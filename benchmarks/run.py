@@ -94,6 +94,13 @@ SCENARIOS = {
         description="CPU ms to build and serialise one tool-loop request body, without a "
         "profile and through OpenAI's reasoning-model profile",
     ),
+    "mcp-call": Scenario(
+        0.0,
+        (400, 50),
+        "wall_per_unit",
+        ["mcp-sdk", "agentkit"],
+        description="wall ms per call of a local stdio MCP tool (echo), session kept open",
+    ),
     "tool-loop": Scenario(
         0.0,
         (200, 40),
@@ -201,7 +208,7 @@ class Target:
     kind: str
     """"ratio": agentkit / baseline at most `limit`; "faster": baseline / agentkit at least
     `limit`; "at_most" / "at_least": agentkit's own figure; "saves": baseline - agentkit at
-    least `limit`."""
+    least `limit`; "adds": agentkit - baseline under `limit`."""
     limit: float
     text: str
     baseline: str | None = None
@@ -212,6 +219,7 @@ TARGETS = [
     Target("concurrent-exchanges", "ratio", 1.5, "200 concurrent exchanges at 50 ms within 1.5x raw aiohttp's wall time (12)", "raw-aiohttp"),
     Target("sse-long-line", "at_most", 5000.0, "a 64 MB SSE line parsed in linear time: under 5 s (12; 16 MB took 18.4 s before)"),
     Target("request-build", "ratio", 1.1, "a request built through a provider profile costs at most 1.1x one built without (15)", "no-profile"),
+    Target("mcp-call", "adds", 2.0, "a call of a local stdio MCP tool adds under 2 ms to the bare SDK client's (16)", "mcp-sdk"),
     Target("tool-loop", "ratio", 1.5, "a 2-request tool loop costs at most 1.5x the raw httpx loop (4)", "raw-httpx"),
     Target("parallel-tools", "at_most", 105.0, "8 parallel tool calls of 100 ms under 105 ms, read as the whole loop with its two requests (4)"),
     Target("tool-phase", "at_most", 105.0, "8 parallel tool calls of 100 ms under 105 ms, read as the tool phase (4)"),
@@ -417,6 +425,8 @@ def _target_line(target: Target, summary: dict[str, dict[str, dict[str, float]]]
         met = ratio <= target.limit if target.kind == "ratio" else ratio >= target.limit
     elif target.kind == "saves":
         shown, met = f"{base - value:.0f} ms saved", base - value >= target.limit
+    elif target.kind == "adds":
+        shown, met = f"{value - base:.2f} ms added", value - base < target.limit
     else:
         shown = f"{value:.1f} {unit}"
         met = value <= target.limit if target.kind == "at_most" else value >= target.limit

@@ -101,6 +101,9 @@ async def sequential(work: Callable[[str], Awaitable[None]], url: str, count: in
     with Clock() as clock:
         for _ in range(count):
             await work(url)
+    close = getattr(work, "aclose", None)  # a session the work opened in this task
+    if close is not None:
+        await close()
     return clock
 
 
@@ -257,6 +260,7 @@ SCENARIOS: dict[str, tuple[Any, Callable[..., Awaitable[Clock]]]] = {
     "http-parse": (lambda: __import__("parsing").PARSERS, sequential),
     "sse-long-line": (lambda: __import__("parsing").LONG_LINE, sequential),
     "request-build": (lambda: __import__("parsing").BUILDS, sequential),
+    "mcp-call": (lambda: __import__("mcp_calls").CALLS, sequential),
     "extraction-batch": ({"agentkit": lambda: None}, extraction_batch),
     "rate-limit": ({"agentkit": lambda: None}, rate_limited_batch),
     "exchange": (EXCHANGES, sequential),
