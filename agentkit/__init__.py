@@ -84,6 +84,7 @@ from ._tool import (
     serialize_result,
     tool,
 )
+from ._toolset import Toolset
 from ._version import __version__ as __version__
 from .models._base import (
     JsonObjectFormat,
@@ -178,6 +179,7 @@ __all__ = [
     "ToolResult",
     "ToolResultError",
     "ToolRetriesExhausted",
+    "Toolset",
     "Turn",
     "TurnEnded",
     "Usage",

@@ -143,11 +143,9 @@ class Agent(Generic[OutputT]):
         self.tools: Mapping[str, Tool[..., Any]] = MappingProxyType(_tools_by_name(tools))
         self.profile = profile_of(model)  # a bad model string fails here, not at the first run
         self.output = OutputSpec.for_type(output_type, _output_mode(self.policy, self.profile))
-        _check_tool_choice(tool_choice, self.tools)
         stop_names = _stop_names(stop_at_tools)
-        unknown_stops = sorted(stop_names - set(self.tools))
-        if unknown_stops:
-            raise ValueError(f"stop_at_tools names unknown tools: {', '.join(unknown_stops)}")
+        if not toolsets:  # with toolsets, names are checked when a run has listed their tools
+            _check_names(tool_choice, stop_names, self.tools)
         if max_turns < 1:
             raise ValueError("max_turns must be at least 1")
         self._model: Model | str | None = model
@@ -353,6 +351,7 @@ class Agent(Generic[OutputT]):
                     )
                 tools[each.name] = each
                 added.append(each.definition())
+        _check_names(self.tool_choice, self.stop_at_tools, tools)
         local = [d for d in spec.definitions if d.name != OUTPUT_TOOL_NAME]
         output = [d for d in spec.definitions if d.name == OUTPUT_TOOL_NAME]
         definitions = (*local, *added, *output)
@@ -428,6 +427,15 @@ def _output_mode(policy: LoopPolicy, profile: ModelProfile) -> OutputMode:
     if policy.output_mode == "json_schema" and not profile.json_schema:
         return "tool"
     return policy.output_mode
+
+
+def _check_names(
+    choice: str | None, stop_names: frozenset[str], tools: Mapping[str, Tool[..., Any]]
+) -> None:
+    _check_tool_choice(choice, tools)
+    unknown_stops = sorted(stop_names - set(tools))
+    if unknown_stops:
+        raise ValueError(f"stop_at_tools names unknown tools: {', '.join(unknown_stops)}")
 
 
 def _check_tool_choice(choice: str | None, tools: Mapping[str, Tool[..., Any]]) -> None:
