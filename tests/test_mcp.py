@@ -317,11 +317,12 @@ async def test_the_official_client_calls_an_agent_served_over_stdio() -> None:
     assert not result.is_error
 
 
-@pytest.fixture
-def served_tools_url() -> Iterator[str]:
-    """`agentkit mcp serve tests.mcp_servers.served:tools --http ...` in a subprocess."""
+@pytest.fixture(params=["tools", "agent"])
+def served_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """`agentkit mcp serve tests.mcp_servers.served:NAME --http ...` in a subprocess."""
     port = free_port()
-    command = serve_command("tests.mcp_servers.served:tools", "--http", f"127.0.0.1:{port}")
+    target = f"tests.mcp_servers.served:{request.param}"
+    command = serve_command(target, "--http", f"127.0.0.1:{port}")
     process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port)
@@ -331,9 +332,13 @@ def served_tools_url() -> Iterator[str]:
         process.wait()
 
 
-async def test_the_official_client_calls_served_tools_over_http(served_tools_url: str) -> None:
-    async with Client(served_tools_url) as client:
+async def test_the_official_client_calls_what_is_served_over_http(served_url: str) -> None:
+    async with Client(served_url) as client:
         names = [t.name for t in (await client.list_tools()).tools]
+        if names == ["cities"]:
+            city = await client.call_tool("cities", {"prompt": "Where is Bergen?"})
+            assert city.structured_content == {"name": "Bergen", "country": "Norway"}
+            return
         product = await client.call_tool("multiply", {"a": 6, "b": 7})
         wrong = await client.call_tool("multiply", {"a": "six"})
         late = await client.call_tool("slow", {})
@@ -353,6 +358,25 @@ async def test_an_agentkit_toolset_can_use_an_agentkit_server() -> None:
     ) as agent:
         result = await agent.run("3 times 4?")
     assert tool_texts(result) == ["12"]
+
+
+async def test_tool_choice_and_stop_at_tools_may_name_a_servers_tool() -> None:
+    model = FakeModel([Reply.tool_calls(("t_get_current_time", {"timezone": "UTC"}))])
+    server = time_server(prefix="t")
+    async with Agent(
+        model,
+        toolsets=[server],
+        tool_choice="t_get_current_time",
+        stop_at_tools=["t_get_current_time"],
+    ) as agent:
+        result = await agent.run("time?")
+    assert json.loads(result.output)["timezone"] == "UTC"
+    sent = model.requests[0].settings.tool_choice
+    assert sent == "t_get_current_time"
+    wrong = Agent(FakeModel(["x"]), toolsets=[server], tool_choice="t_nope")
+    async with wrong:
+        with pytest.raises(ValueError, match="'t_nope' names no tool"):
+            await wrong.run("time?")
 
 
 def test_mcp_server_refuses_what_a_client_cannot_call() -> None:
