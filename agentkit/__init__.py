@@ -19,8 +19,9 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 # 1. conversation data: _messages
 # 2. tool definition: _docstrings, _strict, _schema, _tool, _toolset
 # 3. model boundary: models (records, the Chat Completions dialect, transport, providers)
-# 4. run loop: _events, _dispatch, _output, _policy, _loop, _agent, _extract
-# 5. edges: testing, batch, mcp, _loading, _demo, _cli_common, _cli_models, _cli_mcp,
+# 4. run loop: _events, _dispatch, _output, _policy, _observe, _timeline, _loop, _agent,
+#    _extract
+# 5. edges: testing, batch, mcp, otel, _loading, _demo, _cli_common, _cli_models, _cli_mcp,
 #    _cli_prompt, cli, __main__, tools
 
 import importlib
@@ -190,6 +191,7 @@ __all__ = [
     "extract",
     "extract_sync",
     "infer_model",
+    "instrument",
     "messages_from_json",
     "messages_to_json",
     "openai_tool",
@@ -204,6 +206,7 @@ _LAZY = {
     "ChatModel": "models._chat",
     "openai_tool": "models._chat_wire",
     "infer_model": "models._infer",
+    "instrument": "otel",
     **dict.fromkeys(
         ("Attempt", "Candidate", "Extraction", "Extractor", "extract", "extract_sync"), "_extract"
     ),
@@ -224,3 +227,4 @@ if TYPE_CHECKING:
     from .models._chat import ChatModel
     from .models._chat_wire import openai_tool
     from .models._infer import infer_model
+    from .otel import instrument

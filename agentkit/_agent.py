@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -22,8 +23,10 @@ from ._events import RunEvent, RunResult
 from ._exceptions import AgentRunError, HistoryError, ToolDefinitionError
 from ._loop import call_event_sink, pending_calls, run_loop, single_error
 from ._messages import Message, UserMessage
+from ._observe import RunInfo, start_observing
 from ._output import OUTPUT_TOOL_NAME, OutputMode, OutputSpec
 from ._policy import LoopPolicy, RunSpec, UsageLimits
+from ._timeline import Timeline
 from ._tool import RunContext, Tool, ToolDefinition, tool
 from ._toolset import Toolset
 from .models._base import TOOL_CHOICE_MODES, Model, ModelSettings
@@ -74,6 +77,8 @@ class Agent(Generic[OutputT]):
         approver: Approver | None = None,
         policy: LoopPolicy | None = None,
         toolsets: Sequence[Toolset] = (),
+        name: str = "agent",
+        instrument: bool = True,
     ) -> None: ...
     @overload
     def __init__(
@@ -92,6 +97,8 @@ class Agent(Generic[OutputT]):
         approver: Approver | None = None,
         policy: LoopPolicy | None = None,
         toolsets: Sequence[Toolset] = (),
+        name: str = "agent",
+        instrument: bool = True,
     ) -> None: ...
     def __init__(
         self,
@@ -109,6 +116,8 @@ class Agent(Generic[OutputT]):
         approver: Approver | None = None,
         policy: LoopPolicy | None = None,
         toolsets: Sequence[Toolset] = (),
+        name: str = "agent",
+        instrument: bool = True,
     ) -> None:
         """Configure an agent.
 
@@ -133,6 +142,9 @@ class Agent(Generic[OutputT]):
             policy: Concurrency, retry budgets, output mode and other loop behaviour.
             toolsets: Sources of tools listed when a run starts (MCP servers,
                 `agentkit.mcp`); their names must not collide with `tools` or each other.
+            name: The agent's name in traces (`invoke_agent {name}`).
+            instrument: False keeps this agent's runs out of `agentkit.instrument()`'s
+                traces and metrics.
 
         Raises:
             ValueError: Two tools share a name, or a name is unknown or reserved.
@@ -159,6 +171,8 @@ class Agent(Generic[OutputT]):
         self.stop_at_tools = stop_names
         self.approver = approver
         self.toolsets = tuple(toolsets)
+        self.name = name
+        self.instrument = instrument
         definitions = [t.definition() for t in self.tools.values()]
         if self.output.tool is not None and self.output.mode == "tool":
             definitions.append(self.output.tool.definition())
@@ -209,6 +223,7 @@ class Agent(Generic[OutputT]):
         deps: Any = None,
         message_history: Sequence[Message] = (),
         on_event: Callable[[RunEvent], Any] | None = None,
+        trace_to: str | os.PathLike[str] | None = None,
     ) -> RunResult[OutputT]:
         """Run the loop to its final output.
 
@@ -220,13 +235,15 @@ class Agent(Generic[OutputT]):
                 `messages_from_json(...)`).
             on_event: Called (sync or async) with each `ToolCallFinished`, `TurnEnded` and
                 `RunEnded`.
+            trace_to: Record the run's timeline to this JSONL file (appended to);
+                `agentkit trace view FILE` draws it.
 
         Raises:
             AgentRunError: A limit or budget was reached; `error.result` has everything so far.
             ModelError: The model could not be reached, after retries.
         """
         emit = functools.partial(call_event_sink, on_event) if on_event is not None else None
-        return await self._run(prompt, deps, message_history, emit, stream=False)
+        return await self._run(prompt, deps, message_history, emit, stream=False, trace_to=trace_to)
 
     def run_sync(
         self,
@@ -235,13 +252,18 @@ class Agent(Generic[OutputT]):
         deps: Any = None,
         message_history: Sequence[Message] = (),
         on_event: Callable[[RunEvent], Any] | None = None,
+        trace_to: str | os.PathLike[str] | None = None,
     ) -> RunResult[OutputT]:
         """`run()` for synchronous code: starts an event loop, runs, closes connections."""
 
         async def main() -> RunResult[OutputT]:
             try:
                 return await self.run(
-                    prompt, deps=deps, message_history=message_history, on_event=on_event
+                    prompt,
+                    deps=deps,
+                    message_history=message_history,
+                    on_event=on_event,
+                    trace_to=trace_to,
                 )
             finally:
                 await self.model.aclose()
@@ -302,6 +324,7 @@ class Agent(Generic[OutputT]):
         emit: Any,
         *,
         stream: bool,
+        trace_to: str | os.PathLike[str] | None = None,
     ) -> RunResult[OutputT]:
         messages = list(history)
         if prompt is not None:
@@ -314,7 +337,12 @@ class Agent(Generic[OutputT]):
         spec = self._spec()
         if self.toolsets:
             spec = await self._with_toolsets(spec)
-        result = await run_loop(spec, messages, len(history), deps=deps, emit=emit, stream=stream)
+        extra = (Timeline(trace_to),) if trace_to is not None else ()
+        info = RunInfo("agent", self.name, spec.model, stream, extra)
+        observer = start_observing(info, enabled=self.instrument)
+        result = await run_loop(
+            spec, messages, len(history), deps=deps, emit=emit, stream=stream, observer=observer
+        )
         return cast(RunResult[OutputT], result)
 
     def _spec(self) -> RunSpec:

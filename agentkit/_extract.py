@@ -25,12 +25,14 @@ from ._exceptions import ExtractionError, ToolArgumentsError
 from ._messages import (
     AssistantMessage,
     Choice,
+    Completion,
     Message,
     SystemMessage,
     ToolMessage,
     Usage,
     UserMessage,
 )
+from ._observe import RunInfo, RunObserver, observed_request, start_observing
 from ._tool import Tool
 from .models._base import (
     JsonSchemaFormat,
@@ -195,11 +197,26 @@ class Extractor(Generic[T]):
 
     async def run(self, text: str | Sequence[Message]) -> Extraction[T]:
         """Extract, keeping every attempt, candidate and the usage."""
+        info = RunInfo("extraction", _name(self.target.output_type), self.model, stream=False)
+        observer = start_observing(info)
+        if observer is None:
+            return await self._run(text, None)
+        try:
+            extraction = await self._run(text, observer)
+        except BaseException as error:
+            observer.run_ended(None, error)
+            raise
+        observer.run_ended(None, None)
+        return extraction
+
+    async def _run(
+        self, text: str | Sequence[Message], observer: RunObserver | None
+    ) -> Extraction[T]:
         messages = self._messages(text)
         attempts: list[Attempt] = []
         usage = Usage()
         for _ in range(self.max_retries + 1):
-            completion = await self.model.complete(self._request(messages))
+            completion = await self._complete(self._request(messages), observer)
             usage = usage + completion.usage
             candidates = tuple(self._candidate(choice) for choice in completion.choices)
             attempts.append(Attempt(candidates, completion.usage))
@@ -249,6 +266,19 @@ class Extractor(Generic[T]):
                     yield candidate.value  # type: ignore[misc]
 
     # -- internals ----------------------------------------------------------------------
+
+    async def _complete(self, request: ModelRequest, observer: RunObserver | None) -> Completion:
+        if observer is None:
+            return await self.model.complete(request)
+        token = observer.request_started(request)
+        try:
+            with observed_request(observer, token):
+                completion = await self.model.complete(request)
+        except BaseException as error:
+            observer.request_ended(token, None, error)
+            raise
+        observer.request_ended(token, completion, None)
+        return completion
 
     def _messages(self, text: str | Sequence[Message]) -> list[Message]:
         body = [UserMessage(content=text)] if isinstance(text, str) else list(text)

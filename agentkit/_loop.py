@@ -46,6 +46,7 @@ from ._messages import (
     Usage,
     UserMessage,
 )
+from ._observe import RunObserver, observed_request
 from ._output import OUTPUT_TOOL_NAME, validation_message
 from ._policy import RunSpec
 from .models._base import ModelRequest, ModelSettings, ResponseCompleted, ToolCallReady
@@ -86,15 +87,24 @@ async def run_loop(
     deps: Any,
     emit: EventSink | None,
     stream: bool,
+    observer: RunObserver | None = None,
 ) -> RunResult[Any]:
     """Run the turn loop until a final output; raise with the partial result otherwise."""
     run = _Run(spec, messages, new_message_index, deps, emit, stream)
+    run.observer = observer
     captured = _captured.get()
     try:
-        return await run.execute()
+        result = await run.execute()
+    except BaseException as error:
+        if observer is not None:
+            observer.run_ended(run.result, error)
+        raise
     finally:
         if captured is not None:
             captured.extend(run.messages)
+    if observer is not None:
+        observer.run_ended(result, None)
+    return result
 
 
 class _Run:
@@ -136,6 +146,9 @@ class _Run:
             raise_errors=spec.policy.raise_tool_errors,
         )
         self._last_results: list[ToolResult] = []
+        self.observer: RunObserver | None = None
+        """Told of requests and tool calls (OpenTelemetry, a timeline); usually None."""
+        self._request_token: Any = None
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -159,10 +172,7 @@ class _Run:
         self._check_request_limit()
         request = self._request()
         started = time.perf_counter()
-        if self.stream:
-            completion, early = await self._streamed_response(request)
-        else:
-            completion, early = await self.spec.model.complete(request), {}
+        completion, early = await self._response(request)
         model_seconds = time.perf_counter() - started
         if not completion.choices:  # not an empty answer: no answer at all
             raise ModelResponseError("the model's response has no choices; nothing to continue")
@@ -212,6 +222,25 @@ class _Run:
         )
         return ModelRequest(messages=messages, tools=self.spec.definitions, settings=settings)
 
+    async def _response(self, request: ModelRequest) -> tuple[Completion, dict[int, ToolResult]]:
+        observer = self.observer
+        if observer is None:
+            if self.stream:
+                return await self._streamed_response(request)
+            return await self.spec.model.complete(request), {}
+        token = self._request_token = observer.request_started(request)
+        try:
+            with observed_request(observer, token):
+                if self.stream:
+                    completion, early = await self._streamed_response(request)
+                else:
+                    completion, early = await self.spec.model.complete(request), {}
+        except BaseException as error:
+            observer.request_ended(token, None, error)
+            raise
+        observer.request_ended(token, completion, None)
+        return completion, early
+
     async def _streamed_response(
         self, request: ModelRequest
     ) -> tuple[Completion, dict[int, ToolResult]]:
@@ -220,6 +249,8 @@ class _Run:
         completion: Completion | None = None
         stream = self.spec.model.stream(request)
         async with single_error(), anyio.create_task_group() as group, stream as deltas:
+            if self.observer is not None:  # the stream is open: its first events are here
+                self.observer.request_streaming(self._request_token)
             async for delta in deltas:
                 if isinstance(delta, ResponseCompleted):
                     completion = delta.completion
@@ -246,9 +277,13 @@ class _Run:
         self, results: dict[int, ToolResult], position: int, call: ToolCall, truncated: bool
     ) -> None:
         """Run one call, keep its result at its position in the answer, report it."""
+        observer = self.observer
+        token = observer.tool_started(call) if observer is not None else None
         results[position] = await self.dispatcher.run_one(
             call, self.result.usage, truncated=truncated
         )
+        if observer is not None:
+            observer.tool_ended(token, results[position])
         if self.emit is not None:
             await self.emit(ToolCallFinished(results[position]))
 

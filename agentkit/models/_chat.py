@@ -95,6 +95,7 @@ class ChatModel:
         query: Mapping[str, str] | None = None,
         api_key_header: str = "Authorization",
         key_required: bool = True,
+        provider: str = "openai",
     ) -> None:
         """Configure the endpoint; nothing is sent and no key is checked until a request.
 
@@ -114,12 +115,14 @@ class ChatModel:
                 `Bearer <key>`) or another name (the bare key, as Azure's `api-key`).
             key_required: Refuse to send without a key to a server off this machine (a
                 server on it never needs one).
+            provider: The provider's name, for traces (`gen_ai.provider.name`).
         """
         if not base_url.startswith(("http://", "https://")):
             raise ModelConfigurationError(
                 f"base_url must start with http:// or https://, got {base_url!r}"
             )
         self.model = model
+        self.provider = provider
         self.base_url = base_url.rstrip("/")
         self.retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self.profile = profile if profile is not None else OPEN_PROFILE

@@ -77,6 +77,7 @@ class Provider:
             "api_key": self.api_key(environ),
             "profile": self.profile_for(model),
             "key_required": self.needs_key,
+            "provider": self.name,
         }
 
     def key_hint(self) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -27,7 +28,13 @@ from agentkit._exceptions import (
 if TYPE_CHECKING:  # tenacity is imported on first use: it costs ~50 ms of `import agentkit`
     from tenacity import AsyncRetrying, RetryCallState
 
-__all__ = ["RETRYABLE_STATUS_CODES", "RetryPolicy"]
+__all__ = ["RETRYABLE_STATUS_CODES", "RETRY_LISTENER", "RetryPolicy"]
+
+RETRY_LISTENER: ContextVar[Callable[[int, BaseException, float], None] | None] = ContextVar(
+    "agentkit_retry_listener", default=None
+)
+"""Told `(failed attempt number, its error, seconds before the next)` before each retry, in
+the requesting task (the run loop sets it to show retries in traces)."""
 
 RETRYABLE_STATUS_CODES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 logger = logging.getLogger("agentkit")
@@ -115,6 +122,9 @@ class RetryPolicy:
 def _log_retry(state: RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome is not None else None
     wait = state.next_action.sleep if state.next_action is not None else 0.0
+    listener = RETRY_LISTENER.get()
+    if listener is not None and error is not None:
+        listener(state.attempt_number, error, wait)
     logger.info(
         "retrying request (attempt %d failed: %s); waiting %.2fs",
         state.attempt_number,

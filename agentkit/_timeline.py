@@ -1,0 +1,129 @@
+"""Layer 4 (run loop): a run's timeline, recorded as JSON lines for `agentkit trace view`.
+
+One line per event, written as it happens (a crashed run keeps what it recorded), each with
+`t`, seconds since the run started, and `at`, the wall-clock time of the run's start:
+
+    {"event": "run_started", "run": "...", "agent": "...", "model": "...", "stream": true, ...}
+    {"event": "request_started", "request": 1, "t": 0.0012, "messages": [...]}
+    {"event": "request_streaming", "request": 1, "t": 0.18}
+    {"event": "request_retried", "request": 1, "attempt": 1, "error": "...", "wait": 0.5, ...}
+    {"event": "request_ended", "request": 1, "t": 0.9, "ok": true, "usage": {...}, ...}
+    {"event": "tool_started", "call": "call_1", "name": "get_weather", "t": 0.4, ...}
+    {"event": "tool_ended", "call": "call_1", "t": 0.5, "ok": false, "error": "..."}
+    {"event": "run_ended", "t": 1.2, "ok": true, "usage": {...}}
+
+Message content is recorded (it is a local debugging file); headers and keys never are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from typing import IO, Any
+
+from ._events import RunResult, ToolResult
+from ._messages import Completion, ToolCall
+from ._observe import RunInfo
+from .models._base import ModelRequest
+from .models._chat_wire import encode_message
+
+__all__ = ["Timeline"]
+
+_MAX_TEXT = 4000
+
+
+class Timeline:
+    """An instrument that appends each run's events to a JSONL file."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+
+    def start_run(self, info: RunInfo) -> _Recorder:
+        """Open the file and record the run's start."""
+        return _Recorder(open(self.path, "a", encoding="utf-8"), info)
+
+
+class _Recorder:
+    def __init__(self, file: IO[str], info: RunInfo) -> None:
+        self.file = file
+        self.started = time.perf_counter()
+        self.requests = 0
+        self.run = uuid.uuid4().hex[:12]
+        model = info.model
+        self._write(
+            "run_started",
+            at=time.time(),
+            kind=info.kind,
+            agent=info.name,
+            model=str(getattr(model, "model", type(model).__name__)),
+            stream=info.stream,
+        )
+
+    def request_started(self, request: ModelRequest) -> int:
+        self.requests += 1
+        messages = [_bounded(encode_message(m)) for m in request.messages]
+        self._write("request_started", request=self.requests, messages=messages)
+        return self.requests
+
+    def request_streaming(self, token: int) -> None:
+        self._write("request_streaming", request=token)
+
+    def request_retried(self, token: int, attempt: int, error: BaseException, wait: float) -> None:
+        self._write(
+            "request_retried", request=token, attempt=attempt, error=_error(error), wait=wait
+        )
+
+    def request_ended(
+        self, token: int, completion: Completion | None, error: BaseException | None
+    ) -> None:
+        if completion is None:
+            self._write("request_ended", request=token, ok=False, error=_error(error))
+            return
+        choice = completion.choices[0] if completion.choices else None
+        self._write(
+            "request_ended",
+            request=token,
+            ok=True,
+            usage=completion.usage.model_dump(include={"prompt_tokens", "completion_tokens"}),
+            finish_reason=choice.finish_reason if choice else None,
+            response=_bounded(encode_message(choice.message)) if choice else None,
+        )
+
+    def tool_started(self, call: ToolCall) -> str:
+        self._write(
+            "tool_started", call=call.id, name=call.name, arguments=call.arguments[:_MAX_TEXT]
+        )
+        return call.id
+
+    def tool_ended(self, token: str, result: ToolResult) -> None:
+        self._write(
+            "tool_ended",
+            call=token,
+            ok=result.ok,
+            error=result.error,
+            denied=bool(result.error and "denied" in result.error),
+            content=result.content[:_MAX_TEXT],
+        )
+
+    def run_ended(self, result: RunResult[Any] | None, error: BaseException | None) -> None:
+        usage = result.usage.model_dump(include={"requests", "total_tokens"}) if result else {}
+        self._write("run_ended", ok=error is None, error=_error(error), usage=usage)
+        self.file.close()
+
+    def _write(self, event: str, **fields: Any) -> None:
+        line = {"event": event, "run": self.run, "t": round(time.perf_counter() - self.started, 6)}
+        self.file.write(json.dumps({**line, **fields}, default=str) + "\n")
+        self.file.flush()
+
+
+def _error(error: BaseException | None) -> str | None:
+    return None if error is None else f"{type(error).__name__}: {error}"[:_MAX_TEXT]
+
+
+def _bounded(message: dict[str, Any]) -> dict[str, Any]:
+    content = message.get("content")
+    if isinstance(content, str) and len(content) > _MAX_TEXT:
+        return {**message, "content": content[:_MAX_TEXT] + "…"}
+    return message

@@ -1,0 +1,259 @@
+"""OpenTelemetry spans and metrics for agent runs, per the GenAI semantic conventions.
+
+Needs the `otel` extra (`pip install "agentkit[otel]"`); nothing here is imported or done
+unless `instrument()` is called.
+
+```python
+import agentkit
+
+agentkit.instrument()  # the global tracer and meter providers; content left out
+```
+
+Spans: `invoke_agent {agent}` per run (extraction: `invoke_agent extract_{Type}`), with a
+`chat {model}` child per model request and an `execute_tool {tool}` child per tool call.
+Tool spans are children of the run span (not of the request that asked for them), so a tool
+started while its request still streams overlaps that request's span. Retries are events
+(`gen_ai.request.retry`) on the request's span: one span per logical request, as the model
+sees it. Metrics: `gen_ai.client.token.usage` and `gen_ai.client.operation.duration`.
+Attribute names come from `opentelemetry-semantic-conventions` (pinned by the extra).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from opentelemetry import metrics, trace
+from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
+from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
+from opentelemetry.semconv.attributes import error_attributes, server_attributes
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+
+from ._events import RunResult, ToolResult
+from ._messages import Completion, ToolCall
+from ._observe import RunInfo, add_instrument, remove_instrument
+from ._version import __version__
+from .models._base import ModelRequest, ModelSettings
+from .models._chat_wire import encode_message
+
+__all__ = ["OpenTelemetryInstrument", "instrument", "uninstrument"]
+
+_SETTING_ATTRIBUTES = {
+    "max_tokens": gen_ai.GEN_AI_REQUEST_MAX_TOKENS,
+    "temperature": gen_ai.GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": gen_ai.GEN_AI_REQUEST_TOP_P,
+    "seed": gen_ai.GEN_AI_REQUEST_SEED,
+    "presence_penalty": gen_ai.GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "frequency_penalty": gen_ai.GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "n": gen_ai.GEN_AI_REQUEST_CHOICE_COUNT,
+}
+_PROVIDERS = {"azure": "azure.ai.openai"}  # the conventions' well-known name where it differs
+_INSTALLED: list[OpenTelemetryInstrument] = []
+
+
+def instrument(
+    tracer_provider: trace.TracerProvider | None = None,
+    meter_provider: metrics.MeterProvider | None = None,
+    *,
+    include_content: bool = False,
+) -> OpenTelemetryInstrument:
+    """Trace and measure every run of every agent (and every extraction) from now on.
+
+    Args:
+        tracer_provider: Where spans go (default: the global one).
+        meter_provider: Where metrics go (default: the global one).
+        include_content: Record messages, tool arguments and tool results (off by default:
+            they may hold personal data).
+
+    Calling it again replaces the previous instrumentation. `Agent(instrument=False)` keeps
+    an agent out.
+    """
+    uninstrument()
+    made = OpenTelemetryInstrument(tracer_provider, meter_provider, include_content)
+    _INSTALLED.append(made)
+    add_instrument(made)
+    return made
+
+
+def uninstrument() -> None:
+    """Stop tracing and measuring runs."""
+    while _INSTALLED:
+        remove_instrument(_INSTALLED.pop())
+
+
+class OpenTelemetryInstrument:
+    """Spans and metrics for runs; made by `instrument()`."""
+
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider | None,
+        meter_provider: metrics.MeterProvider | None,
+        include_content: bool,
+    ) -> None:
+        self.tracer = trace.get_tracer("agentkit", __version__, tracer_provider)
+        meter = metrics.get_meter("agentkit", __version__, meter_provider)
+        self.tokens = gen_ai_metrics.create_gen_ai_client_token_usage(meter)
+        self.duration = gen_ai_metrics.create_gen_ai_client_operation_duration(meter)
+        self.include_content = include_content
+
+    def start_run(self, info: RunInfo) -> _RunSpans:
+        """Open the run's span (a child of whatever span is current)."""
+        return _RunSpans(self, info)
+
+
+class _Request:
+    def __init__(self, span: Span, attributes: dict[str, Any]) -> None:
+        self.span, self.attributes, self.started = span, attributes, time.perf_counter()
+
+
+class _RunSpans:
+    """One run: its span, and the spans of its requests and tool calls."""
+
+    def __init__(self, owner: OpenTelemetryInstrument, info: RunInfo) -> None:
+        self.owner = owner
+        model = info.model
+        self.model_name = str(getattr(model, "model", "") or type(model).__name__)
+        self.common = _model_attributes(model, self.model_name)
+        name = info.name if info.kind == "agent" else f"extract_{info.name}"
+        self.span = owner.tracer.start_span(
+            f"invoke_agent {name}",
+            kind=SpanKind.INTERNAL,
+            attributes={
+                gen_ai.GEN_AI_OPERATION_NAME: "invoke_agent",
+                gen_ai.GEN_AI_AGENT_NAME: name,
+                **self.common,
+            },
+        )
+        self.context = trace.set_span_in_context(self.span)
+
+    def request_started(self, request: ModelRequest) -> _Request:
+        attributes = {gen_ai.GEN_AI_OPERATION_NAME: "chat", **self.common}
+        span = self.owner.tracer.start_span(
+            f"chat {self.model_name}",
+            context=self.context,
+            kind=SpanKind.CLIENT,
+            attributes={**attributes, **_settings(request.settings)},
+        )
+        if self.owner.include_content:
+            messages = [encode_message(m) for m in request.messages]
+            span.set_attribute(gen_ai.GEN_AI_INPUT_MESSAGES, json.dumps(messages))
+        return _Request(span, attributes)
+
+    def request_streaming(self, token: _Request) -> None:
+        token.span.add_event("gen_ai.response.first_chunk")
+
+    def request_retried(
+        self, token: _Request, attempt: int, error: BaseException, wait: float
+    ) -> None:
+        token.span.add_event(
+            "gen_ai.request.retry",
+            {"attempt": attempt, error_attributes.ERROR_TYPE: type(error).__name__, "wait": wait},
+        )
+
+    def request_ended(
+        self, token: _Request, completion: Completion | None, error: BaseException | None
+    ) -> None:
+        span, attributes = token.span, dict(token.attributes)
+        if completion is not None:
+            span.set_attributes(_response_attributes(completion))
+            attributes[gen_ai.GEN_AI_RESPONSE_MODEL] = completion.model or self.model_name
+            self._record_tokens(completion, attributes)
+            if self.owner.include_content:
+                output = [encode_message(c.message) for c in completion.choices]
+                span.set_attribute(gen_ai.GEN_AI_OUTPUT_MESSAGES, json.dumps(output))
+        if error is not None:
+            attributes[error_attributes.ERROR_TYPE] = type(error).__name__
+            _failed(span, error)
+        self.owner.duration.record(time.perf_counter() - token.started, attributes)
+        span.end()
+
+    def tool_started(self, call: ToolCall) -> Span:
+        span = self.owner.tracer.start_span(
+            f"execute_tool {call.name}",
+            context=self.context,
+            kind=SpanKind.INTERNAL,
+            attributes={
+                gen_ai.GEN_AI_OPERATION_NAME: "execute_tool",
+                gen_ai.GEN_AI_TOOL_NAME: call.name,
+                gen_ai.GEN_AI_TOOL_CALL_ID: call.id,
+                gen_ai.GEN_AI_TOOL_TYPE: "function",
+            },
+        )
+        if self.owner.include_content:
+            span.set_attribute(gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS, call.arguments)
+        return span
+
+    def tool_ended(self, span: Span, result: ToolResult) -> None:
+        if self.owner.include_content:
+            span.set_attribute(gen_ai.GEN_AI_TOOL_CALL_RESULT, result.content)
+        if not result.ok:
+            denied = bool(result.error and "denied" in result.error)
+            span.set_attribute(error_attributes.ERROR_TYPE, "denied" if denied else "tool_error")
+            span.set_status(Status(StatusCode.ERROR, result.error))
+        span.end()
+
+    def run_ended(self, result: RunResult[Any] | None, error: BaseException | None) -> None:
+        if result is not None:
+            usage = result.usage
+            self.span.set_attributes(
+                {
+                    gen_ai.GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens,
+                    gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: usage.completion_tokens,
+                }
+            )
+        if error is not None:
+            self.span.set_attribute(error_attributes.ERROR_TYPE, type(error).__name__)
+            _failed(self.span, error)
+        self.span.end()
+
+    def _record_tokens(self, completion: Completion, attributes: dict[str, Any]) -> None:
+        for kind, count in (
+            ("input", completion.usage.prompt_tokens),
+            ("output", completion.usage.completion_tokens),
+        ):
+            self.owner.tokens.record(count, {**attributes, gen_ai.GEN_AI_TOKEN_TYPE: kind})
+
+
+def _model_attributes(model: Any, model_name: str) -> dict[str, Any]:
+    provider = str(getattr(model, "provider", None) or "openai")
+    attributes: dict[str, Any] = {
+        gen_ai.GEN_AI_PROVIDER_NAME: _PROVIDERS.get(provider, provider),
+        gen_ai.GEN_AI_REQUEST_MODEL: model_name,
+    }
+    base_url = getattr(model, "base_url", None)
+    if isinstance(base_url, str):
+        parts = urlsplit(base_url)  # the host and port only: never a userinfo or a query
+        if parts.hostname:
+            attributes[server_attributes.SERVER_ADDRESS] = parts.hostname
+            attributes[server_attributes.SERVER_PORT] = parts.port or (
+                443 if parts.scheme == "https" else 80
+            )
+    return attributes
+
+
+def _settings(settings: ModelSettings) -> dict[str, Any]:
+    found = {
+        attribute: getattr(settings, name)
+        for name, attribute in _SETTING_ATTRIBUTES.items()
+        if getattr(settings, name) is not None
+    }
+    if settings.stop is not None:
+        stop = [settings.stop] if isinstance(settings.stop, str) else list(settings.stop)
+        found[gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES] = stop
+    return found
+
+
+def _response_attributes(completion: Completion) -> dict[str, Any]:
+    return {
+        gen_ai.GEN_AI_RESPONSE_ID: completion.id,
+        gen_ai.GEN_AI_RESPONSE_MODEL: completion.model,
+        gen_ai.GEN_AI_RESPONSE_FINISH_REASONS: [c.finish_reason or "" for c in completion.choices],
+        gen_ai.GEN_AI_USAGE_INPUT_TOKENS: completion.usage.prompt_tokens,
+        gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: completion.usage.completion_tokens,
+    }
+
+
+def _failed(span: Span, error: BaseException) -> None:
+    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:500]))
