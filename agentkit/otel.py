@@ -165,6 +165,7 @@ class _RunSpans:
                 span.set_attribute(gen_ai.GEN_AI_OUTPUT_MESSAGES, json.dumps(output))
         if error is not None:
             attributes[error_attributes.ERROR_TYPE] = type(error).__name__
+            span.set_attribute(error_attributes.ERROR_TYPE, type(error).__name__)
             _failed(span, error)
         self.owner.duration.record(time.perf_counter() - token.started, attributes)
         span.end()

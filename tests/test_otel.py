@@ -1,0 +1,263 @@
+"""OpenTelemetry spans and metrics, read back from the SDK's in-memory exporters.
+
+Runs go over real loopback HTTP (MockChatServer) so the spans carry what a real endpoint
+gives: a server address and port, response ids, usage, and retries after a scripted 503.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from pydantic import BaseModel
+
+import agentkit
+from agentkit import Agent, ApprovalRequest, ModelSettings, RetryPolicy, extract, tool
+from agentkit.otel import uninstrument
+from agentkit.testing import Fault, FakeModel, MockChatServer, Reply
+
+pytestmark = pytest.mark.anyio
+KEY = "sk-otel-secret-0123456789"
+
+
+class Telemetry:
+    def __init__(self) -> None:
+        self.exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(self.exporter))
+        self.reader = InMemoryMetricReader()
+        self.tracer_provider = provider
+        self.meter_provider = MeterProvider(metric_readers=[self.reader])
+
+    def spans(self) -> list[ReadableSpan]:
+        return sorted(self.exporter.get_finished_spans(), key=lambda s: s.start_time or 0)
+
+    def named(self, prefix: str) -> list[ReadableSpan]:
+        return [s for s in self.spans() if s.name.startswith(prefix)]
+
+    def metrics(self) -> dict[str, list[Any]]:
+        found: dict[str, list[Any]] = {}
+        data = self.reader.get_metrics_data()
+        for resource in data.resource_metrics if data else []:
+            for scope in resource.scope_metrics:
+                for metric in scope.metrics:
+                    found.setdefault(metric.name, []).extend(metric.data.data_points)
+        return found
+
+
+@pytest.fixture
+def telemetry(request: pytest.FixtureRequest) -> Iterator[Telemetry]:
+    made = Telemetry()
+    content = bool(getattr(request, "param", False))
+    agentkit.instrument(made.tracer_provider, made.meter_provider, include_content=content)
+    yield made
+    uninstrument()
+
+
+def slow_lookup(city: str) -> str:
+    """Look a city up (a sync tool: it runs in a worker thread)."""
+    time.sleep(0.05)
+    return f"{city}: sunny ({threading.current_thread().name})"
+
+
+@tool
+async def broken(city: str) -> str:
+    """Always fails."""
+    raise RuntimeError(f"no data for {city}")
+
+
+def weather_script() -> list[Any]:
+    return [
+        Fault.http(503, message="try again"),
+        Reply.tool_calls(
+            ("slow_lookup", {"city": "Oslo"}),
+            ("slow_lookup", {"city": "Rome"}),
+            ("broken", {"city": "Paris"}),
+            chunk_size=8,
+        ),
+        Reply.text("Oslo and Rome are sunny; Paris is unknown."),
+    ]
+
+
+async def weather_run(server: MockChatServer, *, streamed: bool) -> Any:
+    server.add(*weather_script())
+    retry = RetryPolicy(max_retries=2, initial_delay=0.0, jitter=0.0)
+    async with server.chat_model(api_key=KEY, retry=retry) as model:
+        agent = Agent(
+            model,
+            name="weather",
+            tools=[tool(slow_lookup), broken],
+            settings=ModelSettings(max_tokens=300, temperature=0.2, seed=7),
+        )
+        if not streamed:
+            return await agent.run("Weather in Oslo, Rome and Paris?")
+        async with agent.stream("Weather in Oslo, Rome and Paris?") as run:
+            async for _ in run:
+                pass
+        return run.result
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_two_turn_run_with_parallel_tools(telemetry: Telemetry, streamed: bool) -> None:
+    with MockChatServer() as server:
+        result = await weather_run(server, streamed=streamed)
+        port = int(server.base_url.rsplit(":", 1)[1].split("/")[0])
+    assert result.output.startswith("Oslo and Rome")
+    (run,) = telemetry.named("invoke_agent")
+    chats = telemetry.named("chat")
+    tools = telemetry.named("execute_tool")
+    assert run.name == "invoke_agent weather"
+    assert run.attributes["gen_ai.operation.name"] == "invoke_agent"
+    assert run.attributes["gen_ai.agent.name"] == "weather"
+    assert [c.name for c in chats] == ["chat mock-model", "chat mock-model"]
+    assert len(tools) == 3
+    for child in (*chats, *tools):
+        assert child.parent is not None
+        assert child.parent.span_id == run.context.span_id  # tools too: under the run span
+        assert child.context.trace_id == run.context.trace_id
+
+    first = chats[0].attributes
+    assert first["gen_ai.operation.name"] == "chat"
+    assert first["gen_ai.provider.name"] == "openai"
+    assert first["gen_ai.request.model"] == "mock-model"
+    assert first["gen_ai.request.max_tokens"] == 300
+    assert first["gen_ai.request.temperature"] == 0.2
+    assert first["gen_ai.request.seed"] == 7
+    assert first["server.address"] == "127.0.0.1"
+    assert first["server.port"] == port
+    assert first["gen_ai.response.finish_reasons"] == ("tool_calls",)
+    assert first["gen_ai.usage.input_tokens"] > 0
+    assert first["gen_ai.response.id"]
+    (retry,) = [e for e in chats[0].events if e.name == "gen_ai.request.retry"]
+    assert retry.attributes["error.type"] == "ServerError"
+    assert retry.attributes["attempt"] == 1
+
+    assert len({t.attributes["gen_ai.tool.call.id"] for t in tools}) == 3
+    lookups = [t for t in tools if t.attributes["gen_ai.tool.name"] == "slow_lookup"]
+    (failed,) = [t for t in tools if t.attributes["gen_ai.tool.name"] == "broken"]
+    assert failed.attributes["error.type"] == "tool_error"
+    assert failed.status.status_code.name == "ERROR"
+    assert all(t.attributes["gen_ai.tool.type"] == "function" for t in tools)
+    # the two sync tools ran at the same time: their spans overlap
+    a, b = lookups
+    assert a.start_time < b.end_time and b.start_time < a.end_time
+    if streamed:  # started while their request was still streaming
+        assert all(t.start_time < chats[0].end_time for t in tools)
+
+
+async def test_nothing_is_recorded_when_not_instrumented() -> None:
+    made = Telemetry()
+    agentkit.instrument(made.tracer_provider, made.meter_provider)
+    uninstrument()
+    with MockChatServer() as server:
+        await weather_run(server, streamed=False)
+    assert made.spans() == []
+    assert made.metrics() == {}
+
+
+async def test_an_agent_can_keep_out(telemetry: Telemetry) -> None:
+    agent = Agent(FakeModel(["hi"]), instrument=False)
+    await agent.run("hi")
+    assert telemetry.spans() == []
+
+
+async def test_content_is_left_out_by_default(telemetry: Telemetry) -> None:
+    with MockChatServer() as server:
+        await weather_run(server, streamed=False)
+    everything = json.dumps([dict(s.attributes or {}) for s in telemetry.spans()])
+    assert "Oslo" not in everything
+    assert "gen_ai.input.messages" not in everything
+
+
+@pytest.mark.parametrize("telemetry", [True], indirect=True)
+async def test_content_is_recorded_when_asked(telemetry: Telemetry) -> None:
+    with MockChatServer() as server:
+        await weather_run(server, streamed=False)
+    first = telemetry.named("chat")[0].attributes
+    assert "Weather in Oslo" in first["gen_ai.input.messages"]
+    assert "slow_lookup" in first["gen_ai.output.messages"]
+    lookup = next(s for s in telemetry.named("execute_tool") if "Oslo" in str(s.attributes))
+    assert json.loads(lookup.attributes["gen_ai.tool.call.arguments"]) == {"city": "Oslo"}
+    assert "sunny" in lookup.attributes["gen_ai.tool.call.result"]
+
+
+@pytest.mark.parametrize("telemetry", [True], indirect=True)
+async def test_no_api_key_anywhere_in_spans_or_metrics(telemetry: Telemetry) -> None:
+    with MockChatServer() as server:
+        await weather_run(server, streamed=False)
+    spans = [s.to_json() for s in telemetry.spans()]
+    assert spans
+    assert all(KEY not in text for text in spans)
+    assert KEY not in repr(telemetry.metrics())
+
+
+async def test_denied_calls_are_marked(telemetry: Telemetry) -> None:
+    @tool(requires_approval=True)
+    def delete(path: str) -> str:
+        """Delete a file."""
+        return "deleted"
+
+    def deny(request: ApprovalRequest) -> bool:
+        return False
+
+    model = FakeModel([Reply.tool_calls(("delete", {"path": "/etc"})), "not deleted"])
+    await Agent(model, tools=[delete], approver=deny).run("delete it")
+    (span,) = telemetry.named("execute_tool")
+    assert span.attributes["error.type"] == "denied"
+
+
+async def test_metrics_follow_the_conventions(telemetry: Telemetry) -> None:
+    with MockChatServer() as server:
+        await weather_run(server, streamed=False)
+    found = telemetry.metrics()
+    tokens = found["gen_ai.client.token.usage"]
+    kinds = {p.attributes["gen_ai.token.type"] for p in tokens}
+    assert kinds == {"input", "output"}
+    assert all(p.attributes["gen_ai.operation.name"] == "chat" for p in tokens)
+    durations = found["gen_ai.client.operation.duration"]
+    assert sum(p.count for p in durations) == 2  # one per logical request, retries inside
+    assert all(p.attributes["gen_ai.request.model"] == "mock-model" for p in durations)
+
+
+class City(BaseModel):
+    name: str
+    country: str
+
+
+async def test_an_extraction_with_a_correction_round(telemetry: Telemetry) -> None:
+    model = FakeModel(
+        [
+            Reply.tool_calls(("City", {"name": "Paris"})),
+            Reply.tool_calls(("City", {"name": "Paris", "country": "France"})),
+        ]
+    )
+    city = await extract(City, "Paris, France", model=model)
+    assert city.country == "France"
+    (run,) = telemetry.named("invoke_agent")
+    assert run.name == "invoke_agent extract_City"
+    chats = telemetry.named("chat")
+    assert len(chats) == 2
+    assert all(c.parent is not None and c.parent.span_id == run.context.span_id for c in chats)
+
+
+async def test_a_failed_request_marks_its_span_and_the_run(telemetry: Telemetry) -> None:
+    with MockChatServer() as server:
+        server.add(Fault.http(400, message="bad request"))
+        async with server.chat_model(retry=RetryPolicy(max_retries=0)) as model:
+            with pytest.raises(agentkit.BadRequestError):
+                await Agent(model).run("hi")
+    (chat,) = telemetry.named("chat")
+    (run,) = telemetry.named("invoke_agent")
+    assert chat.attributes["error.type"] == "BadRequestError"
+    assert run.status.status_code.name == "ERROR"
+    durations = telemetry.metrics()["gen_ai.client.operation.duration"]
+    assert durations[0].attributes["error.type"] == "BadRequestError"
