@@ -23,7 +23,7 @@ from pydantic import BaseModel
 import agentkit
 from agentkit import Agent, ApprovalRequest, ModelSettings, RetryPolicy, extract, tool
 from agentkit.otel import uninstrument
-from agentkit.testing import Fault, FakeModel, MockChatServer, Reply
+from agentkit.testing import FakeModel, Fault, MockChatServer, Reply
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-otel-secret-0123456789"
@@ -149,7 +149,8 @@ async def test_a_two_turn_run_with_parallel_tools(telemetry: Telemetry, streamed
     assert all(t.attributes["gen_ai.tool.type"] == "function" for t in tools)
     # the two sync tools ran at the same time: their spans overlap
     a, b = lookups
-    assert a.start_time < b.end_time and b.start_time < a.end_time
+    assert a.start_time < b.end_time
+    assert b.start_time < a.end_time
     if streamed:  # started while their request was still streaming
         assert all(t.start_time < chats[0].end_time for t in tools)
 
