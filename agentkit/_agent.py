@@ -277,6 +277,7 @@ class Agent(Generic[OutputT]):
         *,
         deps: Any = None,
         message_history: Sequence[Message] = (),
+        trace_to: str | os.PathLike[str] | None = None,
     ) -> AsyncIterator[AgentStream[OutputT]]:
         """Run with streaming; iterate the events, then read `.result`.
 
@@ -290,7 +291,7 @@ class Agent(Generic[OutputT]):
         send, receive = anyio.create_memory_object_stream[RunEvent](max_buffer_size=64)
         run = AgentStream[OutputT](receive)
         async with single_error(), anyio.create_task_group() as group:
-            group.start_soon(self._stream_into, run, send, prompt, deps, message_history)
+            group.start_soon(self._stream_into, run, send, prompt, deps, message_history, trace_to)
             try:
                 yield run
             finally:
@@ -306,11 +307,14 @@ class Agent(Generic[OutputT]):
         prompt: Prompt,
         deps: Any,
         history: Sequence[Message],
+        trace_to: str | os.PathLike[str] | None,
     ) -> None:
         async with send:
             try:
                 emit = functools.partial(_send_event, send)
-                run.result = await self._run(prompt, deps, history, emit, stream=True)
+                run.result = await self._run(
+                    prompt, deps, history, emit, stream=True, trace_to=trace_to
+                )
             except Exception as error:
                 run._error = error
             finally:

@@ -149,6 +149,7 @@ class _Run:
         self.observer: RunObserver | None = None
         """Told of requests and tool calls (OpenTelemetry, a timeline); usually None."""
         self._request_token: Any = None
+        self._request_open = False
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -229,6 +230,7 @@ class _Run:
                 return await self._streamed_response(request)
             return await self.spec.model.complete(request), {}
         token = self._request_token = observer.request_started(request)
+        self._request_open = True
         try:
             with observed_request(observer, token):
                 if self.stream:
@@ -236,10 +238,17 @@ class _Run:
                 else:
                     completion, early = await self.spec.model.complete(request), {}
         except BaseException as error:
-            observer.request_ended(token, None, error)
+            if self._request_open:
+                observer.request_ended(token, None, error)
             raise
-        observer.request_ended(token, completion, None)
+        self._request_completed(completion)
         return completion, early
+
+    def _request_completed(self, completion: Completion) -> None:
+        """Tell the observer the request is answered (a stream: before its early tools end)."""
+        if self.observer is not None and self._request_open:
+            self._request_open = False
+            self.observer.request_ended(self._request_token, completion, None)
 
     async def _streamed_response(
         self, request: ModelRequest
@@ -254,6 +263,7 @@ class _Run:
             async for delta in deltas:
                 if isinstance(delta, ResponseCompleted):
                     completion = delta.completion
+                    self._request_completed(completion)
                 elif delta.choice == 0:
                     if self.emit is not None:
                         await self.emit(delta)

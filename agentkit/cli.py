@@ -33,6 +33,7 @@ from ._cli_common import EXIT_CODES, UsageError, at_least_one, say
 from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
 from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
 from ._cli_prompt import TerminalApprover
+from ._cli_trace import add_trace_command
 from ._events import RunEvent, ToolCallFinished
 from ._exceptions import (
     AgentRunError,
@@ -131,6 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     add_batch_commands(commands, _add_common)
     add_models_command(commands, _add_common)
     add_mcp_command(commands, _add_common)
+    add_trace_command(commands, _add_common)
     demo = commands.add_parser(
         "demo", help="run a demo agent (offline unless AIMLAPI_API_KEY is set)",
         description="Run an agent with two tools on a question that needs parallel calls. "
@@ -172,6 +174,9 @@ def _add_run(commands: Any) -> None:
     run.add_argument("--no-parallel", action="store_true", help="send parallel_tool_calls=false")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument("--stream", action="store_true", help="print the answer as it arrives")
+    run.add_argument(
+        "--trace", metavar="FILE", help="record the run's timeline (JSONL; `agentkit trace view`)"
+    )
     approvals = run.add_mutually_exclusive_group()
     approvals.add_argument("--yes", action="store_true", help="approve every tool call")
     approvals.add_argument("--deny", action="store_true", help="deny every call needing approval")
@@ -291,9 +296,10 @@ def _execute(
 
     async def main() -> Any:
         try:
+            trace_to = getattr(options, "trace", None)
             if not stream:
-                return await agent.run(prompt, on_event=_tracer(verbose))
-            async with agent.stream(prompt) as run:
+                return await agent.run(prompt, on_event=_tracer(verbose), trace_to=trace_to)
+            async with agent.stream(prompt, trace_to=trace_to) as run:
                 async for event in run:
                     if isinstance(event, TextDelta) and not as_json:
                         print(event.text, end="", flush=True)

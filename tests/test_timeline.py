@@ -1,0 +1,166 @@
+"""The run timeline: recorded as JSONL by a real run, drawn as a page, opened in Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+
+from agentkit import Agent, ApprovalRequest, RetryPolicy, tool
+from agentkit._trace_view import read_events, render
+from agentkit.testing import FakeModel, MockChatServer, Reply
+
+from .test_cli import in_process
+from .test_otel import broken, slow_lookup, weather_script
+
+pytestmark = pytest.mark.anyio
+ARTIFACTS = Path(os.environ.get("AGENTKIT_TEST_ARTIFACTS", "build/test-artifacts"))
+
+
+async def record(path: Path, *, streamed: bool = True) -> None:
+    with MockChatServer() as server:
+        server.add(*weather_script())
+        retry = RetryPolicy(max_retries=2, initial_delay=0.0, jitter=0.0)
+        async with server.chat_model(retry=retry) as model:
+            agent = Agent(model, name="weather", tools=[tool(slow_lookup), broken])
+            if streamed:
+                async with agent.stream("Weather?", trace_to=path) as run:
+                    async for _ in run:
+                        pass
+            else:
+                await agent.run("Weather?", trace_to=path)
+
+
+async def test_a_run_records_every_event_in_order(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    await record(path)
+    events = read_events(path.read_text().splitlines())
+    kinds = Counter(e["event"] for e in events)
+    assert events[0]["event"] == "run_started"
+    assert events[-1]["event"] == "run_ended"
+    assert kinds["request_started"] == kinds["request_ended"] == 2
+    assert kinds["request_retried"] == 1
+    assert kinds["request_streaming"] == 2
+    assert kinds["tool_started"] == kinds["tool_ended"] == 3
+    times = [e["t"] for e in events]
+    assert times == sorted(times)
+    first_end = next(e for e in events if e["event"] == "request_ended")
+    first_tool = next(e for e in events if e["event"] == "tool_started")
+    assert first_tool["t"] < first_end["t"] or first_end["request"] == 1  # eager start
+    failed = [e for e in events if e["event"] == "tool_ended" and not e["ok"]]
+    assert len(failed) == 1
+    assert "no data for Paris" in failed[0]["error"]
+
+
+async def test_runs_append_to_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "runs.jsonl"
+    agent = Agent(FakeModel(["one", "two"]))
+    await agent.run("1", trace_to=path)
+    await agent.run("2", trace_to=path)
+    events = read_events(path.read_text().splitlines())
+    assert len({e["run"] for e in events}) == 2
+    assert render(events).count('<section class="run">') == 2
+
+
+async def test_denials_are_drawn_apart(tmp_path: Path) -> None:
+    @tool(requires_approval=True)
+    def delete(path: str) -> str:
+        """Delete."""
+        return "gone"
+
+    def deny(request: ApprovalRequest) -> bool:
+        return False
+
+    path = tmp_path / "denied.jsonl"
+    model = FakeModel([Reply.tool_calls(("delete", {"path": "/"})), "kept"])
+    await Agent(model, tools=[delete], approver=deny).run("rm", trace_to=path)
+    page = render(read_events(path.read_text().splitlines()))
+    assert 'class="bar tool denied"' in page
+
+
+def test_a_page_needs_no_network_and_escapes_what_it_shows() -> None:
+    events = [
+        {"event": "run_started", "run": "r", "t": 0, "agent": "<b>x</b>", "model": "m"},
+        {"event": "tool_started", "run": "r", "t": 0.1, "call": "c", "name": "t",
+         "arguments": '{"q": "</script><script>alert(1)</script>"}'},
+        {"event": "tool_ended", "run": "r", "t": 0.2, "call": "c", "ok": True, "content": "x"},
+        {"event": "run_ended", "run": "r", "t": 0.3, "ok": True},
+    ]  # fmt: skip
+    page = render(events)
+    assert "<b>x</b>" not in page
+    assert "</script><script>alert" not in page
+    assert not re.search(r"""(src|href)=["']?https?:""", page)
+    assert "Content-Security-Policy" in page
+
+
+def test_a_file_that_is_not_a_trace_is_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"event": "run_started"}\nnot json\n')
+    done = in_process(["trace", "view", str(bad)], {"PATH": "/usr/bin:/bin"}, "")
+    assert done.returncode == 2
+    assert "line 2 is not JSON" in done.stderr
+
+
+def test_the_command_records_and_draws(tmp_path: Path) -> None:
+    trace, page = tmp_path / "run.jsonl", tmp_path / "run.html"
+    with MockChatServer() as server:
+        server.add(Reply.text("hello"))
+        env = {"PATH": "/usr/bin:/bin", "AIMLAPI_BASE_URL": server.base_url, "AIMLAPI_API_KEY": "k"}
+        done = in_process(["run", "hi", "--trace", str(trace)], env, "")
+    assert done.returncode == 0, done.stderr
+    drawn = in_process(["trace", "view", str(trace), "-o", str(page)], {}, "")
+    assert drawn.returncode == 0
+    assert 'class="bar request ok"' in page.read_text()
+
+
+def chromium() -> str:
+    """Chromium from the system's packages, installed here if it is missing."""
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if shutil.which("apt-get") is None or os.geteuid() != 0:
+        pytest.skip("Chromium is not installed and cannot be installed here (needs apt as root)")
+    install = ["apt-get", "install", "-y", "-q", "chromium"]
+    if subprocess.run(install, capture_output=True, timeout=900, check=False).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], capture_output=True, timeout=600, check=True)
+        subprocess.run(install, capture_output=True, timeout=900, check=True)
+    return shutil.which("chromium") or pytest.fail("Chromium did not install")
+
+
+HEADLESS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def test_the_page_in_headless_chromium(tmp_path: Path) -> None:
+    path = tmp_path / "run.jsonl"
+    anyio.run(record, path)
+    page = tmp_path / "run.html"
+    page.write_text(render(read_events(path.read_text().splitlines())))
+    browser = chromium()
+    profile = ["--user-data-dir=" + str(tmp_path / "profile")]
+    dom = subprocess.run(
+        [browser, *HEADLESS, *profile, "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    classes = re.findall(r'class="bar (request|tool) (\w+)"', dom)
+    assert Counter(kind for kind, _ in classes) == {"request": 2, "tool": 3}
+    assert ("tool", "failed") in classes
+    assert 'id="details"' in dom
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "timeline.png"
+    subprocess.run(
+        [browser, *HEADLESS, *profile, f"--screenshot={shot}", "--window-size=1200,420",
+         page.as_uri()],
+        capture_output=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert shot.stat().st_size > 5000
+    assert json.loads(path.read_text().splitlines()[0])["agent"] == "weather"
