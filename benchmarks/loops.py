@@ -163,6 +163,17 @@ def _agentkit_agent(url: str, delay: float) -> Any:
     return Agent(model, instructions="Be brief.", tools=[tool(tool_body(delay))])
 
 
+def agentkit_instrumented(url: str, delay: float) -> Runner:
+    """The agentkit loop with OpenTelemetry on: the SDK's providers, exporting nowhere."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+
+    import agentkit
+
+    agentkit.instrument(TracerProvider(), MeterProvider())
+    return agentkit_agent(url, delay)
+
+
 LOOPS: dict[str, Callable[[str, float], Runner]] = {
     "raw-httpx": raw_httpx,
     "raw-aiohttp": raw_aiohttp,
@@ -170,6 +181,10 @@ LOOPS: dict[str, Callable[[str, float], Runner]] = {
     "openai-agents": openai_agents,
     "pydantic-ai": pydantic_ai,
     "agentkit": agentkit_agent,
+}
+INSTRUMENTED_LOOPS: dict[str, Callable[[str, float], Runner]] = {
+    "agentkit-off": agentkit_agent,
+    "agentkit": agentkit_instrumented,
 }
 
 

@@ -101,6 +101,14 @@ SCENARIOS = {
         ["mcp-sdk", "agentkit"],
         description="wall ms per call of a local stdio MCP tool (echo), session kept open",
     ),
+    "tool-loop-otel": Scenario(
+        0.0,
+        (200, 40),
+        "cpu_per_unit",
+        ["agentkit-off", "agentkit"],
+        description="CPU ms per 2-request tool loop, OpenTelemetry off and on (SDK providers "
+        "exporting nowhere)",
+    ),
     "tool-loop": Scenario(
         0.0,
         (200, 40),
@@ -220,6 +228,7 @@ TARGETS = [
     Target("sse-long-line", "at_most", 5000.0, "a 64 MB SSE line parsed in linear time: under 5 s (12; 16 MB took 18.4 s before)"),
     Target("request-build", "ratio", 1.1, "a request built through a provider profile costs at most 1.1x one built without (15)", "no-profile"),
     Target("mcp-call", "adds", 2.0, "a call of a local stdio MCP tool adds under 2 ms to the bare SDK client's (16)", "mcp-sdk"),
+    Target("tool-loop-otel", "ratio", 1.1, "with OpenTelemetry on, the 2-request tool loop costs under 1.1x the CPU of the same loop with it off (17)", "agentkit-off"),
     Target("tool-loop", "ratio", 1.5, "a 2-request tool loop costs at most 1.5x the raw httpx loop (4)", "raw-httpx"),
     Target("parallel-tools", "at_most", 105.0, "8 parallel tool calls of 100 ms under 105 ms, read as the whole loop with its two requests (4)"),
     Target("tool-phase", "at_most", 105.0, "8 parallel tool calls of 100 ms under 105 ms, read as the tool phase (4)"),

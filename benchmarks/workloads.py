@@ -115,12 +115,14 @@ async def concurrent(work: Callable[[str], Awaitable[None]], url: str, count: in
 
 
 def loop_factories(
-    delay: float, streamed: bool = False
+    delay: float, streamed: bool = False, instrumented: bool = False
 ) -> dict[str, Callable[[], Callable[[str], Awaitable[Any]]]]:
     """Each framework's tool loop, as `work(url)` like the exchanges above."""
-    from loops import LOOPS, STREAMED_LOOPS
+    from loops import INSTRUMENTED_LOOPS, LOOPS, STREAMED_LOOPS
 
     chosen = STREAMED_LOOPS if streamed else LOOPS
+    if instrumented:
+        chosen = INSTRUMENTED_LOOPS
 
     def factory(make: Any) -> Callable[[], Callable[[str], Awaitable[Any]]]:
         def build() -> Callable[[str], Awaitable[Any]]:
@@ -266,6 +268,7 @@ SCENARIOS: dict[str, tuple[Any, Callable[..., Awaitable[Clock]]]] = {
     "exchange": (EXCHANGES, sequential),
     "concurrent-exchanges": (EXCHANGES, concurrent),
     "tool-loop": (lambda: loop_factories(0.0), sequential),
+    "tool-loop-otel": (lambda: loop_factories(0.0, instrumented=True), sequential),
     "parallel-tools": (lambda: loop_factories(0.1), tool_phases),
     "tool-loop-stream": (lambda: loop_factories(0.0, streamed=True), sequential),
     "eager-start": (lambda: loop_factories(0.1, streamed=True), sequential),
