@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -22,6 +23,7 @@ __all__ = [
     "RunInfo",
     "RunObserver",
     "add_instrument",
+    "observed_item",
     "observed_request",
     "remove_instrument",
     "start_observing",
@@ -77,15 +79,42 @@ def remove_instrument(instrument: Instrument) -> None:
         _INSTRUMENTS.remove(instrument)
 
 
+_EXTRA: ContextVar[tuple[Instrument, ...]] = ContextVar("agentkit_instruments", default=())
+"""Instruments for the runs of this task only (a batch item's timeline)."""
+
+
 def start_observing(info: RunInfo, *, enabled: bool = True) -> RunObserver | None:
     """The observer of a starting run: None when nothing observes it (the common case)."""
-    instruments: Sequence[Instrument] = (*_INSTRUMENTS, *info.extra) if enabled else info.extra
+    extra = (*info.extra, *_EXTRA.get())
+    instruments: Sequence[Instrument] = (*_INSTRUMENTS, *extra) if enabled else extra
     if not instruments:
         return None
     observers = [o for i in instruments if (o := i.start_run(info)) is not None]
     if not observers:
         return None
     return observers[0] if len(observers) == 1 else _Fanout(observers)
+
+
+@contextlib.contextmanager
+def observed_item(
+    batch: str, item_id: str, attempt: int, extra: Sequence[Instrument] = ()
+) -> Iterator[None]:
+    """Runs inside the block belong to one batch item.
+
+    Instruments that know items (those with an `item_scope(batch, item_id, attempt)` context
+    manager) open their scope; `extra` instruments observe these runs only.
+    """
+    with contextlib.ExitStack() as stack:
+        for instrument in _INSTRUMENTS:
+            scope = getattr(instrument, "item_scope", None)
+            if scope is not None:
+                stack.enter_context(scope(batch, item_id, attempt))
+        token = _EXTRA.set((*_EXTRA.get(), *extra)) if extra else None
+        try:
+            yield
+        finally:
+            if token is not None:
+                _EXTRA.reset(token)
 
 
 @contextlib.contextmanager

@@ -57,7 +57,9 @@ class _Recorder:
             at=time.time(),
             kind=info.kind,
             agent=info.name,
-            model=str(getattr(model, "model", type(model).__name__)),
+            model=str(
+                getattr(model, "model", None) or getattr(model, "name", type(model).__name__)
+            ),
             stream=info.stream,
         )
 

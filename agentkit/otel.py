@@ -20,12 +20,16 @@ Attribute names come from `opentelemetry-semantic-conventions` (pinned by the ex
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
+import weakref
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
 from opentelemetry import metrics, trace
+from opentelemetry.context import Context
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
 from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
 from opentelemetry.semconv.attributes import error_attributes, server_attributes
@@ -97,10 +101,62 @@ class OpenTelemetryInstrument:
         self.tokens = gen_ai_metrics.create_gen_ai_client_token_usage(meter)
         self.duration = gen_ai_metrics.create_gen_ai_client_operation_duration(meter)
         self.include_content = include_content
+        # Per model and per answering model: the attribute dicts, built once, not per request.
+        self._models: weakref.WeakKeyDictionary[Any, _ModelAttributes] = weakref.WeakKeyDictionary()
+
+    def attributes_of(self, model: Any) -> _ModelAttributes:
+        """The span and metric attributes of `model`, cached while it lives."""
+        try:
+            found = self._models.get(model)
+        except TypeError:  # a model that cannot be weakly referenced: built each time
+            return _ModelAttributes(model)
+        if found is None:
+            found = self._models[model] = _ModelAttributes(model)
+        return found
 
     def start_run(self, info: RunInfo) -> _RunSpans:
         """Open the run's span (a child of whatever span is current)."""
         return _RunSpans(self, info)
+
+    @contextlib.contextmanager
+    def item_scope(self, batch: str, item_id: str, attempt: int) -> Iterator[None]:
+        """A batch item's span, current while its task runs: its runs are its children."""
+        span = self.tracer.start_span(
+            f"batch_item {item_id}",
+            context=Context(),  # one trace per item: a batch of a million is not one trace
+            kind=SpanKind.INTERNAL,
+            attributes={"agentkit.batch.name": batch, "agentkit.batch.item.id": item_id,
+                        "agentkit.batch.item.attempt": attempt},
+        )  # fmt: skip
+        with trace.use_span(span, end_on_exit=True, record_exception=False):
+            yield
+
+
+class _ModelAttributes:
+    """What every span and measurement of one model carries."""
+
+    def __init__(self, model: Any) -> None:
+        self.name = str(
+            getattr(model, "model", None) or getattr(model, "name", None) or type(model).__name__
+        )
+        self.common = _model_attributes(model, self.name)
+        self.chat = {gen_ai.GEN_AI_OPERATION_NAME: "chat", **self.common}
+        self.span_name = f"chat {self.name}"
+        self._answered: dict[str, tuple[dict[str, Any], ...]] = {}
+
+    def metric_attributes(self, response_model: str) -> tuple[dict[str, Any], ...]:
+        """(duration, input tokens, output tokens) attributes for answers by `response_model`."""
+        found = self._answered.get(response_model)
+        if found is None:
+            base = {**self.chat, gen_ai.GEN_AI_RESPONSE_MODEL: response_model}
+            found = (
+                base,
+                {**base, gen_ai.GEN_AI_TOKEN_TYPE: "input"},
+                {**base, gen_ai.GEN_AI_TOKEN_TYPE: "output"},
+            )
+            if len(self._answered) < 64:  # a server that invents names cannot grow this
+                self._answered[response_model] = found
+        return found
 
 
 class _Request:
@@ -113,9 +169,8 @@ class _RunSpans:
 
     def __init__(self, owner: OpenTelemetryInstrument, info: RunInfo) -> None:
         self.owner = owner
-        model = info.model
-        self.model_name = str(getattr(model, "model", "") or type(model).__name__)
-        self.common = _model_attributes(model, self.model_name)
+        self.model = owner.attributes_of(info.model)
+        self.model_name, self.common = self.model.name, self.model.common
         name = info.name if info.kind == "agent" else f"extract_{info.name}"
         self.span = owner.tracer.start_span(
             f"invoke_agent {name}",
@@ -129,12 +184,13 @@ class _RunSpans:
         self.context = trace.set_span_in_context(self.span)
 
     def request_started(self, request: ModelRequest) -> _Request:
-        attributes = {gen_ai.GEN_AI_OPERATION_NAME: "chat", **self.common}
+        attributes = self.model.chat
+        settings = _settings(request.settings)
         span = self.owner.tracer.start_span(
-            f"chat {self.model_name}",
+            self.model.span_name,
             context=self.context,
             kind=SpanKind.CLIENT,
-            attributes={**attributes, **_settings(request.settings)},
+            attributes={**attributes, **settings} if settings else attributes,
         )
         if self.owner.include_content:
             messages = [encode_message(m) for m in request.messages]
@@ -155,19 +211,23 @@ class _RunSpans:
     def request_ended(
         self, token: _Request, completion: Completion | None, error: BaseException | None
     ) -> None:
-        span, attributes = token.span, dict(token.attributes)
+        span, seconds = token.span, time.perf_counter() - token.started
         if completion is not None:
             span.set_attributes(_response_attributes(completion))
-            attributes[gen_ai.GEN_AI_RESPONSE_MODEL] = completion.model or self.model_name
-            self._record_tokens(completion, attributes)
+            timed, tokens_in, tokens_out = self.model.metric_attributes(
+                completion.model or self.model_name
+            )
+            self.owner.tokens.record(completion.usage.prompt_tokens, tokens_in)
+            self.owner.tokens.record(completion.usage.completion_tokens, tokens_out)
+            self.owner.duration.record(seconds, timed)
             if self.owner.include_content:
                 output = [encode_message(c.message) for c in completion.choices]
                 span.set_attribute(gen_ai.GEN_AI_OUTPUT_MESSAGES, json.dumps(output))
         if error is not None:
-            attributes[error_attributes.ERROR_TYPE] = type(error).__name__
+            failed = {**token.attributes, error_attributes.ERROR_TYPE: type(error).__name__}
+            self.owner.duration.record(seconds, failed)
             span.set_attribute(error_attributes.ERROR_TYPE, type(error).__name__)
             _failed(span, error)
-        self.owner.duration.record(time.perf_counter() - token.started, attributes)
         span.end()
 
     def tool_started(self, call: ToolCall) -> Span:
@@ -209,13 +269,6 @@ class _RunSpans:
             _failed(self.span, error)
         self.span.end()
 
-    def _record_tokens(self, completion: Completion, attributes: dict[str, Any]) -> None:
-        for kind, count in (
-            ("input", completion.usage.prompt_tokens),
-            ("output", completion.usage.completion_tokens),
-        ):
-            self.owner.tokens.record(count, {**attributes, gen_ai.GEN_AI_TOKEN_TYPE: kind})
-
 
 def _model_attributes(model: Any, model_name: str) -> dict[str, Any]:
     provider = str(getattr(model, "provider", None) or "openai")
@@ -250,7 +303,9 @@ def _response_attributes(completion: Completion) -> dict[str, Any]:
     return {
         gen_ai.GEN_AI_RESPONSE_ID: completion.id,
         gen_ai.GEN_AI_RESPONSE_MODEL: completion.model,
-        gen_ai.GEN_AI_RESPONSE_FINISH_REASONS: [c.finish_reason or "" for c in completion.choices],
+        gen_ai.GEN_AI_RESPONSE_FINISH_REASONS: tuple(
+            c.finish_reason or "" for c in completion.choices
+        ),
         gen_ai.GEN_AI_USAGE_INPUT_TOKENS: completion.usage.prompt_tokens,
         gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: completion.usage.completion_tokens,
     }

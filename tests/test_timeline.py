@@ -164,3 +164,18 @@ def test_the_page_in_headless_chromium(tmp_path: Path) -> None:
     )  # fmt: skip
     assert shot.stat().st_size > 5000
     assert json.loads(path.read_text().splitlines()[0])["agent"] == "weather"
+
+
+async def test_a_batch_records_a_timeline_per_item(tmp_path: Path) -> None:
+    from agentkit.batch import run_batch
+
+    agent = Agent(FakeModel(["one", "two"]), name="echo")
+    records = [{"id": "first/item", "prompt": "1"}, {"id": "2", "prompt": "2"}]
+    traces = tmp_path / "traces"
+    await run_batch(agent, records, journal=tmp_path / "j.journal", trace_dir=traces)
+    files = sorted(p.name for p in traces.iterdir())
+    assert files == ["2.jsonl", "first_item.jsonl"]
+    events = read_events((traces / "2.jsonl").read_text().splitlines())
+    assert [e["event"] for e in events] == [
+        "run_started", "request_started", "request_ended", "run_ended"
+    ]  # fmt: skip

@@ -65,6 +65,9 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
     run.add_argument("--max-attempts", type=int, default=3, help="tries per item across runs (3)")
     run.add_argument("--field", help="the record field with the prompt or text")
     run.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    run.add_argument(
+        "--trace", metavar="DIR", help="record each item's runs as DIR/ITEM_ID.jsonl timelines"
+    )
     run.add_argument("--executor", help="dask://HOST:PORT or dask-local://N (needs agentkit[dask])")
     add_model_options(run).description = "for an output type (an extraction task)"
     add_common(run)
@@ -95,6 +98,7 @@ def _run(options: argparse.Namespace) -> int:
                 resume=options.resume, restart=options.restart,
                 max_attempts=options.max_attempts, field=options.field,
                 progress=None if options.quiet else sys.stderr, executor=options.executor,
+                trace_dir=options.trace,
             )  # fmt: skip
         finally:
             if model is not None:

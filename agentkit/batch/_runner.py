@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
@@ -14,6 +15,8 @@ import anyio
 
 from agentkit._exceptions import RateLimitError
 from agentkit._loading import load_object
+from agentkit._observe import observed_item
+from agentkit._timeline import Timeline
 from agentkit.models._gate import request_gate
 
 from ._journal import Item, Journal, move_aside
@@ -117,6 +120,7 @@ async def run_batch(
     progress: TextIO | None = None,
     limiter: RateLimiter | None = None,
     executor: str | None = None,
+    trace_dir: str | Path | None = None,
 ) -> BatchSummary:
     """Process every input item once, crash-safely.
 
@@ -137,12 +141,16 @@ async def run_batch(
         limiter: A ready `RateLimiter` (overrides rpm/tpm).
         executor: `dask://HOST:PORT` or `dask-local://N` to run on Dask workers; `target`
             must then be a `module:name` spec the workers can load.
+        trace_dir: Record each item's runs as a timeline, `trace_dir/ITEM_ID.jsonl`
+            (`agentkit trace view`); not with a Dask executor.
     """
     if executor is not None and not isinstance(target, str):
         raise TypeError("with a Dask executor, give the task as a 'module:name' string")
     task = make_task(load_object(target) if isinstance(target, str) else target, field=field)
     if restart and resume:
         raise ValueError("restart and resume exclude each other: choose one")
+    if trace_dir is not None and executor is not None:
+        raise ValueError("trace_dir records runs in this process; it cannot follow Dask workers")
     moved = move_aside(Path(journal)) if restart else None
     if moved is not None and progress is not None:
         progress.write(f"moved the old journal aside to {moved}\n")
@@ -157,6 +165,10 @@ async def run_batch(
         if limiter is None and (rpm is not None or tpm is not None):
             limiter = RateLimiter(rpm=rpm, tpm=tpm)
         driver = _Driver(task, store, limiter, max_attempts, progress)
+        driver.name = Path(journal).stem
+        if trace_dir is not None:
+            driver.trace_dir = Path(trace_dir)
+            driver.trace_dir.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter()
         if executor is None:
             await driver.run(concurrency)
@@ -188,6 +200,8 @@ class _Driver:
         self.max_attempts, self.progress = max_attempts, progress
         self.processed = 0
         self.started = time.perf_counter()
+        self.name = "batch"
+        self.trace_dir: Path | None = None
 
     async def run(self, concurrency: int) -> None:
         send, receive = anyio.create_memory_object_stream[Item](max_buffer_size=concurrency)
@@ -209,6 +223,13 @@ class _Driver:
                 await self._process(item)
 
     async def _process(self, item: Item) -> None:
+        extra: tuple[Timeline, ...] = ()
+        if self.trace_dir is not None:
+            extra = (Timeline(self.trace_dir / f"{_file_name(item.id)}.jsonl"),)
+        with observed_item(self.name, item.id, item.attempts + 1, extra):
+            await self._attempt(item)
+
+    async def _attempt(self, item: Item) -> None:
         self.journal.started(item.id)
         context = BatchContext(id=item.id, attempt=item.attempts + 1)
         for _ in range(MAX_RATE_LIMIT_ROUNDS):
@@ -283,3 +304,9 @@ class _Driver:
             journal=str(self.journal.path),
             output=str(out) if out is not None else None,
         )
+
+
+def _file_name(item_id: str) -> str:
+    """An item id made safe as a file name (ids are the user's: any text)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]", "_", item_id)[:100].lstrip(".")
+    return safe or "item"
