@@ -389,3 +389,46 @@ def test_mcp_server_refuses_what_a_client_cannot_call() -> None:
 
     with pytest.raises(ValueError, match="RunContext"):
         mcp_server([needs_context])
+
+
+async def test_served_tools_in_process_with_the_official_client() -> None:
+    from .mcp_servers.served import agent, text_agent, tools
+
+    async with Client(mcp_server(tools, name="calc")) as client:
+        assert [t.name for t in (await client.list_tools()).tools] == ["multiply", "slow"]
+        assert (await client.call_tool("multiply", {"a": 2, "b": 21})).content[0].text == "42"
+        unknown = await client.call_tool("divide", {"a": 1})
+        late = await client.call_tool("slow", {})
+    assert unknown.is_error
+    assert "unknown tool 'divide'" in unknown.content[0].text
+    assert late.is_error
+    async with Client(mcp_server(agent, name="cities")) as client:
+        empty = await client.call_tool("cities", {"prompt": " "})
+        city = await client.call_tool("cities", {"prompt": "Where is Tromso?"})
+    assert empty.is_error
+    assert city.structured_content == {"name": "Tromso", "country": "Norway"}
+    async with Client(mcp_server(text_agent, name="hello")) as client:
+        (listed,) = (await client.list_tools()).tools
+        hello = await client.call_tool("hello", {"prompt": "hi"})
+    assert listed.output_schema is None
+    assert hello.content[0].text == "Hello from agentkit."
+
+
+def test_the_cli_lists_a_servers_tools_and_refuses_bad_options() -> None:
+    from .test_cli import in_process
+
+    env = {"PATH": os.environ["PATH"]}
+    command = f"{sys.executable} -m mcp_server_time --local-timezone UTC"
+    listed = in_process(["tools", "list", "--json", "--mcp", command], env, "")
+    assert listed.returncode == 0, listed.stderr
+    assert [t["name"] for t in json.loads(listed.stdout)] == ["get_current_time", "convert_time"]
+    bad = in_process(["tools", "list", "--mcp-url", "ftp://x"], env, "")
+    assert bad.returncode == 2
+    assert "http://" in bad.stderr
+    empty = in_process(["tools", "list", "--mcp", " "], env, "")
+    assert empty.returncode == 2
+    serve_bad = in_process(
+        ["mcp", "serve", "tests.mcp_servers.served:agent", "--http", "x"], env, ""
+    )
+    assert serve_bad.returncode == 2
+    assert "HOST:PORT" in serve_bad.stderr

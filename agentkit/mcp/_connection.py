@@ -85,24 +85,21 @@ class Connection:
         A broken session is opened again once and `operation` retried; when that fails too,
         `MCPConnectionError`. Cancelling the caller cancels the operation.
         """
-        session = await _in_thread(self._opened)
-        try:
-            return await self._run(session, operation)
-        except Exception as error:
-            if not _broken(error):
-                raise
-            logger.info("MCP server %s: the session broke (%s); reconnecting", self.label, error)
-        await _in_thread(self._reopened, session)
-        session = await _in_thread(self._opened)
-        try:
-            return await self._run(session, operation)
-        except Exception as error:
-            if not _broken(error):
-                raise
-            raise MCPConnectionError(
-                f"MCP server {self.label}: the session broke again after reconnecting "
-                f"({_describe(error)})"
-            ) from error
+        for attempt in (1, 2):
+            session = await _in_thread(self._opened)
+            try:
+                return await self._run(session, operation)
+            except Exception as error:
+                if not _broken(error):
+                    raise
+                if attempt == 2:
+                    raise MCPConnectionError(
+                        f"MCP server {self.label}: the session broke again after reconnecting "
+                        f"({_describe(error)})"
+                    ) from error
+                logger.info("MCP server %s broke (%s); reconnecting", self.label, error)
+            await _in_thread(self._reopened, session)
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def aclose(self) -> None:
         """End the session and its thread (a later request starts both again)."""

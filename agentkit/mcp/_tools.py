@@ -23,7 +23,7 @@ from mcp_types import Tool as RemoteTool
 from agentkit._exceptions import ToolArgumentsError, ToolDefinitionError, ToolError
 from agentkit._schema import describe_errors, parse_arguments
 from agentkit._strict import clean_schema, drop_default_nulls, to_strict
-from agentkit._tool import RunContext, Tool, ToolDefinition
+from agentkit._tool import RunContext, Tool
 
 __all__ = ["MCPTool", "result_text"]
 
@@ -78,15 +78,6 @@ class MCPTool(Tool[..., Any]):
     def strict_problems(self) -> tuple[str, ...]:
         """Why strict mode is impossible for this tool (empty when it is possible)."""
         return self._problems
-
-    def definition(self) -> ToolDefinition:
-        """The tool as a model sees it."""
-        return ToolDefinition(
-            name=self.name,
-            parameters=self.parameters,
-            description=self.description or None,
-            strict=self.strict,
-        )
 
     def validate(self, raw_arguments: str) -> dict[str, Any]:
         """Check the model's arguments against the server's input schema.
