@@ -22,7 +22,13 @@ import pytest
 from mcp import Client, StdioServerParameters
 
 from agentkit import Agent, ApprovalRequest, ToolDefinitionError, tool
-from agentkit.mcp import MCPConnectionError, MCPServerHTTP, MCPServerStdio, mcp_server
+from agentkit.mcp import (
+    MCPConnectionError,
+    MCPServerHTTP,
+    MCPServerSSE,
+    MCPServerStdio,
+    mcp_server,
+)
 from agentkit.testing import FakeModel, Reply
 
 from .peers import free_port
@@ -54,13 +60,15 @@ def wait_for_port(port: int) -> None:
 class Lab:
     """The lab server over streamable HTTP, in a subprocess that can be killed and restarted."""
 
-    def __init__(self) -> None:
+    def __init__(self, *flags: str) -> None:
         self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/mcp"
+        self.flags = flags
+        self.url = f"http://127.0.0.1:{self.port}/" + ("sse" if "--sse" in flags else "mcp")
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         command = [sys.executable, "-m", "tests.mcp_servers.lab", "--port", str(self.port)]
+        command += self.flags
         self.process = subprocess.Popen(
             command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -218,6 +226,25 @@ async def test_a_restarted_http_server_answers_the_next_call(lab: Lab) -> None:
         lab.start()
         after = (await server.call_tool("pid", {})).content[0].text
     assert before != after
+
+
+async def test_headers_go_with_every_request(lab: Lab) -> None:
+    async with MCPServerHTTP(lab.url, headers={"Authorization": "Bearer t0ken"}) as server:
+        assert (await server.call_tool("echo", {"text": "with headers"})).content[0].text == (
+            "with headers"
+        )
+
+
+async def test_the_legacy_sse_transport() -> None:
+    legacy = Lab("--sse")
+    legacy.start()
+    try:
+        model = FakeModel([Reply.tool_calls(("echo", {"text": "over sse"})), "done"])
+        async with Agent(model, toolsets=[MCPServerSSE(legacy.url)]) as agent:
+            result = await agent.run("echo")
+    finally:
+        legacy.stop()
+    assert tool_texts(result) == ["over sse"]
 
 
 async def test_a_server_that_stays_down_is_one_clear_error(lab: Lab) -> None:

@@ -20,12 +20,13 @@ except ImportError as error:  # pragma: no cover - the extra is installed in the
 
 from ._connection import MCPConnectionError
 from ._serve import mcp_server, serve
-from ._servers import MCPServerHTTP, MCPServerStdio, MCPToolset
+from ._servers import MCPServerHTTP, MCPServerSSE, MCPServerStdio, MCPToolset
 from ._tools import MCPTool
 
 __all__ = [
     "MCPConnectionError",
     "MCPServerHTTP",
+    "MCPServerSSE",
     "MCPServerStdio",
     "MCPTool",
     "MCPToolset",

@@ -19,7 +19,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
 from typing import Any, Literal
 
 import anyio.abc
@@ -35,7 +36,7 @@ from ._callbacks import Elicitor, SamplingModel, elicitation_callback, sampling_
 from ._connection import Connection
 from ._tools import MCPTool
 
-__all__ = ["MCPServerHTTP", "MCPServerStdio", "MCPToolset"]
+__all__ = ["MCPServerHTTP", "MCPServerSSE", "MCPServerStdio", "MCPToolset"]
 
 ApprovalRule = bool | Collection[str] | Callable[[str], bool]
 """Which tools need approval: all (`True`), none, these names, or those a function picks."""
@@ -297,7 +298,32 @@ class MCPServerHTTP(MCPToolset):
     def _server(self) -> Any:
         if not self._headers:
             return self.url
-        import httpx2
+        return _with_headers(self.url, self._headers)
 
-        client = httpx2.AsyncClient(headers=self._headers, follow_redirects=True)
-        return streamable_http_client(self.url, http_client=client)
+
+@asynccontextmanager
+async def _with_headers(url: str, headers: dict[str, str]) -> AsyncIterator[Any]:
+    """Streamable HTTP through a client of our own that sends `headers`, closed afterwards."""
+    from mcp.shared._httpx_utils import create_mcp_http_client
+
+    async with (
+        create_mcp_http_client(headers=headers) as client,
+        streamable_http_client(url, http_client=client) as streams,
+    ):
+        yield streams
+
+
+class MCPServerSSE(MCPServerHTTP):
+    """An MCP server reached over the legacy HTTP+SSE transport (servers from before 2025-03).
+
+    ```python
+    MCPServerSSE("http://127.0.0.1:8000/sse")
+    ```
+
+    Prefer `MCPServerHTTP` (streamable HTTP) for any server that offers it.
+    """
+
+    def _server(self) -> Any:
+        from mcp.client.sse import sse_client
+
+        return sse_client(self.url, headers=self._headers or None)

@@ -138,13 +138,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, default=8123)
     parser.add_argument("--stdio", action="store_true")
+    parser.add_argument("--sse", action="store_true", help="the legacy HTTP+SSE transport")
     options = parser.parse_args()
     if options.stdio:
         server.run("stdio")
         return
     import uvicorn
 
-    app = CountLists(server.streamable_http_app(host="127.0.0.1"))
+    made = server.sse_app(host="127.0.0.1") if options.sse else server.streamable_http_app()
+    app = CountLists(made)
     uvicorn.run(app, host="127.0.0.1", port=options.port, log_level="warning")
 
 
