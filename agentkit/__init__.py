@@ -16,7 +16,7 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 # own layer); tests/test_layers.py checks it. Modules are private; this file is the surface.
 #
 # 0. foundation: _exceptions, _version
-# 1. conversation data: _messages
+# 1. conversation data: _messages, _session
 # 2. tool definition: _docstrings, _strict, _schema, _tool, _toolset
 # 3. model boundary: models (records, the Chat Completions dialect, transport, providers)
 # 4. run loop: _events, _dispatch, _output, _policy, _observe, _timeline, _loop, _agent,
@@ -158,7 +158,10 @@ __all__ = [
     "RunEnded",
     "RunEvent",
     "RunResult",
+    "SQLiteSession",
     "ServerError",
+    "SessionBusy",
+    "SessionInfo",
     "SettingDroppedWarning",
     "StreamDelta",
     "StreamInterrupted",
@@ -206,6 +209,7 @@ _LAZY = {
     "ChatModel": "models._chat",
     "openai_tool": "models._chat_wire",
     "infer_model": "models._infer",
+    **dict.fromkeys(("SQLiteSession", "SessionBusy", "SessionInfo"), "_session"),
     "instrument": "otel",
     **dict.fromkeys(
         ("Attempt", "Candidate", "Extraction", "Extractor", "extract", "extract_sync"), "_extract"
@@ -224,6 +228,7 @@ def __getattr__(name: str) -> object:
 
 if TYPE_CHECKING:
     from ._extract import Attempt, Candidate, Extraction, Extractor, extract, extract_sync
+    from ._session import SessionBusy, SessionInfo, SQLiteSession
     from .models._chat import ChatModel
     from .models._chat_wire import openai_tool
     from .models._infer import infer_model

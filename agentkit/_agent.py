@@ -33,8 +33,12 @@ from .models._base import TOOL_CHOICE_MODES, Model, ModelSettings
 from .models._profile import ModelProfile
 from .models._providers import DEFAULT_MODEL_STRING, profile_of
 
-if TYPE_CHECKING:  # the memory stream module loads with the first streamed run
+if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+    from ._session import (
+        SQLiteSession,  # the memory stream module loads with the first streamed run
+    )
 
 __all__ = ["DEFAULT_MAX_TURNS", "Agent", "AgentStream"]
 
@@ -224,6 +228,7 @@ class Agent(Generic[OutputT]):
         message_history: Sequence[Message] = (),
         on_event: Callable[[RunEvent], Any] | None = None,
         trace_to: str | os.PathLike[str] | None = None,
+        session: SQLiteSession | None = None,
     ) -> RunResult[OutputT]:
         """Run the loop to its final output.
 
@@ -237,13 +242,42 @@ class Agent(Generic[OutputT]):
                 `RunEnded`.
             trace_to: Record the run's timeline to this JSONL file (appended to);
                 `agentkit trace view FILE` draws it.
+            session: Continue this stored conversation and add the run's messages to it
+                (instead of `message_history`); see `SQLiteSession`.
 
         Raises:
             AgentRunError: A limit or budget was reached; `error.result` has everything so far.
             ModelError: The model could not be reached, after retries.
+            SessionBusy: Another run held `session` for longer than its `wait`.
         """
         emit = functools.partial(call_event_sink, on_event) if on_event is not None else None
+        if session is not None:
+            if message_history:
+                raise ValueError("give a session or a message_history, not both")
+            return await self._run_in_session(session, prompt, deps, emit, trace_to)
         return await self._run(prompt, deps, message_history, emit, stream=False, trace_to=trace_to)
+
+    async def _run_in_session(
+        self,
+        session: SQLiteSession,
+        prompt: Prompt,
+        deps: Any,
+        emit: Any,
+        trace_to: str | os.PathLike[str] | None,
+    ) -> RunResult[OutputT]:
+        """A run on a stored conversation: held, loaded, and appended to in one transaction."""
+        async with session.hold():
+            history = session.messages()
+            messages: list[Message] = []
+            try:
+                result = await self._run(
+                    prompt, deps, history, emit, stream=False, trace_to=trace_to, into=messages
+                )
+            except BaseException:
+                session.append(messages[len(history) :], partial=True)  # kept, marked so
+                raise
+            session.append(result.messages[result.new_message_index :])
+            return result
 
     def run_sync(
         self,
@@ -253,6 +287,7 @@ class Agent(Generic[OutputT]):
         message_history: Sequence[Message] = (),
         on_event: Callable[[RunEvent], Any] | None = None,
         trace_to: str | os.PathLike[str] | None = None,
+        session: SQLiteSession | None = None,
     ) -> RunResult[OutputT]:
         """`run()` for synchronous code: starts an event loop, runs, closes connections."""
 
@@ -264,6 +299,7 @@ class Agent(Generic[OutputT]):
                     message_history=message_history,
                     on_event=on_event,
                     trace_to=trace_to,
+                    session=session,
                 )
             finally:
                 await self.model.aclose()
@@ -329,8 +365,10 @@ class Agent(Generic[OutputT]):
         *,
         stream: bool,
         trace_to: str | os.PathLike[str] | None = None,
+        into: list[Message] | None = None,
     ) -> RunResult[OutputT]:
-        messages = list(history)
+        messages = into if into is not None else []  # the caller may read it after a failure
+        messages.extend(history)
         if prompt is not None:
             if pending_calls(messages):
                 raise HistoryError(

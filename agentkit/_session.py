@@ -1,0 +1,270 @@
+"""Layer 1 (conversation data): conversations that persist, in a SQLite file.
+
+```python
+from agentkit import Agent, SQLiteSession
+
+session = SQLiteSession(session_id="support-42")  # the default store, or SQLiteSession(path, id)
+await agent.run("My order is late.", session=session)
+await agent.run("It was order 1234.", session=session)  # tomorrow, in another process
+```
+
+Each run's new messages are one row, in the JSON form of `messages_to_json`, written in one
+transaction when the run ends (a run that raised writes what it had, marked partial). A run
+holds its session: a second run on the same session, in this process or another, waits for
+it (up to `wait` seconds) and then sees its messages; it never interleaves with it.
+
+Where the default store lives: `$AGENTKIT_DATA_DIR/sessions.sqlite3` if that variable is set;
+else the platform's place for user data (`$XDG_DATA_HOME` or `~/.local/share` on Linux,
+`~/Library/Application Support` on macOS, `%APPDATA%` on Windows) under `agentkit/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from ._exceptions import AgentkitError
+from ._messages import Message, messages_from_json, messages_to_json
+
+__all__ = ["SESSION_FORMAT", "SQLiteSession", "SessionBusy", "SessionInfo", "default_store"]
+
+SESSION_FORMAT = 1
+"""The store's format version; a later agentkit reads every earlier one."""
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL,
+    holder TEXT, held_by_pid INTEGER, held_since REAL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL, messages TEXT NOT NULL, partial INTEGER NOT NULL DEFAULT 0,
+    at REAL NOT NULL, PRIMARY KEY (session, seq)
+);
+"""
+_POLL = 0.05
+
+
+class SessionBusy(AgentkitError):
+    """Another run holds the session, and did not let go in time."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionInfo:
+    """One stored conversation, as `SQLiteSession.list()` shows it."""
+
+    id: str
+    messages: int
+    runs: int
+    created: float
+    updated: float
+    partial: bool
+    """Its last run raised: what it had was kept, marked partial."""
+
+
+def default_store() -> Path:
+    """Where sessions live unless told otherwise (see the module docs)."""
+    if os.environ.get("AGENTKIT_DATA_DIR"):
+        return Path(os.environ["AGENTKIT_DATA_DIR"]) / "sessions.sqlite3"
+    if sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    elif sys.platform == "win32":
+        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "agentkit" / "sessions.sqlite3"
+
+
+class SQLiteSession:
+    """One conversation in a SQLite store, continued by every run given it."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None = None,
+        session_id: str = "default",
+        *,
+        wait: float = 60.0,
+    ) -> None:
+        """Name a conversation; the file and the session are made at first use.
+
+        Args:
+            path: The store (a SQLite file); default: `default_store()`.
+            session_id: Which conversation in it.
+            wait: Seconds a run waits for another run on this session to end.
+        """
+        if not session_id or len(session_id) > 200:
+            raise ValueError("session_id: give 1 to 200 characters")
+        self.path = Path(path) if path is not None else default_store()
+        self.session_id = session_id
+        self.wait = wait
+
+    def __repr__(self) -> str:
+        return f"SQLiteSession({str(self.path)!r}, {self.session_id!r})"
+
+    # -- reading ------------------------------------------------------------------------
+
+    def messages(self) -> list[Message]:
+        """Every message of the conversation so far, in order."""
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT messages FROM runs WHERE session = ? ORDER BY seq", (self.session_id,)
+            ).fetchall()
+        return [m for (text,) in rows for m in messages_from_json(text)]
+
+    @classmethod
+    def list(cls, path: str | os.PathLike[str] | None = None) -> list[SessionInfo]:
+        """The conversations of a store, the most recently used first."""
+        store = cls(path)
+        if not store.path.exists():
+            return []
+        with store._db() as db:
+            rows = db.execute(
+                "SELECT s.id, s.created, s.updated, COUNT(r.seq), "
+                "COALESCE(SUM(json_array_length(r.messages)), 0), "
+                "COALESCE((SELECT partial FROM runs WHERE session = s.id "
+                "ORDER BY seq DESC LIMIT 1), 0) "
+                "FROM sessions s LEFT JOIN runs r ON r.session = s.id "
+                "GROUP BY s.id ORDER BY s.updated DESC"
+            ).fetchall()
+        return [
+            SessionInfo(id=r[0], created=r[1], updated=r[2], runs=r[3], messages=r[4],
+                        partial=bool(r[5]))
+            for r in rows
+        ]  # fmt: skip
+
+    # -- writing ------------------------------------------------------------------------
+
+    def append(self, messages: Sequence[Message], *, partial: bool = False) -> None:
+        """Add one run's messages, in one transaction (nothing when there are none)."""
+        if not messages:
+            return
+        text = messages_to_json(messages).decode()
+        with self._db() as db, _transaction(db):
+            self._ensure(db)
+            (last,) = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM runs WHERE session = ?", (self.session_id,)
+            ).fetchone()
+            db.execute(
+                "INSERT INTO runs (session, seq, messages, partial, at) VALUES (?, ?, ?, ?, ?)",
+                (self.session_id, last + 1, text, int(partial), time.time()),
+            )
+            db.execute(
+                "UPDATE sessions SET updated = ? WHERE id = ?", (time.time(), self.session_id)
+            )
+
+    def clear(self) -> None:
+        """Forget the conversation's messages (the session stays, empty)."""
+        with self._db() as db, _transaction(db):
+            db.execute("DELETE FROM runs WHERE session = ?", (self.session_id,))
+
+    def delete(self) -> bool:
+        """Remove the conversation; whether there was one."""
+        if not self.path.exists():
+            return False
+        with self._db() as db, _transaction(db):
+            db.execute("DELETE FROM runs WHERE session = ?", (self.session_id,))
+            gone = db.execute("DELETE FROM sessions WHERE id = ?", (self.session_id,))
+            return gone.rowcount > 0
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        """Hold the session for one run: another run on it waits until this one ends.
+
+        Raises:
+            SessionBusy: Another run held it for longer than `wait` seconds.
+        """
+        token = uuid.uuid4().hex
+        deadline = time.monotonic() + self.wait
+        while not self._take(token):
+            if time.monotonic() > deadline:
+                raise SessionBusy(
+                    f"session {self.session_id!r} in {self.path} is held by another run "
+                    f"for more than {self.wait:g} s; try again when it has ended"
+                )
+            await anyio.sleep(_POLL)
+        try:
+            yield
+        finally:
+            with self._db() as db, _transaction(db):  # no await: cancellation cannot stop it
+                db.execute(
+                    "UPDATE sessions SET holder = NULL, held_by_pid = NULL "
+                    "WHERE id = ? AND holder = ?",
+                    (self.session_id, token),
+                )
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _take(self, token: str) -> bool:
+        with self._db() as db, _transaction(db):
+            self._ensure(db)
+            holder, pid = db.execute(
+                "SELECT holder, held_by_pid FROM sessions WHERE id = ?", (self.session_id,)
+            ).fetchone()
+            if holder is not None and _alive(pid):
+                return False
+            db.execute(
+                "UPDATE sessions SET holder = ?, held_by_pid = ?, held_since = ? WHERE id = ?",
+                (token, os.getpid(), time.time(), self.session_id),
+            )
+            return True
+
+    def _ensure(self, db: sqlite3.Connection) -> None:
+        now = time.time()
+        db.execute(
+            "INSERT OR IGNORE INTO sessions (id, created, updated) VALUES (?, ?, ?)",
+            (self.session_id, now, now),
+        )
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        try:
+            db.execute("PRAGMA foreign_keys = ON")
+            db.executescript(_SCHEMA)
+            found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
+            if found is None:
+                db.execute(
+                    "INSERT OR IGNORE INTO meta VALUES ('format', ?)", (str(SESSION_FORMAT),)
+                )
+            elif int(found[0]) > SESSION_FORMAT:
+                raise AgentkitError(
+                    f"{self.path} was written by a newer agentkit (format {found[0]}, this "
+                    f"one reads up to {SESSION_FORMAT}); upgrade agentkit to use it"
+                )
+            yield db
+        finally:
+            db.close()
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    db.execute("BEGIN IMMEDIATE")  # the write lock first: two writers never interleave
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+def _alive(pid: int | None) -> bool:
+    """Whether the process that holds a session still runs (a crashed one lets go)."""
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
