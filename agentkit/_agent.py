@@ -6,6 +6,7 @@ runs the same loop with `stream: true`, handing its events over a memory channel
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import os
@@ -314,6 +315,7 @@ class Agent(Generic[OutputT]):
         deps: Any = None,
         message_history: Sequence[Message] = (),
         trace_to: str | os.PathLike[str] | None = None,
+        session: SQLiteSession | None = None,
     ) -> AsyncIterator[AgentStream[OutputT]]:
         """Run with streaming; iterate the events, then read `.result`.
 
@@ -323,18 +325,33 @@ class Agent(Generic[OutputT]):
                 ...
             run.result.output
         ```
+
+        `session` continues a stored conversation, as for `run()`.
         """
-        send, receive = anyio.create_memory_object_stream[RunEvent](max_buffer_size=64)
-        run = AgentStream[OutputT](receive)
-        async with single_error(), anyio.create_task_group() as group:
-            group.start_soon(self._stream_into, run, send, prompt, deps, message_history, trace_to)
+        if session is not None and message_history:
+            raise ValueError("give a session or a message_history, not both")
+        held = session.hold() if session is not None else contextlib.nullcontext()
+        async with held:
+            history = session.messages() if session is not None else message_history
+            send, receive = anyio.create_memory_object_stream[RunEvent](max_buffer_size=64)
+            run = AgentStream[OutputT](receive)
+            messages: list[Message] = []
             try:
-                yield run
+                async with single_error(), anyio.create_task_group() as group:
+                    group.start_soon(
+                        self._stream_into, run, send, prompt, deps, history, trace_to, messages
+                    )
+                    try:
+                        yield run
+                    finally:
+                        if not run._finished:  # left early: stop the run, its requests and tools
+                            group.cancel_scope.cancel()
+                        await receive.aclose()
             finally:
-                if not run._finished:  # left early: stop the run and its requests and tools
-                    group.cancel_scope.cancel()
-                await receive.aclose()
-        run._raise_error()
+                if session is not None:
+                    done = run._finished and run._error is None
+                    session.append(messages[len(history) :], partial=not done)
+            run._raise_error()
 
     async def _stream_into(
         self,
@@ -344,12 +361,13 @@ class Agent(Generic[OutputT]):
         deps: Any,
         history: Sequence[Message],
         trace_to: str | os.PathLike[str] | None,
+        into: list[Message],
     ) -> None:
         async with send:
             try:
                 emit = functools.partial(_send_event, send)
                 run.result = await self._run(
-                    prompt, deps, history, emit, stream=True, trace_to=trace_to
+                    prompt, deps, history, emit, stream=True, trace_to=trace_to, into=into
                 )
             except Exception as error:
                 run._error = error

@@ -33,6 +33,7 @@ from ._cli_common import EXIT_CODES, UsageError, at_least_one, say
 from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
 from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
 from ._cli_prompt import TerminalApprover
+from ._cli_sessions import add_session_options, add_sessions_command, session_for
 from ._cli_trace import add_trace_command
 from ._events import RunEvent, ToolCallFinished
 from ._exceptions import (
@@ -133,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
     add_models_command(commands, _add_common)
     add_mcp_command(commands, _add_common)
     add_trace_command(commands, _add_common)
+    add_sessions_command(commands, _add_common)
     demo = commands.add_parser(
         "demo", help="run a demo agent (offline unless AIMLAPI_API_KEY is set)",
         description="Run an agent with two tools on a question that needs parallel calls. "
@@ -182,6 +184,7 @@ def _add_run(commands: Any) -> None:
     approvals.add_argument("--deny", action="store_true", help="deny every call needing approval")
     _add_model_options(run)
     add_mcp_options(run)
+    add_session_options(run)
     _add_common(run)
     run.set_defaults(handler=_run)
 
@@ -297,9 +300,12 @@ def _execute(
     async def main() -> Any:
         try:
             trace_to = getattr(options, "trace", None)
+            session = session_for(options) if hasattr(options, "no_session") else None
             if not stream:
-                return await agent.run(prompt, on_event=_tracer(verbose), trace_to=trace_to)
-            async with agent.stream(prompt, trace_to=trace_to) as run:
+                return await agent.run(
+                    prompt, on_event=_tracer(verbose), trace_to=trace_to, session=session
+                )
+            async with agent.stream(prompt, trace_to=trace_to, session=session) as run:
                 async for event in run:
                     if isinstance(event, TextDelta) and not as_json:
                         print(event.text, end="", flush=True)

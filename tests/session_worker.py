@@ -19,7 +19,7 @@ def main() -> None:
         return f"{name} saw {len(messages)} messages"
 
     agent = Agent(FunctionModel(answer))
-    session = SQLiteSession(path, "shared", wait=120)
+    session = SQLiteSession(path, "common", wait=120)
 
     async def runs() -> None:
         for number in range(count):

@@ -57,7 +57,8 @@ def in_process(
     out, err = io.StringIO(), io.StringIO()
     saved_environ, saved_stdin = dict(os.environ), sys.stdin
     os.environ.clear()
-    os.environ.update(env)
+    # Stored sessions stay in the test's own folder (conftest), whatever env a test gives.
+    os.environ.update({"AGENTKIT_DATA_DIR": saved_environ.get("AGENTKIT_DATA_DIR", ""), **env})
     sys.stdin = io.StringIO(stdin)
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sqlite3
 import subprocess
@@ -74,7 +75,7 @@ async def test_concurrent_runs_in_one_process_take_turns(tmp_path: Path) -> None
 
 
 def test_two_processes_on_one_session_lose_nothing_and_never_interleave(tmp_path: Path) -> None:
-    path = str(tmp_path / "shared.sqlite3")
+    path = str(tmp_path / "common.sqlite3")
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "tests.session_worker", path, name, "15"],
@@ -86,7 +87,7 @@ def test_two_processes_on_one_session_lose_nothing_and_never_interleave(tmp_path
     ]
     outputs = [w.communicate(timeout=120)[0] for w in workers]
     assert all(w.returncode == 0 for w in workers)
-    stored = SQLiteSession(path, "shared").messages()
+    stored = SQLiteSession(path, "common").messages()
     assert len(stored) == 60
     pairs = list(zip(stored[::2], stored[1::2], strict=True))
     for position, (asked, answered) in enumerate(pairs):
@@ -171,3 +172,32 @@ def test_the_default_store_follows_the_platform_and_the_variable(
     if sys.platform.startswith("linux"):
         assert default_store() == tmp_path / "xdg" / "agentkit" / "sessions.sqlite3"
     assert os.fspath(default_store()).endswith(os.path.join("agentkit", "sessions.sqlite3"))
+
+
+def test_the_command_stores_continues_lists_shows_and_removes() -> None:
+    from agentkit.testing import MockChatServer
+
+    from .test_cli import in_process
+
+    with MockChatServer() as server:
+        server.add(Reply.text("Hello Ada."), Reply.text("You are Ada."), Reply.text("Noted."))
+        env = {"AIMLAPI_API_KEY": "k", "AIMLAPI_BASE_URL": server.base_url, "PATH": "/usr/bin"}
+        empty = in_process(["run", "-c", "hi"], env, "")
+        first = in_process(["run", "I am Ada.", "--session", "ada"], env, "")
+        second = in_process(["run", "-c", "--stream", "Who am I?"], env, "")
+        alone = in_process(["run", "--no-session", "Note this."], env, "")
+        sent = [[m["content"] for m in r.messages] for r in server.requests]
+    assert empty.returncode == 2
+    assert "no conversation to continue" in empty.stderr
+    assert (first.returncode, second.returncode, alone.returncode) == (0, 0, 0)
+    assert second.stdout.strip() == "You are Ada."
+    assert sent[1] == ["I am Ada.", "Hello Ada.", "Who am I?"]
+    assert sent[2] == ["Note this."]
+    listed = json.loads(in_process(["sessions", "list", "--json"], {}, "").stdout)
+    assert [(s["id"], s["messages"]) for s in listed] == [("ada", 4)]
+    shown = in_process(["sessions", "show", "ada"], {}, "").stdout.splitlines()
+    assert shown == ["user: I am Ada.", "assistant: Hello Ada.", "user: Who am I?",
+                     "assistant: You are Ada."]  # fmt: skip
+    assert in_process(["sessions", "show", "nobody"], {}, "").returncode == 2
+    assert in_process(["sessions", "rm", "ada"], {}, "").returncode == 0
+    assert json.loads(in_process(["sessions", "list", "--json"], {}, "").stdout) == []
