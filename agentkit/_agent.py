@@ -7,7 +7,6 @@ runs the same loop with `stream: true`, handing its events over a memory channel
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import functools
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -19,19 +18,26 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 import anyio
 import anyio.abc
 
+from ._agent_setup import (
+    check_names,
+    output_mode,
+    prompt_messages,
+    stop_names,
+    tools_by_name,
+    with_toolsets,
+)
 from ._dispatch import Approver
 from ._events import RunEvent, RunResult
-from ._exceptions import AgentRunError, HistoryError, ToolDefinitionError
+from ._exceptions import AgentRunError, HistoryError
 from ._loop import call_event_sink, pending_calls, run_loop, single_error
-from ._messages import Message, UserMessage
+from ._messages import Message
 from ._observe import RunInfo, start_observing
-from ._output import OUTPUT_TOOL_NAME, OutputMode, OutputSpec
+from ._output import OutputSpec
 from ._policy import LoopPolicy, RunSpec, UsageLimits
 from ._timeline import Timeline
-from ._tool import RunContext, Tool, ToolDefinition, tool
+from ._tool import RunContext, Tool
 from ._toolset import Toolset
-from .models._base import TOOL_CHOICE_MODES, Model, ModelSettings
-from .models._profile import ModelProfile
+from .models._base import Model, ModelSettings
 from .models._providers import DEFAULT_MODEL_STRING, profile_of
 
 if TYPE_CHECKING:
@@ -157,12 +163,12 @@ class Agent(Generic[OutputT]):
                 no model.
         """
         self.policy = policy or LoopPolicy()
-        self.tools: Mapping[str, Tool[..., Any]] = MappingProxyType(_tools_by_name(tools))
+        self.tools: Mapping[str, Tool[..., Any]] = MappingProxyType(tools_by_name(tools))
         self.profile = profile_of(model)  # a bad model string fails here, not at the first run
-        self.output = OutputSpec.for_type(output_type, _output_mode(self.policy, self.profile))
-        stop_names = _stop_names(stop_at_tools)
+        self.output = OutputSpec.for_type(output_type, output_mode(self.policy, self.profile))
+        stops = stop_names(stop_at_tools)
         if not toolsets:  # with toolsets, names are checked when a run has listed their tools
-            _check_names(tool_choice, stop_names, self.tools)
+            check_names(tool_choice, stops, self.tools)
         if max_turns < 1:
             raise ValueError("max_turns must be at least 1")
         self._model: Model | str | None = model
@@ -173,7 +179,7 @@ class Agent(Generic[OutputT]):
         self.max_turns = max_turns
         self.settings = settings or ModelSettings()
         self.limits = limits or UsageLimits()
-        self.stop_at_tools = stop_names
+        self.stop_at_tools = stops
         self.approver = approver
         self.toolsets = tuple(toolsets)
         self.name = name
@@ -393,7 +399,7 @@ class Agent(Generic[OutputT]):
                     "message_history ends with tool calls that have no results; pass "
                     "prompt=None to run them first, or drop them"
                 )
-            messages.extend(_prompt_messages(prompt))
+            messages.extend(prompt_messages(prompt))
         spec = self._spec()
         if self.toolsets:
             spec = await self._with_toolsets(spec)
@@ -427,23 +433,7 @@ class Agent(Generic[OutputT]):
 
     async def _with_toolsets(self, spec: RunSpec) -> RunSpec:
         """`spec` with the toolsets' current tools added (their lists are cached by them)."""
-        tools = dict(self.tools)
-        added: list[ToolDefinition] = []
-        for toolset in self.toolsets:
-            for each in await toolset.list_tools():
-                if each.name in tools or each.name == OUTPUT_TOOL_NAME:
-                    raise ToolDefinitionError(
-                        f"tool name {each.name!r} of {toolset!r} is already taken (by a tool "
-                        "of the agent or of another toolset); give the toolset a prefix or "
-                        "filter the tool out"
-                    )
-                tools[each.name] = each
-                added.append(each.definition())
-        _check_names(self.tool_choice, self.stop_at_tools, tools)
-        local = [d for d in spec.definitions if d.name != OUTPUT_TOOL_NAME]
-        output = [d for d in spec.definitions if d.name == OUTPUT_TOOL_NAME]
-        definitions = (*local, *added, *output)
-        return dataclasses.replace(spec, tools=tools, definitions=definitions)
+        return await with_toolsets(spec, self.tools, self.toolsets, self.tool_choice)
 
     # -- composition --------------------------------------------------------------------
 
@@ -508,65 +498,3 @@ async def _send_event(send: MemoryObjectSendStream[RunEvent], event: RunEvent) -
         send.send_nowait(event)
     except anyio.WouldBlock:
         await send.send(event)
-
-
-def _output_mode(policy: LoopPolicy, profile: ModelProfile) -> OutputMode:
-    """The policy's output mode, or the output tool where the model has no `json_schema`."""
-    if policy.output_mode == "json_schema" and not profile.json_schema:
-        return "tool"
-    return policy.output_mode
-
-
-def _check_names(
-    choice: str | None, stop_names: frozenset[str], tools: Mapping[str, Tool[..., Any]]
-) -> None:
-    _check_tool_choice(choice, tools)
-    unknown_stops = sorted(stop_names - set(tools))
-    if unknown_stops:
-        raise ValueError(f"stop_at_tools names unknown tools: {', '.join(unknown_stops)}")
-
-
-def _check_tool_choice(choice: str | None, tools: Mapping[str, Tool[..., Any]]) -> None:
-    if choice is not None and choice not in TOOL_CHOICE_MODES and choice not in tools:
-        raise ValueError(f"tool_choice {choice!r} names no tool of this agent")
-    if choice in TOOL_CHOICE_MODES and choice in tools:
-        raise ValueError(
-            f"tool_choice {choice!r} is ambiguous: it is a mode and a tool's name; "
-            "rename the tool to force it by name"
-        )
-
-
-def _stop_names(stop_at_tools: Sequence[str | Tool[..., Any]]) -> frozenset[str]:
-    names = set()
-    for each in stop_at_tools:
-        if isinstance(each, Tool):
-            names.add(each.name)
-        elif isinstance(each, str):
-            names.add(each)
-        else:
-            raise TypeError(
-                f"stop_at_tools takes tools or tool names, not {type(each).__name__} {each!r}"
-            )
-    return frozenset(names)
-
-
-def _tools_by_name(
-    tools: Sequence[Tool[..., Any] | Callable[..., Any]],
-) -> dict[str, Tool[..., Any]]:
-    made: dict[str, Tool[..., Any]] = {}
-    for each in tools:
-        item = each if isinstance(each, Tool) else tool(each)
-        if item.name in made:
-            raise ValueError(f"two tools are named {item.name!r}; give one another name")
-        if item.name == OUTPUT_TOOL_NAME:
-            raise ValueError(
-                f"the tool name {OUTPUT_TOOL_NAME!r} is reserved for structured output"
-            )
-        made[item.name] = item
-    return made
-
-
-def _prompt_messages(prompt: str | Sequence[Message]) -> list[Message]:
-    if isinstance(prompt, str):
-        return [UserMessage(content=prompt)]
-    return list(prompt)
