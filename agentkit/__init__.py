@@ -151,6 +151,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "RefusalDelta",
+    "ResponseCache",
     "ResponseCompleted",
     "ResponseFormat",
     "RetryPolicy",
@@ -209,6 +210,7 @@ _LAZY = {
     "ChatModel": "models._chat",
     "openai_tool": "models._chat_wire",
     "infer_model": "models._infer",
+    "ResponseCache": "models._cache",
     **dict.fromkeys(("SQLiteSession", "SessionBusy", "SessionInfo"), "_session"),
     "instrument": "otel",
     **dict.fromkeys(
@@ -229,6 +231,7 @@ def __getattr__(name: str) -> object:
 if TYPE_CHECKING:
     from ._extract import Attempt, Candidate, Extraction, Extractor, extract, extract_sync
     from ._session import SessionBusy, SessionInfo, SQLiteSession
+    from .models._cache import ResponseCache
     from .models._chat import ChatModel
     from .models._chat_wire import openai_tool
     from .models._infer import infer_model

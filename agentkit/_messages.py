@@ -53,6 +53,10 @@ class Usage(FrozenRecord):
     """Completion tokens spent on hidden reasoning (`completion_tokens_details`)."""
     credits_used: float = 0.0
     """AI/ML API's `meta.usage.credits_used`, when the provider reports it."""
+    cache_hits: int = 0
+    """Answers a `ResponseCache` gave instead of the model (no request, no tokens)."""
+    cache_misses: int = 0
+    """Requests a `ResponseCache` passed on to the model."""
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(
@@ -63,6 +67,8 @@ class Usage(FrozenRecord):
             cached_tokens=self.cached_tokens + other.cached_tokens,
             reasoning_tokens=self.reasoning_tokens + other.reasoning_tokens,
             credits_used=self.credits_used + other.credits_used,
+            cache_hits=self.cache_hits + other.cache_hits,
+            cache_misses=self.cache_misses + other.cache_misses,
         )
 
 

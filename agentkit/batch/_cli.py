@@ -6,6 +6,7 @@ import argparse
 import json
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import anyio
 from agentkit._cli_common import EXIT_CODES, UsageError, at_least_one
 from agentkit._cli_models import add_model_options, chat_model
 from agentkit._loading import load_object
+from agentkit.models._cache import ResponseCache
 from agentkit.models._chat import ChatModel
 
 from ._journal import Journal, JournalError
@@ -68,6 +70,10 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
     run.add_argument(
         "--trace", metavar="DIR", help="record each item's runs as DIR/ITEM_ID.jsonl timelines"
     )
+    run.add_argument(
+        "--cache", metavar="PATH",
+        help="answer repeated requests from this SQLite response cache (extraction tasks)",
+    )  # fmt: skip
     run.add_argument("--executor", help="dask://HOST:PORT or dask-local://N (needs agentkit[dask])")
     add_model_options(run).description = "for an output type (an extraction task)"
     add_common(run)
@@ -89,8 +95,17 @@ def _run(options: argparse.Namespace) -> int:
     journal = options.journal or f"{options.input}.journal"
     target: Any = options.task if options.executor else load_object(options.task)
 
+    cache = ResponseCache(options.cache) if options.cache else None
+    if cache is not None and not isinstance(target, type):
+        raise UsageError(
+            "--cache serves extraction tasks (an output type); for an agent, give its model "
+            "as ResponseCache(PATH).wrap(model) in its module"
+        )
+
     async def main() -> Any:
-        model = chat_model(options) if isinstance(target, type) else None
+        model: Any = chat_model(options) if isinstance(target, type) else None
+        if cache is not None:
+            model = cache.wrap(model)
         try:
             return await run_batch(
                 _with_model(target, model), options.input, journal=journal, out=options.out,
@@ -106,6 +121,8 @@ def _run(options: argparse.Namespace) -> int:
 
     try:
         summary = anyio.run(main)
+        if cache is not None:
+            summary = replace(summary, cache_hits=cache.hits, cache_misses=cache.misses)
     except (JournalError, ValueError, TypeError) as error:
         raise UsageError(str(error)) from None
     except KeyboardInterrupt:

@@ -47,6 +47,9 @@ class BatchSummary:
     total_tokens: int
     journal: str
     output: str | None
+    cache_hits: int = 0
+    """Requests a `ResponseCache` answered (set by `agentkit batch run --cache`)."""
+    cache_misses: int = 0
 
     def to_json(self) -> str:
         """The summary as one line of JSON."""

@@ -19,7 +19,7 @@ Nothing here imports httpx until a model is built.
 # 1. dialect: _wire_read, _chat_wire, _chat_sse
 # 2. sending: _retry, _gate, _transport
 # 3. model: _chat
-# 4. model strings: _infer
+# 4. model strings and the cache: _infer, _cache
 
 import importlib
 from typing import TYPE_CHECKING

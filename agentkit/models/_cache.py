@@ -1,0 +1,197 @@
+"""Layer 3 (model boundary): a response cache on SQLite, opt-in, in front of any model.
+
+```python
+from agentkit import Agent, ResponseCache
+
+cache = ResponseCache("answers.sqlite3")
+agent = Agent(cache.wrap("openai:gpt-4.1"))     # or cache.wrap(any_model)
+```
+
+The key is a SHA-256 of what decides the answer: the model's name and endpoint, the
+messages, the tool definitions and the settings (never the key or headers). A hit skips
+the network: `complete()` returns the stored completion, `stream()` replays it as the same
+deltas. What is not stored: errors, and, unless `cache_random=True`, answers to requests
+that ask for several samples (`n > 1`) without a `seed`: those want different answers.
+Entries expire after `ttl` seconds; past `max_entries`, the least recently used go.
+A hit's usage is `Usage(cache_hits=1)` (no request, no tokens); a miss adds `cache_misses=1`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from agentkit._messages import Completion, Usage, messages_to_json
+
+from ._base import Model, ModelRequest, ResponseCompleted, StreamDelta, completion_deltas
+
+__all__ = ["CachedModel", "ResponseCache"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT PRIMARY KEY, completion TEXT NOT NULL, created REAL NOT NULL, used REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS answers_used ON answers (used);
+"""
+
+
+class ResponseCache:
+    """Model answers stored in a SQLite file, reused for identical requests."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        ttl: float | None = 30 * 86400,
+        max_entries: int = 100_000,
+        cache_random: bool = False,
+    ) -> None:
+        """Open (or make) the cache file.
+
+        Args:
+            path: The SQLite file.
+            ttl: Seconds an answer stays valid (None: forever).
+            max_entries: Answers kept at most; the least recently used go first.
+            cache_random: Also store answers of `n > 1` requests without a `seed`.
+        """
+        if max_entries < 1:
+            raise ValueError("max_entries must be at least 1")
+        self.path = Path(path)
+        self.ttl, self.max_entries, self.cache_random = ttl, max_entries, cache_random
+        self.hits = 0
+        self.misses = 0
+
+    def __repr__(self) -> str:
+        return f"ResponseCache({str(self.path)!r})"
+
+    def wrap(self, model: Model | str) -> CachedModel:
+        """`model` (a `Model` or a model string) answering from this cache first."""
+        if isinstance(model, str):
+            from ._infer import infer_model
+
+            model = infer_model(model)
+        return CachedModel(model, self)
+
+    def key(self, model: Model, request: ModelRequest) -> str | None:
+        """The request's key, or None when its answer must not be stored (see the rule)."""
+        settings = request.settings
+        if (settings.n or 1) > 1 and settings.seed is None and not self.cache_random:
+            return None
+        identity = {
+            "model": str(getattr(model, "model", None) or getattr(model, "name", "")),
+            "endpoint": str(getattr(model, "base_url", "")),
+            "messages": json.loads(messages_to_json(request.messages)),
+            "tools": [dataclasses.asdict(d) for d in request.tools],
+            "settings": settings.model_dump(mode="json", exclude_defaults=True),
+        }
+        text = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def get(self, key: str) -> Completion | None:
+        """The stored answer for `key`, if there is a fresh one."""
+        now = time.time()
+        with self._db() as db:
+            row = db.execute("SELECT completion, created FROM answers WHERE key = ?", (key,))
+            found = row.fetchone()
+            if found is None:
+                return None
+            if self.ttl is not None and now - found[1] > self.ttl:
+                db.execute("DELETE FROM answers WHERE key = ?", (key,))
+                return None
+            db.execute("UPDATE answers SET used = ? WHERE key = ?", (now, key))
+        return Completion.model_validate_json(found[0])
+
+    def put(self, key: str, completion: Completion) -> None:
+        """Store an answer (and let the least recently used go past `max_entries`)."""
+        now = time.time()
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?)",
+                (key, completion.model_dump_json(), now, now),
+            )
+            (count,) = db.execute("SELECT COUNT(*) FROM answers").fetchone()
+            if count > self.max_entries:
+                db.execute(
+                    "DELETE FROM answers WHERE key IN "
+                    "(SELECT key FROM answers ORDER BY used LIMIT ?)",
+                    (count - self.max_entries,),
+                )
+
+    @contextlib.contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30.0)
+        try:
+            db.executescript(_SCHEMA)
+            with db:  # one transaction
+                yield db
+        finally:
+            db.close()
+
+
+class CachedModel:
+    """A `Model` that answers from a `ResponseCache` first (made by `ResponseCache.wrap`)."""
+
+    def __init__(self, model: Model, cache: ResponseCache) -> None:
+        self.inner, self.cache = model, cache
+
+    def __getattr__(self, name: str) -> Any:
+        # model, base_url, provider, profile: what traces and agents read of the model
+        return getattr(self.inner, name)
+
+    def __repr__(self) -> str:
+        return f"CachedModel({self.inner!r}, {self.cache!r})"
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        """The stored answer, or the model's (then stored)."""
+        key = self.cache.key(self.inner, request)
+        found = self.cache.get(key) if key is not None else None
+        if found is not None:
+            self.cache.hits += 1
+            return found.model_copy(update={"usage": Usage(cache_hits=1)})
+        completion = await self.inner.complete(request)
+        return self._stored(key, completion)
+
+    @asynccontextmanager
+    async def stream(self, request: ModelRequest) -> AsyncIterator[AsyncIterator[StreamDelta]]:
+        """The stored answer replayed as deltas, or the model's stream (stored at its end)."""
+        key = self.cache.key(self.inner, request)
+        found = self.cache.get(key) if key is not None else None
+        if found is not None:
+            self.cache.hits += 1
+            yield _replay(found.model_copy(update={"usage": Usage(cache_hits=1)}))
+            return
+        async with self.inner.stream(request) as deltas:
+            yield self._passing(key, deltas)
+
+    async def aclose(self) -> None:
+        """Close the model behind the cache."""
+        await self.inner.aclose()
+
+    async def _passing(
+        self, key: str | None, deltas: AsyncIterator[StreamDelta]
+    ) -> AsyncIterator[StreamDelta]:
+        async for delta in deltas:
+            if isinstance(delta, ResponseCompleted):
+                delta = ResponseCompleted(self._stored(key, delta.completion))
+            yield delta
+
+    def _stored(self, key: str | None, completion: Completion) -> Completion:
+        self.cache.misses += 1
+        if key is not None:
+            self.cache.put(key, completion)
+        return completion.model_copy(update={"usage": completion.usage + Usage(cache_misses=1)})
+
+
+async def _replay(completion: Completion) -> AsyncIterator[StreamDelta]:
+    for delta in completion_deltas(completion):
+        yield delta
