@@ -94,6 +94,20 @@ SCENARIOS = {
         description="CPU ms to build and serialise one tool-loop request body, without a "
         "profile and through OpenAI's reasoning-model profile",
     ),
+    "cache-hit": Scenario(
+        0.0,
+        (2000, 200),
+        "wall_per_unit",
+        ["agentkit"],
+        description="wall ms per request answered by a warm ResponseCache (SQLite)",
+    ),
+    "session-100": Scenario(
+        0.0,
+        (300, 50),
+        "wall_per_unit",
+        ["agentkit"],
+        description="wall ms to hold, load and append a 100-message SQLite session",
+    ),
     "mcp-call": Scenario(
         0.0,
         (400, 50),
@@ -229,6 +243,8 @@ TARGETS = [
     Target("request-build", "ratio", 1.1, "a request built through a provider profile costs at most 1.1x one built without (15)", "no-profile"),
     Target("mcp-call", "adds", 2.0, "a call of a local stdio MCP tool adds under 2 ms to the bare SDK client's (16)", "mcp-sdk"),
     Target("tool-loop-otel", "ratio", 1.1, "with OpenTelemetry on, the 2-request tool loop costs under 1.1x the CPU of the same loop with it off (17)", "agentkit-off"),
+    Target("cache-hit", "at_most", 0.3, "a response-cache hit costs under 0.3 ms (18)"),
+    Target("session-100", "at_most", 5.0, "a session load + append of a 100-message conversation under 5 ms (18)"),
     Target("tool-loop", "ratio", 1.5, "a 2-request tool loop costs at most 1.5x the raw httpx loop (4)", "raw-httpx"),
     Target("parallel-tools", "at_most", 105.0, "8 parallel tool calls of 100 ms under 105 ms, read as the whole loop with its two requests (4)"),
     Target("tool-phase", "at_most", 105.0, "8 parallel tool calls of 100 ms under 105 ms, read as the tool phase (4)"),

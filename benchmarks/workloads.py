@@ -263,6 +263,8 @@ SCENARIOS: dict[str, tuple[Any, Callable[..., Awaitable[Clock]]]] = {
     "sse-long-line": (lambda: __import__("parsing").LONG_LINE, sequential),
     "request-build": (lambda: __import__("parsing").BUILDS, sequential),
     "mcp-call": (lambda: __import__("mcp_calls").CALLS, sequential),
+    "cache-hit": (lambda: __import__("storage").STORAGE["cache-hit"], sequential),
+    "session-100": (lambda: __import__("storage").STORAGE["session-100"], sequential),
     "extraction-batch": ({"agentkit": lambda: None}, extraction_batch),
     "rate-limit": ({"agentkit": lambda: None}, rate_limited_batch),
     "exchange": (EXCHANGES, sequential),

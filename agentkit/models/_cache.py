@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -69,6 +70,10 @@ class ResponseCache:
         self.ttl, self.max_entries, self.cache_random = ttl, max_entries, cache_random
         self.hits = 0
         self.misses = 0
+        self._connection: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        self._touched: set[str] = set()
+        """Keys whose `used` time this process already wrote (once per process is enough)."""
 
     def __repr__(self) -> str:
         return f"ResponseCache({str(self.path)!r})"
@@ -107,7 +112,9 @@ class ResponseCache:
             if self.ttl is not None and now - found[1] > self.ttl:
                 db.execute("DELETE FROM answers WHERE key = ?", (key,))
                 return None
-            db.execute("UPDATE answers SET used = ? WHERE key = ?", (now, key))
+            if key not in self._touched:  # recency to the process: a write per hit costs more
+                self._touched.add(key)
+                db.execute("UPDATE answers SET used = ? WHERE key = ?", (now, key))
         return Completion.model_validate_json(found[0])
 
     def put(self, key: str, completion: Completion) -> None:
@@ -126,16 +133,31 @@ class ResponseCache:
                     (count - self.max_entries,),
                 )
 
+    def close(self) -> None:
+        """Close the file (the next use opens it again)."""
+        with self._lock:
+            if self._connection is not None:
+                self._connection.close()
+                self._connection = None
+
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30.0)
-        try:
-            db.executescript(_SCHEMA)
-            with db:  # one transaction
+        """The cache's one connection, in one transaction; opened (and set up) once."""
+        with self._lock:
+            if self._connection is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+                db.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer
+                db.execute("PRAGMA synchronous = NORMAL")  # a lost answer is asked again
+                db.executescript(_SCHEMA)
+                self._connection = db
+            with self._connection as db:  # one transaction
                 yield db
-        finally:
-            db.close()
+
+    def __del__(self) -> None:
+        connection = getattr(self, "_connection", None)
+        if connection is not None:
+            connection.close()
 
 
 class CachedModel:
