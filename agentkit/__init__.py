@@ -28,8 +28,19 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ._agent import DEFAULT_MAX_TURNS, Agent, AgentStream
-from ._dispatch import ApprovalRequest, Approver
-from ._events import RunEnded, RunEvent, RunResult, ToolCallFinished, ToolResult, Turn, TurnEnded
+from ._agent_setup import Deny, Supply
+from ._dispatch import DEFER, ApprovalRequest, Approver
+from ._events import (
+    PendingApprovals,
+    PendingCall,
+    RunEnded,
+    RunEvent,
+    RunResult,
+    ToolCallFinished,
+    ToolResult,
+    Turn,
+    TurnEnded,
+)
 from ._exceptions import (
     AgentkitError,
     AgentRunError,
@@ -110,6 +121,7 @@ __all__ = [
     "DEFAULT_MAX_RESULT_CHARS",
     "DEFAULT_MAX_TURNS",
     "DEFAULT_TOOL_TIMEOUT",
+    "DEFER",
     "Agent",
     "AgentRunError",
     "AgentStream",
@@ -124,6 +136,7 @@ __all__ = [
     "ChatModel",
     "Choice",
     "Completion",
+    "Deny",
     "DeveloperMessage",
     "Extraction",
     "ExtractionError",
@@ -148,6 +161,8 @@ __all__ = [
     "ModelTimeoutError",
     "NotFoundError",
     "OutputValidationError",
+    "PendingApprovals",
+    "PendingCall",
     "PermissionDeniedError",
     "RateLimitError",
     "RefusalDelta",
@@ -166,6 +181,7 @@ __all__ = [
     "SettingDroppedWarning",
     "StreamDelta",
     "StreamInterrupted",
+    "Supply",
     "SystemMessage",
     "TextDelta",
     "TextFormat",

@@ -19,7 +19,9 @@ import anyio
 import anyio.abc
 
 from ._agent_setup import (
+    Decision,
     check_names,
+    decided,
     output_mode,
     prompt_messages,
     stop_names,
@@ -27,7 +29,7 @@ from ._agent_setup import (
     with_toolsets,
 )
 from ._dispatch import Approver
-from ._events import RunEvent, RunResult
+from ._events import PendingApprovals, RunEvent, RunResult
 from ._exceptions import AgentRunError, HistoryError
 from ._loop import call_event_sink, pending_calls, run_loop, single_error
 from ._messages import Message
@@ -285,6 +287,22 @@ class Agent(Generic[OutputT]):
                 raise
             session.append(result.messages[result.new_message_index :])
             return result
+
+    async def resume(
+        self,
+        state: PendingApprovals,
+        decisions: Mapping[str, Decision],
+        *,
+        deps: Any = None,
+    ) -> RunResult[OutputT]:
+        """Continue a run that stopped for approvals (`approver=DEFER`), in any process.
+
+        `decisions` maps each pending call's id to `True` (run it), `False` or
+        `Deny(reason)` (do not), or `Supply(result)` (do not; send this as its result).
+        Calls of that answer that already ran are not run again.
+        """
+        history = await decided(state, decisions, self.tools, deps)
+        return await self.run(None, deps=deps, message_history=history)
 
     def run_sync(
         self,

@@ -35,7 +35,7 @@ from ._exceptions import ToolArgumentsError, ToolError, ToolResultError
 from ._messages import ToolCall, Usage
 from ._tool import RunContext, Tool, serialize_result
 
-__all__ = ["ApprovalRequest", "Approver", "Dispatcher", "visible"]
+__all__ = ["DEFER", "ApprovalRequest", "Approver", "Dispatcher", "visible"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +127,9 @@ class Dispatcher:
             content, value = await self._execute(call, context, truncated)
         except _ToolFailure as failure:
             return self._failed(call, str(failure), started, context)
+        except _Deferred as deferred:
+            duration = time.perf_counter() - started
+            return ToolResult(call, "", ok=False, duration=duration, deferred=deferred.arguments)
         finally:
             self.limiter.release()
         duration = time.perf_counter() - started
@@ -184,6 +187,8 @@ class Dispatcher:
 
     async def _approve(self, request: ApprovalRequest) -> None:
         call = request.call
+        if isinstance(self.approver, _Deferral):
+            raise _Deferred(dict(request.arguments))
         if self.approver is None:
             raise _ToolFailure(
                 f"tool {call.name!r} needs approval and no approver is configured; "
@@ -192,6 +197,8 @@ class Dispatcher:
         decision = self.approver(request)
         if inspect.isawaitable(decision):
             decision = await decision
+        if isinstance(decision, _Deferral):
+            raise _Deferred(dict(request.arguments))
         if not decision:
             raise _ToolFailure(f"the user denied this call of {call.name!r}; it did not run")
 
@@ -263,3 +270,24 @@ async def _in_daemon_thread(work: Callable[[], T], name: str) -> T:
     if not ok:
         raise value
     return cast(T, value)
+
+
+class _Deferral:
+    """The `DEFER` approver, and what any approver may return to defer one call."""
+
+    def __repr__(self) -> str:
+        return "DEFER"
+
+    def __call__(self, request: ApprovalRequest) -> _Deferral:
+        return self
+
+
+DEFER = _Deferral()
+"""Stop the run instead of waiting when a call needs approval: `Agent(approver=DEFER)` (an
+approver may also return `DEFER` for one call). The run's result then has `pending`."""
+
+
+class _Deferred(Exception):
+    def __init__(self, arguments: dict[str, Any]) -> None:
+        super().__init__("deferred")
+        self.arguments = arguments

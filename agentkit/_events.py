@@ -7,10 +7,11 @@ yields the model's deltas (`TextDelta`, `ToolCallStarted`, `ToolCallArgumentsDel
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from ._messages import AssistantMessage, Message, ToolCall, Usage, messages_to_json
+from ._messages import AssistantMessage, FrozenRecord, Message, ToolCall, Usage, messages_to_json
 from .models._base import (
     RefusalDelta,
     TextDelta,
@@ -20,6 +21,8 @@ from .models._base import (
 )
 
 __all__ = [
+    "PendingApprovals",
+    "PendingCall",
     "RunEnded",
     "RunEvent",
     "RunResult",
@@ -49,6 +52,8 @@ class ToolResult:
     """What the tool returned, before serialization (None when it failed)."""
     usage: Usage | None = None
     """What the tool spent on the run's behalf (`RunContext.add_usage`); in the run's usage."""
+    deferred: Mapping[str, Any] | None = None
+    """The validated arguments of a call whose approval was deferred (it did not run)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,9 @@ class RunResult(Generic[OutputT]):
     usage: Usage = field(default_factory=Usage)
     """Summed over every request of this run."""
     turns: list[Turn] = field(default_factory=list)
+    pending: PendingApprovals | None = None
+    """Set when the run stopped for approvals (`approver=DEFER`): resume with
+    `agent.resume(result.pending, decisions)`; `output` is then None."""
 
     @property
     def new_messages(self) -> list[Message]:
@@ -124,3 +132,58 @@ RunEvent = (
     | TurnEnded
     | RunEnded
 )
+
+
+class PendingCall(FrozenRecord):
+    """A tool call that waits for a person's decision."""
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+    """The validated arguments: exactly what runs if it is approved."""
+    raw_arguments: str
+
+
+class PendingApprovals(FrozenRecord):
+    """A run stopped for approvals, as JSON that any later process can resume.
+
+    It holds the conversation up to the answer that asked for the calls, the results of the
+    calls of that answer that already ran (they are not run again), and the calls waiting
+    for a decision. No key, no header, no setting: only the conversation.
+    """
+
+    format: int = 1
+    messages: list[Message]
+    finished: dict[str, str]
+    """Call id to the result text sent back (the calls that ran, or failed, already)."""
+    pending: list[PendingCall]
+
+    @classmethod
+    def of(cls, messages: list[Message], results: list[ToolResult]) -> PendingApprovals:
+        """The state of a run stopped for approvals (the calls that ran keep their results)."""
+        return cls(
+            messages=list(messages),
+            finished={r.call.id: r.content for r in results if r.deferred is None},
+            pending=[
+                PendingCall(
+                    id=r.call.id,
+                    name=r.call.name,
+                    arguments=dict(r.deferred),
+                    raw_arguments=r.call.arguments,
+                )
+                for r in results
+                if r.deferred is not None
+            ],
+        )
+
+    def to_json(self) -> str:
+        """The state as JSON (write it to a file; `from_json` reads it back)."""
+        return self.model_dump_json()
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> PendingApprovals:
+        """Read a state written by `to_json` (by this or an earlier agentkit)."""
+        state = cls.model_validate_json(text)
+        if state.format > 1:
+            raise ValueError(f"this approval state has format {state.format}; upgrade agentkit")
+        return state

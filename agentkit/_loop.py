@@ -26,7 +26,16 @@ from typing import Any
 import anyio
 
 from ._dispatch import Dispatcher
-from ._events import RunEnded, RunEvent, RunResult, ToolCallFinished, ToolResult, Turn, TurnEnded
+from ._events import (
+    PendingApprovals,
+    RunEnded,
+    RunEvent,
+    RunResult,
+    ToolCallFinished,
+    ToolResult,
+    Turn,
+    TurnEnded,
+)
 from ._exceptions import (
     HistoryError,
     MaxTurnsExceeded,
@@ -309,6 +318,10 @@ class _Run:
         started_early = len(early)
         self._check_tool_call_limit(len(calls) - started_early)
         results = await self._run_calls(calls, finish_reason == "length", early)
+        if any(r.deferred is not None for r in results):  # stop: a person decides later
+            self._last_results = results
+            self.result.pending = PendingApprovals.of(self.messages, results)
+            return True
         output = self._take_output(calls, results)
         for result in results:
             self.messages.append(ToolMessage(tool_call_id=result.call.id, content=result.content))
