@@ -24,6 +24,7 @@ EXIT_CODES = {
     "extraction": 6,
     "batch_failures": 7,
     "batch_incomplete": 8,
+    "pending": 9,
     "interrupted": 130,
 }
 """The command's exit codes by meaning (the module docstring of `cli` lists them)."""

@@ -11,6 +11,7 @@ The answer goes to stdout; traces, approvals and progress go to stderr. Exit cod
     6  extraction found no valid object
     7  a batch finished, but some items failed (see the journal; --resume retries them)
     8  a batch stopped with items not processed (the message gives the command to continue)
+    9  the run waits for approvals (run --defer STATE; continue with agentkit approve STATE)
     130  interrupted (Ctrl-C)
 """
 
@@ -29,12 +30,14 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from ._agent import Agent
+from ._cli_approve import add_approve_command, read_state, requests_of, write_state
 from ._cli_common import EXIT_CODES, UsageError, at_least_one, say
 from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
 from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
 from ._cli_prompt import TerminalApprover
 from ._cli_sessions import add_session_options, add_sessions_command, session_for
 from ._cli_trace import add_trace_command
+from ._dispatch import DEFER
 from ._events import RunEvent, ToolCallFinished
 from ._exceptions import (
     AgentRunError,
@@ -135,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
     add_mcp_command(commands, _add_common)
     add_trace_command(commands, _add_common)
     add_sessions_command(commands, _add_common)
+    add_approve_command(commands, _add_common, approve_and_continue)
     demo = commands.add_parser(
         "demo", help="run a demo agent (offline unless AIMLAPI_API_KEY is set)",
         description="Run an agent with two tools on a question that needs parallel calls. "
@@ -179,6 +183,10 @@ def _add_run(commands: Any) -> None:
     run.add_argument(
         "--trace", metavar="FILE", help="record the run's timeline (JSONL; `agentkit trace view`)"
     )
+    run.add_argument(
+        "--defer", metavar="STATE",
+        help="when a call needs approval, write STATE and stop (exit 9; `agentkit approve`)",
+    )  # fmt: skip
     approvals = run.add_mutually_exclusive_group()
     approvals.add_argument("--yes", action="store_true", help="approve every tool call")
     approvals.add_argument("--deny", action="store_true", help="deny every call needing approval")
@@ -251,8 +259,36 @@ def _settings(options: argparse.Namespace) -> ModelSettings:
 
 
 def _run(options: argparse.Namespace) -> int:
-    tools = [each for spec in options.tool for each in load_tools(spec)]
     approver = TerminalApprover(yes=options.yes, deny=options.deny)
+    agent = _agent(options, DEFER if options.defer else approver)
+    return _execute(agent, options.prompt, options, approver)
+
+
+def approve_and_continue(options: argparse.Namespace) -> int:
+    """`agentkit approve STATE`: ask about each pending call, then continue the run."""
+    setup, pending = read_state(options.state)
+    approver = TerminalApprover(yes=options.yes, deny=options.deny)
+    settings = argparse.Namespace(
+        **{**vars(options), **setup, "api_key": None, "defer": options.state}
+    )
+    agent = _agent(settings, DEFER)
+
+    async def main() -> Any:
+        try:
+            decisions = {r.call.id: await approver(r) for r in requests_of(pending)}
+            return await agent.resume(pending, decisions)
+        finally:
+            await _close(agent)
+
+    result = anyio.run(main)
+    if result.pending is not None:
+        return write_state(options.state, result.pending, settings)
+    print(json.dumps(_json_result(result)) if options.json else result.output)
+    return EXIT_CODES["denied"] if approver.denied else EXIT_CODES["ok"]
+
+
+def _agent(options: argparse.Namespace, approver: Any) -> Agent[Any]:
+    tools = [each for spec in options.tool for each in load_tools(spec)]
     try:
         agent = Agent(
             chat_model(options),
@@ -267,7 +303,7 @@ def _run(options: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
-    return _execute(agent, options.prompt, options, approver)
+    return agent
 
 
 def _demo(options: argparse.Namespace) -> int:
@@ -317,6 +353,8 @@ def _execute(
             await _close(agent)
 
     result = anyio.run(main)
+    if result.pending is not None:
+        return write_state(options.defer, result.pending, options)
     if as_json:
         print(json.dumps(_json_result(result), ensure_ascii=False))
     elif not stream:

@@ -101,3 +101,27 @@ async def test_what_was_approved_is_exactly_what_runs() -> None:
     result = await agent.resume(tampered, decisions)
     texts = [m.content for m in result.messages if m.role == "tool"]
     assert all("no longer validate" in text for text in texts)
+
+
+def test_the_command_defers_and_approve_continues(tmp_path: Path) -> None:
+    from agentkit.testing import MockChatServer
+
+    from .test_cli import FIXTURES, in_process
+
+    state = tmp_path / "pending.json"
+    with MockChatServer() as server:
+        server.add(Reply.tool_calls(("delete_file", {"path": "/tmp/x"})), Reply.text("Deleted."))
+        env = {"AIMLAPI_API_KEY": "sk-never-stored", "AIMLAPI_BASE_URL": server.base_url,
+               "PATH": "/usr/bin"}  # fmt: skip
+        deferred = in_process(
+            ["run", "Delete /tmp/x", "-T", FIXTURES, "--defer", str(state)], env, ""
+        )
+        assert deferred.returncode == 9, deferred.stderr
+        assert f"agentkit approve {state}" in deferred.stderr
+        assert "sk-never-stored" not in state.read_text()
+        approved = in_process(["approve", str(state), "--yes"], env, "")
+        assert approved.returncode == 0, approved.stderr
+        assert approved.stdout.strip() == "Deleted."
+        tool_message = server.requests[1].messages[-1]
+    assert tool_message["content"] == "deleted /tmp/x"
+    assert in_process(["approve", str(tmp_path / "nothing.json")], {}, "").returncode == 2
