@@ -125,3 +125,21 @@ def test_the_command_defers_and_approve_continues(tmp_path: Path) -> None:
         tool_message = server.requests[1].messages[-1]
     assert tool_message["content"] == "deleted /tmp/x"
     assert in_process(["approve", str(tmp_path / "nothing.json")], {}, "").returncode == 2
+
+
+async def test_a_state_of_this_format_stays_readable() -> None:
+    """A state written by this version, kept in the repository: later versions must resume it."""
+
+    @tool
+    def look(path: str) -> str:
+        """Look at a file."""
+        return f"{path}: 3 lines"
+
+    state = PendingApprovals.from_json(
+        (Path(__file__).parent / "data" / "pending-v1.json").read_text()
+    )
+    assert state.format == 1
+    assert [c.name for c in state.pending] == ["delete"]
+    agent = Agent(FakeModel(["Done."]), tools=[delete, look])
+    result = await agent.resume(state, {state.pending[0].id: True})
+    assert [m.content for m in result.messages if m.role == "tool"] == ["/a: 3 lines", "deleted /a"]
