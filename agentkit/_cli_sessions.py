@@ -31,7 +31,11 @@ def add_session_options(parser: argparse.ArgumentParser) -> None:
 
 
 def session_for(options: argparse.Namespace) -> SQLiteSession | None:
-    """The conversation a run continues or starts (None with `--no-session`)."""
+    """The conversation a run continues or starts (None with `--no-session` or `--defer`)."""
+    if getattr(options, "defer", None):
+        if options.continue_ or options.session:
+            raise UsageError("--defer runs on its own: it cannot continue a stored conversation")
+        return None  # a deferred run ends with unanswered calls: `approve` continues it
     if options.no_session:
         return None
     if options.session:

@@ -143,3 +143,19 @@ async def test_a_state_of_this_format_stays_readable() -> None:
     agent = Agent(FakeModel(["Done."]), tools=[delete, look])
     result = await agent.resume(state, {state.pending[0].id: True})
     assert [m.content for m in result.messages if m.role == "tool"] == ["/a: 3 lines", "deleted /a"]
+
+
+def test_a_deferred_command_run_is_not_stored_as_a_conversation(tmp_path: Path) -> None:
+    from agentkit import SQLiteSession
+    from agentkit.testing import MockChatServer
+
+    from .test_cli import FIXTURES, in_process
+
+    with MockChatServer() as server:
+        server.add(Reply.tool_calls(("delete_file", {"path": "/tmp/y"})))
+        env = {"AIMLAPI_API_KEY": "k", "AIMLAPI_BASE_URL": server.base_url, "PATH": "/usr/bin"}
+        done = in_process(
+            ["run", "Delete /tmp/y", "-T", FIXTURES, "--defer", str(tmp_path / "p.json")], env, ""
+        )
+    assert done.returncode == 9
+    assert SQLiteSession.list() == []
