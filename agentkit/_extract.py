@@ -32,7 +32,7 @@ from ._messages import (
     Usage,
     UserMessage,
 )
-from ._observe import RunInfo, RunObserver, observed_request, start_observing
+from ._observe import ObservedRequest, RunInfo, RunObserver, start_observing
 from ._tool import Tool
 from .models._base import (
     JsonSchemaFormat,
@@ -270,14 +270,9 @@ class Extractor(Generic[T]):
     async def _complete(self, request: ModelRequest, observer: RunObserver | None) -> Completion:
         if observer is None:
             return await self.model.complete(request)
-        token = observer.request_started(request)
-        try:
-            with observed_request(observer, token):
-                completion = await self.model.complete(request)
-        except BaseException as error:
-            observer.request_ended(token, None, error)
-            raise
-        observer.request_ended(token, completion, None)
+        with ObservedRequest(observer, request) as watch:
+            completion = await self.model.complete(request)
+            watch.completed(completion)
         return completion
 
     def _messages(self, text: str | Sequence[Message]) -> list[Message]:

@@ -55,7 +55,7 @@ from ._messages import (
     Usage,
     UserMessage,
 )
-from ._observe import RunObserver, observed_request
+from ._observe import ObservedRequest, RunObserver
 from ._output import OUTPUT_TOOL_NAME, validation_message
 from ._policy import RunSpec
 from .models._base import ModelRequest, ModelSettings, ResponseCompleted, ToolCallReady
@@ -157,8 +157,8 @@ class _Run:
         self._last_results: list[ToolResult] = []
         self.observer: RunObserver | None = None
         """Told of requests and tool calls (OpenTelemetry, a timeline); usually None."""
-        self._request_token: Any = None
-        self._request_open = False
+        self._watch: ObservedRequest | None = None
+        """The observer's view of the request in flight (only when there is an observer)."""
 
     # -- the loop -----------------------------------------------------------------------
 
@@ -233,31 +233,17 @@ class _Run:
         return ModelRequest(messages=messages, tools=self.spec.definitions, settings=settings)
 
     async def _response(self, request: ModelRequest) -> tuple[Completion, dict[int, ToolResult]]:
-        observer = self.observer
-        if observer is None:
-            if self.stream:
-                return await self._streamed_response(request)
-            return await self.spec.model.complete(request), {}
-        token = self._request_token = observer.request_started(request)
-        self._request_open = True
-        try:
-            with observed_request(observer, token):
-                if self.stream:
-                    completion, early = await self._streamed_response(request)
-                else:
-                    completion, early = await self.spec.model.complete(request), {}
-        except BaseException as error:
-            if self._request_open:
-                observer.request_ended(token, None, error)
-            raise
-        self._request_completed(completion)
+        if self.observer is None:
+            return await self._answer(request)
+        with ObservedRequest(self.observer, request) as self._watch:
+            completion, early = await self._answer(request)
+            self._watch.completed(completion)
         return completion, early
 
-    def _request_completed(self, completion: Completion) -> None:
-        """Tell the observer the request is answered (a stream: before its early tools end)."""
-        if self.observer is not None and self._request_open:
-            self._request_open = False
-            self.observer.request_ended(self._request_token, completion, None)
+    async def _answer(self, request: ModelRequest) -> tuple[Completion, dict[int, ToolResult]]:
+        if self.stream:
+            return await self._streamed_response(request)
+        return await self.spec.model.complete(request), {}
 
     async def _streamed_response(
         self, request: ModelRequest
@@ -267,12 +253,13 @@ class _Run:
         completion: Completion | None = None
         stream = self.spec.model.stream(request)
         async with single_error(), anyio.create_task_group() as group, stream as deltas:
-            if self.observer is not None:  # the stream is open: its first events are here
-                self.observer.request_streaming(self._request_token)
+            if self._watch is not None:  # the stream is open: its first events are here
+                self._watch.streaming()
             async for delta in deltas:
                 if isinstance(delta, ResponseCompleted):
                     completion = delta.completion
-                    self._request_completed(completion)
+                    if self._watch is not None:  # complete, before its early tools end
+                        self._watch.completed(completion)
                 elif delta.choice == 0:
                     if self.emit is not None:
                         await self.emit(delta)

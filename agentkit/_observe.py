@@ -20,11 +20,11 @@ from .models._retry import RETRY_LISTENER
 
 __all__ = [
     "Instrument",
+    "ObservedRequest",
     "RunInfo",
     "RunObserver",
     "add_instrument",
     "observed_item",
-    "observed_request",
     "remove_instrument",
     "start_observing",
 ]
@@ -117,18 +117,42 @@ def observed_item(
                 _EXTRA.reset(token)
 
 
-@contextlib.contextmanager
-def observed_request(observer: RunObserver, token: Any) -> Iterator[None]:
-    """Tell `observer` of the retries of the request `token` made inside the block."""
+class ObservedRequest:
+    """One model request as its observer sees it: started, retried, streaming, ended once.
 
-    def retried(attempt: int, error: BaseException, wait: float) -> None:
-        observer.request_retried(token, attempt, error, wait)
+    Inside the `with` block the retry policy reports retries to the observer. The request ends
+    at `completed()` (a stream's answer can be complete before its eagerly started tools end),
+    or, when the block raises first, with that error.
+    """
 
-    reset = RETRY_LISTENER.set(retried)
-    try:
-        yield
-    finally:
-        RETRY_LISTENER.reset(reset)
+    def __init__(self, observer: RunObserver, request: ModelRequest) -> None:
+        self.observer = observer
+        self.token = observer.request_started(request)
+        self.open = True
+        self._listening: Any = None
+
+    def __enter__(self) -> ObservedRequest:
+        self._listening = RETRY_LISTENER.set(self._retried)
+        return self
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        RETRY_LISTENER.reset(self._listening)
+        if error is not None and self.open:
+            self.open = False
+            self.observer.request_ended(self.token, None, error)
+
+    def streaming(self) -> None:
+        """The answer's first events arrived."""
+        self.observer.request_streaming(self.token)
+
+    def completed(self, completion: Completion) -> None:
+        """The answer is complete (told once, however often this is called)."""
+        if self.open:
+            self.open = False
+            self.observer.request_ended(self.token, completion, None)
+
+    def _retried(self, attempt: int, error: BaseException, wait: float) -> None:
+        self.observer.request_retried(self.token, attempt, error, wait)
 
 
 class _Fanout:
