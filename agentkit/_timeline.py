@@ -26,7 +26,7 @@ from typing import IO, Any
 from ._events import RunResult, ToolResult
 from ._messages import Completion, ToolCall
 from ._observe import RunInfo
-from .models._base import ModelRequest
+from .models._base import ModelRequest, model_name
 from .models._chat_wire import encode_message
 
 __all__ = ["Timeline"]
@@ -51,15 +51,12 @@ class _Recorder:
         self.started = time.perf_counter()
         self.requests = 0
         self.run = uuid.uuid4().hex[:12]
-        model = info.model
         self._write(
             "run_started",
             at=time.time(),
             kind=info.kind,
             agent=info.name,
-            model=str(
-                getattr(model, "model", None) or getattr(model, "name", type(model).__name__)
-            ),
+            model=model_name(info.model),
             stream=info.stream,
         )
 

@@ -39,7 +39,7 @@ from ._events import RunResult, ToolResult
 from ._messages import Completion, ToolCall
 from ._observe import RunInfo, add_instrument, remove_instrument
 from ._version import __version__
-from .models._base import ModelRequest, ModelSettings
+from .models._base import ModelRequest, ModelSettings, model_name
 from .models._chat_wire import encode_message
 
 __all__ = ["OpenTelemetryInstrument", "instrument", "uninstrument"]
@@ -136,9 +136,7 @@ class _ModelAttributes:
     """What every span and measurement of one model carries."""
 
     def __init__(self, model: Any) -> None:
-        self.name = str(
-            getattr(model, "model", None) or getattr(model, "name", None) or type(model).__name__
-        )
+        self.name = model_name(model)
         self.common = _model_attributes(model, self.name)
         self.chat = {gen_ai.GEN_AI_OPERATION_NAME: "chat", **self.common}
         self.span_name = f"chat {self.name}"

@@ -35,6 +35,7 @@ __all__ = [
     "ToolCallReady",
     "ToolCallStarted",
     "completion_deltas",
+    "model_name",
 ]
 
 
@@ -248,3 +249,12 @@ class Model(Protocol):
     async def aclose(self) -> None:
         """Release what the model holds (connections); a model that holds nothing returns."""
         ...
+
+
+def model_name(model: object) -> str:
+    """The name a model answers to, for traces, timelines and cache keys.
+
+    Its `model` (ChatModel), else its `name` (the test doubles), else its class's name.
+    """
+    name = getattr(model, "model", None) or getattr(model, "name", None)
+    return str(name or type(model).__name__)

@@ -33,7 +33,14 @@ from typing import Any
 
 from agentkit._messages import Completion, Usage, messages_to_json
 
-from ._base import Model, ModelRequest, ResponseCompleted, StreamDelta, completion_deltas
+from ._base import (
+    Model,
+    ModelRequest,
+    ResponseCompleted,
+    StreamDelta,
+    completion_deltas,
+    model_name,
+)
 
 __all__ = ["CachedModel", "ResponseCache"]
 
@@ -92,7 +99,7 @@ class ResponseCache:
         if (settings.n or 1) > 1 and settings.seed is None and not self.cache_random:
             return None
         identity = {
-            "model": str(getattr(model, "model", None) or getattr(model, "name", "")),
+            "model": model_name(model),
             "endpoint": str(getattr(model, "base_url", "")),
             "messages": json.loads(messages_to_json(request.messages)),
             "tools": [dataclasses.asdict(d) for d in request.tools],
