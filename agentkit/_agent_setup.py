@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from ._dispatch import ApprovalRequest, Dispatcher
+from ._dispatch import ApprovalRequest, Dispatcher, denial
 from ._events import PendingApprovals, PendingCall
 from ._exceptions import ToolDefinitionError
 from ._messages import Message, ToolCall, ToolMessage, Usage, UserMessage
@@ -164,11 +164,8 @@ async def decided(
         elif isinstance(decision, Supply):
             results[call_id] = decision.result
         else:
-            reason = decision.reason if isinstance(decision, Deny) and decision.reason else ""
-            results[call_id] = (
-                f"Error: the user denied this call of {call.name!r}; it did not run"
-                + (f" ({reason})" if reason else "")
-            )
+            why = decision.reason if isinstance(decision, Deny) else ""
+            results[call_id] = f"Error: {denial(call.name, why)}"
     answer = state.messages[-1]
     calls = getattr(answer, "tool_calls", ())
     replies = [ToolMessage(tool_call_id=c.id, content=results[c.id]) for c in calls]

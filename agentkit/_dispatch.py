@@ -35,7 +35,7 @@ from ._exceptions import ToolArgumentsError, ToolError, ToolResultError
 from ._messages import ToolCall, Usage
 from ._tool import RunContext, Tool, serialize_result
 
-__all__ = ["DEFER", "ApprovalRequest", "Approver", "Dispatcher", "visible"]
+__all__ = ["DEFER", "ApprovalRequest", "Approver", "Dispatcher", "denial", "visible"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +96,15 @@ _NO_SCOPE = contextlib.nullcontext()
 class _ToolFailure(Exception):
     """A call failed in a way the model should hear about."""
 
+    def __init__(self, reason: str, *, denied: bool = False) -> None:
+        super().__init__(reason)
+        self.denied = denied
+
+
+def denial(name: str, why: str = "") -> str:
+    """What the model is told of a call a person denied (`why`, when they gave one)."""
+    return f"the user denied this call of {name!r}; it did not run" + (f" ({why})" if why else "")
+
 
 @dataclass(slots=True)
 class Dispatcher:
@@ -126,7 +135,7 @@ class Dispatcher:
         try:  # the slot is released by the task that took it
             content, value = await self._execute(call, context, truncated)
         except _ToolFailure as failure:
-            return self._failed(call, str(failure), started, context)
+            return self._failed(call, str(failure), started, context, denied=failure.denied)
         except _Deferred as deferred:
             duration = time.perf_counter() - started
             return ToolResult(call, "", ok=False, duration=duration, deferred=deferred.arguments)
@@ -144,7 +153,13 @@ class Dispatcher:
         )
 
     def _failed(
-        self, call: ToolCall, reason: str, started: float, context: RunContext[Any]
+        self,
+        call: ToolCall,
+        reason: str,
+        started: float,
+        context: RunContext[Any],
+        *,
+        denied: bool = False,
     ) -> ToolResult:
         self.failures.setdefault(call.name, []).append(reason)
         duration = time.perf_counter() - started
@@ -158,6 +173,7 @@ class Dispatcher:
             duration=duration,
             error=reason,
             usage=context.spent(),
+            denied=denied,
         )
 
     async def _execute(
@@ -192,7 +208,8 @@ class Dispatcher:
         if self.approver is None:
             raise _ToolFailure(
                 f"tool {call.name!r} needs approval and no approver is configured; "
-                "the call was denied and did not run"
+                "the call was denied and did not run",
+                denied=True,
             )
         decision = self.approver(request)
         if inspect.isawaitable(decision):
@@ -200,7 +217,7 @@ class Dispatcher:
         if isinstance(decision, _Deferral):
             raise _Deferred(dict(request.arguments))
         if not decision:
-            raise _ToolFailure(f"the user denied this call of {call.name!r}; it did not run")
+            raise _ToolFailure(denial(call.name), denied=True)
 
     async def _call(
         self, tool: Tool[..., Any], arguments: dict[str, Any], context: RunContext[Any]

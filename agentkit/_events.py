@@ -54,6 +54,8 @@ class ToolResult:
     """What the tool spent on the run's behalf (`RunContext.add_usage`); in the run's usage."""
     deferred: Mapping[str, Any] | None = None
     """The validated arguments of a call whose approval was deferred (it did not run)."""
+    denied: bool = False
+    """The call needed approval and did not get it (it did not run)."""
 
 
 @dataclass(frozen=True, slots=True)

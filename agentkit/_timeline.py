@@ -102,7 +102,7 @@ class _Recorder:
             call=token,
             ok=result.ok,
             error=result.error,
-            denied=bool(result.error and "denied" in result.error),
+            denied=result.denied,
             content=result.content[:_MAX_TEXT],
         )
 

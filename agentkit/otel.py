@@ -248,8 +248,8 @@ class _RunSpans:
         if self.owner.include_content:
             span.set_attribute(gen_ai.GEN_AI_TOOL_CALL_RESULT, result.content)
         if not result.ok:
-            denied = bool(result.error and "denied" in result.error)
-            span.set_attribute(error_attributes.ERROR_TYPE, "denied" if denied else "tool_error")
+            kind = "denied" if result.denied else "tool_error"
+            span.set_attribute(error_attributes.ERROR_TYPE, kind)
             span.set_status(Status(StatusCode.ERROR, result.error))
         span.end()
 

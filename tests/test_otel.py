@@ -283,3 +283,15 @@ async def test_a_small_batch_gives_each_item_a_span_over_its_run(
         (run,) = [r for r in runs if r.context.trace_id == item.context.trace_id]
         assert run.parent is not None
         assert run.parent.span_id == item.context.span_id
+
+
+async def test_a_tool_error_that_says_denied_is_not_a_denial(telemetry: Telemetry) -> None:
+    @tool
+    def read(path: str) -> str:
+        """Read a file."""
+        raise PermissionError(f"permission denied: {path}")
+
+    model = FakeModel([Reply.tool_calls(("read", {"path": "/root/x"})), "no access"])
+    await Agent(model, tools=[read]).run("read it")
+    (span,) = telemetry.named("execute_tool")
+    assert span.attributes["error.type"] == "tool_error"
