@@ -275,18 +275,11 @@ class Agent(Generic[OutputT]):
         trace_to: str | os.PathLike[str] | None,
     ) -> RunResult[OutputT]:
         """A run on a stored conversation: held, loaded, and appended to in one transaction."""
-        async with session.hold():
-            history = session.messages()
-            messages: list[Message] = []
-            try:
-                result = await self._run(
-                    prompt, deps, history, emit, stream=False, trace_to=trace_to, into=messages
-                )
-            except BaseException:
-                session.append(messages[len(history) :], partial=True)  # kept, marked so
-                raise
-            session.append(result.messages[result.new_message_index :])
-            return result
+        async with session.recording() as record:
+            return await self._run(
+                prompt, deps, record.history, emit, stream=False, trace_to=trace_to,
+                into=record.messages,
+            )  # fmt: skip
 
     async def resume(
         self,
@@ -354,27 +347,24 @@ class Agent(Generic[OutputT]):
         """
         if session is not None and message_history:
             raise ValueError("give a session or a message_history, not both")
-        held = session.hold() if session is not None else contextlib.nullcontext()
-        async with held:
-            history = session.messages() if session is not None else message_history
+        scope = session.recording() if session is not None else contextlib.nullcontext(None)
+        async with scope as record:
+            history = record.history if record is not None else message_history
+            messages = record.messages if record is not None else []
             send, receive = anyio.create_memory_object_stream[RunEvent](max_buffer_size=64)
             run = AgentStream[OutputT](receive)
-            messages: list[Message] = []
-            try:
-                async with single_error(), anyio.create_task_group() as group:
-                    group.start_soon(
-                        self._stream_into, run, send, prompt, deps, history, trace_to, messages
-                    )
-                    try:
-                        yield run
-                    finally:
-                        if not run._finished:  # left early: stop the run, its requests and tools
-                            group.cancel_scope.cancel()
-                        await receive.aclose()
-            finally:
-                if session is not None:
-                    done = run._finished and run._error is None
-                    session.append(messages[len(history) :], partial=not done)
+            async with single_error(), anyio.create_task_group() as group:
+                group.start_soon(
+                    self._stream_into, run, send, prompt, deps, history, trace_to, messages
+                )
+                try:
+                    yield run
+                finally:
+                    if not run._finished:  # left early: stop the run, its requests and tools
+                        group.cancel_scope.cancel()
+                    await receive.aclose()
+            if record is not None:
+                record.complete = run._finished and run._error is None
             run._raise_error()
 
     async def _stream_into(

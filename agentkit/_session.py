@@ -84,6 +84,18 @@ def default_store() -> Path:
     return base / "agentkit" / "sessions.sqlite3"
 
 
+class Recording:
+    """A run's view of its stored conversation (see `SQLiteSession.recording`)."""
+
+    def __init__(self, history: list[Message]) -> None:
+        self.history = history
+        """The conversation before the run."""
+        self.messages: list[Message] = []
+        """Filled by the run: the history, then what the run adds."""
+        self.complete = True
+        """Whether the run finished; False stores its messages marked partial."""
+
+
 class SQLiteSession:
     """One conversation in a SQLite store, continued by every run given it."""
 
@@ -174,6 +186,24 @@ class SQLiteSession:
             db.execute("DELETE FROM runs WHERE session = ?", (self.session_id,))
             gone = db.execute("DELETE FROM sessions WHERE id = ?", (self.session_id,))
             return gone.rowcount > 0
+
+    @contextlib.asynccontextmanager
+    async def recording(self) -> AsyncIterator[Recording]:
+        """One run on this conversation: held, its history loaded, its messages appended.
+
+        The run adds its messages to `recording.messages` (which starts as the history);
+        when the block ends they are appended in one transaction, marked partial when the
+        block raised or `recording.complete` was set to False.
+        """
+        async with self.hold():
+            record = Recording(self.messages())
+            try:
+                yield record
+            except BaseException:
+                record.complete = False
+                raise
+            finally:
+                self.append(record.messages[len(record.history) :], partial=not record.complete)
 
     @contextlib.asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:
