@@ -284,12 +284,20 @@ class _Run:
     ) -> None:
         """Run one call, keep its result at its position in the answer, report it."""
         observer = self.observer
-        token = observer.tool_started(call) if observer is not None else None
-        results[position] = await self.dispatcher.run_one(
-            call, self.result.usage, truncated=truncated
-        )
-        if observer is not None:
-            observer.tool_ended(token, results[position])
+        if observer is None:
+            results[position] = await self.dispatcher.run_one(
+                call, self.result.usage, truncated=truncated
+            )
+        else:
+            token = observer.tool_started(call)
+            try:
+                results[position] = await self.dispatcher.run_one(
+                    call, self.result.usage, truncated=truncated
+                )
+            except BaseException as error:  # cancelled, or raise_errors: the call still ends
+                observer.tool_ended(token, None, error)
+                raise
+            observer.tool_ended(token, results[position], None)
         if self.emit is not None:
             await self.emit(ToolCallFinished(results[position]))
 

@@ -43,7 +43,14 @@ class RunInfo:
 
 
 class RunObserver(Protocol):
-    """Told of one run's requests and tool calls; the tokens it returns come back to it."""
+    """Told of one run's requests and tool calls; the tokens it returns come back to it.
+
+    Each start and its end are told in the same task, with the work in between: a run's
+    start and `run_ended` in the run's task, a request's in the loop's task, a tool call's in
+    the task running that call. So an observer may make something current for the work (an
+    OpenTelemetry span) and restore it at the end. Every start gets its end, also when the
+    work fails or is cancelled.
+    """
 
     def request_started(self, request: ModelRequest) -> Any: ...
     def request_streaming(self, token: Any) -> None: ...
@@ -54,7 +61,9 @@ class RunObserver(Protocol):
         self, token: Any, completion: Completion | None, error: BaseException | None
     ) -> None: ...
     def tool_started(self, call: ToolCall) -> Any: ...
-    def tool_ended(self, token: Any, result: ToolResult) -> None: ...
+    def tool_ended(
+        self, token: Any, result: ToolResult | None, error: BaseException | None
+    ) -> None: ...
     def run_ended(self, result: RunResult[Any] | None, error: BaseException | None) -> None: ...
 
 
@@ -89,7 +98,16 @@ def start_observing(info: RunInfo, *, enabled: bool = True) -> RunObserver | Non
     instruments: Sequence[Instrument] = (*_INSTRUMENTS, *extra) if enabled else extra
     if not instruments:
         return None
-    observers = [o for i in instruments if (o := i.start_run(info)) is not None]
+    observers: list[RunObserver] = []
+    for instrument in instruments:
+        try:
+            observer = instrument.start_run(info)
+        except BaseException as error:  # a timeline that cannot open its file, say
+            for started in observers:  # what already started ends (a span stops being current)
+                started.run_ended(None, error)
+            raise
+        if observer is not None:
+            observers.append(observer)
     if not observers:
         return None
     return observers[0] if len(observers) == 1 else _Fanout(observers)
@@ -181,9 +199,11 @@ class _Fanout:
     def tool_started(self, call: ToolCall) -> Any:
         return [o.tool_started(call) for o in self.observers]
 
-    def tool_ended(self, token: Any, result: ToolResult) -> None:
+    def tool_ended(
+        self, token: Any, result: ToolResult | None, error: BaseException | None
+    ) -> None:
         for o, t in zip(self.observers, token, strict=True):
-            o.tool_ended(t, result)
+            o.tool_ended(t, result, error)
 
     def run_ended(self, result: RunResult[Any] | None, error: BaseException | None) -> None:
         for o in self.observers:

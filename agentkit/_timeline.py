@@ -96,7 +96,12 @@ class _Recorder:
         )
         return call.id
 
-    def tool_ended(self, token: str, result: ToolResult) -> None:
+    def tool_ended(
+        self, token: str, result: ToolResult | None, error: BaseException | None
+    ) -> None:
+        if result is None:  # cancelled, or raised with raise_errors=True
+            self._write("tool_ended", call=token, ok=False, error=_error(error), content="")
+            return
         self._write(
             "tool_ended",
             call=token,

@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
 from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
@@ -133,7 +134,7 @@ class OpenTelemetryInstrument:
 
 
 class _ModelAttributes:
-    """What every span and measurement of one model carries."""
+    """What every span and measurement of one model carries, built once per model."""
 
     def __init__(self, model: Any) -> None:
         self.name = model_name(model)
@@ -141,6 +142,33 @@ class _ModelAttributes:
         self.chat = {gen_ai.GEN_AI_OPERATION_NAME: "chat", **self.common}
         self.span_name = f"chat {self.name}"
         self._answered: dict[str, tuple[dict[str, Any], ...]] = {}
+        self._runs: dict[str, dict[str, Any]] = {}
+        self._sent: tuple[ModelSettings | None, dict[str, Any]] = (None, self.chat)
+
+    def run_attributes(self, agent_name: str) -> dict[str, Any]:
+        """The `invoke_agent` span's attributes for runs of the agent named `agent_name`."""
+        found = self._runs.get(agent_name)
+        if found is None:
+            found = {
+                gen_ai.GEN_AI_OPERATION_NAME: "invoke_agent",
+                gen_ai.GEN_AI_AGENT_NAME: agent_name,
+                **self.common,
+            }
+            if len(self._runs) < 64:
+                self._runs[agent_name] = found
+        return found
+
+    def request_attributes(self, settings: ModelSettings) -> dict[str, Any]:
+        """A `chat` span's attributes: the model's, and the settings sent.
+
+        A run sends the same settings object request after request, so the last is kept.
+        """
+        last, found = self._sent
+        if settings is not last:
+            sent = _settings(settings)
+            found = {**self.chat, **sent} if sent else self.chat
+            self._sent = (settings, found)
+        return found
 
     def metric_attributes(self, response_model: str) -> tuple[dict[str, Any], ...]:
         """(duration, input tokens, output tokens) attributes for answers by `response_model`."""
@@ -157,49 +185,51 @@ class _ModelAttributes:
         return found
 
 
-class _Request:
-    def __init__(self, span: Span, attributes: dict[str, Any]) -> None:
-        self.span, self.attributes, self.started = span, attributes, time.perf_counter()
+class _Current:
+    """A span, current (for the code that runs meanwhile) until it ends."""
+
+    __slots__ = ("span", "started", "token")
+
+    def __init__(self, span: Span, parent: Context) -> None:
+        self.span, self.started = span, time.perf_counter()
+        self.token = otel_context.attach(trace.set_span_in_context(span, parent))
+
+    def end(self) -> None:
+        self.span.end()
+        otel_context.detach(self.token)
 
 
 class _RunSpans:
     """One run: its span, and the spans of its requests and tool calls."""
 
     def __init__(self, owner: OpenTelemetryInstrument, info: RunInfo) -> None:
-        self.owner = owner
+        self.owner, self.tracer = owner, owner.tracer
         self.model = owner.attributes_of(info.model)
-        self.model_name, self.common = self.model.name, self.model.common
         name = info.name if info.kind == "agent" else f"extract_{info.name}"
+        attributes = self.model.run_attributes(name)
         self.span = owner.tracer.start_span(
-            f"invoke_agent {name}",
-            kind=SpanKind.INTERNAL,
-            attributes={
-                gen_ai.GEN_AI_OPERATION_NAME: "invoke_agent",
-                gen_ai.GEN_AI_AGENT_NAME: name,
-                **self.common,
-            },
+            f"invoke_agent {name}", kind=SpanKind.INTERNAL, attributes=attributes
         )
         self.context = trace.set_span_in_context(self.span)
+        self._current = otel_context.attach(self.context)  # the user's spans in the run nest
 
-    def request_started(self, request: ModelRequest) -> _Request:
-        attributes = self.model.chat
-        settings = _settings(request.settings)
-        span = self.owner.tracer.start_span(
+    def request_started(self, request: ModelRequest) -> _Current:
+        span = self.tracer.start_span(
             self.model.span_name,
             context=self.context,
             kind=SpanKind.CLIENT,
-            attributes={**attributes, **settings} if settings else attributes,
+            attributes=self.model.request_attributes(request.settings),
         )
         if self.owner.include_content:
             messages = [encode_message(m) for m in request.messages]
             span.set_attribute(gen_ai.GEN_AI_INPUT_MESSAGES, json.dumps(messages))
-        return _Request(span, attributes)
+        return _Current(span, self.context)  # an instrumented HTTP client's spans nest
 
-    def request_streaming(self, token: _Request) -> None:
+    def request_streaming(self, token: _Current) -> None:
         token.span.add_event("gen_ai.response.first_chunk")
 
     def request_retried(
-        self, token: _Request, attempt: int, error: BaseException, wait: float
+        self, token: _Current, attempt: int, error: BaseException, wait: float
     ) -> None:
         token.span.add_event(
             "gen_ai.request.retry",
@@ -207,13 +237,13 @@ class _RunSpans:
         )
 
     def request_ended(
-        self, token: _Request, completion: Completion | None, error: BaseException | None
+        self, token: _Current, completion: Completion | None, error: BaseException | None
     ) -> None:
         span, seconds = token.span, time.perf_counter() - token.started
         if completion is not None:
             span.set_attributes(_response_attributes(completion))
             timed, tokens_in, tokens_out = self.model.metric_attributes(
-                completion.model or self.model_name
+                completion.model or self.model.name
             )
             self.owner.tokens.record(completion.usage.prompt_tokens, tokens_in)
             self.owner.tokens.record(completion.usage.completion_tokens, tokens_out)
@@ -222,14 +252,14 @@ class _RunSpans:
                 output = [encode_message(c.message) for c in completion.choices]
                 span.set_attribute(gen_ai.GEN_AI_OUTPUT_MESSAGES, json.dumps(output))
         if error is not None:
-            failed = {**token.attributes, error_attributes.ERROR_TYPE: type(error).__name__}
+            failed = {**self.model.chat, error_attributes.ERROR_TYPE: type(error).__name__}
             self.owner.duration.record(seconds, failed)
             span.set_attribute(error_attributes.ERROR_TYPE, type(error).__name__)
             _failed(span, error)
-        span.end()
+        token.end()
 
-    def tool_started(self, call: ToolCall) -> Span:
-        span = self.owner.tracer.start_span(
+    def tool_started(self, call: ToolCall) -> _Current:
+        span = self.tracer.start_span(
             f"execute_tool {call.name}",
             context=self.context,
             kind=SpanKind.INTERNAL,
@@ -242,16 +272,23 @@ class _RunSpans:
         )
         if self.owner.include_content:
             span.set_attribute(gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS, call.arguments)
-        return span
+        return _Current(span, self.context)  # the tool's own spans nest under its call
 
-    def tool_ended(self, span: Span, result: ToolResult) -> None:
-        if self.owner.include_content:
-            span.set_attribute(gen_ai.GEN_AI_TOOL_CALL_RESULT, result.content)
-        if not result.ok:
+    def tool_ended(
+        self, token: _Current, result: ToolResult | None, error: BaseException | None
+    ) -> None:
+        span = token.span
+        if result is None:  # cancelled, or raised (raise_errors=True)
+            span.set_attribute(error_attributes.ERROR_TYPE, type(error).__name__)
+            if error is not None:
+                _failed(span, error)
+        elif not result.ok:
             kind = "denied" if result.denied else "tool_error"
             span.set_attribute(error_attributes.ERROR_TYPE, kind)
             span.set_status(Status(StatusCode.ERROR, result.error))
-        span.end()
+        if result is not None and self.owner.include_content:
+            span.set_attribute(gen_ai.GEN_AI_TOOL_CALL_RESULT, result.content)
+        token.end()
 
     def run_ended(self, result: RunResult[Any] | None, error: BaseException | None) -> None:
         if result is not None:
@@ -266,6 +303,7 @@ class _RunSpans:
             self.span.set_attribute(error_attributes.ERROR_TYPE, type(error).__name__)
             _failed(self.span, error)
         self.span.end()
+        otel_context.detach(self._current)
 
 
 def _model_attributes(model: Any, model_name: str) -> dict[str, Any]:

@@ -12,7 +12,9 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
 import pytest
+from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -23,7 +25,7 @@ from pydantic import BaseModel
 import agentkit
 from agentkit import Agent, ApprovalRequest, ModelSettings, RetryPolicy, extract, tool
 from agentkit.otel import uninstrument
-from agentkit.testing import FakeModel, Fault, MockChatServer, Reply
+from agentkit.testing import FakeModel, Fault, FunctionModel, MockChatServer, Reply
 
 pytestmark = pytest.mark.anyio
 KEY = "sk-otel-secret-0123456789"
@@ -295,3 +297,84 @@ async def test_a_tool_error_that_says_denied_is_not_a_denial(telemetry: Telemetr
     await Agent(model, tools=[read]).run("read it")
     (span,) = telemetry.named("execute_tool")
     assert span.attributes["error.type"] == "tool_error"
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_spans_are_current_for_the_work_they_cover(
+    telemetry: Telemetry, streamed: bool
+) -> None:
+    """What runs inside a request or a tool call (an instrumented HTTP client, the tool's own
+    spans, sync tools in their threads too) nests under that request's or call's span; the
+    run's span is current for the run and no longer after it."""
+    tracer = telemetry.tracer_provider.get_tracer("user code")
+
+    def answer(messages: list[Any], tools: list[Any]) -> Any:
+        with tracer.start_as_current_span("inside the request"):
+            pass
+        if messages[-1].role == "tool":
+            return "done"
+        return Reply.tool_calls(("fetch", {"url": "a"}), ("parse", {"text": "b"}))
+
+    @tool
+    async def fetch(url: str) -> str:
+        """Fetch a page."""
+        with tracer.start_as_current_span("inside fetch"):
+            return url
+
+    @tool
+    def parse(text: str) -> str:
+        """Parse a text (sync: a worker thread)."""
+        with tracer.start_as_current_span("inside parse"):
+            return text
+
+    agent = Agent(FunctionModel(answer), name="nesting", tools=[fetch, parse])
+    with tracer.start_as_current_span("outer") as outer:
+        if streamed:
+            async with agent.stream("go") as run:
+                async for _ in run:
+                    pass
+        else:
+            await agent.run("go")
+        assert trace.get_current_span() is outer  # nothing of the run is left current
+
+    by_name = {s.name: s for s in telemetry.spans()}
+    (invoke,) = telemetry.named("invoke_agent")
+    chats = telemetry.named("chat")
+    assert invoke.parent is not None
+    assert invoke.parent.span_id == outer.get_span_context().span_id
+    inside_requests = telemetry.named("inside the request")
+    assert [s.parent.span_id for s in inside_requests if s.parent] == [
+        c.context.span_id for c in chats
+    ]
+    for tool_name in ("fetch", "parse"):
+        call, inner = by_name[f"execute_tool {tool_name}"], by_name[f"inside {tool_name}"]
+        assert inner.parent is not None
+        assert inner.parent.span_id == call.context.span_id
+
+
+async def test_a_cancelled_tool_call_still_ends_its_span(telemetry: Telemetry) -> None:
+    @tool
+    async def hang(city: str) -> str:
+        """Never answers."""
+        await anyio.sleep(60)
+        return city
+
+    agent = Agent(FakeModel([Reply.tool_calls(("hang", {"city": "Oslo"}))]), tools=[hang])
+    with anyio.move_on_after(0.2):
+        await agent.run("go")
+    (call,) = telemetry.named("execute_tool")
+    (run,) = telemetry.named("invoke_agent")
+    assert call.attributes["error.type"] == run.attributes["error.type"]
+    assert call.status.status_code.name == "ERROR"
+    assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+async def test_a_timeline_that_cannot_be_opened_leaves_no_span_open(
+    telemetry: Telemetry, tmp_path: Any
+) -> None:
+    agent = Agent(FakeModel(["never asked"]))
+    with pytest.raises(FileNotFoundError, match=r"run\.jsonl"):
+        await agent.run("go", trace_to=tmp_path / "missing" / "run.jsonl")
+    (run,) = telemetry.named("invoke_agent")  # ended, not left open
+    assert run.status.status_code.name == "ERROR"
+    assert trace.get_current_span() is trace.INVALID_SPAN

@@ -59,6 +59,24 @@ async def test_a_run_records_every_event_in_order(tmp_path: Path) -> None:
     assert "no data for Paris" in failed[0]["error"]
 
 
+async def test_a_cancelled_tool_call_is_recorded_as_ended(tmp_path: Path) -> None:
+    @tool
+    async def hang(city: str) -> str:
+        """Never answers."""
+        await anyio.sleep(60)
+        return city
+
+    path = tmp_path / "run.jsonl"
+    agent = Agent(FakeModel([Reply.tool_calls(("hang", {"city": "Oslo"}))]), tools=[hang])
+    with anyio.move_on_after(0.2):
+        await agent.run("go", trace_to=path)
+    events = read_events(path.read_text().splitlines())
+    (ended,) = [e for e in events if e["event"] == "tool_ended"]
+    assert ended["ok"] is False
+    assert ended["error"].startswith("Cancelled")  # asyncio's CancelledError, trio's Cancelled
+    assert events[-1]["event"] == "run_ended"
+
+
 async def test_runs_append_to_one_file(tmp_path: Path) -> None:
     path = tmp_path / "runs.jsonl"
     agent = Agent(FakeModel(["one", "two"]))
