@@ -182,9 +182,26 @@ LOOPS: dict[str, Callable[[str, float], Runner]] = {
     "pydantic-ai": pydantic_ai,
     "agentkit": agentkit_agent,
 }
+def pydantic_ai_instrumented(url: str, delay: float) -> Runner:
+    """The pydantic-ai loop with its OpenTelemetry instrumentation on, the same providers,
+    content left out as agentkit's default does."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.trace import TracerProvider
+    from pydantic_ai import Agent
+    from pydantic_ai.models.instrumented import InstrumentationSettings
+
+    settings = InstrumentationSettings(
+        tracer_provider=TracerProvider(), meter_provider=MeterProvider(), include_content=False
+    )
+    Agent.instrument_all(settings)
+    return pydantic_ai(url, delay)
+
+
 INSTRUMENTED_LOOPS: dict[str, Callable[[str, float], Runner]] = {
     "agentkit-off": agentkit_agent,
     "agentkit": agentkit_instrumented,
+    "pydantic-ai-off": pydantic_ai,
+    "pydantic-ai": pydantic_ai_instrumented,
 }
 
 

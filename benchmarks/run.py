@@ -119,9 +119,9 @@ SCENARIOS = {
         0.0,
         (200, 40),
         "cpu_per_unit",
-        ["agentkit-off", "agentkit"],
+        ["agentkit-off", "agentkit", "pydantic-ai-off", "pydantic-ai"],
         description="CPU ms per 2-request tool loop, OpenTelemetry off and on (SDK providers "
-        "exporting nowhere)",
+        "exporting nowhere), agentkit and pydantic-ai",
     ),
     "tool-loop": Scenario(
         0.0,
