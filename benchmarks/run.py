@@ -119,9 +119,10 @@ SCENARIOS = {
         0.0,
         (200, 40),
         "cpu_per_unit",
-        ["agentkit-off", "agentkit", "pydantic-ai-off", "pydantic-ai"],
+        ["agentkit-off", "sdk-floor", "agentkit", "pydantic-ai-off", "pydantic-ai"],
         description="CPU ms per 2-request tool loop, OpenTelemetry off and on (SDK providers "
-        "exporting nowhere), agentkit and pydantic-ai",
+        "exporting nowhere), agentkit and pydantic-ai; sdk-floor: agentkit off plus the "
+        "conventions' spans and records made by hand",
     ),
     "tool-loop": Scenario(
         0.0,
