@@ -16,6 +16,7 @@ Limits (`max_turns`, usage limits, retry budgets) raise errors carrying the part
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import logging
 import time
@@ -55,7 +56,7 @@ from ._messages import (
     Usage,
     UserMessage,
 )
-from ._observe import ObservedRequest, RunObserver
+from ._observe import ObservedRequest, RunObserver, observed_call
 from ._output import OUTPUT_TOOL_NAME, validation_message
 from ._policy import RunSpec
 from .models._base import ModelRequest, ModelSettings, ResponseCompleted, ToolCallReady
@@ -283,21 +284,13 @@ class _Run:
         self, results: dict[int, ToolResult], position: int, call: ToolCall, truncated: bool
     ) -> None:
         """Run one call, keep its result at its position in the answer, report it."""
+        run = functools.partial(
+            self.dispatcher.run_one, call, self.result.usage, truncated=truncated
+        )
         observer = self.observer
-        if observer is None:
-            results[position] = await self.dispatcher.run_one(
-                call, self.result.usage, truncated=truncated
-            )
-        else:
-            token = observer.tool_started(call)
-            try:
-                results[position] = await self.dispatcher.run_one(
-                    call, self.result.usage, truncated=truncated
-                )
-            except BaseException as error:  # cancelled, or raise_errors: the call still ends
-                observer.tool_ended(token, None, error)
-                raise
-            observer.tool_ended(token, results[position], None)
+        results[position] = await (
+            run() if observer is None else observed_call(observer, call, run)
+        )
         if self.emit is not None:
             await self.emit(ToolCallFinished(results[position]))
 

@@ -8,7 +8,7 @@ no instrument registered, a run asks nobody and pays nothing: the loop checks on
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -24,6 +24,7 @@ __all__ = [
     "RunInfo",
     "RunObserver",
     "add_instrument",
+    "observed_call",
     "observed_item",
     "remove_instrument",
     "start_observing",
@@ -171,6 +172,20 @@ class ObservedRequest:
 
     def _retried(self, attempt: int, error: BaseException, wait: float) -> None:
         self.observer.request_retried(self.token, attempt, error, wait)
+
+
+async def observed_call(
+    observer: RunObserver, call: ToolCall, run: Callable[[], Awaitable[ToolResult]]
+) -> ToolResult:
+    """Run one tool call (`run`) between the observer's start and end of it."""
+    token = observer.tool_started(call)
+    try:
+        result = await run()
+    except BaseException as error:  # cancelled, or raise_errors: the call still ends
+        observer.tool_ended(token, None, error)
+        raise
+    observer.tool_ended(token, result, None)
+    return result
 
 
 class _Fanout:
