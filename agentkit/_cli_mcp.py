@@ -7,6 +7,7 @@ other commands start as fast as before and work without the `mcp` extra.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -17,17 +18,22 @@ from ._loading import LoadError, load_object
 
 __all__ = ["add_mcp_command", "add_mcp_options", "mcp_toolsets"]
 
+_PREFIXED = re.compile(r"([A-Za-z0-9_-]{1,40})=(.*)", re.DOTALL)
+"""`NAME=COMMAND` / `NAME=URL`: NAME goes before each of that server's tool names."""
+
 
 def add_mcp_options(parser: argparse.ArgumentParser) -> None:
-    """`--mcp "command args"` and `--mcp-url URL`, both repeatable."""
+    """`--mcp "[NAME=]command args"` and `--mcp-url [NAME=]URL`, both repeatable."""
     group = parser.add_argument_group("MCP servers (need agentkit[mcp])")
     group.add_argument(
-        "--mcp", action="append", default=[], metavar="COMMAND",
-        help='an MCP server to start over stdio, e.g. --mcp "uvx mcp-server-time" (repeatable)',
+        "--mcp", action="append", default=[], metavar="[NAME=]COMMAND",
+        help='an MCP server to start over stdio, e.g. --mcp "uvx mcp-server-time"; with '
+        "NAME= its tools are named NAME_tool, so two servers cannot collide (repeatable)",
     )  # fmt: skip
     group.add_argument(
-        "--mcp-url", action="append", default=[], metavar="URL",
-        help="an MCP server over streamable HTTP, e.g. http://127.0.0.1:8000/mcp (repeatable)",
+        "--mcp-url", action="append", default=[], metavar="[NAME=]URL",
+        help="an MCP server over streamable HTTP, e.g. http://127.0.0.1:8000/mcp; NAME= as "
+        "with --mcp (repeatable)",
     )  # fmt: skip
 
 
@@ -39,17 +45,25 @@ def mcp_toolsets(options: argparse.Namespace) -> list[Any]:
     mcp = _sdk()
     elicit = _terminal_elicitor if sys.stdin.isatty() else None
     toolsets: list[Any] = []
-    for command in commands:
+    for given in commands:
+        prefix, command = _prefixed(given)
         words = shlex.split(command)
         if not words:
             raise UsageError("--mcp: give the server's command, e.g. --mcp 'uvx mcp-server-time'")
-        toolsets.append(mcp.MCPServerStdio(words[0], words[1:], elicitation=elicit))
-    for url in urls:
+        toolsets.append(mcp.MCPServerStdio(words[0], words[1:], prefix=prefix, elicitation=elicit))
+    for given in urls:
+        prefix, url = _prefixed(given)
         try:
-            toolsets.append(mcp.MCPServerHTTP(url, elicitation=elicit))
+            toolsets.append(mcp.MCPServerHTTP(url, prefix=prefix, elicitation=elicit))
         except ValueError as error:
             raise UsageError(f"--mcp-url: {error}") from None
     return toolsets
+
+
+def _prefixed(given: str) -> tuple[str | None, str]:
+    """(`NAME`, the rest) of `NAME=...`; (None, all of it) otherwise."""
+    found = _PREFIXED.fullmatch(given.strip())
+    return (found[1], found[2]) if found else (None, given)
 
 
 def add_mcp_command(commands: Any, add_common: Any) -> None:

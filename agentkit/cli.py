@@ -22,6 +22,7 @@ import json
 import os
 import sys
 import traceback
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
@@ -398,6 +399,12 @@ def _tools_list(options: argparse.Namespace) -> int:
     toolsets = mcp_toolsets(options)
     if toolsets:
         tools += anyio.run(_listed, toolsets)
+    names = Counter(t.name for t in tools)
+    if twice := sorted(n for n, count in names.items() if count > 1):
+        say(
+            f"warning: tool names {', '.join(twice)} are taken more than once; a run refuses "
+            "that: give one server a prefix (--mcp NAME=COMMAND, --mcp-url NAME=URL)"
+        )
     if options.json:
         entries = [
             {

@@ -29,7 +29,7 @@ from agentkit.mcp import (
     MCPServerStdio,
     mcp_server,
 )
-from agentkit.testing import FakeModel, Reply
+from agentkit.testing import FakeModel, MockChatServer, Reply
 
 from .peers import free_port
 
@@ -459,3 +459,35 @@ def test_the_cli_lists_a_servers_tools_and_refuses_bad_options() -> None:
     )
     assert serve_bad.returncode == 2
     assert "HOST:PORT" in serve_bad.stderr
+
+
+def test_the_cli_gives_servers_a_prefix_so_two_can_run_side_by_side() -> None:
+    from .test_cli import agentkit
+
+    command = f"{sys.executable} -m mcp_server_time --local-timezone UTC"
+    with MockChatServer() as server:
+        server.add(
+            Reply.tool_calls(("utc_get_current_time", {"timezone": "UTC"})),
+            Reply.text("It is noon."),
+        )
+        ran = agentkit(
+            "run", "Time?", "--no-session", "--mcp", f"utc={command}", "--mcp", f"b={command}",
+            server=server,
+        )  # fmt: skip
+        assert ran.returncode == 0, ran.stderr
+        assert ran.stdout == "It is noon.\n"
+        sent = [t["function"]["name"] for t in server.requests[0].body["tools"]]
+        assert sent == [
+            "utc_get_current_time", "utc_convert_time", "b_get_current_time", "b_convert_time"
+        ]  # fmt: skip
+        tool_message = server.requests[1].body["messages"][-1]
+        assert tool_message["role"] == "tool"
+        assert '"timezone"' in tool_message["content"]  # the server's answer came back
+        clash = agentkit("run", "Time?", "--no-session", "--mcp", command, "--mcp", command,
+                         server=server)  # fmt: skip
+    assert clash.returncode != 0
+    assert "prefix" in clash.stderr
+    listed = agentkit("tools", "list", "--mcp", command, "--mcp", command)
+    assert listed.returncode == 0
+    assert "get_current_time" in listed.stderr
+    assert "--mcp NAME=COMMAND" in listed.stderr
