@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 from mcp import Client, StdioServerParameters
 
@@ -122,6 +123,30 @@ async def test_filter_and_prefix() -> None:
     ):
         async with server:
             assert [t.name for t in await server.list_tools()] == names
+
+
+async def test_calls_on_an_open_session_take_no_worker_thread() -> None:
+    """anyio's worker threads (shared with sync tools and DNS lookups) stay free while MCP
+    calls wait: with every worker taken, calls on the open session still go through."""
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    saved = limiter.total_tokens
+    async with time_server() as server:
+        await server.list_tools()  # opening the session is the one step that takes a worker
+        limiter.total_tokens = 1
+        answers: list[Any] = []
+
+        async def ask() -> None:
+            answers.append(await server.call_tool("get_current_time", {"timezone": "UTC"}))
+
+        try:
+            with anyio.fail_after(20):  # waiting for a worker would hang until then
+                async with limiter, anyio.create_task_group() as group:  # the only worker
+                    for _ in range(3):
+                        group.start_soon(ask)
+        finally:
+            limiter.total_tokens = saved
+    assert len(answers) == 3
+    assert not any(a.is_error for a in answers)
 
 
 async def test_an_agent_run_uses_the_time_server_and_validates_first() -> None:

@@ -3,7 +3,9 @@
 The official SDK's `Client` is entered and left by one task (anyio's rule for task groups), so
 a session that outlives a run cannot belong to the run's task. It belongs to a task on an event
 loop in a thread of its own (an anyio `BlockingPortal`): runs on any loop and either backend,
-`run_sync` calls included, reach it through thread-safe futures. A session whose server died
+`run_sync` calls included, reach it through thread-safe futures, and wait for them without
+holding a worker thread (anyio's pool is shared with sync tools and DNS lookups, and a batch
+of slow MCP calls must not use it up). A session whose server died
 or restarted is opened again, once, by the next request; a request that still fails raises
 `MCPConnectionError` naming the server.
 """
@@ -15,7 +17,6 @@ import logging
 import threading
 import weakref
 from collections.abc import Awaitable, Callable
-from concurrent.futures import Future
 from contextlib import AbstractContextManager, AsyncExitStack
 from typing import TypeVar
 
@@ -86,7 +87,9 @@ class Connection:
         `MCPConnectionError`. Cancelling the caller cancels the operation.
         """
         for attempt in (1, 2):
-            session = await _in_thread(self._opened)
+            session = self._session  # open already: no thread hop
+            if session is None:
+                session = await _in_thread(self._opened)
             try:
                 return await self._run(session, operation)
             except Exception as error:
@@ -156,13 +159,9 @@ class Connection:
         portal = self._portal
         if portal is None:
             raise MCPConnectionError(f"MCP server {self.label}: the connection was closed")
-        future: Future[T] = portal.start_task_soon(operation, session.client)
-        try:
-            # A worker thread waits for the answer (anyio's default pool, 40 threads).
-            return await anyio.to_thread.run_sync(future.result, abandon_on_cancel=True)
-        except BaseException:
-            future.cancel()
-            raise
+        # The session's loop wakes this task when the answer is in: no worker thread waits
+        # (anyio >= 4.16). Cancelling this task cancels the operation.
+        return await portal.call_async(operation, session.client, abandon_on_cancel=True)
 
     async def _hold(
         self, *, task_status: anyio.abc.TaskStatus[tuple[Client, anyio.Event, anyio.Event]]
