@@ -27,6 +27,9 @@ from agentkit._tool import RunContext, Tool
 
 __all__ = ["MCPTool", "result_text"]
 
+_BACKSTOP_SECONDS = 5.0
+"""How much longer than the tool's timeout the SDK waits before it gives up on the call."""
+
 Caller = Callable[[str, dict[str, Any], float | None], Awaitable[CallToolResult]]
 
 
@@ -100,7 +103,10 @@ class MCPTool(Tool[..., Any]):
         return self._call(**arguments)
 
     async def _call(self, **arguments: Any) -> str:
-        result = await self._caller(self.remote_name, dict(arguments), self.timeout)
+        # The run's own timeout (the dispatcher's, which names it) cancels the call first; the
+        # SDK's read timeout, a little later, is a backstop that also ends the request there.
+        backstop = None if self.timeout is None else self.timeout + _BACKSTOP_SECONDS
+        result = await self._caller(self.remote_name, dict(arguments), backstop)
         text = result_text(result)
         if result.is_error:
             raise ToolError(text or "the tool reported an error", tool_name=self.name)
