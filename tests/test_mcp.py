@@ -13,14 +13,14 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.to_thread
 import pytest
-from mcp import Client, StdioServerParameters
+from mcp import Client, MCPError, StdioServerParameters
 
 from agentkit import Agent, ApprovalRequest, ToolDefinitionError, tool
 from agentkit.mcp import (
@@ -342,6 +342,30 @@ async def test_sampling_and_elicitation_reach_the_callbacks() -> None:
         answer = await server.call_tool("ask_user", {"question": "Your name?"})
     assert summary.content[0].text == "summary: Three short words."
     assert answer.content[0].text == "accept: name='Ada'"
+
+
+async def test_sampling_and_elicitation_on_the_newest_protocol() -> None:
+    """On 2026-07-28 a server asks through InputRequiredResult rounds, not requests mid-call;
+    the SDK client answers them with the same callbacks."""
+    asked: list[str] = []
+
+    def elicitor(message: str, schema: Mapping[str, Any]) -> dict[str, str]:
+        asked.append(message)
+        return {"name": "Ada"}
+
+    server = lab_stdio(sampling_model=FakeModel(["Three short words."]), elicitation=elicitor)
+    async with server:
+        greeting = await server.call_tool("greet", {"question": "Your name?"})
+        digest = await server.call_tool("digest", {"text": "long text"})
+    assert greeting.content[0].text == "Hello, Ada"
+    assert asked == ["Your name?"]
+    assert digest.content[0].text == "digest: Three short words."
+    async with lab_stdio() as refusing:  # no callbacks: declined, and no sampling offered
+        declined = await refusing.call_tool("greet", {"question": "Your name?"})
+        with pytest.raises(MCPError, match="sampling capability"):
+            await refusing.call_tool("digest", {"text": "long text"})
+    assert declined.is_error
+    assert "decline" in declined.content[0].text
 
 
 async def test_elicitation_is_declined_without_a_callback() -> None:

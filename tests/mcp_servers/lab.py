@@ -5,7 +5,8 @@
 
 Its tools: `echo`, `add_numbers`, `grow` (adds a tool and announces the change), `hang`,
 `fail` (an error result), `picture` (an image), `ask_user` (an elicitation),
-`summarize` (a sampling request), and `list_count` (how many `tools/list` requests this
+`summarize` (a sampling request), `greet` and `digest` (the same through the SDK's resolvers,
+which use the newest protocol's InputRequiredResult rounds), and `list_count` (how many `tools/list` requests this
 process answered: the counting tests read it).
 """
 
@@ -14,9 +15,12 @@ from __future__ import annotations
 import argparse
 import base64
 import os
+from typing import Annotated
 
 import anyio
-from mcp.server.mcpserver import Context, Image, MCPServer
+from mcp.server.mcpserver import Context, Elicit, Image, MCPServer, Resolve, Sample
+from mcp_types import CreateMessageResult, SamplingMessage, TextContent
+from pydantic import BaseModel
 
 server = MCPServer("lab")
 LISTS = {"count": 0}
@@ -92,6 +96,35 @@ async def summarize(text: str, ctx: Context) -> str:
             system_prompt="Summarize in three words.",
         )
     return f"summary: {result.content.text}"
+
+
+class Name(BaseModel):
+    name: str
+
+
+def _ask_name(question: str) -> Elicit[Name]:
+    return Elicit(question, Name)
+
+
+def _sample_summary(text: str) -> Sample:
+    return Sample(
+        [SamplingMessage(role="user", content=TextContent(type="text", text=text))],
+        max_tokens=50,
+        system_prompt="Summarize in three words.",
+    )
+
+
+@server.tool()
+def greet(question: str, who: Annotated[Name, Resolve(_ask_name)]) -> str:
+    """Greet the user, asking their name first (an elicitation the SDK routes by protocol:
+    an InputRequiredResult round on 2026-07-28, a request mid-call before)."""
+    return f"Hello, {who.name}"
+
+
+@server.tool()
+def digest(text: str, summary: Annotated[CreateMessageResult, Resolve(_sample_summary)]) -> str:
+    """Summarize `text` with the client's model (sampling, routed as `greet` is)."""
+    return f"digest: {summary.content.text}"
 
 
 @server.tool()
