@@ -37,5 +37,6 @@ def _view(options: argparse.Namespace) -> int:
         raise UsageError(f"{source}: {error}") from None
     target = Path(options.output) if options.output else source.with_suffix(".html")
     target.write_text(render(events, title=source.name), encoding="utf-8")
-    say(f"wrote {target} ({sum(e['event'] == 'run_started' for e in events)} runs)")
+    runs = sum(e["event"] == "run_started" for e in events)
+    say(f"wrote {target} ({runs} run{'' if runs == 1 else 's'})")
     return EXIT_CODES["ok"]
