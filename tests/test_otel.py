@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import BaseModel
 
 import agentkit
-from agentkit import Agent, ApprovalRequest, ModelSettings, RetryPolicy, extract, tool
+from agentkit import Agent, ApprovalRequest, LoopPolicy, ModelSettings, RetryPolicy, extract, tool
 from agentkit.otel import uninstrument
 from agentkit.testing import FakeModel, Fault, FunctionModel, MockChatServer, Reply
 
@@ -378,3 +378,13 @@ async def test_a_timeline_that_cannot_be_opened_leaves_no_span_open(
     (run,) = telemetry.named("invoke_agent")  # ended, not left open
     assert run.status.status_code.name == "ERROR"
     assert trace.get_current_span() is trace.INVALID_SPAN
+
+
+async def test_a_tool_error_raised_out_of_the_run_ends_its_span(telemetry: Telemetry) -> None:
+    model = FakeModel([Reply.tool_calls(("broken", {"city": "Oslo"}))])
+    agent = Agent(model, tools=[broken], policy=LoopPolicy(raise_tool_errors=True))
+    with pytest.raises(RuntimeError, match="no data for Oslo"):
+        await agent.run("go")
+    (call,) = telemetry.named("execute_tool")
+    assert call.attributes["error.type"] == "RuntimeError"
+    assert call.status.status_code.name == "ERROR"
