@@ -254,7 +254,6 @@ class _RunSpans:
         if error is not None:
             failed = {**self.model.chat, error_attributes.ERROR_TYPE: type(error).__name__}
             self.owner.duration.record(seconds, failed)
-            span.set_attribute(error_attributes.ERROR_TYPE, type(error).__name__)
             _failed(span, error)
         token.end()
 
@@ -278,11 +277,9 @@ class _RunSpans:
         self, token: _Current, result: ToolResult | None, error: BaseException | None
     ) -> None:
         span = token.span
-        if result is None:  # cancelled, or raised (raise_errors=True)
-            span.set_attribute(error_attributes.ERROR_TYPE, type(error).__name__)
-            if error is not None:
-                _failed(span, error)
-        elif not result.ok:
+        if error is not None:  # cancelled, or raised (raise_errors=True)
+            _failed(span, error)
+        elif result is not None and not result.ok:
             kind = "denied" if result.denied else "tool_error"
             span.set_attribute(error_attributes.ERROR_TYPE, kind)
             span.set_status(Status(StatusCode.ERROR, result.error))
@@ -300,7 +297,6 @@ class _RunSpans:
                 }
             )
         if error is not None:
-            self.span.set_attribute(error_attributes.ERROR_TYPE, type(error).__name__)
             _failed(self.span, error)
         self.span.end()
         otel_context.detach(self._current)
@@ -348,4 +344,6 @@ def _response_attributes(completion: Completion) -> dict[str, Any]:
 
 
 def _failed(span: Span, error: BaseException) -> None:
+    """Mark `span` failed with `error`: its type as `error.type`, its text as the status."""
+    span.set_attribute(error_attributes.ERROR_TYPE, type(error).__name__)
     span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:500]))
