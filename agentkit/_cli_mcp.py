@@ -15,10 +15,11 @@ from typing import Any
 
 from ._cli_common import EXIT_CODES, UsageError, say
 from ._loading import LoadError, load_object
+from ._toolset import TOOL_PREFIX
 
 __all__ = ["add_mcp_command", "add_mcp_options", "mcp_toolsets"]
 
-_PREFIXED = re.compile(r"([A-Za-z0-9_-]{1,40})=(.*)", re.DOTALL)
+_PREFIXED = re.compile(f"({TOOL_PREFIX})=(.*)", re.DOTALL)
 """`NAME=COMMAND` / `NAME=URL`: NAME goes before each of that server's tool names."""
 
 

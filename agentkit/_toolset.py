@@ -12,7 +12,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from ._tool import Tool
 
-__all__ = ["Toolset"]
+__all__ = ["TOOL_PREFIX", "Toolset"]
+
+TOOL_PREFIX = r"[A-Za-z0-9_-]{1,40}"
+"""What a toolset's prefix may be (it goes before each tool name, `prefix_name`)."""
 
 
 @runtime_checkable

@@ -31,6 +31,7 @@ from mcp_types import Tool as RemoteTool
 
 from agentkit._exceptions import ToolDefinitionError
 from agentkit._tool import DEFAULT_MAX_RESULT_CHARS, DEFAULT_TOOL_TIMEOUT, ToolDefinition
+from agentkit._toolset import TOOL_PREFIX
 
 from ._callbacks import Elicitor, SamplingModel, elicitation_callback, sampling_callback
 from ._connection import Connection
@@ -80,7 +81,7 @@ class MCPToolset:
         elicitation: Elicitor | None = None,
         protocol: Literal["auto", "legacy"] = "auto",
     ) -> None:
-        if prefix is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,40}", prefix):
+        if prefix is not None and not re.fullmatch(TOOL_PREFIX, prefix):
             raise ValueError(f"prefix {prefix!r}: use 1 to 40 letters, digits, '_' or '-'")
         self.label = label
         self.prefix = prefix
