@@ -165,13 +165,18 @@ def _agentkit_agent(url: str, delay: float) -> Any:
 
 def agentkit_instrumented(url: str, delay: float) -> Runner:
     """The agentkit loop with OpenTelemetry on: the SDK's providers, exporting nowhere."""
+    import agentkit
+
+    agentkit.instrument(*sdk_providers())
+    return agentkit_agent(url, delay)
+
+
+def sdk_providers() -> tuple[Any, Any]:
+    """OpenTelemetry SDK tracer and meter providers with nothing to export to."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider
 
-    import agentkit
-
-    agentkit.instrument(TracerProvider(), MeterProvider())
-    return agentkit_agent(url, delay)
+    return TracerProvider(), MeterProvider()
 
 
 LOOPS: dict[str, Callable[[str, float], Runner]] = {
@@ -189,13 +194,12 @@ def sdk_floor(url: str, delay: float) -> Runner:
     conventions ask of it (4 spans, 6 histogram records, the same attributes): what any
     instrumentation must cost at least, if its own code were free."""
     from opentelemetry import trace
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
     from opentelemetry.trace import SpanKind
 
-    tracer = TracerProvider().get_tracer("agentkit")
-    meter = MeterProvider().get_meter("agentkit")
+    tracer_provider, meter_provider = sdk_providers()
+    tracer = tracer_provider.get_tracer("agentkit")
+    meter = meter_provider.get_meter("agentkit")
     tokens = gen_ai_metrics.create_gen_ai_client_token_usage(meter)
     duration = gen_ai_metrics.create_gen_ai_client_operation_duration(meter)
     common = {
@@ -259,13 +263,12 @@ def sdk_floor(url: str, delay: float) -> Runner:
 def pydantic_ai_instrumented(url: str, delay: float) -> Runner:
     """The pydantic-ai loop with its OpenTelemetry instrumentation on, the same providers,
     content left out as agentkit's default does."""
-    from opentelemetry.sdk.metrics import MeterProvider
-    from opentelemetry.sdk.trace import TracerProvider
     from pydantic_ai import Agent
     from pydantic_ai.models.instrumented import InstrumentationSettings
 
+    tracer_provider, meter_provider = sdk_providers()
     settings = InstrumentationSettings(
-        tracer_provider=TracerProvider(), meter_provider=MeterProvider(), include_content=False
+        tracer_provider=tracer_provider, meter_provider=meter_provider, include_content=False
     )
     Agent.instrument_all(settings)
     return pydantic_ai(url, delay)

@@ -352,13 +352,14 @@ async def test_spans_are_current_for_the_work_they_cover(
         assert inner.parent.span_id == call.context.span_id
 
 
-async def test_a_cancelled_tool_call_still_ends_its_span(telemetry: Telemetry) -> None:
-    @tool
-    async def hang(city: str) -> str:
-        """Never answers."""
-        await anyio.sleep(60)
-        return city
+@tool
+async def hang(city: str) -> str:
+    """Never answers (its run is cancelled while it waits)."""
+    await anyio.sleep(60)
+    return city
 
+
+async def test_a_cancelled_tool_call_still_ends_its_span(telemetry: Telemetry) -> None:
     agent = Agent(FakeModel([Reply.tool_calls(("hang", {"city": "Oslo"}))]), tools=[hang])
     with anyio.move_on_after(0.2):
         await agent.run("go")

@@ -18,7 +18,7 @@ from agentkit._trace_view import read_events, render
 from agentkit.testing import FakeModel, MockChatServer, Reply
 
 from .test_cli import in_process
-from .test_otel import broken, slow_lookup, weather_script
+from .test_otel import broken, hang, slow_lookup, weather_script
 
 pytestmark = pytest.mark.anyio
 ARTIFACTS = Path(os.environ.get("AGENTKIT_TEST_ARTIFACTS", "build/test-artifacts"))
@@ -60,12 +60,6 @@ async def test_a_run_records_every_event_in_order(tmp_path: Path) -> None:
 
 
 async def test_a_cancelled_tool_call_is_recorded_as_ended(tmp_path: Path) -> None:
-    @tool
-    async def hang(city: str) -> str:
-        """Never answers."""
-        await anyio.sleep(60)
-        return city
-
     path = tmp_path / "run.jsonl"
     agent = Agent(FakeModel([Reply.tool_calls(("hang", {"city": "Oslo"}))]), tools=[hang])
     with anyio.move_on_after(0.2):
