@@ -15,12 +15,12 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 # General layout. Each layer imports only from the layers above it in this list (and from its
 # own layer); tests/test_layers.py checks it. Modules are private; this file is the surface.
 #
-# 0. foundation: _exceptions, _version
+# 0. foundation: _exceptions, _version, _private, _redact, _visible
 # 1. conversation data: _messages, _session
 # 2. tool definition: _docstrings, _strict, _schema, _tool, _toolset
 # 3. model boundary: models (records, the Chat Completions dialect, transport, providers)
-# 4. run loop: _events, _dispatch, _output, _policy, _observe, _timeline, _loop, _agent_setup,
-#    _agent, _extract
+# 4. run loop: _events, _dispatch, _approvals, _output, _policy, _observe, _timeline, _loop,
+#    _agent_setup, _agent, _extract
 # 5. edges: testing, batch, mcp, otel, _loading, _demo, _trace_view, _cli_common, _cli_models,
 #    _cli_mcp, _cli_trace, _cli_sessions, _cli_approve, _cli_prompt, cli, __main__, tools
 
@@ -28,7 +28,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ._agent import DEFAULT_MAX_TURNS, Agent, AgentStream
-from ._agent_setup import Deny, Supply
+from ._approvals import Deny, Supply
 from ._dispatch import DEFER, ApprovalRequest, Approver
 from ._events import (
     PendingApprovals,
@@ -61,6 +61,8 @@ from ._exceptions import (
     PermissionDeniedError,
     RateLimitError,
     ServerError,
+    StateAlreadyDecided,
+    StateSetupError,
     StreamInterrupted,
     ToolArgumentsError,
     ToolDefinitionError,
@@ -179,6 +181,8 @@ __all__ = [
     "SessionBusy",
     "SessionInfo",
     "SettingDroppedWarning",
+    "StateAlreadyDecided",
+    "StateSetupError",
     "StreamDelta",
     "StreamInterrupted",
     "Supply",

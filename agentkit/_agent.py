@@ -19,15 +19,14 @@ import anyio
 import anyio.abc
 
 from ._agent_setup import (
-    Decision,
     check_names,
-    decided,
     output_mode,
     prompt_messages,
     stop_names,
     tools_by_name,
     with_toolsets,
 )
+from ._approvals import ApprovalLedger, Decision, check_setup, decided, setup_of
 from ._dispatch import Approver
 from ._events import PendingApprovals, RunEvent, RunResult
 from ._exceptions import AgentRunError, HistoryError
@@ -39,7 +38,7 @@ from ._policy import LoopPolicy, RunSpec, UsageLimits
 from ._timeline import Timeline
 from ._tool import RunContext, Tool
 from ._toolset import Toolset
-from .models._base import Model, ModelSettings
+from .models._base import Model, ModelSettings, model_name
 from .models._providers import DEFAULT_MODEL_STRING, profile_of
 
 if TYPE_CHECKING:
@@ -292,10 +291,32 @@ class Agent(Generic[OutputT]):
 
         `decisions` maps each pending call's id to `True` (run it), `False` or
         `Deny(reason)` (do not), or `Supply(result)` (do not; send this as its result).
-        Calls of that answer that already ran are not run again.
+        Calls of that answer that already ran are not run again. A state is used once:
+        it is marked decided (in the data folder's ledger) before any call runs.
+
+        Raises:
+            StateSetupError: This agent's tools, instructions or model are not those the
+                run stopped with (the message says which).
+            StateAlreadyDecided: The state was resumed before, here or in another process.
         """
-        history = await decided(state, decisions, self.tools, deps)
+        tools, setup = await self._setup()
+        history = await decided(state, decisions, tools, deps, setup=setup, ledger=ApprovalLedger())
         return await self.run(None, deps=deps, message_history=history)
+
+    async def check_resumable(self, state: PendingApprovals) -> None:
+        """Check that this agent may continue `state`, before showing its calls to anyone.
+
+        Raises:
+            StateSetupError: Its tools, instructions or model differ from the stopped run's.
+        """
+        _, setup = await self._setup()
+        check_setup(state, setup)
+
+    async def _setup(self) -> tuple[Mapping[str, Tool[..., Any]], dict[str, str]]:
+        spec = self._spec()
+        if self.toolsets:
+            spec = await self._with_toolsets(spec)
+        return spec.tools, setup_of(spec.tools, spec.instructions, model_name(spec.model))
 
     def run_sync(
         self,

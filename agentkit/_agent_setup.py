@@ -10,12 +10,8 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-import anyio
-
-from ._dispatch import ApprovalRequest, Dispatcher, denial
-from ._events import PendingApprovals, PendingCall
 from ._exceptions import ToolDefinitionError
-from ._messages import Message, ToolCall, ToolMessage, Usage, UserMessage
+from ._messages import Message, UserMessage
 from ._output import OUTPUT_TOOL_NAME, OutputMode
 from ._policy import LoopPolicy, RunSpec
 from ._tool import Tool, ToolDefinition, tool
@@ -118,72 +114,3 @@ def prompt_messages(prompt: str | Sequence[Message]) -> list[Message]:
     if isinstance(prompt, str):
         return [UserMessage(content=prompt)]
     return list(prompt)
-
-
-class Deny:
-    """A decision for `Agent.resume`: the call does not run; the model is told `reason`."""
-
-    def __init__(self, reason: str = "") -> None:
-        self.reason = reason
-
-
-class Supply:
-    """A decision for `Agent.resume`: the call does not run; `result` is sent as its result."""
-
-    def __init__(self, result: str) -> None:
-        self.result = result
-
-
-Decision = bool | Deny | Supply
-
-
-async def decided(
-    state: PendingApprovals,
-    decisions: Mapping[str, Decision],
-    tools: Mapping[str, Tool[..., Any]],
-    deps: Any,
-) -> list[Message]:
-    """The conversation of `state` with a tool message for every call of its last answer.
-
-    Calls that ran before the stop keep their results (they do not run again); approved
-    calls run now; denied and supplied ones do not run.
-    """
-    waiting = {call.id: call for call in state.pending}
-    missing = sorted(set(waiting) - set(decisions))
-    unknown = sorted(set(decisions) - set(waiting))
-    if missing or unknown:
-        raise ValueError(
-            f"decide every pending call, and only those: missing {missing or 'none'}, "
-            f"unknown {unknown or 'none'}"
-        )
-    results = dict(state.finished)
-    for call_id, decision in decisions.items():
-        call = waiting[call_id]
-        if decision is True:
-            results[call_id] = await _run_approved(call, tools, deps)
-        elif isinstance(decision, Supply):
-            results[call_id] = decision.result
-        else:
-            why = decision.reason if isinstance(decision, Deny) else ""
-            results[call_id] = f"Error: {denial(call.name, why)}"
-    answer = state.messages[-1]
-    calls = getattr(answer, "tool_calls", ())
-    replies = [ToolMessage(tool_call_id=c.id, content=results[c.id]) for c in calls]
-    return [*state.messages, *replies]
-
-
-async def _run_approved(call: PendingCall, tools: Mapping[str, Tool[..., Any]], deps: Any) -> str:
-    """Run one approved call: exactly the validated arguments the person saw."""
-    chosen = tools.get(call.name)
-    if chosen is None:
-        return f"Error: tool {call.name!r} is not a tool of this agent any more; it did not run"
-    if chosen.validate(call.raw_arguments) != call.arguments:
-        return "Error: the arguments no longer validate to what was approved; it did not run"
-
-    def approve(_: ApprovalRequest) -> bool:
-        return True
-
-    dispatcher = Dispatcher(tools=tools, limiter=anyio.CapacityLimiter(1), deps=deps,
-                            approver=approve)  # fmt: skip
-    request = ToolCall(id=call.id, name=call.name, arguments=call.raw_arguments)
-    return (await dispatcher.run_one(request, Usage())).content

@@ -1,73 +1,99 @@
 """Layer 5 (edges): approvals that wait: `agentkit run --defer STATE`, `agentkit approve STATE`.
 
-`run --defer STATE` stops when a call needs approval, writes STATE (the pending calls and
-the conversation, plus how the run was set up: tools, model, instructions; never a key) and
-exits with code 9. `approve STATE` shows each call exactly as the terminal prompt does,
-asks, and continues the run (deferring again if the rest needs more approvals).
+`run --defer STATE` stops when a call needs approval, writes STATE (600: the conversation,
+the pending calls and the set-up as digests, sealed with this user's key; never a key, never
+anything to execute) and exits with code 9, printing the command that continues it.
+`approve STATE` takes its set-up from its own command line (the same `-T`, `--mcp`, `--model`
+... as the run), refuses a state that was edited, used before, or recorded under another
+set-up, shows each call exactly as the terminal prompt does, asks, and continues the run.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import shlex
 from pathlib import Path
 from typing import Any
 
 from ._cli_common import EXIT_CODES, UsageError, say
-from ._dispatch import ApprovalRequest
 from ._events import PendingApprovals
-from ._messages import ToolCall
+from ._private import PrivateFileError, open_private
+from ._visible import visible
 
-__all__ = ["REMEMBERED", "add_approve_command", "read_state", "write_state"]
+__all__ = ["add_approve_command", "read_state", "write_state"]
 
-REMEMBERED = (
-    "tool", "instructions", "max_turns", "tool_choice", "no_parallel", "model", "base_url",
-    "api_key_env", "max_tokens", "seed", "mcp", "mcp_url",
+_SETUP_FLAGS = (
+    ("tool", "-T"), ("mcp", "--mcp"), ("mcp_url", "--mcp-url"), ("instructions", "--instructions"),
+    ("model", "--model"), ("base_url", "--base-url"), ("api_key_env", "--api-key-env"),
+    ("max_turns", "--max-turns"), ("tool_choice", "--tool-choice"), ("max_tokens", "--max-tokens"),
+    ("seed", "--seed"),
 )  # fmt: skip
-"""The `agentkit run` options a state file keeps, to set the run up again (no `--api-key`)."""
+"""The `agentkit run` options that set a run up, repeated by the printed `approve` command."""
 
 
 def write_state(path: str, pending: PendingApprovals, options: argparse.Namespace) -> int:
-    """Write the state file; tell the person how to go on; return the exit code."""
-    setup = {name: getattr(options, name, None) for name in REMEMBERED}
-    document = {"agentkit_run": setup, "pending": json.loads(pending.to_json())}
-    Path(path).write_text(json.dumps(document, indent=2), encoding="utf-8")
-    calls = ", ".join(call.name for call in pending.pending)
-    say(f"waiting for approval: {calls}; decide with:\n  agentkit approve {path}")
+    """Write the state file (600); tell the person how to go on; return the exit code."""
+    try:
+        with open_private(Path(path), "w") as out:
+            out.write(pending.to_json())
+    except PrivateFileError as error:
+        raise UsageError(f"--defer: {error}") from None
+    calls = ", ".join(visible(call.name) for call in pending.pending)
+    say(f"waiting for approval: {calls}; decide with:\n  {continue_command(path, options)}")
     return EXIT_CODES["pending"]
 
 
-def read_state(path: str) -> tuple[dict[str, Any], PendingApprovals]:
-    """The run's setup and the pending state of a file `write_state` wrote."""
+def continue_command(path: str, options: argparse.Namespace) -> str:
+    """`agentkit approve PATH` with the set-up options this run was given."""
+    words = ["agentkit", "approve", path]
+    for name, flag in _SETUP_FLAGS:
+        value = getattr(options, name, None)
+        for each in value if isinstance(value, list) else [value]:
+            if each is not None and each is not False:
+                words += [flag, str(each)]
+    if getattr(options, "no_parallel", False):
+        words.append("--no-parallel")
+    return shlex.join(words)
+
+
+def read_state(path: str) -> PendingApprovals:
+    """The pending state of a file `write_state` wrote, its seal checked."""
     try:
-        document = json.loads(Path(path).read_text(encoding="utf-8"))
-        return document["agentkit_run"], PendingApprovals.model_validate(document["pending"])
+        text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
-    except (ValueError, KeyError, TypeError) as error:
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot read it ({error})") from None
+    if text.lstrip().startswith('{"agentkit_run"') or '"agentkit_run":' in text[:200]:
         raise UsageError(
-            f"{path} is not an approval state of agentkit run --defer ({error})"
+            f"{path} was written by an older agentkit, whose states named the tools and "
+            "servers to start; such a state is not trusted any more: run the task again"
+        )
+    try:
+        return PendingApprovals.from_json(text)
+    except ValueError as error:
+        raise UsageError(
+            f"{path} is not an approval state this user's agentkit wrote: {_first_line(error)}"
         ) from None
 
 
-def requests_of(pending: PendingApprovals) -> list[ApprovalRequest]:
-    """The pending calls as the prompt shows them: the validated arguments that would run."""
-    return [
-        ApprovalRequest(ToolCall(id=c.id, name=c.name, arguments=c.raw_arguments), c.arguments)
-        for c in pending.pending
-    ]
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0][:300]
 
 
-def add_approve_command(commands: Any, add_common: Any, handler: Any) -> None:
-    """Register `agentkit approve STATE`, run by `handler` (the command's own set-up)."""
+def add_approve_command(commands: Any, add_common: Any, add_setup: Any, handler: Any) -> None:
+    """Register `agentkit approve STATE [run options]`, run by `handler`."""
     approve = commands.add_parser(
         "approve", help="decide the calls a deferred run waits for, and continue it",
-        description="Show each call of an `agentkit run --defer STATE` run, ask, then continue.",
+        description="Show each call of an `agentkit run --defer STATE` run, ask, then continue. "
+        "Give the same tool, server and model options as the run (`run --defer` prints the "
+        "whole command): a state names nothing to load or start.",
     )  # fmt: skip
     approve.add_argument("state", help="the file agentkit run --defer wrote")
     choice = approve.add_mutually_exclusive_group()
     choice.add_argument("--yes", action="store_true", help="approve every call")
     choice.add_argument("--deny", action="store_true", help="deny every call")
     approve.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_setup(approve)
     add_common(approve)
     approve.set_defaults(handler=handler)

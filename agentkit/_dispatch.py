@@ -34,6 +34,7 @@ from ._events import ToolResult
 from ._exceptions import ToolArgumentsError, ToolError, ToolResultError
 from ._messages import ToolCall, Usage
 from ._tool import RunContext, Tool, serialize_result
+from ._visible import visible
 
 __all__ = ["DEFER", "ApprovalRequest", "Approver", "Dispatcher", "denial", "visible"]
 
@@ -55,28 +56,22 @@ class ApprovalRequest:
     def describe(self, limit: int | None = 300) -> tuple[str, bool]:
         """The call as text a person can check: every argument on its own line.
 
-        Values are JSON with every control or invisible character escaped, so what is shown
-        is what runs. Values longer than `limit` characters are cut, saying so.
+        Names and values (JSON) have every control, invisible or combining character
+        escaped, so what is shown is what runs and nothing can redraw it. Values longer
+        than `limit` characters are cut, saying so.
 
         Returns:
             The text, and whether anything was cut (ask again with `limit=None` to see all).
         """
-        lines, cut = [f"{self.name}("], False
+        lines, cut = [f"{visible(self.name)}("], False
         for name, value in self.arguments.items():
             text = visible(to_json(value, fallback=repr).decode())
             if limit is not None and len(text) > limit:
                 text = f"{text[:limit]}… [{len(text) - limit} more characters not shown]"
                 cut = True
-            lines.append(f"    {name} = {text}")
+            lines.append(f"    {visible(name)} = {text}")
         lines.append(")")
         return "\n".join(lines), cut
-
-
-def visible(text: str) -> str:
-    """`text` with every non-printable character (controls, bidi marks...) as an escape."""
-    if text.isprintable():
-        return text
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 class Approver(Protocol):

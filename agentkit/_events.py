@@ -7,11 +7,26 @@ yields the model's deltas (`TextDelta`, `ToolCallStarted`, `ToolCallArgumentsDel
 
 from __future__ import annotations
 
+import hashlib
+import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
-from ._messages import AssistantMessage, FrozenRecord, Message, ToolCall, Usage, messages_to_json
+from pydantic import Field, model_validator
+
+from ._messages import (
+    AssistantMessage,
+    FrozenRecord,
+    Message,
+    ToolCall,
+    Usage,
+    messages_to_json,
+    repeated_call_ids,
+)
+from ._private import seal, sealed
+from ._tool import canonical_arguments
 from .models._base import (
     RefusalDelta,
     TextDelta,
@@ -33,6 +48,8 @@ __all__ = [
 ]
 
 OutputT = TypeVar("OutputT")
+STATE_FORMAT = 2
+"""The approval state's format; format 1 (no id, set-up or seal) is still read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,45 +164,107 @@ class PendingCall(FrozenRecord):
 
 
 class PendingApprovals(FrozenRecord):
-    """A run stopped for approvals, as JSON that any later process can resume.
+    """A run stopped for approvals, as JSON that any later process of this user can resume.
 
     It holds the conversation up to the answer that asked for the calls, the results of the
-    calls of that answer that already ran (they are not run again), and the calls waiting
-    for a decision. No key, no header, no setting: only the conversation.
+    calls of that answer that already ran (they are not run again), the calls waiting for a
+    decision, and the set-up it was recorded under (names and digests: data, never code).
+    No key, no header, no setting. `to_json` seals it with a MAC keyed by this user's
+    secret; `from_json` refuses a state that was edited (or comes from another user).
     """
 
-    format: int = 1
+    format: int = STATE_FORMAT
+    id: str | None = None
+    """Tells this stop from any other with the same conversation (format 2 and later)."""
     messages: list[Message]
     finished: dict[str, str]
     """Call id to the result text sent back (the calls that ran, or failed, already)."""
     pending: list[PendingCall]
+    setup: dict[str, str] = Field(default_factory=dict)
+    """What the run was set up with (tools by digest, instructions, model); a resume under
+    another set-up is refused, saying what differs. Empty in format 1 (not checked)."""
+
+    @model_validator(mode="after")
+    def _distinct_ids(self) -> PendingApprovals:
+        answer = self.messages[-1] if self.messages else None
+        calls = list(answer.tool_calls) if isinstance(answer, AssistantMessage) else []
+        pending = [ToolCall(id=c.id, name=c.name, arguments="") for c in self.pending]
+        if repeated := repeated_call_ids(calls) or repeated_call_ids(pending):
+            raise ValueError(
+                f"two or more calls have the id {repeated[0]!r}; a decision by id would "
+                "decide them all, so this state cannot be used"
+            )
+        return self
 
     @classmethod
-    def of(cls, messages: list[Message], results: list[ToolResult]) -> PendingApprovals:
+    def of(
+        cls, messages: list[Message], results: list[ToolResult], setup: dict[str, str]
+    ) -> PendingApprovals:
         """The state of a run stopped for approvals (the calls that ran keep their results)."""
         return cls(
+            id=uuid.uuid4().hex,
             messages=list(messages),
             finished={r.call.id: r.content for r in results if r.deferred is None},
             pending=[
                 PendingCall(
                     id=r.call.id,
                     name=r.call.name,
-                    arguments=dict(r.deferred),
+                    arguments=canonical_arguments(r.deferred),
                     raw_arguments=r.call.arguments,
                 )
                 for r in results
                 if r.deferred is not None
             ],
+            setup=setup,
         )
 
+    def digest(self) -> str:
+        """A digest of the whole state: the key under which it is marked decided."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()
+
     def to_json(self) -> str:
-        """The state as JSON (write it to a file; `from_json` reads it back)."""
-        return self.model_dump_json()
+        """The state as JSON, sealed (write it to a file; `from_json` reads it back)."""
+        body = self.model_dump_json()
+        return f'{body[:-1]},"seal":"{seal(body.encode())}"}}'
 
     @classmethod
-    def from_json(cls, text: str | bytes) -> PendingApprovals:
-        """Read a state written by `to_json` (by this or an earlier agentkit)."""
-        state = cls.model_validate_json(text)
-        if state.format > 1:
+    def from_json(cls, text: str | bytes, *, check_seal: bool = True) -> PendingApprovals:
+        """Read a state written by `to_json`, after checking its seal.
+
+        Args:
+            text: The JSON.
+            check_seal: False reads a state with no seal or another user's seal (one
+                written by agentkit before 0.9, or moved from another machine). Its
+                content is then only as trustworthy as the place it came from.
+
+        Raises:
+            ValueError: Not a state, a later format, or (with `check_seal`) edited, unsealed
+                or sealed by another user.
+        """
+        raw = text.decode() if isinstance(text, bytes) else text
+        body, found = _unsealed(raw)
+        if check_seal and found is None:
+            raise ValueError(
+                "this approval state has no seal (agentkit before 0.9, or written by hand); "
+                "if you trust where it came from, read it with check_seal=False"
+            )
+        if check_seal and found is not None and not sealed(body.encode(), found):
+            raise ValueError(
+                "this approval state was changed after it was written, or written by another "
+                "user or machine: its seal does not match; nothing in it was used"
+            )
+        state = cls.model_validate_json(body)
+        if state.format > STATE_FORMAT:
             raise ValueError(f"this approval state has format {state.format}; upgrade agentkit")
         return state
+
+
+def _unsealed(text: str) -> tuple[str, str | None]:
+    """The state's JSON without its seal, and the seal (None when it has none)."""
+    found = _SEAL.search(text)
+    if found is None:
+        return text, None
+    return text[: found.start()] + "}", found.group(1)
+
+
+_SEAL = re.compile(r',"seal":"([0-9a-f]{64})"\}\s*$')

@@ -25,7 +25,10 @@
     │   ├── ToolRetriesExhausted       a tool kept failing past its retry budget
     │   ├── OutputValidationError      the structured output stayed invalid past its budget
     │   └── HistoryError               `message_history` cannot be continued as given
-    └── ExtractionError                `extract()` got no valid object; carries every attempt
+    ├── ExtractionError                `extract()` got no valid object; carries every attempt
+    ├── StateSetupError                an approval state was recorded under another set-up
+    ├── StateAlreadyDecided            an approval state was decided once already
+    └── PrivateFileError               a file agentkit keeps is a symlink, or cannot be made 600
 
 Messages say what was wrong, where, and what to do about it. Errors meant for the model
 (`ToolArgumentsError`) are short and never echo the model's input back.
@@ -57,8 +60,11 @@ __all__ = [
     "NotFoundError",
     "OutputValidationError",
     "PermissionDeniedError",
+    "PrivateFileError",
     "RateLimitError",
     "ServerError",
+    "StateAlreadyDecided",
+    "StateSetupError",
     "StreamInterrupted",
     "ToolArgumentsError",
     "ToolDefinitionError",
@@ -311,3 +317,15 @@ class ExtractionError(AgentkitError):
         self.reason = reason
         self.attempts = list(attempts)
         self.usage = usage
+
+
+class StateSetupError(AgentkitError, ValueError):
+    """An approval state was recorded under another set-up (tools, instructions, model)."""
+
+
+class StateAlreadyDecided(AgentkitError):
+    """An approval state was decided once (its calls may have run): it is never used again."""
+
+
+class PrivateFileError(AgentkitError):
+    """A file agentkit keeps for its user is a symbolic link, or cannot be made private."""

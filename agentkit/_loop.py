@@ -26,6 +26,7 @@ from typing import Any
 
 import anyio
 
+from ._approvals import setup_of
 from ._dispatch import Dispatcher
 from ._events import (
     PendingApprovals,
@@ -55,11 +56,18 @@ from ._messages import (
     ToolMessage,
     Usage,
     UserMessage,
+    repeated_call_ids,
 )
 from ._observe import ObservedRequest, RunObserver, observed_call
 from ._output import OUTPUT_TOOL_NAME, validation_message
 from ._policy import RunSpec
-from .models._base import ModelRequest, ModelSettings, ResponseCompleted, ToolCallReady
+from .models._base import (
+    ModelRequest,
+    ModelSettings,
+    ResponseCompleted,
+    ToolCallReady,
+    model_name,
+)
 
 __all__ = ["capture_run_messages", "run_loop"]
 
@@ -308,7 +316,8 @@ class _Run:
         results = await self._run_calls(calls, finish_reason == "length", early)
         if any(r.deferred is not None for r in results):  # stop: a person decides later
             self._last_results = results
-            self.result.pending = PendingApprovals.of(self.messages, results)
+            setup = setup_of(self.spec.tools, self.spec.instructions, model_name(self.spec.model))
+            self.result.pending = PendingApprovals.of(self.messages, results, setup)
             return True
         output = self._take_output(calls, results)
         for result in results:
@@ -501,6 +510,11 @@ def pending_calls(messages: list[Message]) -> list[ToolCall]:
         return []
     tail = messages[last_assistant]
     assert isinstance(tail, AssistantMessage)
+    if repeated := repeated_call_ids(tail.tool_calls):
+        raise HistoryError(
+            f"message_history: the last answer has two or more tool calls with the id "
+            f"{repeated[0]!r}, so their results cannot be told apart; drop that answer"
+        )
     return [c for c in tail.tool_calls if c.id not in answered]
 
 

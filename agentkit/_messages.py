@@ -29,6 +29,7 @@ __all__ = [
     "UserMessage",
     "messages_from_json",
     "messages_to_json",
+    "repeated_call_ids",
 ]
 
 
@@ -171,6 +172,21 @@ class Completion(FrozenRecord):
     def message(self) -> AssistantMessage:
         """The first choice's message (the only one unless `n > 1` was asked for)."""
         return self.choices[0].message
+
+
+def repeated_call_ids(calls: Sequence[ToolCall]) -> list[str]:
+    """The ids that more than one of `calls` carries (an answer's ids must be distinct).
+
+    Results and approvals go back by id: with two calls named `call_1`, approving "call_1"
+    would approve both, and the model could slip a second call in behind the first.
+    """
+    seen: set[str] = set()
+    repeated: list[str] = []
+    for call in calls:
+        if call.id in seen and call.id not in repeated:
+            repeated.append(call.id)
+        seen.add(call.id)
+    return repeated
 
 
 def messages_to_json(messages: Sequence[Message]) -> bytes:

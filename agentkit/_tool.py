@@ -7,6 +7,7 @@ function with them. The loop (layer 4) decides *when* and *how* (threads, timeou
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import json
@@ -30,6 +31,7 @@ __all__ = [
     "RunContext",
     "Tool",
     "ToolDefinition",
+    "canonical_arguments",
     "serialize_result",
     "tool",
 ]
@@ -285,6 +287,28 @@ def tool(
         return Tool(inner, **options)
 
     return decorate
+
+
+def canonical_arguments(value: Any) -> Any:
+    """Validated arguments in one JSON form that compares by value, in any process.
+
+    Models and dataclasses become objects, tuples arrays, dates, paths, decimals, UUIDs and
+    enums their JSON text, and sets sorted arrays (a set's order changes between processes,
+    as string hashing does): what a person was shown and what runs compare equal exactly
+    when they are the same arguments.
+    """
+    if isinstance(value, BaseModel):
+        value = {name: getattr(value, name) for name in type(value).model_fields}
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        value = {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    if isinstance(value, Mapping):
+        return {str(key): canonical_arguments(item) for key, item in value.items()}
+    if isinstance(value, set | frozenset):
+        items = [canonical_arguments(item) for item in value]
+        return sorted(items, key=lambda item: json.dumps(item, sort_keys=True))
+    if isinstance(value, list | tuple):
+        return [canonical_arguments(item) for item in value]
+    return json.loads(to_json(value, fallback=repr))
 
 
 def serialize_result(value: Any, *, tool_name: str) -> str:

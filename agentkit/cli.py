@@ -31,7 +31,8 @@ from pydantic import ValidationError
 from pydantic_core import to_json
 
 from ._agent import Agent
-from ._cli_approve import add_approve_command, read_state, requests_of, write_state
+from ._approvals import requests_of
+from ._cli_approve import add_approve_command, read_state, write_state
 from ._cli_common import EXIT_CODES, UsageError, at_least_one, say
 from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
 from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
@@ -45,6 +46,8 @@ from ._exceptions import (
     ExtractionError,
     MaxTurnsExceeded,
     ModelError,
+    StateAlreadyDecided,
+    StateSetupError,
     ToolDefinitionError,
 )
 from ._extract import Extractor
@@ -86,6 +89,11 @@ def _run_handler(options: argparse.Namespace) -> int:
         return _INTERRUPTED
     except BrokenPipeError:
         raise  # handled in main: nothing more may be written
+    except StateSetupError as error:
+        hint = "give approve the -T, --mcp, --model and --instructions options the run had"
+        return _fail(options, error, EXIT_CODES["usage"], hint)
+    except StateAlreadyDecided as error:
+        return _fail(options, error, EXIT_CODES["usage"], "nothing ran now; run the task again")
     except (UsageError, LoadError, ToolDefinitionError) as error:
         return _fail(options, error, EXIT_CODES["usage"], "check the options with --help")
     except ExtractionError as error:
@@ -139,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
     add_mcp_command(commands, _add_common)
     add_trace_command(commands, _add_common)
     add_sessions_command(commands, _add_common)
-    add_approve_command(commands, _add_common, approve_and_continue)
+    add_approve_command(commands, _add_common, _add_setup, approve_and_continue)
     demo = commands.add_parser(
         "demo", help="run a demo agent (offline unless AIMLAPI_API_KEY is set)",
         description="Run an agent with two tools on a question that needs parallel calls. "
@@ -168,17 +176,6 @@ def _add_run(commands: Any) -> None:
         description="Run an agent with the given tools; the answer goes to stdout.",
     )  # fmt: skip
     run.add_argument("prompt", help="what to ask")
-    run.add_argument(
-        "-T", "--tool", action="append", default=[], metavar="SPEC",
-        help="tools to load: path/to/file.py, a module, or module:name (repeatable)",
-    )  # fmt: skip
-    run.add_argument("--instructions", help="system instructions for the agent")
-    run.add_argument(
-        "--max-turns", type=at_least_one("--max-turns"), default=10,
-        help="model requests per run (10)",
-    )  # fmt: skip
-    run.add_argument("--tool-choice", help="auto, none, required, or a tool name")
-    run.add_argument("--no-parallel", action="store_true", help="send parallel_tool_calls=false")
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument("--stream", action="store_true", help="print the answer as it arrives")
     run.add_argument(
@@ -191,11 +188,27 @@ def _add_run(commands: Any) -> None:
     approvals = run.add_mutually_exclusive_group()
     approvals.add_argument("--yes", action="store_true", help="approve every tool call")
     approvals.add_argument("--deny", action="store_true", help="deny every call needing approval")
-    _add_model_options(run)
-    add_mcp_options(run)
+    _add_setup(run)
     add_session_options(run)
     _add_common(run)
     run.set_defaults(handler=_run)
+
+
+def _add_setup(parser: argparse.ArgumentParser) -> None:
+    """The options that set an agent up: tools, instructions, limits, model, MCP servers."""
+    parser.add_argument(
+        "-T", "--tool", action="append", default=[], metavar="SPEC",
+        help="tools to load: path/to/file.py, a module, or module:name (repeatable)",
+    )  # fmt: skip
+    parser.add_argument("--instructions", help="system instructions for the agent")
+    parser.add_argument(
+        "--max-turns", type=at_least_one("--max-turns"), default=10,
+        help="model requests per run (10)",
+    )  # fmt: skip
+    parser.add_argument("--tool-choice", help="auto, none, required, or a tool name")
+    parser.add_argument("--no-parallel", action="store_true", help="send parallel_tool_calls=false")
+    _add_model_options(parser)
+    add_mcp_options(parser)
 
 
 def _add_tools(commands: Any) -> None:
@@ -266,16 +279,20 @@ def _run(options: argparse.Namespace) -> int:
 
 
 def approve_and_continue(options: argparse.Namespace) -> int:
-    """`agentkit approve STATE`: ask about each pending call, then continue the run."""
-    setup, pending = read_state(options.state)
+    """`agentkit approve STATE`: check the state, ask about each call, continue the run."""
+    pending = read_state(options.state)  # its seal first: an edited state shows nothing
+    if not (options.yes or options.deny) and not sys.stdin.isatty():
+        raise UsageError(
+            "no terminal to ask on, so nothing was decided; pass --yes or --deny "
+            "(the state is unchanged)"
+        )
     approver = TerminalApprover(yes=options.yes, deny=options.deny)
-    settings = argparse.Namespace(
-        **{**vars(options), **setup, "api_key": None, "defer": options.state}
-    )
-    agent = _agent(settings, DEFER)
+    options.defer = options.state
+    agent = _agent(options, DEFER)
 
     async def main() -> Any:
         try:
+            await agent.check_resumable(pending)  # before anything is shown or asked
             decisions = {r.call.id: await approver(r) for r in requests_of(pending)}
             return await agent.resume(pending, decisions)
         finally:
@@ -283,7 +300,7 @@ def approve_and_continue(options: argparse.Namespace) -> int:
 
     result = anyio.run(main)
     if result.pending is not None:
-        return write_state(options.state, result.pending, settings)
+        return write_state(options.state, result.pending, options)
     print(json.dumps(_json_result(result)) if options.json else result.output)
     return EXIT_CODES["denied"] if approver.denied else EXIT_CODES["ok"]
 

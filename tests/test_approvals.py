@@ -119,7 +119,7 @@ def test_the_command_defers_and_approve_continues(tmp_path: Path) -> None:
         assert deferred.returncode == 9, deferred.stderr
         assert f"agentkit approve {state}" in deferred.stderr
         assert "sk-never-stored" not in state.read_text()
-        approved = in_process(["approve", str(state), "--yes"], env, "")
+        approved = in_process(["approve", str(state), "--yes", "-T", FIXTURES], env, "")
         assert approved.returncode == 0, approved.stderr
         assert approved.stdout.strip() == "Deleted."
         tool_message = server.requests[1].messages[-1]
@@ -128,7 +128,8 @@ def test_the_command_defers_and_approve_continues(tmp_path: Path) -> None:
 
 
 async def test_a_state_of_this_format_stays_readable() -> None:
-    """A state written by this version, kept in the repository: later versions must resume it."""
+    """A state of format 1, kept in the repository: later versions resume it (it has no seal,
+    so reading it is an explicit choice)."""
 
     @tool
     def look(path: str) -> str:
@@ -136,7 +137,7 @@ async def test_a_state_of_this_format_stays_readable() -> None:
         return f"{path}: 3 lines"
 
     state = PendingApprovals.from_json(
-        (Path(__file__).parent / "data" / "pending-v1.json").read_text()
+        (Path(__file__).parent / "data" / "pending-v1.json").read_text(), check_seal=False
     )
     assert state.format == 1
     assert [c.name for c in state.pending] == ["delete"]

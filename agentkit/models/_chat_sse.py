@@ -251,6 +251,11 @@ class StreamAccumulator:
         name = wire_text(function.get("name"), "tool_calls[].function.name") or ""
         current = state.calls.get(index)
         if current is None:
+            if call_id and any(c.id == call_id for c in state.calls.values()):
+                raise ModelResponseError(
+                    f"choice {choice}: two tool calls have the id {call_id!r}; each call of "
+                    "an answer needs its own id (the second was not run)"
+                )
             self._close_calls(choice, state, out)  # a new call: the ones before are complete
             current = state.calls[index] = _CallState(id=call_id, name=name)
             out.append(ToolCallStarted(choice, index, current.id, current.name))

@@ -27,6 +27,7 @@ from agentkit._messages import (
     ToolMessage,
     Usage,
     UserMessage,
+    repeated_call_ids,
 )
 from agentkit._tool import Tool, ToolDefinition
 
@@ -289,15 +290,22 @@ def _decode_choice(data: Any, position: int) -> Choice:
     where = f"choices[{position}]"
     choice = wire_object(data, where)
     message = wire_object(choice.get("message"), f"{where}.message")
-    calls = wire_list(message.get("tool_calls"), f"{where}.message.tool_calls")
+    calls = [
+        _decode_call(call, f"{where}.message.tool_calls[{n}]")
+        for n, call in enumerate(
+            wire_list(message.get("tool_calls"), f"{where}.message.tool_calls")
+        )
+    ]
+    if repeated := repeated_call_ids(calls):
+        raise ModelResponseError(
+            f"{where}.message.tool_calls: two or more calls have the id {repeated[0]!r}; "
+            "each call of an answer needs its own id (nothing was run)"
+        )
     return Choice(
         index=wire_count(choice.get("index"), f"{where}.index", default=position),
         message=AssistantMessage(
             content=wire_content(message.get("content"), f"{where}.message.content"),
-            tool_calls=tuple(
-                _decode_call(call, f"{where}.message.tool_calls[{n}]")
-                for n, call in enumerate(calls)
-            ),
+            tool_calls=tuple(calls),
             refusal=wire_text(message.get("refusal"), f"{where}.message.refusal"),
         ),
         finish_reason=wire_text(choice.get("finish_reason"), f"{where}.finish_reason"),
