@@ -7,7 +7,9 @@ other commands start as fast as before and work without the `mcp` extra.
 from __future__ import annotations
 
 import argparse
+import os
 import re
+import secrets
 import shlex
 import sys
 from collections.abc import Mapping, Sequence
@@ -77,8 +79,25 @@ def add_mcp_command(commands: Any, add_common: Any) -> None:
         "stdio (for a client that starts this command) or streamable HTTP.",
     )  # fmt: skip
     serve.add_argument("target", help="module:name or path/to/file.py:name of an Agent or tools")
-    serve.add_argument("--http", metavar="HOST:PORT", help="serve streamable HTTP at /mcp")
+    serve.add_argument(
+        "--http", metavar="HOST:PORT",
+        help="serve streamable HTTP at /mcp (e.g. 127.0.0.1:8000 or [::1]:8000); any other "
+        "than a loopback address needs a bearer token, made and printed once",
+    )  # fmt: skip
     serve.add_argument("--name", default="agentkit", help="the server's (and agent tool's) name")
+    serve.add_argument(
+        "--approve-with", choices=("elicit", "terminal"),
+        help="who decides calls of tools that need approval: the client's user (elicit) or "
+        "this terminal (terminal, with --http only); without it such tools are refused",
+    )  # fmt: skip
+    serve.add_argument(
+        "--allow-unapproved", action="append", default=[], metavar="NAME",
+        help="let this tool run without approval although it asks for it (repeatable)",
+    )  # fmt: skip
+    serve.add_argument(
+        "--token-env", metavar="NAME",
+        help="take the bearer token clients must send from this environment variable",
+    )  # fmt: skip
     add_common(serve)
     serve.set_defaults(handler=_serve)
 
@@ -89,20 +108,73 @@ def _serve(options: argparse.Namespace) -> int:
         target = load_object(options.target)
     except LoadError as error:
         raise UsageError(str(error)) from None
+    if _is_tool(target):
+        target = [target]
     if not isinstance(target, Sequence) and not _is_agent(target):
-        raise UsageError(f"{options.target} is neither an Agent nor a list of tools")
+        raise UsageError(f"{options.target} is neither an Agent nor a tool or list of tools")
     transport, host, port = "stdio", "127.0.0.1", 8000
     if options.http:
-        host, _, port_text = options.http.rpartition(":")
-        if not host or not port_text.isdigit():
-            raise UsageError(f"--http {options.http}: give HOST:PORT, e.g. 127.0.0.1:8000")
-        transport, port = "http", int(port_text)
-        say(f"serving {options.target} at http://{host}:{port}/mcp")
+        transport, (host, port) = "http", _host_and_port(options.http)
+    token = _token(options, host) if transport == "http" else None
     try:
-        mcp.serve(target, transport=transport, host=host, port=port, name=options.name)
+        approver = _serve_approver(options.approve_with, transport)
+        server_options = {"approver": approver, "allow_unapproved": options.allow_unapproved}
+        mcp.mcp_server(target, name=options.name, **server_options)  # refuses before binding
+        if transport == "http":
+            shown = f"[{host}]" if ":" in host else host
+            say(f"serving {options.target} at http://{shown}:{port}/mcp")
+        mcp.serve(target, transport=transport, host=host, port=port, name=options.name,
+                  token=token, **server_options)  # fmt: skip
     except ValueError as error:
         raise UsageError(str(error)) from None
     return EXIT_CODES["ok"]
+
+
+def _host_and_port(given: str) -> tuple[str, int]:
+    """`HOST:PORT` or `[IPV6]:PORT`, the host without brackets."""
+    host, _, port_text = given.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]") if host.startswith("[") else host
+    if not host or not port_text.isdigit() or int(port_text) > 65535:
+        raise UsageError(f"--http {given}: give HOST:PORT, e.g. 127.0.0.1:8000 or [::1]:8000")
+    return host, int(port_text)
+
+
+def _token(options: argparse.Namespace, host: str) -> str | None:
+    from .mcp._serve import is_loopback
+
+    if options.token_env:
+        token = os.environ.get(options.token_env)
+        if not token:
+            raise UsageError(f"--token-env {options.token_env}: that variable is not set")
+        return token
+    if is_loopback(host):
+        return None
+    token = secrets.token_urlsafe(32)
+    say(
+        f"warning: serving on {host} reaches beyond this machine; clients must send\n"
+        f"  Authorization: Bearer {token}\n"
+        "(shown once; pass --token-env NAME to choose it)"
+    )
+    return token
+
+
+def _serve_approver(kind: str | None, transport: str) -> Any:
+    if kind == "terminal":
+        if transport != "http" or not sys.stdin.isatty():
+            raise UsageError(
+                "--approve-with terminal needs --http and a terminal (over stdio, the "
+                "client owns standard input); use --approve-with elicit"
+            )
+        from ._cli_prompt import TerminalApprover
+
+        return TerminalApprover(yes=False, deny=False)
+    return kind
+
+
+def _is_tool(target: object) -> bool:
+    from ._tool import Tool
+
+    return isinstance(target, Tool)
 
 
 def _is_agent(target: object) -> bool:

@@ -51,3 +51,26 @@ async def slow() -> str:
 
 
 tools = [multiply, slow]
+
+
+@tool(requires_approval=True)
+def delete_file(path: str) -> str:
+    """Delete a file (needs a person's approval).
+
+    Args:
+        path: Which file.
+    """
+    return f"deleted {path}"
+
+
+@tool(timeout=1)
+def stuck() -> str:
+    """A sync tool that never returns."""
+    import time
+
+    time.sleep(3600)
+    return "never"
+
+
+guarded = [multiply, delete_file]
+hanging = [multiply, stuck]
