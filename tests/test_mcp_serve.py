@@ -214,7 +214,8 @@ async def test_a_hung_sync_tool_times_out_and_never_starves_the_others() -> None
 def test_the_server_exits_when_its_client_goes() -> None:
     process = subprocess.Popen(serve("hanging"), cwd=ROOT, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)  # fmt: skip
-    assert process.stdin is not None and process.stdout is not None
+    assert process.stdin is not None
+    assert process.stdout is not None
     messages = [
         _INITIALIZE,
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
