@@ -7,12 +7,16 @@ layer has no import cycle (tests/test_layers.py checks).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from typing import TextIO
 
 from ._exceptions import AgentkitError
+from ._visible import printable
 
-__all__ = ["EXIT_CODES", "UsageError", "at_least_one", "say"]
+__all__ = ["CONSOLE", "EXIT_CODES", "UsageError", "at_least_one", "say", "show"]
 
 EXIT_CODES = {
     "ok": 0,
@@ -34,9 +38,68 @@ class UsageError(AgentkitError):
     """A problem with what the user asked for; exit code 2."""
 
 
+class _Console:
+    """Where the command writes for a person: escaped, and held while a prompt is open.
+
+    Whatever a model, a server or a file supplies may carry escape sequences that redraw the
+    screen; while a person reads an approval prompt, nothing else reaches the terminal (it is
+    kept, in order, and written when the answer is in). Tool calls and MCP servers write from
+    other threads, hence the lock.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._held: list[tuple[TextIO, str]] | None = None
+
+    def write(self, stream: TextIO, text: str, *, escape: bool = True) -> None:
+        if escape:
+            text = printable(text)
+        with self._lock:
+            if self._held is not None:
+                self._held.append((stream, text))
+                return
+            stream.write(text)
+            stream.flush()
+
+    @contextlib.contextmanager
+    def prompt(self) -> Iterator[Callable[[str], None]]:
+        """Hold every other write; yield the one writer the prompt itself uses (stderr)."""
+        with self._lock:
+            self._held = []
+
+        def ask(text: str) -> None:
+            with self._lock:
+                sys.stderr.write(text)
+                sys.stderr.flush()
+
+        try:
+            yield ask
+        finally:
+            with self._lock:
+                held, self._held = self._held or [], None
+                for stream, text in held:
+                    stream.write(text)
+                    stream.flush()
+
+
+CONSOLE = _Console()
+"""The command's one console (a process runs one command)."""
+
+
 def say(text: str) -> None:
-    """A line for the person at the terminal: on stderr, so stdout stays the answer."""
-    print(text, file=sys.stderr, flush=True)
+    """A line for the person at the terminal: on stderr, so stdout stays the answer.
+
+    Escaped (controls and format characters), and held while an approval prompt is open.
+    """
+    CONSOLE.write(sys.stderr, text + "\n")
+
+
+def show(text: str, end: str = "\n") -> None:
+    """Text on stdout (the answer, a listing), held while an approval prompt is open.
+
+    Escaped when stdout is a terminal; a pipe gets the text as it is.
+    """
+    CONSOLE.write(sys.stdout, text + end, escape=sys.stdout.isatty())
 
 
 def at_least_one(flag: str, *, when_left_out: str = "") -> Callable[[str], int]:

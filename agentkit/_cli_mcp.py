@@ -15,9 +15,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._cli_common import EXIT_CODES, UsageError, say
+from ._cli_common import CONSOLE, EXIT_CODES, UsageError, say
 from ._loading import LoadError, load_object
 from ._toolset import TOOL_PREFIX
+from ._visible import printable, visible
 
 __all__ = ["add_mcp_command", "add_mcp_options", "mcp_toolsets"]
 
@@ -192,18 +193,24 @@ def _sdk() -> Any:
 
 
 def _terminal_elicitor(message: str, schema: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Ask the person at the terminal for what an MCP server wants; empty means decline."""
-    say(f"The MCP server asks: {message}")
+    """Ask the person at the terminal for what an MCP server wants; empty means decline.
+
+    The server's message and field names are escaped, and nothing else reaches the terminal
+    while it asks (a server could otherwise draw a fake prompt of its own).
+    """
     answers: dict[str, Any] = {}
-    for name, field in schema.get("properties", {}).items():
-        kind = field.get("type", "string")
-        try:
-            text = input(f"  {name} ({kind}; empty to decline): ").strip()
-        except EOFError:
-            return None
-        if not text:
-            return None
-        answers[name] = _typed(text, kind)
+    with CONSOLE.prompt() as write:
+        write(printable(f"The MCP server asks: {message}") + "\n")
+        for name, field in schema.get("properties", {}).items():
+            kind = str(field.get("type", "string"))
+            write(f"  {visible(str(name))} ({visible(kind)}; empty to decline): ")
+            try:
+                text = input().strip()
+            except EOFError:
+                return None
+            if not text:
+                return None
+            answers[name] = _typed(text, kind)
     return answers
 
 

@@ -1,7 +1,8 @@
 """Layer 5 (edges): the approval prompt of the `agentkit` command.
 
-It shows exactly what will run (every validated argument, escaped) and reads the answer in the
-event loop, so Ctrl-C interrupts at once. `--yes` and `--deny` answer for everyone; without a
+It shows exactly what will run (every validated argument, escaped), holds every other write
+to the terminal while it waits (streamed text, traces, MCP messages), and reads the answer in
+the event loop, so Ctrl-C interrupts at once. `--yes` and `--deny` answer for everyone; without a
 terminal, calls are denied, saying why.
 """
 
@@ -9,10 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 
 import anyio
 
-from ._cli_common import say
+from ._cli_common import CONSOLE, say
 from ._dispatch import ApprovalRequest
 
 __all__ = ["TerminalApprover"]
@@ -34,7 +36,8 @@ class TerminalApprover:
         if not sys.stdin.isatty():
             return self._denied(request, "no terminal to ask on; pass --yes to approve")
         async with self._lock:  # one question at a time
-            answer = await _ask(request)
+            with CONSOLE.prompt() as write:  # nothing else reaches the screen meanwhile
+                answer = await _ask(request, write)
         return True if answer else self._denied(request, "denied")
 
     def _denied(self, request: ApprovalRequest, why: str) -> bool:
@@ -44,12 +47,12 @@ class TerminalApprover:
         return False
 
 
-async def _ask(request: ApprovalRequest) -> bool:
+async def _ask(request: ApprovalRequest, write: Callable[[str], None]) -> bool:
     """Show exactly what will run (every validated argument, escaped) and ask."""
     text, cut = request.describe()
     while True:
         choices = "[y/N, f = show the full arguments]" if cut else "[y/N]"
-        print(f"Allow this call?\n{text}\n{choices} ", end="", file=sys.stderr, flush=True)
+        write(f"Allow this call?\n{text}\n{choices} ")
         line = await _read_line()
         if line is None:
             return False

@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from ._cli_common import EXIT_CODES, UsageError, say
+from ._cli_common import EXIT_CODES, UsageError, say, show
 from ._session import SQLiteSession, default_store
 
 __all__ = ["add_session_options", "add_sessions_command", "session_for"]
@@ -78,7 +78,7 @@ def _list(options: argparse.Namespace) -> int:
     for info in stored:
         row = _row(info)
         mark = " (last run failed: partial)" if info.partial else ""
-        print(f"{info.id}  {row['updated']}  {info.messages} messages{mark}")
+        show(f"{info.id}  {row['updated']}  {info.messages} messages{mark}")
     return EXIT_CODES["ok"]
 
 
@@ -102,7 +102,7 @@ def _show(options: argparse.Namespace) -> int:
             text = (text + " " if text else "") + ", ".join(
                 f"{c.name}({c.arguments})" for c in calls
             )
-        print(f"{message.role}: {text}")
+        show(f"{message.role}: {text}")
     return EXIT_CODES["ok"]
 
 

@@ -33,7 +33,7 @@ from pydantic_core import to_json
 from ._agent import Agent
 from ._approvals import requests_of
 from ._cli_approve import add_approve_command, read_state, write_state
-from ._cli_common import EXIT_CODES, UsageError, at_least_one, say
+from ._cli_common import EXIT_CODES, UsageError, at_least_one, say, show
 from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
 from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
 from ._cli_prompt import TerminalApprover
@@ -52,6 +52,7 @@ from ._exceptions import (
 )
 from ._extract import Extractor
 from ._loading import LoadError, load_object, load_tools
+from ._visible import visible
 from .models._base import ModelSettings, TextDelta
 from .models._chat import ChatModel
 from .models._chat_wire import openai_tool
@@ -301,7 +302,7 @@ def approve_and_continue(options: argparse.Namespace) -> int:
     result = anyio.run(main)
     if result.pending is not None:
         return write_state(options.state, result.pending, options)
-    print(json.dumps(_json_result(result)) if options.json else result.output)
+    show(json.dumps(_json_result(result)) if options.json else str(result.output))
     return EXIT_CODES["denied"] if approver.denied else EXIT_CODES["ok"]
 
 
@@ -362,10 +363,10 @@ def _execute(
             async with agent.stream(prompt, trace_to=trace_to, session=session) as run:
                 async for event in run:
                     if isinstance(event, TextDelta) and not as_json:
-                        print(event.text, end="", flush=True)
+                        show(event.text, end="")
                     _tracer(verbose)(event)
             if not as_json:
-                print()
+                show("")
             return run.result
         finally:
             await _close(agent)
@@ -376,7 +377,7 @@ def _execute(
     if as_json:
         print(json.dumps(_json_result(result), ensure_ascii=False))
     elif not stream:
-        print(result.output)
+        show(str(result.output))
     return EXIT_CODES["denied"] if approver.denied else EXIT_CODES["ok"]
 
 
@@ -443,11 +444,11 @@ def _tools_list(options: argparse.Namespace) -> int:
             for f, on in (("strict", each.strict), ("needs approval", each.requires_approval))
             if on
         ]
-        print(each.name + (f" [{', '.join(flags)}]" if flags else ""))
-        print(f"  {each.description.splitlines()[0] if each.description else '(no description)'}")
+        show(visible(each.name) + (f" [{', '.join(flags)}]" if flags else ""))
+        show(f"  {each.description.splitlines()[0] if each.description else '(no description)'}")
         for name, schema in each.parameters.get("properties", {}).items():
             about = f" - {schema['description']}" if schema.get("description") else ""
-            print(f"    {name}: {_type_name(schema)}{about}")
+            show(f"    {visible(name)}: {_type_name(schema)}{about}")
     return EXIT_CODES["ok"]
 
 
