@@ -14,10 +14,11 @@ harmless and spares a retry when a model sends `null` for an optional parameter.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["clean_schema", "drop_default_nulls", "to_strict"]
+__all__ = ["check_foreign_schema", "clean_schema", "drop_default_nulls", "to_strict"]
 
 JsonSchema = dict[str, Any]
 
@@ -46,6 +47,71 @@ _DROPPED_KEYWORDS = frozenset(
 )
 _IMPOSSIBLE_KEYWORDS = ("not", "if", "then", "else", "dependentRequired", "dependentSchemas")
 _TYPED_KEYS = frozenset({"type", "anyOf", "oneOf", "allOf", "$ref", "enum", "const"})
+
+
+MAX_SCHEMA_DEPTH = 32
+"""Nesting a schema from outside (an MCP server) may have; pydantic's own stay far below."""
+MAX_SCHEMA_NODES = 5_000
+_LOCAL_REF = re.compile(r"#/(\$defs|definitions)/([^/]+)")
+
+
+def check_foreign_schema(schema: Any) -> str | None:
+    """Why a schema from outside cannot be used safely, or None when it can.
+
+    The rewriting and validation here walk a schema recursively and follow `$ref`s: a
+    hostile server's schema could make them recurse past the interpreter's limit, spin on a
+    reference cycle, or fail on a reference to nothing. This walk is iterative and bounded:
+    depth, size, and every `$ref` pointing at an existing local definition, with no chain of
+    bare references that loops.
+    """
+    if not isinstance(schema, dict):
+        return "the input schema is not a JSON object"
+    defs = {**_mapping(schema.get("definitions")), **_mapping(schema.get("$defs"))}
+    stack: list[tuple[Any, int]] = [(schema, 1)]
+    nodes = 0
+    while stack:
+        node, depth = stack.pop()
+        nodes += 1
+        if depth > MAX_SCHEMA_DEPTH:
+            return f"it is nested more than {MAX_SCHEMA_DEPTH} levels deep"
+        if nodes > MAX_SCHEMA_NODES:
+            return f"it has more than {MAX_SCHEMA_NODES} parts"
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if ref is not None and (problem := _bad_ref(ref, defs)):
+                return problem
+            stack.extend((value, depth + 1) for value in node.values())
+        elif isinstance(node, list):
+            stack.extend((value, depth + 1) for value in node)
+    return _ref_cycle(defs)
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _bad_ref(ref: Any, defs: Mapping[str, Any]) -> str | None:
+    found = _LOCAL_REF.fullmatch(ref) if isinstance(ref, str) else None
+    if found is None:
+        return f"$ref {str(ref)[:80]!r} is not a local definition (#/$defs/NAME)"
+    if found[2] not in defs:
+        return f"$ref {ref[:80]!r} names no definition"
+    return None
+
+
+def _ref_cycle(defs: Mapping[str, Any]) -> str | None:
+    """A definition that is only a reference, through a chain of them, back to itself."""
+    for start in defs:
+        seen, name = {start}, start
+        while isinstance(defs.get(name), dict) and isinstance(defs[name].get("$ref"), str):
+            found = _LOCAL_REF.fullmatch(defs[name]["$ref"])
+            if found is None:
+                break
+            name = found[2]
+            if name in seen:
+                return f"the definitions {', '.join(sorted(seen))} only refer to each other"
+            seen.add(name)
+    return None
 
 
 def clean_schema(schema: JsonSchema) -> JsonSchema:

@@ -203,6 +203,7 @@ async def test_a_killed_stdio_server_is_restarted_by_the_next_call() -> None:
     async with lab_stdio() as server:
         before = (await server.call_tool("pid", {})).content[0].text
         os.kill(int(before), signal.SIGKILL)
+        await anyio.sleep(1)  # the session's subscription sees it go: nothing was sent yet
         after = (await server.call_tool("pid", {})).content[0].text
         assert after != before
         assert server.connections == 2
@@ -238,8 +239,9 @@ async def test_list_changed_drops_the_cache(lab: Lab) -> None:
         assert "sprout" not in [t.name for t in await server.list_tools()]
         await server.call_tool("grow", {"name": "sprout"})
         with anyio.fail_after(5):
-            while server._tools is not None:  # noqa: ASYNC110 - set by the session's thread
+            while not server._stale:  # noqa: ASYNC110 - set by the session's thread
                 await anyio.sleep(0.02)
+        await anyio.sleep(1)  # past the debounce: an announced change is listed again
         assert "sprout" in [t.name for t in await server.list_tools()]
         assert server.list_requests == 2
 

@@ -16,13 +16,16 @@ later and concurrent runs until the agent (or the toolset) is closed.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+import anyio
 import anyio.abc
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
@@ -34,7 +37,7 @@ from agentkit._tool import DEFAULT_MAX_RESULT_CHARS, DEFAULT_TOOL_TIMEOUT, ToolD
 from agentkit._toolset import TOOL_PREFIX
 
 from ._callbacks import Elicitor, SamplingModel, elicitation_callback, sampling_callback
-from ._connection import Connection
+from ._connection import Connection, MCPConnectionError
 from ._tools import MCPTool
 
 __all__ = ["MCPServerHTTP", "MCPServerSSE", "MCPServerStdio", "MCPToolset"]
@@ -42,6 +45,13 @@ __all__ = ["MCPServerHTTP", "MCPServerSSE", "MCPServerStdio", "MCPToolset"]
 ApprovalRule = bool | Collection[str] | Callable[[str], bool]
 """Which tools need approval: all (`True`), none, these names, or those a function picks."""
 _NAME = re.compile(r"[^A-Za-z0-9_-]")
+DEFAULT_MAX_TOOLS = 128
+"""OpenAI's own limit of tools per request."""
+DEFAULT_OPEN_TIMEOUT = 30.0
+DEFAULT_LIST_TIMEOUT = 30.0
+LIST_DEBOUNCE = 1.0
+"""Seconds after a listing during which an announced change waits for the next listing."""
+logger = logging.getLogger("agentkit.mcp")
 _LIST_PAGES = 100
 
 
@@ -64,6 +74,10 @@ class MCPToolset:
             None` (none: declined).
         protocol: `"auto"` negotiates the newest protocol the server speaks; `"legacy"`
             forces the 2025 handshake (servers that send requests back over the session).
+        max_tools: More tools than this (after filtering) is an error, not thousands of
+            definitions sent with every request.
+        open_timeout: Seconds to start the server and finish its handshake.
+        list_timeout: Seconds one listing of its tools may take.
     """
 
     def __init__(
@@ -80,6 +94,9 @@ class MCPToolset:
         sampling_model: SamplingModel | None = None,
         elicitation: Elicitor | None = None,
         protocol: Literal["auto", "legacy"] = "auto",
+        max_tools: int = DEFAULT_MAX_TOOLS,
+        open_timeout: float = DEFAULT_OPEN_TIMEOUT,
+        list_timeout: float = DEFAULT_LIST_TIMEOUT,
     ) -> None:
         if prefix is not None and not re.fullmatch(TOOL_PREFIX, prefix):
             raise ValueError(f"prefix {prefix!r}: use 1 to 40 letters, digits, '_' or '-'")
@@ -94,11 +111,17 @@ class MCPToolset:
         self.sampling_model = sampling_model
         self.elicitation = elicitation
         self.protocol = protocol
+        self.max_tools = max_tools
+        self.list_timeout = list_timeout
+        self.refused: dict[str, str] = {}
+        """Tools of the server left out, by name, with why (a schema that cannot be used)."""
         self.list_requests = 0
         """`tools/list` requests sent (one per session, and one per change it announced)."""
         self._tools: tuple[MCPTool, ...] | None = None
         self._listed_in = 0
-        self._connection = Connection(label, self._client, self._listen)
+        self._listed_at = -LIST_DEBOUNCE
+        self._stale = False
+        self._connection = Connection(label, self._client, self._listen, open_timeout)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.label!r})"
@@ -123,10 +146,14 @@ class MCPToolset:
     async def list_tools(self) -> tuple[MCPTool, ...]:
         """The server's tools, filtered and named; listed once per session, then cached."""
         cached = self._tools
-        if cached is not None and self._listed_in == self._connection.connections:
+        # A change announced shortly after a listing waits a moment: a server that floods
+        # list_changed is listed at most once per LIST_DEBOUNCE seconds.
+        fresh = not self._stale or time.monotonic() - self._listed_at < LIST_DEBOUNCE
+        if cached is not None and self._listed_in == self._connection.connections and fresh:
             return cached
+        self._stale = False
         remote = await self._connection.request(self._list_all)
-        tools = tuple(self._adopt(tool) for tool in remote if self._keeps(tool))
+        tools = tuple(self._adopted(remote))
         names = [tool.name for tool in tools]
         clash = sorted({name for name in names if names.count(name) > 1})
         if clash:
@@ -135,6 +162,7 @@ class MCPToolset:
                 "renaming to the allowed characters; filter one out or set a prefix"
             )
         self._tools, self._listed_in = tools, self._connection.connections
+        self._listed_at = time.monotonic()
         return tools
 
     async def call_tool(
@@ -145,7 +173,7 @@ class MCPToolset:
         async def call(client: Client) -> CallToolResult:
             return await client.call_tool(name, arguments, read_timeout_seconds=read_timeout)
 
-        return await self._connection.request(call)
+        return await self._connection.request(call, replay=False)
 
     # -- internals --------------------------------------------------------------------------
 
@@ -153,12 +181,21 @@ class MCPToolset:
         self.list_requests += 1
         tools: list[RemoteTool] = []
         cursor: str | None = None
-        for _ in range(_LIST_PAGES):
-            page: ListToolsResult = await client.list_tools(cursor=cursor, cache_mode="refresh")
-            tools.extend(page.tools)
-            cursor = page.next_cursor
-            if cursor is None:
-                break
+        try:
+            with anyio.fail_after(self.list_timeout):
+                for _ in range(_LIST_PAGES):
+                    page: ListToolsResult = await client.list_tools(
+                        cursor=cursor, cache_mode="refresh"
+                    )
+                    tools.extend(page.tools)
+                    cursor = page.next_cursor
+                    if cursor is None:
+                        break
+        except TimeoutError:
+            raise MCPConnectionError(
+                f"MCP server {self.label} did not list its tools within {self.list_timeout:g} s "
+                "(list_timeout)"
+            ) from None
         return tools
 
     def _keeps(self, tool: RemoteTool) -> bool:
@@ -172,6 +209,21 @@ class MCPToolset:
             )
             return bool(self.filter(definition))
         return True
+
+    def _adopted(self, remote: list[RemoteTool]) -> Iterator[MCPTool]:
+        """The tools kept, adopted; a tool whose schema is refused is left out, said once."""
+        kept = [tool for tool in remote if self._keeps(tool)]
+        if len(kept) > self.max_tools:
+            raise ToolDefinitionError(
+                f"MCP server {self.label} offers {len(kept)} tools, more than max_tools="
+                f"{self.max_tools}; choose some with allow=, deny= or filter= (or raise it)"
+            )
+        for tool in kept:
+            try:
+                yield self._adopt(tool)
+            except ToolDefinitionError as error:
+                logger.warning("MCP server %s: tool left out: %s", self.label, error)
+                self.refused[tool.name] = str(error)
 
     def _adopt(self, tool: RemoteTool) -> MCPTool:
         name = _NAME.sub("_", tool.name)
@@ -211,18 +263,21 @@ class MCPToolset:
         """Watch for `tools/list_changed` (a 2026-07-28 session must ask for it)."""
 
         async def listen() -> None:
+            subscribed = False
             try:
                 async with client.listen(tools_list_changed=True) as events:
+                    subscribed = True
                     async for _ in events:
-                        self._tools = None
-            except Exception:  # an older protocol: the server sends it unasked
-                return
+                        self._stale = True
+            except Exception:  # before subscribing: an older protocol, which sends it unasked
+                if subscribed:  # after: the server went away; the next call opens anew
+                    self._connection.lost(client)
 
         group.start_soon(listen)
 
     async def _on_message(self, message: Any) -> None:
         if getattr(message, "method", None) == "notifications/tools/list_changed":
-            self._tools = None
+            self._stale = True
 
 
 class MCPServerStdio(MCPToolset):

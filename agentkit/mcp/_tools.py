@@ -22,11 +22,13 @@ from mcp_types import Tool as RemoteTool
 
 from agentkit._exceptions import ToolArgumentsError, ToolDefinitionError, ToolError
 from agentkit._schema import describe_errors, parse_arguments
-from agentkit._strict import clean_schema, drop_default_nulls, to_strict
+from agentkit._strict import check_foreign_schema, clean_schema, drop_default_nulls, to_strict
 from agentkit._tool import RunContext, Tool
 
 __all__ = ["MCPTool", "result_text"]
 
+MAX_DESCRIPTION = 4_000
+"""Characters of a server's tool description kept (it goes out with every request)."""
 _BACKSTOP_SECONDS = 5.0
 """How much longer than the tool's timeout the SDK waits before it gives up on the call."""
 
@@ -58,15 +60,24 @@ class MCPTool(Tool[..., Any]):
         self.takes_context = False
         self._caller = caller
         self.input_schema = dict(remote.input_schema)
+        if (problem := check_foreign_schema(self.input_schema)) is not None:
+            raise ToolDefinitionError(f"{name}: the server's input schema is refused: {problem}")
+        if len(self.description) > MAX_DESCRIPTION:  # sent with every request: bounded
+            cut = len(self.description) - MAX_DESCRIPTION
+            self.description = f"{self.description[:MAX_DESCRIPTION]}… [{cut} characters cut]"
         try:
             self._validator = Draft202012Validator(self.input_schema)
             Draft202012Validator.check_schema(self.input_schema)
+            self._plain = clean_schema(self.input_schema)
+            strict, problems = to_strict(self._plain)
         except SchemaError as error:
             raise ToolDefinitionError(
                 f"{name}: the server's input schema is not valid JSON Schema ({error.message})"
             ) from None
-        self._plain = clean_schema(self.input_schema)
-        strict, problems = to_strict(self._plain)
+        except (KeyError, TypeError, ValueError, RecursionError) as error:
+            raise ToolDefinitionError(
+                f"{name}: the server's input schema cannot be used ({type(error).__name__})"
+            ) from None
         self.strict = not problems
         self._strict_schema = strict
         self._problems = tuple(problems)

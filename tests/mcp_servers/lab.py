@@ -5,7 +5,7 @@
 
 Its tools: `echo`, `add_numbers`, `grow` (adds a tool and announces the change), `hang`,
 `fail` (an error result), `picture` (an image), `ask_user` (an elicitation),
-`summarize` (a sampling request), `greet` and `digest` (the same through the SDK's resolvers,
+`summarize` (a sampling request), `greet` and `crash` (notes the call in a file, then dies mid-call), `digest` (the same through the SDK's resolvers,
 which use the newest protocol's InputRequiredResult rounds), and `list_count` (how many `tools/list` requests this
 process answered: the counting tests read it).
 """
@@ -131,6 +131,14 @@ def digest(text: str, summary: Annotated[CreateMessageResult, Resolve(_sample_su
 def list_count() -> int:
     """How many tools/list requests this process answered."""
     return LISTS["count"]
+
+
+@server.tool()
+def crash(log: str) -> str:
+    """Note the call in the file `log`, then die before answering (a crash mid-call)."""
+    with open(log, "a", encoding="utf-8") as out:
+        out.write("crash ran\n")
+    os._exit(1)
 
 
 @server.tool()
