@@ -42,6 +42,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGrou
         help="the key itself (other users of this machine may see it in the process list: "
         "prefer --api-key-env); none is needed for a server on this machine",
     )
+    group.add_argument(
+        "--allow-http", action="store_true",
+        help="send the key over plain http:// to a server beyond this machine (refused "
+        "otherwise: anyone on the way can read it)",
+    )  # fmt: skip
     return group
 
 
@@ -70,9 +75,15 @@ def chat_model(options: argparse.Namespace) -> ChatModel:
             raise UsageError(f"--api-key-env {options.api_key_env}: that variable is not set")
         overrides["api_key"] = key
     try:
-        return infer_model(model_string(options.model, options.base_url), **overrides)
+        model = infer_model(model_string(options.model, options.base_url), **overrides)
     except ModelConfigurationError as error:
         raise UsageError(f"--model: {error}") from None
+    if model.sends_key_in_clear and not getattr(options, "allow_http", False):
+        raise UsageError(
+            f"the API key would go unencrypted to {model.base_url} (http://, not this "
+            "machine); use https://, or pass --allow-http if you accept that"
+        )
+    return model
 
 
 def model_hint(options: argparse.Namespace) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
@@ -34,6 +33,7 @@ import anyio
 
 from ._exceptions import AgentkitError
 from ._messages import Message, messages_from_json, messages_to_json
+from ._private import data_dir, private_file
 
 __all__ = ["SESSION_FORMAT", "SQLiteSession", "SessionBusy", "SessionInfo", "default_store"]
 
@@ -73,15 +73,7 @@ class SessionInfo:
 
 def default_store() -> Path:
     """Where sessions live unless told otherwise (see the module docs)."""
-    if os.environ.get("AGENTKIT_DATA_DIR"):
-        return Path(os.environ["AGENTKIT_DATA_DIR"]) / "sessions.sqlite3"
-    if sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    elif sys.platform == "win32":
-        base = Path(os.environ.get("APPDATA") or Path.home() / "AppData" / "Roaming")
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "agentkit" / "sessions.sqlite3"
+    return data_dir() / "sessions.sqlite3"
 
 
 class Recording:
@@ -256,8 +248,7 @@ class SQLiteSession:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        db = sqlite3.connect(private_file(self.path), timeout=30.0, isolation_level=None)
         try:
             db.execute("PRAGMA foreign_keys = ON")
             db.executescript(_SCHEMA)

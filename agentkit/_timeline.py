@@ -21,11 +21,13 @@ import json
 import os
 import time
 import uuid
+from pathlib import Path
 from typing import IO, Any
 
 from ._events import RunResult, ToolResult
 from ._messages import Completion, ToolCall
 from ._observe import RunInfo
+from ._private import open_private
 from .models._base import ModelRequest, model_name
 from .models._chat_wire import encode_message
 
@@ -42,7 +44,7 @@ class Timeline:
 
     def start_run(self, info: RunInfo) -> _Recorder:
         """Open the file and record the run's start."""
-        return _Recorder(open(self.path, "a", encoding="utf-8"), info)
+        return _Recorder(open_private(Path(self.path), "a"), info)
 
 
 class _Recorder:

@@ -254,7 +254,7 @@ class _RunSpans:
         if error is not None:
             failed = {**self.model.chat, error_attributes.ERROR_TYPE: type(error).__name__}
             self.owner.duration.record(seconds, failed)
-            _failed(span, error)
+            _failed(span, error, self.owner.include_content)
         token.end()
 
     def tool_started(self, call: ToolCall) -> _Current:
@@ -278,11 +278,14 @@ class _RunSpans:
     ) -> None:
         span = token.span
         if error is not None:  # cancelled, or raised (raise_errors=True)
-            _failed(span, error)
+            _failed(span, error, self.owner.include_content)
         elif result is not None and not result.ok:
             kind = "denied" if result.denied else "tool_error"
             span.set_attribute(error_attributes.ERROR_TYPE, kind)
-            span.set_status(Status(StatusCode.ERROR, result.error))
+            # A tool's error text often quotes its arguments: content, like them.
+            span.set_status(
+                Status(StatusCode.ERROR, result.error if self.owner.include_content else kind)
+            )
         if result is not None and self.owner.include_content:
             span.set_attribute(gen_ai.GEN_AI_TOOL_CALL_RESULT, result.content)
         token.end()
@@ -297,7 +300,7 @@ class _RunSpans:
                 }
             )
         if error is not None:
-            _failed(self.span, error)
+            _failed(self.span, error, self.owner.include_content)
         self.span.end()
         otel_context.detach(self._current)
 
@@ -343,7 +346,14 @@ def _response_attributes(completion: Completion) -> dict[str, Any]:
     }
 
 
-def _failed(span: Span, error: BaseException) -> None:
-    """Mark `span` failed with `error`: its type as `error.type`, its text as the status."""
-    span.set_attribute(error_attributes.ERROR_TYPE, type(error).__name__)
-    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"[:500]))
+def _failed(span: Span, error: BaseException, content: bool) -> None:
+    """Mark `span` failed with `error`: its type as `error.type`, and a status.
+
+    The status is the error's text with content, or only its type and HTTP status without
+    (an error's text may quote the prompt, the arguments or a path).
+    """
+    name = type(error).__name__
+    span.set_attribute(error_attributes.ERROR_TYPE, name)
+    status = getattr(error, "status_code", None)
+    said = f"{name}: {error}" if content else name + (f" (HTTP {status})" if status else "")
+    span.set_status(Status(StatusCode.ERROR, said[:500]))

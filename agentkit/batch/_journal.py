@@ -6,9 +6,13 @@ items that were in flight. The output file is exported from it: each id once, in
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
+import os
+import secrets
 import sqlite3
+import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from agentkit._exceptions import AgentkitError
+from agentkit._private import private_file, private_folder
 
 __all__ = ["Item", "Journal", "JournalDamaged", "JournalError", "JournalMismatch", "move_aside"]
 
@@ -55,12 +60,38 @@ _WAY_ON = (
 )
 
 
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+@contextlib.contextmanager
+def _beside(target: Path) -> Iterator[IO[str]]:
+    """A new file beside `target` (600, a fresh name, never a link), renamed over it at last.
+
+    Removed when writing fails.
+    """
+    temporary = target.with_name(f".{target.name}.{secrets.token_hex(6)}.partial")
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
+    out = os.fdopen(os.open(temporary, flags, 0o600), "w", encoding="utf-8")
+    try:
+        with out:
+            yield out
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 def _lock_path(path: Path) -> Path:
     return path.with_name(path.name + ".lock")
 
 
 def _hold_lock(path: Path) -> IO[bytes]:
-    handle = _lock_path(path).open("wb")
+    lock = _lock_path(path)
+    private_folder(lock.parent)
+    try:
+        descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o600)
+    except OSError as error:
+        raise JournalError(f"cannot make the lock file {lock} ({error.strerror})") from None
+    handle = os.fdopen(descriptor, "wb")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -152,7 +183,9 @@ class Journal:
 
     def _open(self) -> None:
         # One writer at a time, but possibly from a helper thread (the Dask driver waits there).
-        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._db = sqlite3.connect(
+            private_file(self.path), isolation_level=None, check_same_thread=False
+        )
         self._db.execute("PRAGMA journal_mode=WAL")
         # WAL with NORMAL: a committed item survives a crash of the process (not of the OS).
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -305,22 +338,35 @@ class Journal:
             self._counts[state] += 1
 
     def export(self, path: str | Path) -> int:
-        """Write every item, in input order, once: `{"id", "result"}` or `{"id", "error"}`."""
-        written = 0
+        """Write every item, in input order, once: `{"id", "result"}` or `{"id", "error"}`.
+
+        `-` writes to standard output. A regular file (or a new one) appears whole or not at
+        all: written beside it under a fresh name (never through a link there), then renamed
+        over it. Anything else the user named (a device such as /dev/stdout, a pipe, a link
+        they gave) is written to directly, never replaced.
+        """
+        if str(path) == "-":
+            return self._write_rows(sys.stdout)
         target = Path(path)
-        temporary = target.with_name(target.name + ".partial")
-        with temporary.open("w", encoding="utf-8") as out:
-            for item_id, state, result, error in self._db.execute(
-                "SELECT id, state, result, error FROM items ORDER BY position"
-            ):
-                row: dict[str, Any] = {"id": item_id}
-                if state == "done":
-                    row["result"] = json.loads(result)
-                else:
-                    row["error"] = error or f"not processed ({state})"
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
-                written += 1
-        temporary.replace(target)  # the output appears whole or not at all
+        if target.is_symlink() or (target.exists() and not target.is_file()):
+            with target.open("w", encoding="utf-8") as out:
+                return self._write_rows(out)
+        with _beside(target) as out:
+            return self._write_rows(out)
+
+    def _write_rows(self, out: IO[str]) -> int:
+        written = 0
+        for item_id, state, result, error in self._db.execute(
+            "SELECT id, state, result, error FROM items ORDER BY position"
+        ):
+            row: dict[str, Any] = {"id": item_id}
+            if state == "done":
+                row["result"] = json.loads(result)
+            else:
+                row["error"] = error or f"not processed ({state})"
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            written += 1
+        out.flush()
         return written
 
     class _Transaction:

@@ -17,7 +17,7 @@ Nothing here imports httpx until a model is built.
 #
 # 0. records: _base, _profile, _providers
 # 1. dialect: _wire_read, _chat_wire, _chat_sse
-# 2. sending: _retry, _gate, _transport
+# 2. sending: _retry, _gate, _transport, _endpoint
 # 3. model: _chat
 # 4. model strings and the cache: _infer, _cache
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from agentkit._messages import Completion, Usage, messages_to_json
+from agentkit._private import private_file
 
 from ._base import (
     Model,
@@ -152,8 +153,7 @@ class ResponseCache:
         """The cache's one connection, in one transaction; opened (and set up) once."""
         with self._lock:
             if self._connection is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, timeout=30.0, check_same_thread=False)
+                db = sqlite3.connect(private_file(self.path), timeout=30.0, check_same_thread=False)
                 db.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer
                 db.execute("PRAGMA synchronous = NORMAL")  # a lost answer is asked again
                 db.executescript(_SCHEMA)

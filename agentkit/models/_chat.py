@@ -8,16 +8,13 @@ request: it is not in `repr()`, logs or errors.
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import ssl
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
 
 import anyio
 import anyio.lowlevel
@@ -32,11 +29,13 @@ from agentkit._exceptions import (
     StreamInterrupted,
 )
 from agentkit._messages import Completion
+from agentkit._redact import shown_url
 from agentkit._version import __version__
 
 from ._base import ModelRequest, StreamDelta, completion_deltas
 from ._chat_sse import SSEParser, StreamAccumulator
 from ._chat_wire import OPEN_PROFILE, decode_completion, encode_request
+from ._endpoint import Endpoint, certificate_problem, check_environment, is_loopback
 from ._gate import GatePass, enter_gate, left_on_failure
 from ._profile import ModelProfile
 from ._providers import PROVIDERS
@@ -117,18 +116,16 @@ class ChatModel:
                 server on it never needs one).
             provider: The provider's name, for traces (`gen_ai.provider.name`).
         """
-        if not base_url.startswith(("http://", "https://")):
-            raise ModelConfigurationError(
-                f"base_url must start with http:// or https://, got {base_url!r}"
-            )
+        self._endpoint = Endpoint(
+            base_url, "/chat/completions", query=query, api_key=api_key, headers=headers
+        )
         self.model = model
         self.provider = provider
-        self.base_url = base_url.rstrip("/")
+        self.base_url = self._endpoint.base_url
         self.retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
         self.profile = profile if profile is not None else OPEN_PROFILE
-        self._url = f"{self.base_url}/chat/completions"
-        if query:
-            self._url += "?" + urlencode(dict(query))
+        self._url = self._endpoint.url
+        self._shown = self._endpoint.shown  # what errors and logs say: no secrets in it
         self._parsed_url = httpx.URL(self._url)  # parsed once, not per request
         self._origin = origin_of(self._parsed_url)
         self._host_header, self._target = self._parsed_url.netloc, self._parsed_url.raw_path
@@ -159,8 +156,13 @@ class ChatModel:
         model._missing_key_hint = provider.key_hint()
         return model
 
+    @property
+    def sends_key_in_clear(self) -> bool:
+        """Whether a key goes over plain http:// to a host that is not this machine."""
+        return bool(self._api_key) and self._endpoint.plain_http
+
     def __repr__(self) -> str:
-        return f"ChatModel(model={self.model!r}, base_url={self.base_url!r})"
+        return f"ChatModel(model={self.model!r}, base_url={shown_url(self.base_url)!r})"
 
     async def __aenter__(self) -> ChatModel:
         return self
@@ -190,7 +192,8 @@ class ChatModel:
         opened = await self.retry.call(lambda: self._start_stream(payload))
         deltas = _deltas(opened)
         try:
-            yield deltas
+            with self._endpoint.redacting():  # errors from the middle of the stream too
+                yield deltas
         finally:
             # Shielded: when the caller is cancelled (a run left early, a timeout), an
             # unshielded await here would raise at once and leave the connection unclosed.
@@ -212,10 +215,11 @@ class ChatModel:
         cached = self._header_cache[stream]
         if cached is not None:
             return cached
-        if not self._api_key and self._key_required and not _is_loopback(self._parsed_url.host):
+        if not self._api_key and self._key_required and not is_loopback(self._parsed_url.host):
             raise ModelConfigurationError(
-                f"no API key for {self.base_url}: {self._missing_key_hint}"
+                f"no API key for {shown_url(self.base_url)}: {self._missing_key_hint}"
             )
+        self._endpoint.warn_plain_http(bool(self._api_key))
         # A server on this machine (Ollama, vLLM, llama.cpp, a LiteLLM proxy) needs no key.
         authorization = {}
         if self._api_key:
@@ -245,6 +249,7 @@ class ChatModel:
             # PooledTransport, used without an httpx client around it: httpx's default pool
             # and client layers cost more CPU than the requests (benchmarks/README.md).
             # Proxies need httpx's own stack.
+            check_environment()
             use_httpx = any(os.environ.get(name) for name in _PROXY_VARIABLES)
             self._owned = (
                 httpx.AsyncClient(timeout=self._timeout) if use_httpx else PooledTransport()
@@ -257,7 +262,7 @@ class ChatModel:
     ) -> httpx.Response:
         sender = self._sender()
         started = time.perf_counter()
-        with _transport_errors(self._url, mid_stream=False):
+        with _transport_errors(self._shown, mid_stream=False):
             if isinstance(sender, httpx.AsyncClient):
                 request = sender.build_request(
                     "POST", self._parsed_url, content=payload, headers=headers
@@ -278,20 +283,21 @@ class ChatModel:
                     finally:
                         with anyio.CancelScope(shield=True):  # closed even when cancelled
                             await response.aclose()
-        _log_response(response, started, self._url)
+        _log_response(response, started, self._shown)
         return response
 
     async def _complete_once(self, payload: bytes) -> Completion:
         gate = await enter_gate(len(payload))  # a batch's shared rate limit, if one is set
-        with left_on_failure(gate):
+        with left_on_failure(gate), self._endpoint.redacting():
             response = await self._post(payload)
-            completion = _decode_body(response.content, self._url)
+            completion = _decode_body(response.content, self._shown)
         if gate is not None:
             gate.leave(completion.usage.total_tokens)
         return completion
 
     async def _post(self, payload: bytes) -> httpx.Response:
         response = await self._send(payload, self._headers(stream=False), stream=False)
+        self._endpoint.refuse_redirect(response.status_code, response.headers.get("location"))
         if response.status_code >= 400:
             raise decode_error(
                 response.status_code, response.headers, response.content, _content_type(response)
@@ -300,9 +306,9 @@ class ChatModel:
 
     async def _start_stream(self, payload: bytes) -> _OpenStream:
         gate = await enter_gate(len(payload))  # left when the stream ends (see `stream`)
-        with left_on_failure(gate):
+        with left_on_failure(gate), self._endpoint.redacting():
             response = await self._send(payload, self._headers(stream=True), stream=True)
-            opened = _OpenStream(self._url, response, response.aiter_bytes())  # type: ignore[arg-type]
+            opened = _OpenStream(self._shown, response, response.aiter_bytes())  # type: ignore[arg-type]
             opened.gate = gate
             try:
                 await self._first_deltas(opened)
@@ -315,6 +321,7 @@ class ChatModel:
     async def _first_deltas(self, opened: _OpenStream) -> None:
         """Check the answer is a stream (or a whole completion) and read its first deltas."""
         response = opened.response
+        self._endpoint.refuse_redirect(response.status_code, response.headers.get("location"))
         if response.status_code >= 400:
             body = await response.aread()
             raise decode_error(
@@ -322,11 +329,11 @@ class ChatModel:
             )
         content_type = _content_type(response)
         if "application/json" in content_type:
-            opened.pending = completion_deltas(_decode_body(await response.aread(), self._url))
+            opened.pending = completion_deltas(_decode_body(await response.aread(), self._shown))
             opened.done = True
         elif content_type.split(";")[0].strip() not in _STREAM_TYPES:
             raise ModelResponseError(
-                f"{self._url} answered a streamed request with {content_type!r}, "
+                f"{self._shown} answered a streamed request with {content_type!r}, "
                 "not text/event-stream; check base_url (a proxy or login page?)",
                 body=(await response.aread())[:500].decode("utf-8", "replace"),
             )
@@ -427,24 +434,13 @@ class _transport_errors:  # lower case: it reads like a function in `with` state
             raise ModelTimeoutError(
                 f"no answer from {self.url} in time ({_describe(error)})"
             ) from error
-        if _untrusted_certificate(error):  # no retry will change that
+        if (problem := certificate_problem(error)) is not None:  # no retry will change that
             raise ModelConfigurationError(
-                f"the TLS certificate of {self.url} did not verify ({_describe(error)}); "
-                "trust its CA with SSL_CERT_FILE, or pass http_client=httpx.AsyncClient(verify=...)"
+                f"the TLS certificate of {self.url} did not verify: {problem} ({_describe(error)})"
             ) from error
         raise ModelConnectionError(
             f"connection to {self.url} failed ({_describe(error)})"
         ) from error
-
-
-def _untrusted_certificate(error: BaseException | None) -> bool:
-    seen: set[int] = set()  # a hand-made chain may loop
-    while error is not None and id(error) not in seen:
-        if isinstance(error, ssl.SSLCertVerificationError):
-            return True
-        seen.add(id(error))
-        error = error.__cause__ or error.__context__
-    return False
 
 
 def _describe(error: BaseException) -> str:
@@ -468,15 +464,6 @@ def _decode_body(raw: bytes, url: str) -> Completion:
             body=raw[:500].decode("utf-8", "replace"),
         ) from None
     return decode_completion(data)
-
-
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", "localhost.localdomain", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def _content_type(response: httpx.Response) -> str:
