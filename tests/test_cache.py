@@ -142,3 +142,86 @@ def test_a_batch_rerun_with_the_cache_sends_nothing_again(tmp_path: Path) -> Non
     assert (runs[0]["cache_misses"], runs[0]["cache_hits"]) == (3, 0)
     assert (runs[1]["cache_misses"], runs[1]["cache_hits"]) == (0, 3)
     assert (tmp_path / "first.jsonl").read_text() == (tmp_path / "second.jsonl").read_text()
+
+
+# -- what decides an answer, and what is worth keeping (hardening) ------------------------
+
+
+async def test_endpoints_that_differ_in_query_headers_or_profile_do_not_share_answers(
+    tmp_path: Path,
+) -> None:
+    from agentkit import ChatModel, ModelProfile
+
+    cache = ResponseCache(tmp_path / "cache.sqlite3")
+    with MockChatServer() as server:
+        server.add(*[Reply.text(f"answer {n}") for n in range(4)])
+        base = {"base_url": server.base_url, "model": "m"}
+        models = [
+            ChatModel(**base, query={"api-version": "2024-01-01"}),
+            ChatModel(**base, query={"api-version": "2025-01-01"}),
+            ChatModel(**base, headers={"OpenAI-Organization": "org-b"}),
+            ChatModel(**base, profile=ModelProfile(strict_tools=False)),
+        ]
+        answers = []
+        for each in models:
+            async with each:
+                answers.append((await Agent(cache.wrap(each)).run("hi")).output)
+    assert answers == [f"answer {n}" for n in range(4)]
+
+
+async def test_the_key_itself_never_decides_the_key(tmp_path: Path) -> None:
+    from agentkit import ChatModel
+
+    cache = ResponseCache(tmp_path / "cache.sqlite3")
+    request = ModelRequest(messages=[UserMessage(content="hi")])
+    one = ChatModel(base_url="http://127.0.0.1:9/v1", model="m", api_key="sk-aaaaaaaa",
+                    headers={"api-key": "sk-bbbbbbbb"})  # fmt: skip
+    other = ChatModel(base_url="http://127.0.0.1:9/v1", model="m", api_key="sk-cccccccc",
+                      headers={"api-key": "sk-dddddddd"})  # fmt: skip
+    assert cache.key(one, request) == cache.key(other, request)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(refusal="I can't help with that."),
+        Reply(content="", finish_reason="length"),
+        Reply(content="half an ans", finish_reason="length"),
+        Reply(content="[filtered]", finish_reason="content_filter"),
+    ],
+)
+async def test_only_complete_answers_are_stored(tmp_path: Path, reply: Reply) -> None:
+    cache = ResponseCache(tmp_path / "cache.sqlite3")
+    request = ModelRequest(messages=[UserMessage(content="hi")])
+    model = cache.wrap(FakeModel([reply, reply]))
+    await model.complete(request)
+    await model.complete(request)
+    assert (cache.hits, cache.misses) == (0, 2)
+
+
+async def test_a_damaged_cache_is_a_miss_said_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "cache.sqlite3"
+    path.write_bytes(b"this is not a database, it is a damaged file" * 100)
+    cache = ResponseCache(path)
+    model = cache.wrap(FakeModel(["one", "two"]))
+    request = ModelRequest(messages=[UserMessage(content="hi")])
+    assert (await model.complete(request)).message.content == "one"
+    assert (await model.complete(request)).message.content == "two"
+    warned = [r for r in caplog.records if "is damaged" in r.getMessage()]
+    assert len(warned) == 1
+    assert "delete the file" in warned[0].getMessage()
+
+
+async def test_an_unreadable_row_is_a_miss(tmp_path: Path) -> None:
+    import sqlite3
+
+    cache = ResponseCache(tmp_path / "cache.sqlite3")
+    request = ModelRequest(messages=[UserMessage(content="hi")])
+    model = cache.wrap(FakeModel(["stored", "asked again"]))
+    await model.complete(request)
+    cache.close()
+    with sqlite3.connect(cache.path) as db:
+        db.execute("UPDATE answers SET completion = '{not json'")
+    assert (await model.complete(request)).message.content == "asked again"

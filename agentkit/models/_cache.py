@@ -7,11 +7,14 @@ cache = ResponseCache("answers.sqlite3")
 agent = Agent(cache.wrap("openai:gpt-4.1"))     # or cache.wrap(any_model)
 ```
 
-The key is a SHA-256 of what decides the answer: the model's name and endpoint, the
-messages, the tool definitions and the settings (never the key or headers). A hit skips
-the network: `complete()` returns the stored completion, `stream()` replays it as the same
-deltas. What is not stored: errors, and, unless `cache_random=True`, answers to requests
-that ask for several samples (`n > 1`) without a `seed`: those want different answers.
+The key is a SHA-256 of what decides the answer: the model's name, its endpoint (the whole
+URL with its query, the headers that are not secrets, the profile), the messages, the tool
+definitions and the settings (never the key or another secret). A hit skips the network:
+`complete()` returns the stored completion, `stream()` replays it as the same deltas. Only
+complete answers are stored: not errors, refusals, `content_filter` or `length` endings, or
+empty answers; and, unless `cache_random=True`, not answers to requests that ask for several
+samples (`n > 1`) without a `seed`: those want different answers. A damaged file or row is
+a miss (said once in the log), never a failed run.
 Entries expire after `ttl` seconds; past `max_entries`, the least recently used go.
 A hit's usage is `Usage(cache_hits=1)` (no request, no tokens); a miss adds `cache_misses=1`.
 """
@@ -22,6 +25,7 @@ import contextlib
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -43,7 +47,8 @@ from ._base import (
     model_name,
 )
 
-__all__ = ["CachedModel", "ResponseCache"]
+__all__ = ["CachedModel", "ResponseCache", "complete"]
+logger = logging.getLogger("agentkit")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -80,6 +85,7 @@ class ResponseCache:
         self.misses = 0
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._reported = False
         self._touched: set[str] = set()
         """Keys whose `used` time this process already wrote (once per process is enough)."""
 
@@ -99,9 +105,12 @@ class ResponseCache:
         settings = request.settings
         if (settings.n or 1) > 1 and settings.seed is None and not self.cache_random:
             return None
+        # A model that knows more of its endpoint (ChatModel: URL with query, headers that
+        # are not secrets, profile) says so; other models are known by their name.
+        endpoint = getattr(model, "cache_identity", None)
         identity = {
             "model": model_name(model),
-            "endpoint": str(getattr(model, "base_url", "")),
+            "endpoint": endpoint() if callable(endpoint) else str(getattr(model, "base_url", "")),
             "messages": json.loads(messages_to_json(request.messages)),
             "tools": [dataclasses.asdict(d) for d in request.tools],
             "settings": settings.model_dump(mode="json", exclude_defaults=True),
@@ -110,7 +119,14 @@ class ResponseCache:
         return hashlib.sha256(text.encode()).hexdigest()
 
     def get(self, key: str) -> Completion | None:
-        """The stored answer for `key`, if there is a fresh one."""
+        """The stored answer for `key`, if there is a fresh one (a damaged one is a miss)."""
+        try:
+            return self._get(key)
+        except (sqlite3.DatabaseError, ValueError) as error:
+            self._damaged(error)
+            return None
+
+    def _get(self, key: str) -> Completion | None:
         now = time.time()
         with self._db() as db:
             row = db.execute("SELECT completion, created FROM answers WHERE key = ?", (key,))
@@ -126,7 +142,25 @@ class ResponseCache:
         return Completion.model_validate_json(found[0])
 
     def put(self, key: str, completion: Completion) -> None:
-        """Store an answer (and let the least recently used go past `max_entries`)."""
+        """Store a complete answer (and let the least recently used go past `max_entries`)."""
+        if not complete(completion):
+            return
+        try:
+            self._put(key, completion)
+        except sqlite3.DatabaseError as error:
+            self._damaged(error)
+
+    def _damaged(self, error: Exception) -> None:
+        if not self._reported:
+            self._reported = True
+            logger.warning(
+                "response cache %s is damaged (%s); its answers count as misses: delete the "
+                "file to start it again",
+                self.path,
+                type(error).__name__,
+            )
+
+    def _put(self, key: str, completion: Completion) -> None:
         now = time.time()
         with self._db() as db:
             db.execute(
@@ -165,6 +199,17 @@ class ResponseCache:
         connection = getattr(self, "_connection", None)
         if connection is not None:
             connection.close()
+
+
+def complete(completion: Completion) -> bool:
+    """Whether an answer is whole and worth giving again: no refusal, no filter, not cut."""
+    for choice in completion.choices:
+        message = choice.message
+        if choice.finish_reason in ("length", "content_filter") or message.refusal:
+            return False
+        if not message.content and not message.tool_calls:
+            return False
+    return bool(completion.choices)
 
 
 class CachedModel:

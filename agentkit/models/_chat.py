@@ -8,6 +8,7 @@ request: it is not in `repr()`, logs or errors.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -155,6 +156,10 @@ class ChatModel:
         model = cls(**{**settings, **options})
         model._missing_key_hint = provider.key_hint()
         return model
+
+    def cache_identity(self) -> dict[str, Any]:
+        """What of this endpoint changes an answer, for a cache key: no secret in it."""
+        return self._endpoint.identity(dataclasses.asdict(self.profile))
 
     @property
     def sends_key_in_clear(self) -> bool:

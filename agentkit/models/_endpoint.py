@@ -19,6 +19,7 @@ import ssl
 import warnings
 from collections.abc import Iterator, Mapping
 from importlib.util import find_spec
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from agentkit._exceptions import ModelConfigurationError, ModelError
@@ -91,7 +92,18 @@ class Endpoint:
         secrets = [api_key, *(v for k, v in (headers or {}).items() if _secret_header(k))]
         secrets += [value for name, value in pairs if _SECRET_NAME.search(name)]
         self.redactor = Redactor(secrets, urls=[base_url])
+        self._public_headers = {
+            k.lower(): v for k, v in (headers or {}).items() if not _secret_header(k)
+        }
         self._warned = False
+
+    def identity(self, profile: Mapping[str, Any]) -> dict[str, Any]:
+        """What of this endpoint may change an answer, with no secret in it (a cache key)."""
+        return {
+            "url": self.redactor.text(self.url),
+            "headers": dict(sorted(self._public_headers.items())),
+            "profile": dict(profile),
+        }
 
     def warn_plain_http(self, has_key: bool) -> None:
         """Warn once when a key is about to go over plain HTTP beyond this machine."""
