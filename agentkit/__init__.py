@@ -182,6 +182,7 @@ __all__ = [
     "ServerError",
     "SessionBusy",
     "SessionInfo",
+    "SessionStoreError",
     "SettingDroppedWarning",
     "StateAlreadyDecided",
     "StateSetupError",
@@ -233,7 +234,9 @@ _LAZY = {
     "openai_tool": "models._chat_wire",
     "infer_model": "models._infer",
     "ResponseCache": "models._cache",
-    **dict.fromkeys(("SQLiteSession", "SessionBusy", "SessionInfo"), "_session"),
+    **dict.fromkeys(
+        ("SQLiteSession", "SessionBusy", "SessionInfo", "SessionStoreError"), "_session"
+    ),
     "instrument": "otel",
     **dict.fromkeys(
         ("Attempt", "Candidate", "Extraction", "Extractor", "extract", "extract_sync"), "_extract"
@@ -252,7 +255,7 @@ def __getattr__(name: str) -> object:
 
 if TYPE_CHECKING:
     from ._extract import Attempt, Candidate, Extraction, Extractor, extract, extract_sync
-    from ._session import SessionBusy, SessionInfo, SQLiteSession
+    from ._session import SessionBusy, SessionInfo, SessionStoreError, SQLiteSession
     from .models._cache import ResponseCache
     from .models._chat import ChatModel
     from .models._chat_wire import openai_tool

@@ -33,10 +33,16 @@ def _view(options: argparse.Namespace) -> int:
         raise UsageError(f"{source}: no such file; record one with agentkit run --trace FILE")
     try:
         events = read_events(source.read_text(encoding="utf-8").splitlines())
+        page = render(events, title=source.name)
     except (ValueError, UnicodeDecodeError) as error:
         raise UsageError(f"{source}: {error}") from None
+    except (KeyError, TypeError, AttributeError, IndexError) as error:  # crafted or foreign
+        raise UsageError(
+            f"{source} is not a timeline agentkit wrote (an event lacks or mistypes "
+            f"{type(error).__name__}: {str(error)[:80]}); record one with agentkit run --trace"
+        ) from None
     target = Path(options.output) if options.output else source.with_suffix(".html")
-    target.write_text(render(events, title=source.name), encoding="utf-8")
+    target.write_text(page, encoding="utf-8")
     runs = sum(e["event"] == "run_started" for e in events)
     say(f"wrote {target} ({runs} run{'' if runs == 1 else 's'})")
     return EXIT_CODES["ok"]

@@ -35,7 +35,14 @@ from ._exceptions import AgentkitError
 from ._messages import Message, messages_from_json, messages_to_json
 from ._private import data_dir, private_file
 
-__all__ = ["SESSION_FORMAT", "SQLiteSession", "SessionBusy", "SessionInfo", "default_store"]
+__all__ = [
+    "SESSION_FORMAT",
+    "SQLiteSession",
+    "SessionBusy",
+    "SessionInfo",
+    "SessionStoreError",
+    "default_store",
+]
 
 SESSION_FORMAT = 1
 """The store's format version; a later agentkit reads every earlier one."""
@@ -56,6 +63,10 @@ _POLL = 0.05
 
 class SessionBusy(AgentkitError):
     """Another run holds the session, and did not let go in time."""
+
+
+class SessionStoreError(AgentkitError):
+    """The session store cannot be used: damaged, or not a session store at all."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +259,20 @@ class SQLiteSession:
 
     @contextlib.contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
+        try:
+            with self._opened() as db:
+                yield db
+        except sqlite3.OperationalError as error:
+            raise SessionStoreError(f"cannot use the session store {self.path}: {error}") from None
+        except sqlite3.DatabaseError as error:
+            raise SessionStoreError(
+                f"the session store {self.path} is damaged ({error}); its conversations "
+                "cannot be read. Run without it (--no-session, or no session=), or move the "
+                "file away to start a new store"
+            ) from None
+
+    @contextlib.contextmanager
+    def _opened(self) -> Iterator[sqlite3.Connection]:
         db = sqlite3.connect(private_file(self.path), timeout=30.0, isolation_level=None)
         try:
             db.execute("PRAGMA foreign_keys = ON")

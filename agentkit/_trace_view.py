@@ -32,8 +32,10 @@ def read_events(lines: Iterable[str]) -> list[dict[str, Any]]:
             event = json.loads(line)
         except ValueError:
             raise ValueError(f"line {number} is not JSON; is this a trace file?") from None
-        if not isinstance(event, dict) or "event" not in event:
+        if not isinstance(event, dict) or not isinstance(event.get("event"), str):
             raise ValueError(f"line {number} is not a timeline event (no 'event' field)")
+        if not isinstance(event.get("t", 0.0), int | float) or isinstance(event.get("t"), bool):
+            raise ValueError(f"line {number}: its time 't' is not a number")
         events.append(event)
     return events
 
@@ -64,7 +66,9 @@ def render(events: Sequence[dict[str, Any]], title: str = "agentkit run") -> str
     runs = _runs(events)
     details: list[dict[str, Any]] = []
     sections = [_section(run, details) for run in runs.values()]
-    data = json.dumps(details, default=str).replace("</", "<\\/")
+    # `<` written as \u003c: recorded text can never close the script or open a comment
+    # (`<!--<script>` in a message used to stop the whole viewer).
+    data = json.dumps(details, default=str).replace("<", "\\u003c").replace(">", "\\u003e")
     body = "\n".join(sections) or "<p>No runs in this file.</p>"
     return _PAGE.format(title=html.escape(title), body=body, data=data)
 

@@ -52,6 +52,7 @@ from ._exceptions import (
 )
 from ._extract import Extractor
 from ._loading import LoadError, load_object, load_tools
+from ._session import SessionStoreError
 from ._visible import visible
 from .models._base import ModelSettings, TextDelta
 from .models._chat import ChatModel
@@ -90,6 +91,9 @@ def _run_handler(options: argparse.Namespace) -> int:
         return _INTERRUPTED
     except BrokenPipeError:
         raise  # handled in main: nothing more may be written
+    except SessionStoreError as error:
+        hint = "run with --no-session, or move the store away (AGENTKIT_DATA_DIR)"
+        return _fail(options, error, EXIT_CODES["error"], hint)
     except StateSetupError as error:
         hint = "give approve the -T, --mcp, --model and --instructions options the run had"
         return _fail(options, error, EXIT_CODES["usage"], hint)

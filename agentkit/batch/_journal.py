@@ -149,8 +149,15 @@ class Journal:
             raise
         # Running totals, read once: progress is shown twice a second, and a scan of a
         # million-row table each time would cost more than the work.
-        self._counts = self._count_states()
-        self._tokens = self._sum_tokens()
+        try:
+            self._counts = self._count_states()
+            self._tokens = self._sum_tokens()
+        except sqlite3.DatabaseError as error:  # a page damaged mid-file: found by reading
+            self.close()
+            raise JournalDamaged(
+                f"{self.path} is damaged (SQLite says: {error}), so it cannot be continued "
+                f"or trusted. Nothing was changed. {_WAY_ON}"
+            ) from None
 
     def _check_and_open(self, fingerprint: str, resume: bool) -> None:
         size = self.path.stat().st_size if self.path.exists() else None
