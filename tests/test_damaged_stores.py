@@ -26,7 +26,7 @@ pytestmark = pytest.mark.anyio
 async def test_a_damaged_session_store_names_itself_and_the_way_on(tmp_path: Path) -> None:
     store = tmp_path / "sessions.sqlite3"
     store.write_bytes(b"\x00garbage, not SQLite" * 500)
-    with pytest.raises(SessionStoreError, match="is damaged.*--no-session"):
+    with pytest.raises(SessionStoreError, match=r"is damaged.*--no-session"):
         await Agent(FakeModel(["hi"])).run("hi", session=SQLiteSession(store, "s"))
 
 
@@ -58,7 +58,7 @@ def test_a_journal_with_a_page_overwritten_mid_file_says_how_to_restart(tmp_path
     with path.open("r+b") as raw:
         raw.seek((size // page // 2) * page)
         raw.write(os.urandom(page))
-    with pytest.raises(JournalDamaged, match="is damaged.*--restart"):
+    with pytest.raises(JournalDamaged, match=r"is damaged.*--restart"):
         Journal(path, "job", resume=True)
 
 
