@@ -26,6 +26,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "/big": (200, "text/plain", b"x" * 5000),
             "/image": (200, "image/png", b"\x89PNG"),
             "/missing": (404, "text/plain", b"not here"),
+            "/hostile": (200, "text/html", b"<" * (2 * 1024 * 1024 - 16)),
         }
         if self.path == "/trickle":  # one byte at a time: each read is quick, the whole is not
             self.send_response(200)
@@ -140,3 +141,34 @@ async def test_a_trickling_server_cannot_stretch_the_fetch_past_its_deadline(sit
     with anyio.fail_after(5):  # a hang guard; the deadline itself is 0.5 s
         with pytest.raises(TimeoutError, match=r"not fetched within 0\.5 s"):
             await tools.fetch_url(f"http://{site}/trickle")
+
+
+async def test_hostile_html_neither_freezes_the_loop_nor_outlasts_the_deadline(site: str) -> None:
+    """Before: 2 MiB of `<` took 5.7 s under timeout=2 and froze the event loop for 5.6 s."""
+    import time
+
+    import anyio
+
+    tools = web.WebTools(allow_private=True, timeout=2, resolver=resolving_to("127.0.0.1"))
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        last = time.monotonic()
+        while True:
+            await anyio.sleep(0.05)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    started = time.monotonic()
+    async with anyio.create_task_group() as group:
+        group.start_soon(tick)
+        with anyio.fail_after(10):  # a hang guard; the deadline itself is 2 s
+            try:
+                text = await tools.fetch_url(f"http://{site}/hostile")
+            except TimeoutError:
+                text = "timed out"
+        group.cancel_scope.cancel()
+    assert time.monotonic() - started < 4
+    assert max(gaps) < 1.0  # the loop kept running while the page was parsed
+    assert text  # an answer either way: the text read in time, or the timeout

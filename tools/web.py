@@ -12,14 +12,17 @@ limit applies; HTML is reduced to its text.
 
 from __future__ import annotations
 
+import functools
 import html.parser
 import ipaddress
 import socket
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import anyio
+import anyio.to_thread
 import httpcore
 
 from agentkit import Tool, tool
@@ -27,6 +30,8 @@ from agentkit import Tool, tool
 Resolver = Callable[[str, int], Awaitable[list[str]]]
 MAX_BYTES = 2 * 1024 * 1024
 MAX_REDIRECTS = 5
+_PARSE_CHUNK = 16 * 1024
+"""HTML is parsed this much at a time, so a deadline is checked between pieces."""
 USER_AGENT = "agentkit-web-tool/0.1"
 
 
@@ -114,13 +119,16 @@ class WebTools:
             max_chars: Return at most this many characters of text.
         """
         backend = _GuardedBackend(self.allow_private, self.resolver)
+        deadline = time.monotonic() + self.timeout
         try:  # one deadline for the whole fetch: a server trickling bytes cannot stretch it
             with anyio.fail_after(self.timeout):
-                return await self._fetch(backend, url, max_chars)
+                return await self._fetch(backend, url, max_chars, deadline)
         except TimeoutError:
             raise TimeoutError(f"{url} was not fetched within {self.timeout:g} s") from None
 
-    async def _fetch(self, backend: _GuardedBackend, url: str, max_chars: int) -> str:
+    async def _fetch(
+        self, backend: _GuardedBackend, url: str, max_chars: int, deadline: float
+    ) -> str:
         async with httpcore.AsyncConnectionPool(network_backend=backend, retries=0) as pool:
             for _ in range(MAX_REDIRECTS + 1):
                 _check_scheme(url)
@@ -129,7 +137,13 @@ class WebTools:
                 if status in (301, 302, 303, 307, 308) and location:
                     url = urljoin(url, location)
                     continue
-                text = _as_text(body, headers.get("content-type", ""), url)
+                # Parsed in a worker thread, within the fetch's deadline: hostile HTML (2 MiB
+                # of `<`) is slow to parse, and must neither freeze the event loop nor
+                # outlast the timeout.
+                parse = functools.partial(
+                    _as_text, body, headers.get("content-type", ""), url, deadline
+                )
+                text = await anyio.to_thread.run_sync(parse, abandon_on_cancel=True)
                 prefix = "" if status < 400 else f"[HTTP {status}]\n"
                 return (prefix + text)[:max_chars]
         raise ValueError(f"more than {MAX_REDIRECTS} redirects")
@@ -196,7 +210,7 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _as_text(body: bytes, content_type: str, url: str) -> str:
+def _as_text(body: bytes, content_type: str, url: str, deadline: float | None = None) -> str:
     kind = content_type.split(";")[0].strip().lower()
     charset = "utf-8"
     if "charset=" in content_type:
@@ -204,7 +218,9 @@ def _as_text(body: bytes, content_type: str, url: str) -> str:
     if kind and not (kind.startswith("text/") or kind.endswith(("json", "xml"))):
         raise ValueError(f"{url} is {kind}, not text")
     text = body.decode(charset, "replace")
-    return _html_text(text) if kind in ("text/html", "application/xhtml+xml") else text
+    if kind in ("text/html", "application/xhtml+xml"):
+        return _html_text(text, deadline)
+    return text
 
 
 class _TextExtractor(html.parser.HTMLParser):
@@ -250,9 +266,14 @@ class _TextExtractor(html.parser.HTMLParser):
             self.parts.append(data)
 
 
-def _html_text(page: str) -> str:
+def _html_text(page: str, deadline: float | None = None) -> str:
+    """The text of an HTML page; parsing stops at `deadline` (time.monotonic()), saying so."""
     extractor = _TextExtractor()
-    extractor.feed(page)
+    for start in range(0, len(page), _PARSE_CHUNK):
+        extractor.feed(page[start : start + _PARSE_CHUNK])
+        if deadline is not None and time.monotonic() > deadline:
+            extractor.parts.append("\n[the rest of the page could not be read in time]")
+            break
     lines = (" ".join(line.split()) for line in "".join(extractor.parts).splitlines())
     return "\n".join(line for line in lines if line)
 
