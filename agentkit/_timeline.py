@@ -53,6 +53,8 @@ class _Recorder:
         self.started = time.perf_counter()
         self.requests = 0
         self.run = uuid.uuid4().hex[:12]
+        self._recorded: tuple[Any, ...] = ()
+        """The messages written so far (each is written once; a request refers to them)."""
         self._write(
             "run_started",
             at=time.time(),
@@ -63,9 +65,19 @@ class _Recorder:
         )
 
     def request_started(self, request: ModelRequest) -> int:
+        """Record the request with only the messages not recorded before.
+
+        `from` says how many earlier messages it starts with, so a trace grows with the
+        conversation, not with its square.
+        """
         self.requests += 1
-        messages = [_bounded(encode_message(m)) for m in request.messages]
-        self._write("request_started", request=self.requests, messages=messages)
+        sent, known = request.messages, self._recorded
+        shared = 0
+        while shared < min(len(sent), len(known)) and sent[shared] is known[shared]:
+            shared += 1
+        messages = [_bounded(encode_message(m)) for m in sent[shared:]]
+        self._recorded = tuple(sent)
+        self._write("request_started", request=self.requests, messages=messages, **{"from": shared})
         return self.requests
 
     def request_streaming(self, token: int) -> None:
@@ -131,5 +143,21 @@ def _error(error: BaseException | None) -> str | None:
 def _bounded(message: dict[str, Any]) -> dict[str, Any]:
     content = message.get("content")
     if isinstance(content, str) and len(content) > _MAX_TEXT:
-        return {**message, "content": content[:_MAX_TEXT] + "…"}
+        message = {**message, "content": content[:_MAX_TEXT] + "…"}
+    calls = message.get("tool_calls")
+    if isinstance(calls, list) and any(len(_arguments(c)) > _MAX_TEXT for c in calls):
+        message = {**message, "tool_calls": [_bounded_call(c) for c in calls]}
     return message
+
+
+def _arguments(call: Any) -> str:
+    function = call.get("function") if isinstance(call, dict) else None
+    arguments = function.get("arguments") if isinstance(function, dict) else None
+    return arguments if isinstance(arguments, str) else ""
+
+
+def _bounded_call(call: dict[str, Any]) -> dict[str, Any]:
+    arguments = _arguments(call)
+    if len(arguments) <= _MAX_TEXT:
+        return call
+    return {**call, "function": {**call["function"], "arguments": arguments[:_MAX_TEXT] + "…"}}

@@ -89,6 +89,10 @@ def _apply(run: _Run, kind: str, t: float, event: dict[str, Any]) -> None:
     number = int(event.get("request", 0))
     if kind == "request_started":
         run.requests[number] = _Bar("request", f"request {number}", t)
+        # Each message is recorded once: a request lists those new since the earlier ones.
+        earlier = event.get("from", 0)
+        if isinstance(earlier, int) and earlier:
+            run.requests[number].details["earlier_messages"] = earlier
         run.requests[number].details["messages"] = event.get("messages")
     elif kind == "request_streaming" and number in run.requests:
         run.requests[number].streaming = t

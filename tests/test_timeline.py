@@ -191,3 +191,27 @@ async def test_a_batch_records_a_timeline_per_item(tmp_path: Path) -> None:
     assert [e["event"] for e in events] == [
         "run_started", "request_started", "request_ended", "run_ended"
     ]  # fmt: skip
+
+
+async def test_a_trace_grows_with_the_conversation_not_its_square(tmp_path: Path) -> None:
+    """Before: each request re-recorded every message (40 turns of 1 MB arguments: 819 MB)."""
+    import json as _json
+
+    from agentkit import Agent, tool
+    from agentkit.testing import FakeModel, Reply
+
+    @tool
+    def store(blob: str) -> str:
+        """Store a blob."""
+        return "stored"
+
+    big = "x" * 200_000
+    turns = 20
+    model = FakeModel([*[Reply.tool_calls(("store", {"blob": big}))] * turns, "done"])
+    trace = tmp_path / "trace.jsonl"
+    await Agent(model, tools=[store], max_turns=turns + 1).run("keep", trace_to=trace)
+    events = [_json.loads(line) for line in trace.read_text().splitlines()]
+    started = [e for e in events if e["event"] == "request_started"]
+    assert [e["from"] for e in started][:3] == [0, 1, 3]  # each message written once
+    assert sum(len(e["messages"]) for e in started) == 1 + 2 * turns
+    assert trace.stat().st_size < 2 * turns * 50_000  # bounded per message, linear overall
