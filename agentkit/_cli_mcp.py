@@ -19,6 +19,7 @@ from ._cli_common import CONSOLE, EXIT_CODES, UsageError, say
 from ._loading import LoadError, load_object
 from ._toolset import TOOL_PREFIX
 from ._visible import printable, visible
+from .models._endpoint import is_loopback
 
 __all__ = ["add_mcp_command", "add_mcp_options", "mcp_toolsets"]
 
@@ -141,8 +142,6 @@ def _host_and_port(given: str) -> tuple[str, int]:
 
 
 def _token(options: argparse.Namespace, host: str) -> str | None:
-    from .mcp._serve import is_loopback
-
     if options.token_env:
         token = os.environ.get(options.token_env)
         if not token:

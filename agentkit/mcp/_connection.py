@@ -187,23 +187,19 @@ class Connection:
 
     def _forget(self, broken: _Session) -> None:
         """Drop `broken` so the next request opens a new session; end it in the background."""
-        with self._guard:
-            if self._session is not broken:
-                return
-            self._session = None
-            portal = self._portal
-        if portal is not None:
-            portal.start_task_soon(_end, broken)
+        self._reopened(broken, wait=False)
 
-    def _reopened(self, broken: _Session) -> None:
+    def _reopened(self, broken: _Session, *, wait: bool = True) -> None:
         """Forget `broken` (unless a concurrent request already replaced it) and end it."""
         with self._guard:
             if self._session is not broken:
                 return
             self._session = None
             portal = self._portal
-        if portal is not None:
+        if portal is not None and wait:
             portal.call(_end, broken)
+        elif portal is not None:
+            portal.start_task_soon(_end, broken)
 
     # -- on the session's loop ------------------------------------------------------------
 

@@ -21,7 +21,6 @@ bound to a non-loopback address needs a bearer token.
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 import socket
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -39,6 +38,7 @@ from agentkit._exceptions import AgentkitError
 from agentkit._messages import ToolCall, Usage
 from agentkit._tool import Tool, tool
 from agentkit._version import __version__
+from agentkit.models._endpoint import is_loopback
 
 __all__ = ["mcp_server", "serve"]
 
@@ -197,16 +197,6 @@ def serve(
         )
     server = mcp_server(target, **options)
     anyio.run(_serve, server, transport, host, port, path, token)
-
-
-def is_loopback(host: str) -> bool:
-    """Whether `host` (a name or an address, IPv6 with or without brackets) is this machine."""
-    if host in ("localhost", "localhost.localdomain", "ip6-localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 async def _serve(
