@@ -23,7 +23,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pydantic import BaseModel
 
 import agentkit
-from agentkit import Agent, ApprovalRequest, LoopPolicy, ModelSettings, RetryPolicy, extract, tool
+from agentkit import (
+    Agent,
+    ApprovalRequest,
+    LoopPolicy,
+    ModelSettings,
+    PrivateFileError,
+    RetryPolicy,
+    extract,
+    tool,
+)
 from agentkit.otel import uninstrument
 from agentkit.testing import FakeModel, Fault, FunctionModel, MockChatServer, Reply
 
@@ -374,8 +383,9 @@ async def test_a_timeline_that_cannot_be_opened_leaves_no_span_open(
     telemetry: Telemetry, tmp_path: Any
 ) -> None:
     agent = Agent(FakeModel(["never asked"]))
-    with pytest.raises(FileNotFoundError, match=r"run\.jsonl"):
-        await agent.run("go", trace_to=tmp_path / "missing" / "run.jsonl")
+    (tmp_path / "a-file").write_text("not a folder")
+    with pytest.raises(PrivateFileError, match=r"run\.jsonl"):
+        await agent.run("go", trace_to=tmp_path / "a-file" / "run.jsonl")
     (run,) = telemetry.named("invoke_agent")  # ended, not left open
     assert run.status.status_code.name == "ERROR"
     assert trace.get_current_span() is trace.INVALID_SPAN
