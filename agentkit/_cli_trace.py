@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ._cli_common import EXIT_CODES, UsageError, say
-from ._trace_view import read_events, render
+from ._trace_view import iter_events, render_runs
 
 __all__ = ["add_trace_command"]
 
@@ -32,8 +32,8 @@ def _view(options: argparse.Namespace) -> int:
     if not source.is_file():
         raise UsageError(f"{source}: no such file; record one with agentkit run --trace FILE")
     try:
-        events = read_events(source.read_text(encoding="utf-8").splitlines())
-        page = render(events, title=source.name)
+        with source.open(encoding="utf-8") as lines:  # read a line at a time: files get big
+            page, runs = render_runs(iter_events(lines), title=source.name)
     except (ValueError, UnicodeDecodeError) as error:
         raise UsageError(f"{source}: {error}") from None
     except (KeyError, TypeError, AttributeError, IndexError) as error:  # crafted or foreign
@@ -43,6 +43,5 @@ def _view(options: argparse.Namespace) -> int:
         ) from None
     target = Path(options.output) if options.output else source.with_suffix(".html")
     target.write_text(page, encoding="utf-8")
-    runs = sum(e["event"] == "run_started" for e in events)
     say(f"wrote {target} ({runs} run{'' if runs == 1 else 's'})")
     return EXIT_CODES["ok"]

@@ -11,20 +11,29 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["read_events", "render"]
+__all__ = ["MAX_BARS", "MAX_DETAIL", "iter_events", "read_events", "render", "render_runs"]
+
+MAX_BARS = 2_000
+"""Requests, and tool calls, drawn per run; a page with more would not load."""
+MAX_DETAIL = 4_000
+"""Characters of each recorded text kept in the page's details."""
 
 
 def read_events(lines: Iterable[str]) -> list[dict[str, Any]]:
-    """The events of a timeline file; blank lines skipped, a broken line named in the error.
+    """The events of a timeline file, as a list (see `iter_events`)."""
+    return list(iter_events(lines))
+
+
+def iter_events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
+    """The events of a timeline file, one at a time; blank lines skipped.
 
     Raises:
         ValueError: A line is not a JSON object with an `event` (its number is given).
     """
-    events = []
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -36,8 +45,7 @@ def read_events(lines: Iterable[str]) -> list[dict[str, Any]]:
             raise ValueError(f"line {number} is not a timeline event (no 'event' field)")
         if not isinstance(event.get("t", 0.0), int | float) or isinstance(event.get("t"), bool):
             raise ValueError(f"line {number}: its time 't' is not a number")
-        events.append(event)
-    return events
+        yield event
 
 
 @dataclass
@@ -59,10 +67,22 @@ class _Run:
     tools: dict[str, _Bar] = field(default_factory=dict)
     end: float = 0.0
     footer: dict[str, Any] = field(default_factory=dict)
+    left_out: int = 0
+    """Requests and tool calls past `MAX_BARS`: counted, not kept."""
 
 
-def render(events: Sequence[dict[str, Any]], title: str = "agentkit run") -> str:
+def render(events: Iterable[dict[str, Any]], title: str = "agentkit run") -> str:
     """The HTML page for `events` (one or more runs)."""
+    return render_runs(events, title)[0]
+
+
+def render_runs(events: Iterable[dict[str, Any]], title: str) -> tuple[str, int]:
+    """The HTML page for `events`, and how many runs it shows.
+
+    Events are read one at a time, and what is drawn is bounded whatever the file's size: at
+    most `MAX_BARS` bars a run (the page says how many more there were) and `MAX_DETAIL`
+    characters of each recorded text.
+    """
     runs = _runs(events)
     details: list[dict[str, Any]] = []
     sections = [_section(run, details) for run in runs.values()]
@@ -70,10 +90,10 @@ def render(events: Sequence[dict[str, Any]], title: str = "agentkit run") -> str
     # (`<!--<script>` in a message used to stop the whole viewer).
     data = json.dumps(details, default=str).replace("<", "\\u003c").replace(">", "\\u003e")
     body = "\n".join(sections) or "<p>No runs in this file.</p>"
-    return _PAGE.format(title=html.escape(title), body=body, data=data)
+    return _PAGE.format(title=html.escape(title), body=body, data=data), len(runs)
 
 
-def _runs(events: Sequence[dict[str, Any]]) -> dict[str, _Run]:
+def _runs(events: Iterable[dict[str, Any]]) -> dict[str, _Run]:
     runs: dict[str, _Run] = {}
     for event in events:
         key, kind, t = str(event.get("run", "")), event["event"], float(event.get("t", 0.0))
@@ -87,13 +107,15 @@ def _runs(events: Sequence[dict[str, Any]]) -> dict[str, _Run]:
 
 def _apply(run: _Run, kind: str, t: float, event: dict[str, Any]) -> None:
     number = int(event.get("request", 0))
-    if kind == "request_started":
+    if kind in ("request_started", "tool_started") and _full(run, kind):
+        run.left_out += 1
+    elif kind == "request_started":
         run.requests[number] = _Bar("request", f"request {number}", t)
         # Each message is recorded once: a request lists those new since the earlier ones.
         earlier = event.get("from", 0)
         if isinstance(earlier, int) and earlier:
             run.requests[number].details["earlier_messages"] = earlier
-        run.requests[number].details["messages"] = event.get("messages")
+        run.requests[number].details["messages"] = _bounded(event.get("messages"))
     elif kind == "request_streaming" and number in run.requests:
         run.requests[number].streaming = t
     elif kind == "request_retried" and number in run.requests:
@@ -111,12 +133,14 @@ def _apply(run: _Run, kind: str, t: float, event: dict[str, Any]) -> None:
     elif kind == "tool_started":
         call = str(event.get("call"))
         run.tools[call] = _Bar("tool", str(event.get("name")), t)
-        run.tools[call].details["arguments"] = event.get("arguments")
+        run.tools[call].details["arguments"] = _bounded(event.get("arguments"))
     elif kind == "tool_ended" and str(event.get("call")) in run.tools:
         bar = run.tools[str(event.get("call"))]
         bar.end = t
         bar.state = "denied" if event.get("denied") else ("ok" if event.get("ok") else "failed")
-        bar.details.update(result=event.get("content"), error=event.get("error"))
+        bar.details.update(
+            result=_bounded(event.get("content")), error=_bounded(event.get("error"))
+        )
     elif kind == "run_ended":
         run.footer = event
 
@@ -131,6 +155,8 @@ def _section(run: _Run, details: list[dict[str, Any]]) -> str:
     )
     rows = [_row("model", [*run.requests.values()], span, details)]
     rows += [_row(bar.label, [bar], span, details) for bar in run.tools.values()]
+    if run.left_out:
+        rows.append(f'<p class="more">{run.left_out} more requests and tool calls, not drawn</p>')
     failed = "" if run.footer.get("ok", True) else f" · failed: {run.footer.get('error')}"
     return (
         f'<section class="run"><h2>{title}{html.escape(failed)}</h2>'
@@ -163,6 +189,24 @@ def _row(name: str, bars: list[_Bar], span: float, details: list[dict[str, Any]]
         f'<div class="row"><div class="name">{html.escape(name)}</div>'
         f'<div class="lane">{"".join(drawn)}</div></div>'
     )
+
+
+def _full(run: _Run, kind: str) -> bool:
+    bars = run.requests if kind == "request_started" else run.tools
+    return len(bars) >= MAX_BARS
+
+
+def _bounded(value: Any, depth: int = 0) -> Any:
+    """`value` with every text cut to `MAX_DETAIL` characters (a page must stay loadable)."""
+    if isinstance(value, str):
+        return value if len(value) <= MAX_DETAIL else f"{value[:MAX_DETAIL]}… [cut]"
+    if depth > 12:
+        return "…"
+    if isinstance(value, dict):
+        return {str(k): _bounded(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_bounded(v, depth + 1) for v in value[:200]]
+    return value
 
 
 _PAGE = """<!doctype html>

@@ -215,3 +215,26 @@ async def test_a_trace_grows_with_the_conversation_not_its_square(tmp_path: Path
     assert [e["from"] for e in started][:3] == [0, 1, 3]  # each message written once
     assert sum(len(e["messages"]) for e in started) == 1 + 2 * turns
     assert trace.stat().st_size < 2 * turns * 50_000  # bounded per message, linear overall
+
+
+def test_a_huge_trace_is_drawn_bounded(tmp_path: Path) -> None:
+    """Before: 1,000,000 events (225 MB) took 16.5 s and 2 GB, and the page never loaded."""
+    from agentkit._trace_view import MAX_BARS
+
+    from .test_cli import in_process
+
+    trace = tmp_path / "huge.jsonl"
+    calls = 3 * MAX_BARS
+    with trace.open("w") as out:
+        out.write('{"event": "run_started", "run": "r", "t": 0}\n')
+        for n in range(calls):
+            out.write(f'{{"event": "tool_started", "run": "r", "t": {n}, "call": "c{n}", '
+                      f'"name": "t", "arguments": "{"a" * 20_000}"}}\n')  # fmt: skip
+            out.write(f'{{"event": "tool_ended", "run": "r", "t": {n}.5, "call": "c{n}", '
+                      '"ok": true, "content": "done"}\n')  # fmt: skip
+        out.write('{"event": "run_ended", "run": "r", "t": 99999, "ok": true}\n')
+    viewed = in_process(["trace", "view", str(trace)], {"PATH": "/usr/bin"}, "")
+    assert viewed.returncode == 0, viewed.stderr
+    page = trace.with_suffix(".html").read_text()
+    assert f"{calls - MAX_BARS} more requests and tool calls, not drawn" in page
+    assert len(page) < trace.stat().st_size / 5
