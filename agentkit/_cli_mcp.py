@@ -29,7 +29,7 @@ _PREFIXED = re.compile(f"({TOOL_PREFIX})=(.*)", re.DOTALL)
 
 def add_mcp_options(parser: argparse.ArgumentParser) -> None:
     """`--mcp "[NAME=]command args"` and `--mcp-url [NAME=]URL`, both repeatable."""
-    group = parser.add_argument_group("MCP servers (need agentkit[mcp])")
+    group = parser.add_argument_group("MCP servers (need agentkit-loop[mcp])")
     group.add_argument(
         "--mcp", action="append", default=[], metavar="[NAME=]COMMAND",
         help='an MCP server to start over stdio, e.g. --mcp "uvx mcp-server-time"; with '

@@ -1,6 +1,6 @@
 """OpenTelemetry spans and metrics for agent runs, per the GenAI semantic conventions.
 
-Needs the `otel` extra (`pip install "agentkit[otel]"`); nothing here is imported or done
+Needs the `otel` extra (`pip install "agentkit-loop[otel]"`); nothing here is imported or done
 unless `instrument()` is called.
 
 ```python

@@ -1,6 +1,6 @@
 """An MCP server's tools in an agent: the official `mcp-server-time`, over stdio.
 
-    pip install "agentkit[mcp]" mcp-server-time
+    pip install "agentkit-loop[mcp]" mcp-server-time
     python examples/mcp_time.py
 
 Uses AI/ML API when AIMLAPI_API_KEY is set; otherwise a scripted FakeModel asks for the time.

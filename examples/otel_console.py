@@ -1,6 +1,6 @@
 """OpenTelemetry spans of an agent run, printed to the console.
 
-    pip install "agentkit[otel]" opentelemetry-sdk
+    pip install "agentkit-loop[otel]" opentelemetry-sdk
     python examples/otel_console.py
 
 Uses AI/ML API when AIMLAPI_API_KEY is set; otherwise a scripted FakeModel answers. The spans

@@ -19,8 +19,10 @@ def test_the_wheel_runs_an_agent_with_a_ready_made_tool_by_name(tmp_path: Path) 
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(tmp_path), str(ROOT)],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
-    (wheel,) = tmp_path.glob("agentkit-*.whl")
+    (wheel,) = tmp_path.glob("agentkit_loop-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    (metadata,) = [n for n in names if n.endswith(".dist-info/METADATA")]
+    assert "\nName: agentkit-loop\n" in zipfile.ZipFile(wheel).read(metadata).decode()
     for module in ("files", "web", "shell", "calc", "clock"):
         assert f"agentkit/tools/{module}.py" in names
     environment = tmp_path / "env"

@@ -1,6 +1,6 @@
 """MCP: any MCP server's tools in an agent, and agentkit tools or agents served over MCP.
 
-Needs the `mcp` extra (`pip install "agentkit[mcp]"`); `import agentkit` never imports it.
+Needs the `mcp` extra (`pip install "agentkit-loop[mcp]"`); `import agentkit` never imports it.
 
 ```python
 from agentkit import Agent
@@ -16,7 +16,7 @@ async with Agent("openai:gpt-4.1", toolsets=[time, docs]) as agent:
 try:
     import mcp as _sdk  # noqa: F401 - fail here, with the way out, not deep in a call
 except ImportError as error:  # pragma: no cover - the extra is installed in the test env
-    raise ImportError('agentkit.mcp needs the MCP SDK: pip install "agentkit[mcp]"') from error
+    raise ImportError('agentkit.mcp needs the MCP SDK: pip install "agentkit-loop[mcp]"') from error
 
 from ._connection import MCPConnectionError
 from ._serve import mcp_server, serve

@@ -1,8 +1,10 @@
 """Servers we did not write (LiteLLM's proxy, llmock), installed and run for the conformance tests.
 
-They live in their own virtual environment, `.venv-peers` at the top of the checkout, made on
-first use from `requirements.txt` beside this file (and made again when that file changes),
-because their pins clash with agentkit's dev tools. Each server runs as a subprocess on a
+They live in their own virtual environment, because their pins clash with agentkit's dev
+tools. It is made once per machine, on first use, from `requirements.txt` beside this file,
+in the user's cache folder under the hash of that file (`~/.cache/agentkit-test-peers/HASH`;
+`AGENTKIT_PEERS_DIR` moves it): every checkout of the same requirements reuses it, and a
+changed file makes a new one. Building takes a few minutes (LiteLLM alone about 140 s). Each server runs as a subprocess on a
 free loopback port and is stopped when its tests end.
 """
 
@@ -21,24 +23,37 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parents[2]
-VENV = ROOT / ".venv-peers"
 REQUIREMENTS = Path(__file__).with_name("requirements.txt")
 START_TIMEOUT = 180.0
 
 
+def _venv() -> Path:
+    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    base = os.environ.get("AGENTKIT_PEERS_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache", "agentkit-test-peers"
+    )
+    return Path(base) / wanted[:16]
+
+
 def peer_command(name: str) -> Path:
     """The path of a console script of the peers' environment, installing it if needed."""
-    stamp = VENV / "requirements.sha256"
-    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if not stamp.exists() or stamp.read_text() != wanted:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-        subprocess.run(
-            [VENV / "bin" / "pip", "install", "-q", "-r", REQUIREMENTS],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        stamp.write_text(wanted)
-    return VENV / "bin" / name
+    import fcntl
+
+    venv = _venv()
+    done = venv / "installed"
+    if not done.exists():
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        with open(f"{venv}.lock", "wb") as lock:  # two test runs build it once, in turn
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not done.exists():
+                subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+                subprocess.run(
+                    [venv / "bin" / "pip", "install", "-q", "-r", REQUIREMENTS],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
+                done.write_text(REQUIREMENTS.read_text())
+    return venv / "bin" / name
 
 
 def free_port() -> int:
