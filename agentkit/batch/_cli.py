@@ -74,7 +74,9 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
         "--cache", metavar="PATH",
         help="answer repeated requests from this SQLite response cache (extraction tasks)",
     )  # fmt: skip
-    run.add_argument("--executor", help="dask://HOST:PORT or dask-local://N (needs agentkit-loop[dask])")
+    run.add_argument(
+        "--executor", help="dask://HOST:PORT or dask-local://N (needs agentkit-loop[dask])"
+    )
     add_model_options(run).description = "for an output type (an extraction task)"
     add_common(run)
     run.set_defaults(handler=_run)
