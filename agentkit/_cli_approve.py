@@ -23,7 +23,8 @@ from ._visible import visible
 __all__ = ["add_approve_command", "read_state", "write_state"]
 
 _SETUP_FLAGS = (
-    ("tool", "-T"), ("mcp", "--mcp"), ("mcp_url", "--mcp-url"), ("instructions", "--instructions"),
+    ("tool", "-T"), ("mcp", "--mcp"), ("mcp_url", "--mcp-url"), ("instructions", "--system"),
+    ("system_file", "--system-file"), ("schema", "--schema"),
     ("model", "--model"), ("base_url", "--base-url"), ("api_key_env", "--api-key-env"),
     ("max_turns", "--max-turns"), ("tool_choice", "--tool-choice"), ("max_tokens", "--max-tokens"),
     ("seed", "--seed"),
@@ -51,8 +52,9 @@ def continue_command(path: str, options: argparse.Namespace) -> str:
         for each in value if isinstance(value, list) else [value]:
             if each is not None and each is not False:
                 words += [flag, str(each)]
-    if getattr(options, "no_parallel", False):
-        words.append("--no-parallel")
+    for name, flag in (("no_parallel", "--no-parallel"), ("allow_http", "--allow-http")):
+        if getattr(options, name, False):
+            words.append(flag)
     return shlex.join(words)
 
 

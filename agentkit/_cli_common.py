@@ -35,7 +35,14 @@ EXIT_CODES = {
 
 
 class UsageError(AgentkitError):
-    """A problem with what the user asked for; exit code 2."""
+    """A problem with what the user asked for; exit code 2.
+
+    `hint` is the line printed after it (None: none; the default points at the options).
+    """
+
+    def __init__(self, message: str, *, hint: str | None = "check the options with --help"):
+        super().__init__(message)
+        self.hint = hint
 
 
 class _Console:

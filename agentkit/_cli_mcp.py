@@ -75,6 +75,7 @@ def add_mcp_command(commands: Any, add_common: Any) -> None:
     """Register `agentkit mcp serve`."""
     group = commands.add_parser("mcp", help="serve agents or tools over MCP")
     actions = group.add_subparsers(title="actions", metavar="ACTION")
+    group.set_defaults(usage_of=group)
     serve = actions.add_parser(
         "serve", help="serve an agent (or a list of tools) as an MCP server",
         description="Serve module:name, an Agent or a list of tools, to MCP clients: over "

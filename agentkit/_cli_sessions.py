@@ -53,6 +53,7 @@ def add_sessions_command(commands: Any, add_common: Any) -> None:
     """Register `agentkit sessions list|show|rm`."""
     sessions = commands.add_parser("sessions", help="stored conversations (agentkit run -c)")
     actions = sessions.add_subparsers(title="actions", metavar="ACTION")
+    sessions.set_defaults(usage_of=sessions)
     listing = actions.add_parser("list", help="the stored conversations, the latest first")
     listing.add_argument("--json", action="store_true", help="print JSON")
     add_common(listing)

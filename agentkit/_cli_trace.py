@@ -16,6 +16,7 @@ def add_trace_command(commands: Any, add_common: Any) -> None:
     """Register `agentkit trace view`."""
     trace = commands.add_parser("trace", help="look at recorded runs (agentkit run --trace)")
     actions = trace.add_subparsers(title="actions", metavar="ACTION")
+    trace.set_defaults(usage_of=trace)
     view = actions.add_parser(
         "view", help="draw a recorded run as one self-contained HTML page",
         description="Draw the runs of a timeline file (agentkit run --trace FILE, or "

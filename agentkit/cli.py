@@ -37,6 +37,7 @@ from ._cli_common import EXIT_CODES, UsageError, at_least_one, say, show
 from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
 from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
 from ._cli_prompt import TerminalApprover
+from ._cli_schema import schema_type
 from ._cli_sessions import add_session_options, add_sessions_command, session_for
 from ._cli_trace import add_trace_command
 from ._dispatch import DEFER
@@ -51,8 +52,9 @@ from ._exceptions import (
     ToolDefinitionError,
 )
 from ._extract import Extractor
-from ._loading import LoadError, load_object, load_tools
+from ._loading import LoadError, load_tools
 from ._session import SessionStoreError
+from ._version import __version__
 from ._visible import visible
 from .models._base import ModelSettings, TextDelta
 from .models._chat import ChatModel
@@ -68,8 +70,8 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the command line and exit with its code."""
     parser = _parser()
     options = parser.parse_args(argv)
-    if not hasattr(options, "handler"):
-        parser.print_help(sys.stderr)
+    if not hasattr(options, "handler"):  # a command without its action: that command's help
+        getattr(options, "usage_of", parser).print_help(sys.stderr)
         sys.exit(EXIT_CODES["usage"])
     try:
         code = _run_handler(options)
@@ -99,8 +101,13 @@ def _run_handler(options: argparse.Namespace) -> int:
         return _fail(options, error, EXIT_CODES["usage"], hint)
     except StateAlreadyDecided as error:
         return _fail(options, error, EXIT_CODES["usage"], "nothing ran now; run the task again")
-    except (UsageError, LoadError, ToolDefinitionError) as error:
-        return _fail(options, error, EXIT_CODES["usage"], "check the options with --help")
+    except UsageError as error:
+        return _fail(options, error, EXIT_CODES["usage"], error.hint)
+    except LoadError as error:
+        hint = "check the path, module or name (agentkit tools list -T SPEC shows what loads)"
+        return _fail(options, error, EXIT_CODES["usage"], hint)
+    except ToolDefinitionError as error:
+        return _fail(options, error, EXIT_CODES["usage"], "fix the tool's definition")
     except ExtractionError as error:
         return _fail(options, error, EXIT_CODES["extraction"], "see the attempts with --debug")
     except MaxTurnsExceeded as error:  # its message speaks Python (error.result...): say it here
@@ -120,14 +127,15 @@ def _fail(
     options: argparse.Namespace,
     error: BaseException,
     code: int,
-    hint: str,
+    hint: str | None,
     *,
     message: str | None = None,
 ) -> int:
     if getattr(options, "debug", False):
         traceback.print_exception(error, file=sys.stderr)
     say(f"error: {message or error}")
-    say(f"hint: {hint}")
+    if hint:
+        say(f"hint: {hint}")
     return code
 
 
@@ -141,6 +149,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("\n\n", 1)[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"agentkit {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_run(commands)
     _add_tools(commands)
@@ -158,21 +167,49 @@ def _parser() -> argparse.ArgumentParser:
         description="Run an agent with two tools on a question that needs parallel calls. "
         "Without AIMLAPI_API_KEY it runs offline against a built-in MockChatServer.",
     )  # fmt: skip
-    _add_common(demo)
+    _add_common(demo, verbose=True)
     demo.add_argument("--stream", action="store_true", help="print the answer as it arrives")
     demo.set_defaults(handler=_demo)
+    helping = commands.add_parser(
+        "help", help="show the help of a command: agentkit help batch run"
+    )
+    helping.add_argument("command", nargs="*", help="the command (and action)")
+    helping.set_defaults(handler=lambda options: _help(parser, options.command))
     return parser
 
 
-def _add_common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-v", "--verbose", action="store_true", help="trace tool calls on stderr")
+def _help(parser: argparse.ArgumentParser, words: Sequence[str]) -> int:
+    """`agentkit help [COMMAND [ACTION]]`: that command's --help, on stdout."""
+    current = parser
+    for word in words:
+        choices = next(
+            (a.choices for a in current._actions if isinstance(a, argparse._SubParsersAction)),
+            None,
+        )
+        if not choices or word not in choices:
+            known = ", ".join(choices or ()) or "none"
+            raise UsageError(f"no command {word!r} here; the commands are: {known}", hint=None)
+        current = choices[word]
+    current.print_help()
+    return EXIT_CODES["ok"]
+
+
+def _add_common(parser: argparse.ArgumentParser, *, verbose: bool = False) -> None:
+    if verbose:  # only where there is something to trace
+        parser.add_argument(
+            "-v", "--verbose", action="store_true", help="trace tool calls on stderr"
+        )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of errors")
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
     group = add_model_options(parser)
-    group.add_argument("--max-tokens", type=int, help="max_tokens per request")
-    group.add_argument("--seed", type=int, help="seed (>= 1) for reproducible sampling")
+    group.add_argument(
+        "--max-tokens", type=at_least_one("--max-tokens"), help="max_tokens per request"
+    )
+    group.add_argument(
+        "--seed", type=at_least_one("--seed"), help="seed (>= 1) for reproducible sampling"
+    )
 
 
 def _add_run(commands: Any) -> None:
@@ -180,7 +217,12 @@ def _add_run(commands: Any) -> None:
         "run", help="run an agent on a prompt",
         description="Run an agent with the given tools; the answer goes to stdout.",
     )  # fmt: skip
-    run.add_argument("prompt", help="what to ask")
+    run.add_argument(
+        "prompt", nargs="?", default="-",
+        help="what to ask; - (or nothing) reads it from standard input, and text piped in "
+        "with a prompt goes before it (cat notes.txt | agentkit run 'summarise')",
+    )  # fmt: skip
+
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument("--stream", action="store_true", help="print the answer as it arrives")
     run.add_argument(
@@ -195,7 +237,7 @@ def _add_run(commands: Any) -> None:
     approvals.add_argument("--deny", action="store_true", help="deny every call needing approval")
     _add_setup(run)
     add_session_options(run)
-    _add_common(run)
+    _add_common(run, verbose=True)
     run.set_defaults(handler=_run)
 
 
@@ -205,7 +247,17 @@ def _add_setup(parser: argparse.ArgumentParser) -> None:
         "-T", "--tool", action="append", default=[], metavar="SPEC",
         help="tools to load: path/to/file.py, a module, or module:name (repeatable)",
     )  # fmt: skip
-    parser.add_argument("--instructions", help="system instructions for the agent")
+    system = parser.add_mutually_exclusive_group()
+    system.add_argument(
+        "--system", "--instructions", dest="instructions", metavar="TEXT",
+        help="system instructions for the agent",
+    )  # fmt: skip
+    system.add_argument("--system-file", metavar="PATH", help="read the instructions from PATH")
+    parser.add_argument(
+        "--schema", metavar="SCHEMA",
+        help="answer with this structure: fields ('name, age int, bio: a short bio'), a JSON "
+        "Schema file, or module:Model",
+    )  # fmt: skip
     parser.add_argument(
         "--max-turns", type=at_least_one("--max-turns"), default=10,
         help="model requests per run (10)",
@@ -219,6 +271,7 @@ def _add_setup(parser: argparse.ArgumentParser) -> None:
 def _add_tools(commands: Any) -> None:
     tools = commands.add_parser("tools", help="inspect tools", description="Inspect tools.")
     actions = tools.add_subparsers(title="actions", metavar="ACTION")
+    tools.set_defaults(usage_of=tools)
     listing = actions.add_parser("list", help="names, descriptions and schemas of tools")
     listing.add_argument(
         "-T",
@@ -243,7 +296,11 @@ def _add_extract(commands: Any) -> None:
         "extract", help="extract a validated object from text",
         description="Extract one object of a type from a file (or stdin); print it as JSON.",
     )  # fmt: skip
-    extract.add_argument("--schema", required=True, help="module:Model or path/to/file.py:Model")
+    extract.add_argument(
+        "--schema", required=True,
+        help="what to extract: fields ('name, age int, bio: a short bio'), a JSON Schema "
+        "file, or module:Model / path/to/file.py:Model",
+    )  # fmt: skip
     extract.add_argument("file", nargs="?", default="-", help="input file, or - for stdin")
     extract.add_argument("--retries", type=int, default=2, help="correction rounds (2)")
     _add_model_options(extract)
@@ -278,9 +335,22 @@ def _settings(options: argparse.Namespace) -> ModelSettings:
 
 
 def _run(options: argparse.Namespace) -> int:
+    prompt = _prompt(options.prompt)
     approver = TerminalApprover(yes=options.yes, deny=options.deny)
     agent = _agent(options, DEFER if options.defer else approver)
-    return _execute(agent, options.prompt, options, approver)
+    return _execute(agent, prompt, options, approver)
+
+
+def _prompt(given: str) -> str:
+    """The prompt: the argument, standard input (`-`), or text piped in before the argument."""
+    piped = "" if sys.stdin.isatty() else sys.stdin.read()
+    if given != "-":
+        return f"{piped.rstrip()}\n\n{given}" if piped.strip() else given
+    if sys.stdin.isatty():
+        raise UsageError("give a prompt, or pipe one in: echo 'What is 2+3?' | agentkit run")
+    if not piped.strip():
+        raise UsageError("the prompt read from standard input is empty")
+    return piped.strip()
 
 
 def approve_and_continue(options: argparse.Namespace) -> int:
@@ -312,10 +382,12 @@ def approve_and_continue(options: argparse.Namespace) -> int:
 
 def _agent(options: argparse.Namespace, approver: Any) -> Agent[Any]:
     tools = [each for spec in options.tool for each in load_tools(spec)]
+    schema = getattr(options, "schema", None)
     try:
         agent = Agent(
             chat_model(options),
-            instructions=options.instructions,
+            instructions=_instructions(options),
+            output_type=schema_type(schema) if schema else str,
             tools=tools,
             tool_choice=options.tool_choice,
             parallel_tool_calls=False if options.no_parallel else None,
@@ -327,6 +399,16 @@ def _agent(options: argparse.Namespace, approver: Any) -> Agent[Any]:
     except ValueError as error:
         raise UsageError(str(error)) from None
     return agent
+
+
+def _instructions(options: argparse.Namespace) -> str | None:
+    path = getattr(options, "system_file", None)
+    if path is None:
+        return options.instructions  # type: ignore[no-any-return]
+    text = _read(path)
+    if not text.strip():
+        raise UsageError(f"--system-file {path} is empty")
+    return text
 
 
 def _demo(options: argparse.Namespace) -> int:
@@ -354,7 +436,8 @@ def _demo(options: argparse.Namespace) -> int:
 def _execute(
     agent: Agent[Any], prompt: str, options: argparse.Namespace, approver: TerminalApprover
 ) -> int:
-    as_json, stream, verbose = getattr(options, "json", False), options.stream, options.verbose
+    as_json, stream = getattr(options, "json", False), options.stream
+    verbose = getattr(options, "verbose", False)
 
     async def main() -> Any:
         try:
@@ -386,12 +469,27 @@ def _execute(
 
 
 def _json_result(result: Any) -> dict[str, Any]:
+    """Everything a script needs of a run, as JSON (docs/cli.md describes each field)."""
     output = result.output
+    calls = [r for turn in result.turns for r in turn.tool_results]
+    denied = any(r.denied for r in calls)
     return {
         "output": output if isinstance(output, str) else json.loads(to_json(output)),
+        "exit_reason": "denied" if denied else "final_answer",
         "usage": result.usage.model_dump(),
+        "cost": None,  # reported or estimated cost: not tracked yet (None, never a made-up 0)
         "turns": len(result.turns),
-        "tool_calls": [r.call.name for turn in result.turns for r in turn.tool_results],
+        "tool_calls": [
+            {
+                "id": r.call.id,
+                "name": r.call.name,
+                "arguments": r.call.arguments,
+                "ok": r.ok,
+                "denied": r.denied,
+                "result": r.content,
+            }
+            for r in calls
+        ],
         "messages": json.loads(result.messages_json()),
     }
 
@@ -474,7 +572,7 @@ def _tools_schema(options: argparse.Namespace) -> int:
 
 
 def _extract(options: argparse.Namespace) -> int:
-    output_type = load_object(options.schema)
+    output_type = schema_type(options.schema)
     if options.file == "-" and sys.stdin.isatty():  # else it would wait with no word of why
         say("reading the text from stdin; end it with Ctrl-D (or give a file: extract FILE)")
     text = sys.stdin.read() if options.file == "-" else _read(options.file)

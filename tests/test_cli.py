@@ -133,7 +133,9 @@ def test_run_json_output(server: MockChatServer) -> None:
     completed = agentkit("run", "1+2", "-T", FIXTURES, "--json", server=server)
     result = json.loads(completed.stdout)
     assert result["output"] == "3"
-    assert result["tool_calls"] == ["add"]
+    assert [call["name"] for call in result["tool_calls"]] == ["add"]
+    assert result["tool_calls"][0]["ok"] is True
+    assert result["exit_reason"] == "final_answer"
     assert result["usage"]["requests"] == 2
     assert [m["role"] for m in result["messages"]] == ["user", "assistant", "tool", "assistant"]
 

@@ -121,6 +121,7 @@ def test_a_directory_swapped_for_a_link_mid_call_never_leads_outside(tmp_path: P
     outside.mkdir()
     (outside / "f.txt").write_text("OUTSIDE")
     tools = files.FileTools(root)
+    assert tools.read_file("d/f.txt") == "inside"  # before the race: the file is readable
     stop = threading.Event()
 
     def swap() -> None:
@@ -154,8 +155,9 @@ def test_a_directory_swapped_for_a_link_mid_call_never_leads_outside(tmp_path: P
     finally:
         stop.set()
         swapper.join()
+    # Whether a read lands in a moment when `d` is real depends on the scheduler (and a
+    # write may leave a fresh, empty `d` behind): only "never outside" is the promise.
     assert "OUTSIDE" not in seen
-    assert "inside" in seen
     assert not wrote_outside
 
 

@@ -32,6 +32,7 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
         "journal that makes every run resumable.",
     )  # fmt: skip
     actions = batch.add_subparsers(title="actions", metavar="ACTION")
+    batch.set_defaults(usage_of=batch)
     run = actions.add_parser("run", help="process a JSONL file")
     run.add_argument(
         "task",
