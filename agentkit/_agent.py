@@ -29,7 +29,7 @@ from ._agent_setup import (
 from ._approvals import ApprovalLedger, Decision, check_setup, decided, setup_of
 from ._dispatch import Approver
 from ._events import PendingApprovals, RunEvent, RunResult
-from ._exceptions import AgentRunError, HistoryError
+from ._exceptions import AgentRunError, HistoryError, run_sync_guard
 from ._loop import call_event_sink, pending_calls, run_loop, single_error
 from ._messages import Message
 from ._observe import RunInfo, start_observing
@@ -343,7 +343,10 @@ class Agent(Generic[OutputT]):
             finally:
                 await self.model.aclose()
 
-        return anyio.run(main)
+        try:
+            return anyio.run(main)
+        except RuntimeError as error:
+            raise run_sync_guard(error, "agent.run_sync") from None
 
     @asynccontextmanager
     async def stream(

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from ._cli_common import EXIT_CODES, UsageError
-from ._exceptions import ModelConfigurationError
+from ._exceptions import ModelConfigurationError, ModelConnectionError, ModelTimeoutError
 from .models._chat import ChatModel
 from .models._infer import infer_model
 from .models._providers import DEFAULT_MODEL_STRING, PROVIDERS, AzureProvider, parse_model_string
@@ -77,7 +77,7 @@ def chat_model(options: argparse.Namespace) -> ChatModel:
     try:
         model = infer_model(model_string(options.model, options.base_url), **overrides)
     except ModelConfigurationError as error:
-        raise UsageError(f"--model: {error}") from None
+        raise UsageError(f"--model: {_in_flags(str(error))}") from None
     if model.sends_key_in_clear and not getattr(options, "allow_http", False):
         raise UsageError(
             f"the API key would go unencrypted to {model.base_url} (http://, not this "
@@ -86,13 +86,23 @@ def chat_model(options: argparse.Namespace) -> ChatModel:
     return model
 
 
-def model_hint(options: argparse.Namespace) -> str:
-    """What to check after a model error: the variables still missing, or the options."""
+def _in_flags(text: str) -> str:
+    """A library message in the command line's words: flags, not Python arguments."""
+    for argument, flag in (("base_url=", "--base-url "), ("api_key=", "--api-key-env NAME ")):
+        text = text.replace(f"pass {argument}...", f"pass {flag.strip()}")
+    return text.replace("base_url", "--base-url")
+
+
+def model_hint(options: argparse.Namespace, error: BaseException | None = None) -> str:
+    """What to check after a model error: the server, the variables missing, or the flags."""
     model, base_url = getattr(options, "model", None), getattr(options, "base_url", None)
     try:
         provider, _ = parse_model_string(model_string(model, base_url))
     except ModelConfigurationError:
         return "check --model (`agentkit models` lists the providers)"
+    if isinstance(error, ModelConnectionError | ModelTimeoutError) and provider.start:
+        where = "--base-url" if base_url else " or ".join(provider.base_url_variables)
+        return f"is `{provider.start}` running? ({where} says where it listens)"
     given = getattr(options, "api_key", None) or getattr(options, "api_key_env", None)
     missing = [] if given else provider.missing(os.environ)
     if missing:
@@ -135,6 +145,8 @@ def _row(provider: Any) -> dict[str, Any]:
         status = f"needs {', '.join(missing)}"
     elif provider.needs_key or provider.api_key(os.environ):
         status = "ready (key set)"
+    elif provider.start:  # a server on this machine: whether it runs was not asked
+        status = f"not checked: start it with `{provider.start}`"
     else:
         status = "ready (no key needed)"
     base_url = provider.base_url_from(os.environ)

@@ -1,6 +1,7 @@
 """Layer 0: the one exception tree every other module raises from.
 
     AgentkitError                      base of everything agentkit raises
+    ├── ConfigurationError             a caller's mistake (also a ValueError): what and what to do
     ├── ToolDefinitionError            a function cannot become a tool (raised at decoration)
     ├── ToolError                      one tool call failed; the loop turns these into data
     │   ├── ToolArgumentsError         the model's arguments are not valid JSON or fail validation
@@ -47,6 +48,7 @@ __all__ = [
     "AgentkitError",
     "AuthenticationError",
     "BadRequestError",
+    "ConfigurationError",
     "ExtractionError",
     "HistoryError",
     "MaxTurnsExceeded",
@@ -77,6 +79,23 @@ __all__ = [
 
 class AgentkitError(Exception):
     """Base class of every error agentkit raises."""
+
+
+class ConfigurationError(AgentkitError, ValueError):
+    """A caller's mistake: an option, a combination or a context that cannot work."""
+
+
+def run_sync_guard(error: RuntimeError, name: str) -> RuntimeError | ConfigurationError:
+    """The error for a `*_sync` call made inside a running event loop (Jupyter, a server).
+
+    anyio's own words ("Already running asyncio in this thread") do not say what to do.
+    """
+    if "already running" not in str(error).lower():
+        return error
+    return ConfigurationError(
+        f"{name}() cannot run inside a running event loop (a Jupyter notebook, an async "
+        f"app): use `await {name.removesuffix('_sync')}(...)` there instead"
+    )
 
 
 class ToolDefinitionError(AgentkitError, TypeError):

@@ -21,7 +21,7 @@ from pydantic import BaseModel, TypeAdapter, create_model
 from pydantic_core import from_json, to_jsonable_python
 from typing_extensions import is_typeddict
 
-from ._exceptions import ExtractionError, ToolArgumentsError
+from ._exceptions import ExtractionError, ToolArgumentsError, run_sync_guard
 from ._messages import (
     AssistantMessage,
     Choice,
@@ -376,7 +376,10 @@ def extract_sync(output_type: Any, text: str | Sequence[Message], **options: Any
         finally:
             await extractor.model.aclose()
 
-    return anyio.run(main)
+    try:
+        return anyio.run(main)
+    except RuntimeError as error:
+        raise run_sync_guard(error, "extract_sync") from None
 
 
 def _correction(choice: Choice, candidate: Candidate[Any]) -> list[Message]:

@@ -118,7 +118,7 @@ def _run_handler(options: argparse.Namespace) -> int:
     except AgentRunError as error:
         return _fail(options, error, EXIT_CODES["limit"], "raise the limit or check the tools")
     except ModelError as error:
-        return _fail(options, error, EXIT_CODES["model"], model_hint(options))
+        return _fail(options, error, EXIT_CODES["model"], model_hint(options, error))
     except Exception as error:  # the last resort: one line, not a traceback
         return _fail(options, error, EXIT_CODES["error"], "run again with --debug for details")
 
@@ -502,7 +502,10 @@ def _tracer(verbose: bool) -> Callable[[RunEvent], None]:
     def trace(event: RunEvent) -> None:
         if verbose and isinstance(event, ToolCallFinished):
             result = event.result
-            status = "" if result.ok else " (failed)"
+            if result.deferred is not None:
+                status = " (waiting for approval)"
+            else:
+                status = "" if result.ok else (" (denied)" if result.denied else " (failed)")
             call = f"{result.call.name}({result.call.arguments})"
             took = f"{result.duration * 1000:.0f} ms"
             say(f"  -> {call} = {_short(result.content)}{status} [{took}]")

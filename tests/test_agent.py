@@ -610,3 +610,19 @@ async def test_events_have_past_tense_kinds() -> None:
     assert RunEnded.__dataclass_fields__["kind"].default == "run_ended"
     assert TurnEnded.__dataclass_fields__["kind"].default == "turn_ended"
     assert ToolCallFinished.__dataclass_fields__["kind"].default == "tool_call_finished"
+
+
+async def test_run_sync_inside_a_running_loop_says_to_await() -> None:
+    """As in a Jupyter cell: anyio's own words ("Already running ...") say nothing useful."""
+    from pydantic import BaseModel
+
+    from agentkit import ConfigurationError, extract_sync
+
+    class Number(BaseModel):
+        value: int
+
+    agent = Agent(FakeModel(["hi"]))
+    with pytest.raises(ConfigurationError, match=r"use `await agent\.run\(\.\.\.\)`"):
+        agent.run_sync("hi")
+    with pytest.raises(ConfigurationError, match=r"`await extract\(\.\.\.\)`"):
+        extract_sync(Number, "one", model=FakeModel([]))

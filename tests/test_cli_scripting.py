@@ -99,3 +99,38 @@ def test_a_missing_file_is_not_told_to_check_the_options(tmp_path: Path) -> None
     missing = agentkit("run", "hi", "-T", str(tmp_path / "nope.py"))
     assert missing.returncode == 2
     assert "--help" not in missing.stderr
+
+
+def test_a_local_server_that_is_not_running_is_named() -> None:
+    from .peers import free_port
+
+    port = free_port()  # nothing listens there
+    refused = agentkit("run", "hi", "--model", "ollama:llama3.2", "--base-url",
+                       f"http://127.0.0.1:{port}/v1", "--no-session", key=False, stdin="")  # fmt: skip
+    assert refused.returncode == 3
+    assert "is `ollama serve` running? (--base-url says where it listens)" in refused.stderr
+    assert "check the key" not in refused.stderr
+
+
+def test_models_does_not_call_an_unasked_local_server_ready() -> None:
+    listed = json.loads(agentkit("models", "--json", key=False).stdout)
+    ollama = next(row for row in listed if row["name"] == "ollama")
+    assert ollama["status"] == "not checked: start it with `ollama serve`"
+
+
+def test_errors_name_flags_not_python_arguments() -> None:
+    wrong = agentkit("run", "hi", "--base-url", "ftp://example.org/v1", "--no-session", stdin="")
+    assert wrong.returncode == 2
+    assert "--base-url must start with http://" in wrong.stderr
+    assert "base_url=" not in wrong.stderr
+
+
+def test_a_deferred_call_is_traced_as_waiting(server: MockChatServer, tmp_path: Path) -> None:
+    from .test_cli import FIXTURES
+
+    server.add(Reply.tool_calls(("delete_file", {"path": "/tmp/x"})))
+    done = agentkit("run", "rm", "-T", FIXTURES, "--defer", str(tmp_path / "s.json"), "-v",
+                    server=server, stdin="")  # fmt: skip
+    assert done.returncode == 9, done.stderr
+    assert "(waiting for approval)" in done.stderr
+    assert "(failed)" not in done.stderr

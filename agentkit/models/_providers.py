@@ -48,6 +48,8 @@ class Provider:
     """The profile for OpenAI's reasoning models (o-series, GPT-5) on this provider."""
     example: str = ""
     """A model name for the docs and `agentkit models`."""
+    start: str = ""
+    """For a server run on this machine: the command that starts it (for error hints)."""
 
     def profile_for(self, model: str) -> ModelProfile:
         """The profile for `model` on this provider (its family's, where that differs)."""
@@ -164,28 +166,30 @@ PROVIDERS: Mapping[str, Provider] = {
             "ollama", "Ollama", "http://localhost:11434/v1", ("OLLAMA_BASE_URL",),
             ("OLLAMA_API_KEY",), needs_key=False,
             profile=_LOCAL.replace(dropped_settings=frozenset({"logit_bias"})),
-            example="llama3.2",
+            example="llama3.2", start="ollama serve",
         ),
         Provider(
             "vllm", "vLLM", "http://localhost:8000/v1", ("VLLM_BASE_URL",), ("VLLM_API_KEY",),
             needs_key=False, profile=_LOCAL.replace(multiple_choices=True),
-            example="Qwen/Qwen2.5-7B-Instruct",
+            example="Qwen/Qwen2.5-7B-Instruct", start="vllm serve MODEL",
         ),
         Provider(
             "llamacpp", "llama.cpp server", "http://localhost:8080/v1", ("LLAMACPP_BASE_URL",),
             ("LLAMACPP_API_KEY",), needs_key=False,
             profile=_LOCAL.replace(tool_choice_named=False), example="any",
+            start="llama-server -m MODEL.gguf",
         ),
         Provider(
             "lmstudio", "LM Studio", "http://localhost:1234/v1", ("LMSTUDIO_BASE_URL",),
             ("LMSTUDIO_API_KEY",), needs_key=False,
             profile=_LOCAL.replace(tool_choice_named=False, json_object=False),
-            example="qwen2.5-7b-instruct",
+            example="qwen2.5-7b-instruct", start="lms server start",
         ),
         Provider(
             "litellm", "LiteLLM proxy", "http://localhost:4000/v1",
             ("LITELLM_PROXY_API_BASE", "LITELLM_BASE_URL"),
             ("LITELLM_PROXY_API_KEY", "LITELLM_API_KEY"), needs_key=False, example="gpt-4o",
+            start="litellm --config CONFIG.yaml",
         ),
     )
 }  # fmt: skip
