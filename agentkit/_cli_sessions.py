@@ -79,14 +79,16 @@ def _list(options: argparse.Namespace) -> int:
     for info in stored:
         row = _row(info)
         mark = " (last run failed: partial)" if info.partial else ""
-        show(f"{info.id}  {row['updated']}  {info.messages} messages{mark}")
+        prompt = f"  {info.first_prompt!r}" if info.first_prompt else ""
+        show(f"{info.id}  {row['updated']}  {info.messages} messages{mark}{prompt}")
     return EXIT_CODES["ok"]
 
 
 def _row(info: Any) -> dict[str, Any]:
     updated = datetime.datetime.fromtimestamp(info.updated).isoformat(timespec="seconds")
     return {"id": info.id, "updated": updated, "messages": info.messages,
-            "runs": info.runs, "partial": info.partial}  # fmt: skip
+            "runs": info.runs, "partial": info.partial,
+            "first_prompt": info.first_prompt}  # fmt: skip
 
 
 def _show(options: argparse.Namespace) -> int:

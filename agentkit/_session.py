@@ -32,7 +32,7 @@ from pathlib import Path
 import anyio
 
 from ._exceptions import AgentkitError
-from ._messages import Message, messages_from_json, messages_to_json
+from ._messages import Message, TextPart, UserMessage, messages_from_json, messages_to_json
 from ._private import data_dir, private_file
 
 __all__ = [
@@ -80,6 +80,8 @@ class SessionInfo:
     updated: float
     partial: bool
     """Its last run raised: what it had was kept, marked partial."""
+    first_prompt: str = ""
+    """The first thing the user said in it (cut to 80 characters), to tell it apart."""
 
 
 def default_store() -> Path:
@@ -146,13 +148,14 @@ class SQLiteSession:
                 "SELECT s.id, s.created, s.updated, COUNT(r.seq), "
                 "COALESCE(SUM(json_array_length(r.messages)), 0), "
                 "COALESCE((SELECT partial FROM runs WHERE session = s.id "
-                "ORDER BY seq DESC LIMIT 1), 0) "
+                "ORDER BY seq DESC LIMIT 1), 0), "
+                "(SELECT messages FROM runs WHERE session = s.id ORDER BY seq LIMIT 1) "
                 "FROM sessions s LEFT JOIN runs r ON r.session = s.id "
                 "GROUP BY s.id ORDER BY s.updated DESC"
             ).fetchall()
         return [
             SessionInfo(id=r[0], created=r[1], updated=r[2], runs=r[3], messages=r[4],
-                        partial=bool(r[5]))
+                        partial=bool(r[5]), first_prompt=_first_prompt(r[6]))
             for r in rows
         ]  # fmt: skip
 
@@ -301,6 +304,27 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def _first_prompt(text: str | None) -> str:
+    """The first user message's text in a run's stored messages (empty when there is none)."""
+    if not text:
+        return ""
+    try:
+        messages = messages_from_json(text)
+    except ValueError:
+        return ""
+    for message in messages:
+        if isinstance(message, UserMessage):
+            content = message.content
+            said = (
+                content
+                if isinstance(content, str)
+                else " ".join(part.text for part in content if isinstance(part, TextPart))
+            )
+            said = " ".join(said.split())
+            return said if len(said) <= 80 else said[:79] + "…"
+    return ""
 
 
 def _alive(pid: int | None) -> bool:

@@ -481,3 +481,30 @@ def test_a_concurrency_below_one_is_refused_without_promising_no_limit(tmp_path:
     assert completed.returncode == 2
     assert "--concurrency must be at least 1 (got 0)" in completed.stderr
     assert "no limit" not in completed.stderr
+
+
+def test_resume_keeps_the_runs_settings_unless_given_again(tmp_path: Path) -> None:
+    """Before: the printed command to continue left out --concurrency, --rpm, --tpm and
+    --max-attempts, so pasting it resumed at concurrency 32 with no rate limit."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"id": "{n}", "text": "x"}}\n' for n in range(3)))
+    task = f"{FIXTURES}:flaky"
+    first = run_cli("batch", "run", task, str(source), "--concurrency", "2", "--rpm", "600",
+                    "--max-attempts", "5", "--quiet")  # fmt: skip
+    assert first.returncode in (0, 7), first.stderr
+    again = run_cli("batch", "run", task, str(source), "--resume")
+    assert "resuming with the journal's settings: --concurrency 2, --rpm 600" in again.stderr
+    assert "--max-attempts 5" in again.stderr
+    changed = run_cli("batch", "run", task, str(source), "--resume", "--rpm", "30")
+    assert "--rpm 30 (given again, instead of 600)" in changed.stderr
+
+
+def test_a_finished_batch_leaves_no_lock_and_logs_progress_as_lines(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "1", "text": "x"}\n')
+    done = run_cli("batch", "run", f"{FIXTURES}:slow_echo", str(source),
+                   env={"CALLS_LOG": str(tmp_path / "calls.log")})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not (tmp_path / "in.jsonl.journal.lock").exists()
+    assert "\r" not in done.stderr  # standard error is not a terminal here
+    assert "done 1  failed 0  remaining 0" in done.stderr

@@ -201,3 +201,17 @@ def test_the_command_stores_continues_lists_shows_and_removes() -> None:
     assert in_process(["sessions", "show", "nobody"], {}, "").returncode == 2
     assert in_process(["sessions", "rm", "ada"], {}, "").returncode == 0
     assert json.loads(in_process(["sessions", "list", "--json"], {}, "").stdout) == []
+
+
+def test_sessions_list_shows_each_conversations_first_prompt(tmp_path: Path) -> None:
+    from agentkit import Agent, SQLiteSession
+    from agentkit.testing import FakeModel
+
+    store = tmp_path / "s.sqlite3"
+    Agent(FakeModel(["ok", "ok"])).run_sync(
+        "Plan the trip to Oslo", session=SQLiteSession(store, "a")
+    )
+    Agent(FakeModel(["ok"])).run_sync("x" * 200, session=SQLiteSession(store, "b"))
+    found = {info.id: info.first_prompt for info in SQLiteSession.list(store)}
+    assert found["a"] == "Plan the trip to Oslo"
+    assert len(found["b"]) == 80

@@ -42,8 +42,8 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
     run.add_argument("--out", help="write results here (JSONL, input order) at the end")
     run.add_argument("--journal", help="the SQLite journal (default: INPUT.journal)")
     run.add_argument(
-        "--concurrency", type=at_least_one("--concurrency"), default=32,
-        help="items at a time (32)",
+        "--concurrency", type=at_least_one("--concurrency"),
+        help="items at a time (32; --resume keeps the journal's)",
     )  # fmt: skip
     run.add_argument(
         "--rpm",
@@ -65,7 +65,10 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
         action="store_true",
         help="move an existing (or damaged) journal aside to NAME.<time>.old and start over",
     )
-    run.add_argument("--max-attempts", type=int, default=3, help="tries per item across runs (3)")
+    run.add_argument(
+        "--max-attempts", type=at_least_one("--max-attempts"),
+        help="tries per item across runs (3; --resume keeps the journal's)",
+    )  # fmt: skip
     run.add_argument("--field", help="the record field with the prompt or text")
     run.add_argument("--quiet", action="store_true", help="no progress on stderr")
     run.add_argument(
@@ -82,20 +85,57 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
     add_common(run)
     run.set_defaults(handler=_run)
     status = actions.add_parser("status", help="counts of a journal's items")
-    status.add_argument("journal")
+    status.add_argument("journal", help="the journal (by default INPUT.journal)")
     add_common(status)
     status.set_defaults(handler=_status)
     export = actions.add_parser("export", help="write a journal's results as JSONL")
-    export.add_argument("journal")
-    export.add_argument("--out", required=True)
+    export.add_argument("journal", help="the journal (by default INPUT.journal)")
+    export.add_argument(
+        "--out", required=True, metavar="PATH",
+        help="where: a file (replaced whole), - for standard output, or a device or pipe",
+    )  # fmt: skip
     add_common(export)
     export.set_defaults(handler=_export)
+
+
+_KEPT = ("concurrency", "rpm", "tpm", "max_attempts", "field", "out", "executor")
+"""The settings a journal keeps, which `--resume` uses unless given again."""
+_DEFAULTS = {"concurrency": 32, "max_attempts": 3}
+
+
+def _settings_for(options: argparse.Namespace, journal: str) -> None:
+    """Fill the settings not given: from the journal on --resume, else the defaults."""
+    kept: dict[str, Any] = {}
+    if options.resume and Path(journal).is_file():
+        try:
+            stored = Journal.open_existing(journal)
+        except (OSError, JournalError):
+            stored = None  # damaged or foreign: the run itself says what is wrong
+        if stored is not None:
+            try:
+                kept = stored.remembered()
+            finally:
+                stored.close()
+    said = []
+    for name in _KEPT:
+        given, before = getattr(options, name), kept.get(name)
+        flag = "--" + name.replace("_", "-")
+        if given is None and before is not None:
+            setattr(options, name, before)
+            said.append(f"{flag} {before}")
+        elif given is not None and before is not None and given != before:
+            said.append(f"{flag} {given} (given again, instead of {before})")
+        elif given is None:
+            setattr(options, name, _DEFAULTS.get(name))
+    if said and not options.quiet:
+        sys.stderr.write(f"resuming with the journal's settings: {', '.join(said)}\n")
 
 
 def _run(options: argparse.Namespace) -> int:
     if not Path(options.input).is_file():
         raise UsageError(f"{options.input}: no such file")
     journal = options.journal or f"{options.input}.journal"
+    _settings_for(options, journal)
     target: Any = options.task if options.executor else load_object(options.task)
 
     cache = ResponseCache(options.cache) if options.cache else None

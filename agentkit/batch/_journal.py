@@ -87,19 +87,32 @@ def _lock_path(path: Path) -> Path:
 def _hold_lock(path: Path) -> IO[bytes]:
     lock = _lock_path(path)
     private_folder(lock.parent)
-    try:
-        descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o600)
-    except OSError as error:
-        raise JournalError(f"cannot make the lock file {lock} ({error.strerror})") from None
-    handle = os.fdopen(descriptor, "wb")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    for _ in range(3):  # the holder removes the file when it ends: then take the new one
+        try:
+            descriptor = os.open(lock, os.O_WRONLY | os.O_CREAT | _NOFOLLOW, 0o600)
+        except OSError as error:
+            raise JournalError(f"cannot make the lock file {lock} ({error.strerror})") from None
+        handle = os.fdopen(descriptor, "wb")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            raise JournalError(
+                f"another run is using {path} right now; wait for it to end, or use another journal"
+            ) from None
+        if _same_file(handle, lock):  # still the lock file, not one removed meanwhile
+            return handle
         handle.close()
-        raise JournalError(
-            f"another run is using {path} right now; wait for it to end, or use another journal"
-        ) from None
-    return handle
+    raise JournalError(f"cannot hold {lock}: it keeps being replaced; try again")
+
+
+def _same_file(handle: IO[bytes], path: Path) -> bool:
+    try:
+        on_disk = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(handle.fileno())
+    return (held.st_dev, held.st_ino) == (on_disk.st_dev, on_disk.st_ino)
 
 
 def move_aside(path: Path) -> Path | None:
@@ -223,7 +236,12 @@ class Journal:
         if db is not None:
             db.close()
         if self._lock is not None:
+            # Removed while still held (flock): a run waiting to take it then finds it gone
+            # and makes its own, so no finished batch leaves a `.journal.lock` behind.
+            with contextlib.suppress(OSError):
+                _lock_path(self.path).unlink()
             self._lock.close()
+            self._lock = None
 
     def in_use(self) -> bool:
         """Whether a run (in any process) holds this journal right now."""
@@ -238,6 +256,19 @@ class Journal:
             except BlockingIOError:
                 return True
         return False
+
+    def remember(self, settings: dict[str, Any]) -> None:
+        """Keep the settings a run used (rate limits, concurrency...), for `--resume`."""
+        self._set_job("settings", json.dumps(settings, sort_keys=True))
+
+    def remembered(self) -> dict[str, Any]:
+        """The settings the last run kept (empty for a journal from before they were kept)."""
+        stored = self._job("settings")
+        try:
+            found = json.loads(stored) if stored else {}
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
 
     def _job(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM job WHERE key = ?", (key,)).fetchone()

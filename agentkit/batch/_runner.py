@@ -159,6 +159,10 @@ async def run_batch(
         progress.write(f"moved the old journal aside to {moved}\n")
     store = Journal(journal, task.fingerprint(), resume=resume)
     try:
+        store.remember(
+            {"concurrency": concurrency, "rpm": rpm, "tpm": tpm, "max_attempts": max_attempts,
+             "field": field, "out": None if out is None else str(out), "executor": executor}
+        )  # fmt: skip
         items = (
             read_jsonl(source)
             if isinstance(source, str | Path)
@@ -185,6 +189,13 @@ async def run_batch(
         return driver.summary(time.perf_counter() - started, out)
     finally:
         store.close()
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream: not a terminal
+        return False
 
 
 class _Driver:
@@ -263,8 +274,10 @@ class _Driver:
 
     async def _report(self) -> None:
         assert self.progress is not None
+        # On a terminal the line is redrawn twice a second; into a log, a line every 10 s.
+        on_terminal = _isatty(self.progress)
         while True:
-            await anyio.sleep(0.5)
+            await anyio.sleep(0.5 if on_terminal else 10.0)
             self._print_progress()
 
     def _print_progress(self) -> None:
@@ -274,10 +287,11 @@ class _Driver:
         elapsed = time.perf_counter() - self.started
         rate = self.processed / elapsed if elapsed else 0.0
         eta = f"{self._eta(remaining, rate, counts['done']):.0f} s" if rate else "?"
-        self.progress.write(
-            f"\rdone {counts['done']}  failed {counts['failed']}  remaining {remaining}  "
-            f"{rate:.1f} items/s  {self.journal.tokens()} tokens  ETA {eta}   "
+        line = (
+            f"done {counts['done']}  failed {counts['failed']}  remaining {remaining}  "
+            f"{rate:.1f} items/s  {self.journal.tokens()} tokens  ETA {eta}"
         )
+        self.progress.write(f"\r{line}   " if _isatty(self.progress) else f"{line}\n")
         self.progress.flush()
 
     def _eta(self, remaining: int, rate: float, done: int) -> float:
@@ -294,7 +308,8 @@ class _Driver:
     def summary(self, seconds: float, out: str | Path | None) -> BatchSummary:
         if self.progress is not None:
             self._print_progress()
-            self.progress.write("\n")
+            if _isatty(self.progress):  # end the redrawn line
+                self.progress.write("\n")
         counts = self.journal.counts()
         return BatchSummary(
             done=counts["done"],
