@@ -8,6 +8,7 @@ ready-made name wins over a module of yours with the same name: write `-T ./file
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import importlib
 import importlib.util
@@ -93,6 +94,12 @@ def _module(name: str) -> ModuleType:
         with _cwd_importable():
             return importlib.import_module(name)
     except ModuleNotFoundError as error:
+        close = difflib.get_close_matches(name, NAMES, n=1, cutoff=0.5)
+        if error.name == name and close:
+            raise LoadError(
+                f"{name}: no module of that name; did you mean the ready-made {close[0]!r} "
+                f"(-T {close[0]})? The ready-made tools: {', '.join(NAMES)}"
+            ) from None
         raise LoadError(f"{name}: no module named {error.name!r}") from None
 
 

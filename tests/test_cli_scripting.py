@@ -134,3 +134,9 @@ def test_a_deferred_call_is_traced_as_waiting(server: MockChatServer, tmp_path: 
     assert done.returncode == 9, done.stderr
     assert "(waiting for approval)" in done.stderr
     assert "(failed)" not in done.stderr
+
+
+def test_a_misspelt_ready_made_tool_gets_a_did_you_mean() -> None:
+    wrong = agentkit("run", "2*3?", "-T", "calculator", stdin="")
+    assert wrong.returncode == 2
+    assert "did you mean the ready-made 'calc' (-T calc)?" in wrong.stderr

@@ -542,3 +542,23 @@ def test_the_cli_gives_servers_a_prefix_so_two_can_run_side_by_side() -> None:
     assert listed.returncode == 0
     assert "get_current_time" in listed.stderr
     assert "--mcp NAME=COMMAND" in listed.stderr
+
+
+async def test_a_server_installed_beside_this_python_is_found_without_path() -> None:
+    """A virtual environment that was not activated: its console scripts are not on PATH."""
+    server = MCPServerStdio(
+        "mcp-server-time", ["--local-timezone", "UTC"], env={"PATH": "/usr/bin"}
+    )
+    saved = os.environ["PATH"]
+    os.environ["PATH"] = "/usr/bin:/bin"
+    try:
+        async with server:
+            names = [t.name for t in await server.list_tools()]
+    finally:
+        os.environ["PATH"] = saved
+    assert "get_current_time" in names
+    import shutil
+
+    if shutil.which("uvx") is None:  # where uv is installed, uvx is found
+        with pytest.raises(MCPConnectionError, match="comes with uv: pip install uv"):
+            await MCPServerStdio("uvx", ["mcp-server-time"]).list_tools()

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import shutil
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -318,12 +319,26 @@ class MCPServerStdio(MCPToolset):
         super().__init__(label, **options)
 
     def _server(self) -> StdioServerParameters:
-        if shutil.which(self.command) is None and not os.path.exists(self.command):
-            raise FileNotFoundError(f"{self.command!r} is not a program on PATH")
         base = {k: v for k, v in os.environ.items() if k in _PASSED_ON or k.startswith("LC_")}
         return StdioServerParameters(
-            command=self.command, args=self.args, env={**base, **self.env}, cwd=self.cwd
+            command=_program(self.command), args=self.args, env={**base, **self.env}, cwd=self.cwd
         )
+
+
+def _program(command: str) -> str:
+    """`command` as found on PATH, or among this interpreter's own console scripts.
+
+    The second covers a virtual environment that was not activated.
+    """
+    if shutil.which(command) is not None or os.path.exists(command):
+        return command
+    beside = os.path.join(os.path.dirname(sys.executable), command)
+    if os.sep not in command and shutil.which(beside) is not None:
+        return beside
+    raise FileNotFoundError(
+        f"{command!r} is not a program on PATH, nor a script of this Python's environment"
+        + (" (uvx comes with uv: pip install uv)" if command == "uvx" else "")
+    )
 
 
 _PASSED_ON = frozenset({"PATH", "HOME", "LANG", "TMPDIR", "TERM", "USER", "SYSTEMROOT"})
