@@ -181,3 +181,22 @@ def test_runs_as_a_separate_process() -> None:
         process.wait(timeout=10)
         if process.stdout is not None:
             process.stdout.close()
+
+
+@pytest.mark.anyio
+async def test_the_tools_scenario_gives_a_real_server_arguments_it_accepts() -> None:
+    """Before: it sent timezone "x" to mcp-server-time, which refused it."""
+    import sys
+
+    from agentkit import Agent
+    from agentkit.mcp import MCPServerStdio
+    from agentkit.testing import MockChatServer, tool_loop
+
+    time_server = MCPServerStdio(
+        sys.executable, ["-m", "mcp_server_time", "--local-timezone", "UTC"]
+    )
+    with MockChatServer(responder=tool_loop(calls=1)) as server:
+        async with server.chat_model() as model, Agent(model, toolsets=[time_server]) as agent:
+            result = await agent.run("What time is it?")
+    (answer,) = [m.content for m in result.messages if m.role == "tool"]
+    assert '"timezone":"America/New_York"' in answer.replace(" ", "")

@@ -25,8 +25,10 @@ def tool_loop(
     """A two-turn agent conversation: call every tool of the request, then answer.
 
     The first turn (last message not a tool result) calls the request's tools in turn,
-    `calls` calls in all, with arguments made from each parameter's schema: an example its
-    description gives (`e.g. "Paris"`, `For example "2 * 3"`), else a plain value of its type.
+    `calls` calls in all, with arguments made from each parameter's schema: its `examples`,
+    `default`, `enum` or `const` where it has one, else an example its description gives
+    (`e.g. "Paris"`, `e.g., 'Europe/London'`), else a plain value of its type, so a real
+    tool (an MCP server's) gets arguments it accepts.
     Once tool results come back, it answers `final` followed by what the tools returned. When
     streamed, arguments come in `chunk_size` pieces `chunk_delay` seconds apart.
     """
@@ -55,6 +57,10 @@ def _sample_arguments(function: dict[str, object]) -> dict[str, object]:
     properties = parameters.get("properties", {}) if isinstance(parameters, dict) else {}
     samples: dict[str, object] = {}
     for name, schema in properties.items():
+        given = _given(schema)
+        if given is not _NOTHING:
+            samples[name] = given
+            continue
         kinds = schema.get("type") if isinstance(schema, dict) else None
         kinds = kinds if isinstance(kinds, list) else [kinds]
         if "integer" in kinds or "number" in kinds:
@@ -70,13 +76,30 @@ def _sample_arguments(function: dict[str, object]) -> dict[str, object]:
     return samples
 
 
-_EXAMPLE = re.compile(r'(?:e\.g\.,?|[Ff]or example,?)\s*"([^"]+)"')
+_EXAMPLE = re.compile(r"""(?:e\.g\.,?|[Ff]or example,?)\s*(["'])([^"']+)\1""")
+_NOTHING = object()
+
+
+def _given(schema: object) -> object:
+    """A value the schema itself offers: an example, its default, an allowed or fixed value."""
+    if not isinstance(schema, dict):
+        return _NOTHING
+    examples = schema.get("examples")
+    if isinstance(examples, list) and examples:
+        return examples[0]
+    for key in ("default", "const"):
+        if schema.get(key) is not None:
+            return schema[key]
+    allowed = schema.get("enum")
+    if isinstance(allowed, list) and allowed:
+        return allowed[0]
+    return _NOTHING
 
 
 def _example(schema: object) -> str | None:
     description = schema.get("description") if isinstance(schema, dict) else None
     found = _EXAMPLE.search(description) if isinstance(description, str) else None
-    return found.group(1) if found else None
+    return found.group(2) if found else None
 
 
 def _with_results(final: str, messages: list[dict[str, object]]) -> str:
