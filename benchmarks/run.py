@@ -335,6 +335,10 @@ def measure(scenario: str, framework: str, url: str, units: int) -> dict[str, fl
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+SKIPPED: list[str] = []
+"""Scenarios whose every round was skipped as busy: they have no fresh figures."""
+
+
 def run(rounds: int, quick: bool, only: list[str]) -> dict[str, dict[str, list[dict[str, float]]]]:
     results: dict[str, dict[str, list[dict[str, float]]]] = {}
     for scenario, spec in SCENARIOS.items():
@@ -359,6 +363,9 @@ def run(rounds: int, quick: bool, only: list[str]) -> dict[str, dict[str, list[d
                     results.setdefault(scenario, {}).setdefault(framework, []).append(sample)
                 done += 1
                 print(f"  {scenario}: round {done}/{wanted} done", file=sys.stderr)
+            if done == 0:
+                SKIPPED.append(scenario)
+                print(f"  {scenario}: SKIPPED, the machine stayed busy", file=sys.stderr)
     for derived, source in DERIVED.items():
         if source in results:
             results[derived] = results[source]
@@ -395,7 +402,11 @@ def _value(sample: dict[str, float], metric: str) -> float:
     return sample["wall"] * 1000
 
 
-def report(summary: dict[str, dict[str, dict[str, float]]], command: str) -> str:
+def report(
+    summary: dict[str, dict[str, dict[str, float]]],
+    command: str,
+    measured: dict[str, dict[str, str]] | None = None,
+) -> str:
     versions = subprocess.run(
         [str(PYTHON), "-m", "pip", "list", "--format=json"],
         capture_output=True,
@@ -418,8 +429,12 @@ def report(summary: dict[str, dict[str, dict[str, float]]], command: str) -> str
             if scenario in SCENARIOS
             else "ms to import, fresh process"
         )
+        taken = (measured or {}).get(scenario)
+        when = f"measured at {taken['commit']}, {taken['at']}" if taken else "when: not recorded"
         lines += [
             f"### {scenario} ({unit})",
+            "",
+            when + ("; SKIPPED in the latest run" if scenario in SKIPPED else ""),
             "",
             "| framework | median | min | max |",
             "|---|---|---|---|",
@@ -499,28 +514,52 @@ def main() -> None:
         "--only", nargs="*", default=[], help="run only these scenarios (others kept from before)"
     )
     parser.add_argument("--report-only", action="store_true", help="redo the report and plots")
+    parser.add_argument(
+        "--allow-skips",
+        action="store_true",
+        help="exit 0 even when a scenario was skipped (the machine stayed busy)",
+    )
     options = parser.parse_args()
     ensure_venv()
-    saved = RESULTS / "results.json"
+    # A quick run is a look, not a measurement: it never replaces the tracked figures.
+    results = RESULTS / "quick" if options.quick else RESULTS
+    saved = results / "results.json"
     previous = json.loads(saved.read_text()) if saved.exists() else {}
     raw = dict(previous.get("raw", {})) if options.only or options.report_only else {}
+    measured = dict(previous.get("measured", {})) if options.only or options.report_only else {}
     if not options.report_only:
         rounds = options.rounds or (1 if options.quick else 5)
-        raw.update(run(rounds, options.quick, options.only))
+        fresh = run(rounds, options.quick, options.only)
         if not options.only or "import" in options.only:
-            raw["import"] = measure_imports(rounds)
+            fresh["import"] = measure_imports(rounds)
+        raw.update(fresh)
+        stamp = {"commit": _commit(), "at": datetime.datetime.now().isoformat(timespec="seconds")}
+        measured.update(dict.fromkeys(fresh, stamp))  # every figure says when it was taken
     summary = summarize(raw)
-    RESULTS.mkdir(exist_ok=True)
+    results.mkdir(parents=True, exist_ok=True)
     command = (
         previous.get("command", "")
         if options.report_only
         else " ".join(["python3 benchmarks/run.py", *sys.argv[1:]])
     )
-    saved.write_text(json.dumps({"command": command, "raw": raw, "summary": summary}, indent=2))
-    markdown = report(summary, command)
-    (RESULTS / "results.md").write_text(markdown)
-    plot(summary)
+    document = {"command": command, "raw": raw, "summary": summary, "measured": measured}
+    saved.write_text(json.dumps(document, indent=2))
+    markdown = report(summary, command, measured)
+    (results / "results.md").write_text(markdown)
+    if not options.quick:
+        plot(summary)
     print(markdown)
+    if SKIPPED and not options.allow_skips:
+        print(f"skipped (no fresh figures): {', '.join(SKIPPED)}", file=sys.stderr)
+        sys.exit(3)
+
+
+def _commit() -> str:
+    found = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
+        check=False,
+    )  # fmt: skip
+    return found.stdout.strip() or "unknown"
 
 
 if __name__ == "__main__":
