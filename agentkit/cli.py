@@ -69,6 +69,8 @@ _BROKEN_PIPE = 128 + 13  # as a process killed by SIGPIPE
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Run the command line and exit with its code."""
     parser = _parser()
+    if "_ARGCOMPLETE" in os.environ:  # a shell asks for completions (agentkit completion)
+        _complete(parser)
     options = parser.parse_args(argv)
     if not hasattr(options, "handler"):  # a command without its action: that command's help
         getattr(options, "usage_of", parser).print_help(sys.stderr)
@@ -174,8 +176,37 @@ def _parser() -> argparse.ArgumentParser:
         "help", help="show the help of a command: agentkit help batch run"
     )
     helping.add_argument("command", nargs="*", help="the command (and action)")
+    completion = commands.add_parser(
+        "completion", help="print the shell script that completes agentkit's commands",
+        description="Print a completion script: eval \"$(agentkit completion bash)\" in "
+        "~/.bashrc (zsh: the same with zsh; fish: agentkit completion fish | source). "
+        'Needs pip install "agentkit-loop[completion]".',
+    )  # fmt: skip
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"))
+    completion.set_defaults(handler=_completion)
     helping.set_defaults(handler=lambda options: _help(parser, options.command))
     return parser
+
+
+def _complete(parser: argparse.ArgumentParser) -> None:
+    """Answer the shell's completion request (argcomplete exits when it has answered)."""
+    try:
+        import argcomplete
+    except ImportError:  # the shell hook without the extra: complete nothing, quietly
+        sys.exit(0)
+    argcomplete.autocomplete(parser)
+
+
+def _completion(options: argparse.Namespace) -> int:
+    """`agentkit completion bash|zsh|fish`: the script that makes the shell complete."""
+    try:
+        from argcomplete.shell_integration import shellcode
+    except ImportError:
+        raise UsageError(
+            'completion needs argcomplete: pip install "agentkit-loop[completion]"', hint=None
+        ) from None
+    print(shellcode(["agentkit"], shell=options.shell), end="")
+    return EXIT_CODES["ok"]
 
 
 def _help(parser: argparse.ArgumentParser, words: Sequence[str]) -> int:
