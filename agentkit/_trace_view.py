@@ -1,4 +1,4 @@
-"""Layer 5 (edges): a recorded timeline (`run(trace_to=...)`) drawn as one HTML page.
+"""Layer 5 (edges): a recorded timeline (`run(trace_to=...)`) read, and drawn as one page.
 
 The page is self-contained: styles, script and data inline, nothing fetched, so it opens from
 a file with no network. Each run gets a time axis; each model request is a bar (its streaming
@@ -9,11 +9,11 @@ red, denials orange. Clicking a bar shows its messages, arguments or result.
 
 from __future__ import annotations
 
-import html
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from typing import Any
+
+from ._trace_page import Bar, DrawnRun, page
 
 __all__ = ["MAX_BARS", "MAX_DETAIL", "iter_events", "read_events", "render", "render_runs"]
 
@@ -48,29 +48,6 @@ def iter_events(lines: Iterable[str]) -> Iterator[dict[str, Any]]:
         yield event
 
 
-@dataclass
-class _Bar:
-    kind: str
-    label: str
-    start: float
-    end: float | None = None
-    state: str = "ok"
-    streaming: float | None = None
-    marks: list[float] = field(default_factory=list)
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class _Run:
-    header: dict[str, Any]
-    requests: dict[int, _Bar] = field(default_factory=dict)
-    tools: dict[str, _Bar] = field(default_factory=dict)
-    end: float = 0.0
-    footer: dict[str, Any] = field(default_factory=dict)
-    left_out: int = 0
-    """Requests and tool calls past `MAX_BARS`: counted, not kept."""
-
-
 def render(events: Iterable[dict[str, Any]], title: str = "agentkit run") -> str:
     """The HTML page for `events` (one or more runs)."""
     return render_runs(events, title)[0]
@@ -84,114 +61,104 @@ def render_runs(events: Iterable[dict[str, Any]], title: str) -> tuple[str, int]
     characters of each recorded text.
     """
     runs = _runs(events)
-    details: list[dict[str, Any]] = []
-    sections = [_section(run, details) for run in runs.values()]
-    # `<` written as \u003c: recorded text can never close the script or open a comment
-    # (`<!--<script>` in a message used to stop the whole viewer).
-    data = json.dumps(details, default=str).replace("<", "\\u003c").replace(">", "\\u003e")
-    body = "\n".join(sections) or "<p>No runs in this file.</p>"
-    return _PAGE.format(title=html.escape(title), body=body, data=data), len(runs)
+    return page(list(runs.values()), title), len(runs)
 
 
-def _runs(events: Iterable[dict[str, Any]]) -> dict[str, _Run]:
-    runs: dict[str, _Run] = {}
+def _runs(events: Iterable[dict[str, Any]]) -> dict[str, DrawnRun]:
+    runs: dict[str, DrawnRun] = {}
     for event in events:
         key, kind, t = str(event.get("run", "")), event["event"], float(event.get("t", 0.0))
         if kind == "run_started" or key not in runs:
-            runs.setdefault(key, _Run(header=event if kind == "run_started" else {}))
+            runs.setdefault(key, DrawnRun(header=event if kind == "run_started" else {}))
         run = runs[key]
         run.end = max(run.end, t)
         _apply(run, kind, t, event)
     return runs
 
 
-def _apply(run: _Run, kind: str, t: float, event: dict[str, Any]) -> None:
+def _apply(run: DrawnRun, kind: str, t: float, event: dict[str, Any]) -> None:
     number = int(event.get("request", 0))
     if kind in ("request_started", "tool_started") and _full(run, kind):
         run.left_out += 1
     elif kind == "request_started":
-        run.requests[number] = _Bar("request", f"request {number}", t)
-        # Each message is recorded once: a request lists those new since the earlier ones.
-        earlier = event.get("from", 0)
-        if isinstance(earlier, int) and earlier:
-            run.requests[number].details["earlier_messages"] = earlier
-        run.requests[number].details["messages"] = _bounded(event.get("messages"))
+        _request_started(run, number, t, event)
     elif kind == "request_streaming" and number in run.requests:
         run.requests[number].streaming = t
     elif kind == "request_retried" and number in run.requests:
         run.requests[number].marks.append(t)
         run.requests[number].details.setdefault("retries", []).append(event.get("error"))
     elif kind == "request_ended" and number in run.requests:
-        bar = run.requests[number]
-        bar.end, bar.state = t, "ok" if event.get("ok") else "failed"
-        usage = event.get("usage") or {}
-        if usage:
-            bar.label += (
-                f" · {usage.get('prompt_tokens', 0)}→{usage.get('completion_tokens', 0)} tok"
-            )
-        bar.details.update(response=event.get("response"), error=event.get("error"), usage=usage)
+        _request_ended(run, run.requests[number], t, event)
     elif kind == "tool_started":
         call = str(event.get("call"))
-        run.tools[call] = _Bar("tool", str(event.get("name")), t)
-        run.tools[call].details["arguments"] = _bounded(event.get("arguments"))
+        arguments = _bounded(event.get("arguments"))
+        run.tools[call] = Bar("tool", str(event.get("name")), t, note=_brief(arguments))
+        run.tools[call].details["arguments"] = _readable(arguments)
     elif kind == "tool_ended" and str(event.get("call")) in run.tools:
         bar = run.tools[str(event.get("call"))]
         bar.end = t
         bar.state = "denied" if event.get("denied") else ("ok" if event.get("ok") else "failed")
-        bar.details.update(
-            result=_bounded(event.get("content")), error=_bounded(event.get("error"))
-        )
+        result, error = _bounded(event.get("content")), _bounded(event.get("error"))
+        bar.details.update(result=_readable(result), error=error)
+        bar.outcome = "→ " + _brief(error if bar.state != "ok" and error else result)
     elif kind == "run_ended":
         run.footer = event
 
 
-def _section(run: _Run, details: list[dict[str, Any]]) -> str:
-    span = (run.end or 1e-6) * 1.03  # a little room after the last bar
-    header = run.header
-    title = (
-        f"{html.escape(str(header.get('agent', 'run')))} · "
-        f"{html.escape(str(header.get('model', '')))} · {run.end * 1000:.0f} ms"
-        + (" · streamed" if header.get("stream") else "")
-    )
-    rows = [_row("model", [*run.requests.values()], span, details)]
-    rows += [_row(bar.label, [bar], span, details) for bar in run.tools.values()]
-    if run.left_out:
-        rows.append(f'<p class="more">{run.left_out} more requests and tool calls, not drawn</p>')
-    failed = "" if run.footer.get("ok", True) else f" · failed: {run.footer.get('error')}"
-    return (
-        f'<section class="run"><h2>{title}{html.escape(failed)}</h2>'
-        f'<div class="axis"><span>0 ms</span><span>{span * 1000:.0f} ms</span></div>'
-        + "".join(rows)
-        + "</section>"
-    )
+def _request_started(run: DrawnRun, number: int, t: float, event: dict[str, Any]) -> None:
+    bar = run.requests[number] = Bar("request", f"request {number}", t)
+    # Each message is recorded once: a request lists those new since the earlier ones.
+    earlier = event.get("from", 0)
+    earlier = earlier if isinstance(earlier, int) and earlier >= 0 else 0
+    new = event.get("messages")
+    new = [_bounded(m) for m in new] if isinstance(new, list) else []
+    run.sent = [*run.sent[:earlier], *new]
+    run.answer = None
+    if earlier:
+        bar.details["earlier_messages"] = earlier
+    bar.details["messages"] = _readable(new)
 
 
-def _row(name: str, bars: list[_Bar], span: float, details: list[dict[str, Any]]) -> str:
-    drawn = []
-    for bar in bars:
-        end = bar.end if bar.end is not None else span
-        left, width = 100 * bar.start / span, max(100 * (end - bar.start) / span, 0.4)
-        details.append({"title": bar.label, **bar.details})
-        inner = ""
-        if bar.streaming is not None and end > bar.start:
-            offset = 100 * (bar.streaming - bar.start) / (end - bar.start)
-            inner += f'<span class="streaming" style="left:{offset:.2f}%"></span>'
-        for mark in bar.marks:
-            offset = 100 * (mark - bar.start) / max(end - bar.start, 1e-9)
-            inner += f'<span class="retry" style="left:{offset:.2f}%" title="retry"></span>'
-        drawn.append(
-            f'<div class="bar {bar.kind} {bar.state}" data-detail="{len(details) - 1}" '
-            f'style="left:{left:.3f}%;width:{width:.3f}%" '
-            f'title="{html.escape(bar.label)}: {(end - bar.start) * 1000:.1f} ms">{inner}'
-            f"<em>{html.escape(bar.label)}</em></div>"
-        )
-    return (
-        f'<div class="row"><div class="name">{html.escape(name)}</div>'
-        f'<div class="lane">{"".join(drawn)}</div></div>'
-    )
+def _request_ended(run: DrawnRun, bar: Bar, t: float, event: dict[str, Any]) -> None:
+    bar.end, bar.state = t, "ok" if event.get("ok") else "failed"
+    given = event.get("usage")
+    usage: dict[str, Any] = given if isinstance(given, dict) else {}
+    prompt, completion = usage.get("prompt_tokens", 0), usage.get("completion_tokens", 0)
+    if isinstance(prompt, int) and isinstance(completion, int):
+        run.tokens = [run.tokens[0] + prompt, run.tokens[1] + completion]
+        if usage:
+            bar.label += f" · {prompt}→{completion} tok"
+    response = _bounded(event.get("response"))
+    run.answer = response if isinstance(response, dict) else None
+    bar.details.update(response=_readable(response), error=event.get("error"), usage=usage)
 
 
-def _full(run: _Run, kind: str) -> bool:
+def _readable(value: Any, depth: int = 0) -> Any:
+    """`value` with JSON held in strings (tool arguments, results) read as JSON.
+
+    The details then show it once, pretty, instead of escaped inside a string.
+    """
+    if depth > 12:
+        return value
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, dict):
+        return {k: _readable(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_readable(v, depth + 1) for v in value]
+    return value
+
+
+def _brief(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(str(text).split())
+    return text if len(text) <= 60 else text[:59] + "…"
+
+
+def _full(run: DrawnRun, kind: str) -> bool:
     bars = run.requests if kind == "request_started" else run.tools
     return len(bars) >= MAX_BARS
 
@@ -207,44 +174,3 @@ def _bounded(value: Any, depth: int = 0) -> Any:
     if isinstance(value, list):
         return [_bounded(v, depth + 1) for v in value[:200]]
     return value
-
-
-_PAGE = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{title}</title>
-<meta http-equiv="Content-Security-Policy"
- content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
-<style>
-body {{ font: 13px system-ui, sans-serif; margin: 16px; color: #222; }}
-h2 {{ font-size: 14px; margin: 20px 0 6px; }}
-.axis {{ display: flex; justify-content: space-between; margin-left: 160px; color: #888; }}
-.row {{ display: flex; align-items: center; height: 24px; border-bottom: 1px solid #eee; }}
-.name {{ width: 160px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }}
-.lane {{ position: relative; flex: 1; height: 18px; background: #fafafa; }}
-.bar {{ position: absolute; top: 2px; height: 14px; border-radius: 3px; cursor: pointer;
-  overflow: hidden; white-space: nowrap; }}
-.bar em {{ font-style: normal; font-size: 11px; padding-left: 3px; position: relative; }}
-.request {{ background: #9ec5fe; }}
-.tool {{ background: #a3cfbb; }}
-.failed {{ background: #f1aeb5; }}
-.denied {{ background: #ffda6a; }}
-.streaming {{ position: absolute; top: 0; bottom: 0; right: 0; background: #6ea8fe; }}
-.retry {{ position: absolute; top: 0; bottom: 0; width: 2px; background: #dc3545; }}
-pre {{ background: #f6f8fa; padding: 8px; white-space: pre-wrap; max-height: 50vh;
-  overflow: auto; }}
-</style></head>
-<body><h1>{title}</h1>
-<p>Bars: model requests (darker: streaming; red marks: retries) and tool calls
-(green; red: failed; orange: denied). Click a bar for its messages.</p>
-{body}
-<h2>Details</h2><pre id="details">Click a bar.</pre>
-<script type="application/json" id="data">{data}</script>
-<script>
-const details = JSON.parse(document.getElementById("data").textContent);
-for (const bar of document.querySelectorAll(".bar")) {{
-  bar.addEventListener("click", () => {{
-    document.getElementById("details").textContent =
-      JSON.stringify(details[Number(bar.dataset.detail)], null, 2);
-  }});
-}}
-</script></body></html>
-"""

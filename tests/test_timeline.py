@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -78,7 +79,7 @@ async def test_runs_append_to_one_file(tmp_path: Path) -> None:
     await agent.run("2", trace_to=path)
     events = read_events(path.read_text().splitlines())
     assert len({e["run"] for e in events}) == 2
-    assert render(events).count('<section class="run">') == 2
+    assert render(events).count('<section class="run"') == 2
 
 
 async def test_denials_are_drawn_apart(tmp_path: Path) -> None:
@@ -153,8 +154,10 @@ HEADLESS = [
 
 
 def test_the_page_in_headless_chromium(tmp_path: Path) -> None:
+    """What a person sees: ticks, durations, arguments and results, a summary, the talk."""
     path = tmp_path / "run.jsonl"
     anyio.run(record, path)
+    anyio.run(functools.partial(record, path, streamed=False))  # a second run in the file
     page = tmp_path / "run.html"
     page.write_text(render(read_events(path.read_text().splitlines())))
     browser = chromium()
@@ -163,14 +166,23 @@ def test_the_page_in_headless_chromium(tmp_path: Path) -> None:
         [browser, *HEADLESS, *profile, "--dump-dom", page.as_uri()],
         capture_output=True, text=True, timeout=120, check=True,
     ).stdout  # fmt: skip
-    classes = re.findall(r'class="bar (request|tool) (\w+)"', dom)
+    first = dom[: dom.index('data-run="1"')]
+    classes = re.findall(r'class="bar (request|tool) (\w+)"', first)
     assert Counter(kind for kind, _ in classes) == {"request": 2, "tool": 3}
     assert ("tool", "failed") in classes
+    assert len(re.findall(r'class="tick"', first)) >= 3  # the axis has ticks
+    assert len(re.findall(r" · [\d.]+ m?s</em>", first)) == 5  # a duration on every bar
+    assert re.search(r"2 requests · \d+→\d+ tokens · 3 tool calls · 1 failed · 0 denied · "
+                     r"1 retry · cost unknown", first)  # fmt: skip
+    assert '<small>{"city": "Oslo"}</small>' in first  # arguments beside the name
+    assert 'class="outcome">→ ' in first  # results after the bars
+    assert '<div class="message user"><b>user</b><pre>Weather?</pre>' in first
+    assert dom.count('<option value="') == 2  # two runs: a picker
     assert 'id="details"' in dom
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "timeline.png"
     subprocess.run(
-        [browser, *HEADLESS, *profile, f"--screenshot={shot}", "--window-size=1200,420",
+        [browser, *HEADLESS, *profile, f"--screenshot={shot}", "--window-size=1400,560",
          page.as_uri()],
         capture_output=True, timeout=120, check=True,
     )  # fmt: skip
