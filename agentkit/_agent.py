@@ -7,6 +7,7 @@ runs the same loop with `stream: true`, handing its events over a memory channel
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -208,6 +209,12 @@ class Agent(Generic[OutputT]):
             model = infer_model(model or DEFAULT_MODEL_STRING)
             object.__setattr__(self, "_model", model)  # made once, on first use
         return model
+
+    def with_model(self, model: Model | str) -> Agent[OutputT]:
+        """This agent asking `model` instead; everything else (tools, settings...) shared."""
+        twin = copy.copy(self)
+        object.__setattr__(twin, "_model", model)
+        return twin
 
     async def __aenter__(self) -> Agent[OutputT]:
         """Open the toolsets' connections now (they are shared by every run until exit)."""

@@ -9,6 +9,7 @@ valid one, or the one most valid candidates agree on, wins.
 
 from __future__ import annotations
 
+import copy
 import json
 import types
 from collections import Counter
@@ -191,6 +192,12 @@ class Extractor(Generic[T]):
             self._model = infer_model(self._model or DEFAULT_MODEL_STRING)
         return self._model
 
+    def with_model(self, model: Model | str) -> Extractor[T]:
+        """This extractor asking `model` instead; everything else shared."""
+        twin = copy.copy(self)
+        twin._model = model
+        return twin
+
     async def extract(self, text: str | Sequence[Message]) -> T:
         """Extract one validated value from `text` (or from given messages)."""
         return (await self.run(text)).value
@@ -271,7 +278,7 @@ class Extractor(Generic[T]):
         if observer is None:
             return await self.model.complete(request)
         with ObservedRequest(observer, request) as watch:
-            completion = await self.model.complete(request)
+            completion = await self.model.complete(watch.request)
             watch.completed(completion)
         return completion
 

@@ -245,7 +245,7 @@ class _Run:
         if self.observer is None:
             return await self._answer(request)
         with ObservedRequest(self.observer, request) as self._watch:
-            completion, early = await self._answer(request)
+            completion, early = await self._answer(self._watch.request)
             self._watch.completed(completion)
         return completion, early
 

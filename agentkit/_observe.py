@@ -8,6 +8,7 @@ no instrument registered, a run asks nobody and pays nothing: the loop checks on
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -16,7 +17,6 @@ from typing import Any, Literal, Protocol
 from ._events import RunResult, ToolResult
 from ._messages import Completion, ToolCall
 from .models._base import Model, ModelRequest
-from .models._retry import RETRY_LISTENER
 
 __all__ = [
     "Instrument",
@@ -139,23 +139,23 @@ def observed_item(
 class ObservedRequest:
     """One model request as its observer sees it: started, retried, streaming, ended once.
 
-    Inside the `with` block the retry policy reports retries to the observer. The request ends
-    at `completed()` (a stream's answer can be complete before its eagerly started tools end),
-    or, when the block raises first, with that error.
+    `request` is the request to send: the given one, with `on_retry` telling the observer of
+    each retry (and then whatever hook it had). The request ends at `completed()` (a stream's
+    answer can be complete before its eagerly started tools end), or, when the block raises
+    first, with that error.
     """
 
     def __init__(self, observer: RunObserver, request: ModelRequest) -> None:
         self.observer = observer
         self.token = observer.request_started(request)
         self.open = True
-        self._listening: Any = None
+        self._then = request.on_retry
+        self.request = dataclasses.replace(request, on_retry=self._retried)
 
     def __enter__(self) -> ObservedRequest:
-        self._listening = RETRY_LISTENER.set(self._retried)
         return self
 
     def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
-        RETRY_LISTENER.reset(self._listening)
         if error is not None and self.open:
             self.open = False
             self.observer.request_ended(self.token, None, error)
@@ -170,8 +170,10 @@ class ObservedRequest:
             self.open = False
             self.observer.request_ended(self.token, completion, None)
 
-    def _retried(self, attempt: int, error: BaseException, wait: float) -> None:
+    async def _retried(self, attempt: int, error: BaseException, wait: float) -> None:
         self.observer.request_retried(self.token, attempt, error, wait)
+        if self._then is not None:
+            await self._then(attempt, error, wait)
 
 
 async def observed_call(

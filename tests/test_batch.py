@@ -508,3 +508,33 @@ def test_a_finished_batch_leaves_no_lock_and_logs_progress_as_lines(tmp_path: Pa
     assert not (tmp_path / "in.jsonl.journal.lock").exists()
     assert "\r" not in done.stderr  # standard error is not a terminal here
     assert "done 1  failed 0  remaining 0" in done.stderr
+
+
+@pytest.mark.parametrize("kind", ["agent", "extraction"])
+async def test_any_model_is_held_to_the_rate_limit(tmp_path: Path, kind: str) -> None:
+    """Before: --rpm limited nothing unless the model was a ChatModel (five items with rpm=1
+    on a FunctionModel finished in 0.05 s): the limit travelled in a context variable that only
+    ChatModel read. Now the batch wraps whatever model the task has."""
+    from pydantic import BaseModel
+
+    from agentkit import Agent, Message, ToolDefinition
+    from agentkit._extract import Extractor
+    from agentkit.testing import FunctionModel
+
+    class Name(BaseModel):
+        name: str
+
+    def answer(messages: list[Message], tools: list[ToolDefinition]) -> Any:
+        return Reply.tool_calls(("Name", {"name": "Ada"})) if tools else "hello"
+
+    clock = VirtualClock()
+    limiter = RateLimiter(rpm=1, window=60.0, clock=clock.time, sleep=clock.sleep)
+    target: Any = (
+        Agent(FunctionModel(answer)) if kind == "agent"
+        else Extractor(Name, model=FunctionModel(answer))
+    )  # fmt: skip
+    summary = await run_batch(target, [{"text": f"item {n}"} for n in range(5)],
+                              journal=tmp_path / "j", limiter=limiter)  # fmt: skip
+    assert summary.done == 5
+    assert limiter.requests == 5
+    assert clock.now >= 4 * 60  # one request a minute: four full windows of waiting

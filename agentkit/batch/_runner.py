@@ -17,7 +17,6 @@ from agentkit._exceptions import RateLimitError
 from agentkit._loading import load_object
 from agentkit._observe import observed_item
 from agentkit._timeline import Timeline
-from agentkit.models._gate import request_gate
 
 from ._journal import Item, Journal, move_aside
 from ._rate import (
@@ -209,8 +208,11 @@ class _Driver:
     ) -> None:
         self.task, self.journal, self.limiter = task, journal, limiter
         # Tasks that talk to a model are charged per request where the requests are made.
-        per_request = limiter is not None and isinstance(task, AgentTask | ExtractTask)
-        self.gate = LimiterGate(limiter) if per_request and limiter is not None else None
+        # Agents and extractions: every model request is charged, whatever the model (a
+        # wrapper around it); a function task: once per item.
+        self.per_request = limiter is not None and isinstance(task, AgentTask | ExtractTask)
+        if limiter is not None and isinstance(task, AgentTask | ExtractTask):
+            self.task = task.limited(LimiterGate(limiter))
         self.max_attempts, self.progress = max_attempts, progress
         self.processed = 0
         self.started = time.perf_counter()
@@ -249,12 +251,11 @@ class _Driver:
         for _ in range(MAX_RATE_LIMIT_ROUNDS):
             entry = (
                 await self.limiter.acquire(estimate_tokens(item.record))
-                if self.limiter is not None and self.gate is None
+                if self.limiter is not None and not self.per_request
                 else None
             )
             try:
-                with request_gate(self.gate):  # agents and extractions: charged per request
-                    output = await self.task(item.record, context)
+                output = await self.task(item.record, context)
             except RateLimitError as error:
                 if self.limiter is not None:
                     self.limiter.pause(error.retry_after or _RATE_LIMIT_PAUSE)

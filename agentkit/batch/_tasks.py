@@ -13,6 +13,8 @@ from pydantic_core import to_jsonable_python
 
 from agentkit._agent import Agent
 from agentkit._extract import Extractor
+from agentkit.models._gate import RequestGate
+from agentkit.models._limited import RateLimitedModel
 
 __all__ = ["BatchContext", "BatchTask", "TaskOutput", "make_task"]
 
@@ -79,6 +81,11 @@ class AgentTask:
         schema = self.agent.output.tool.parameters if self.agent.output.tool else None
         return _digest("agent", model, self.agent.instructions, tools, schema)
 
+    def limited(self, gate: RequestGate) -> AgentTask:
+        """This task with every model request of its agent passing `gate`."""
+        limited = RateLimitedModel(self.agent.model, gate)
+        return AgentTask(self.agent.with_model(limited), self.field)
+
     async def __call__(self, record: Any, context: BatchContext) -> TaskOutput:
         result = await self.agent.run(_text(record, self.field, "prompt"))
         return TaskOutput(to_jsonable_python(result.output), result.usage.model_dump())
@@ -94,6 +101,11 @@ class ExtractTask:
         model = getattr(self.extractor.model, "model", type(self.extractor.model).__name__)
         schemas = [t.parameters for t in self.extractor.target.tools.values()]
         return _digest("extract", model, self.extractor.instructions, schemas, self.extractor.mode)
+
+    def limited(self, gate: RequestGate) -> ExtractTask:
+        """This task with every model request of its extractor passing `gate`."""
+        limited = RateLimitedModel(self.extractor.model, gate)
+        return ExtractTask(self.extractor.with_model(limited), self.field)
 
     async def __call__(self, record: Any, context: BatchContext) -> TaskOutput:
         result = await self.extractor.run(_text(record, self.field, "text"))

@@ -19,7 +19,7 @@ Nothing here imports httpx until a model is built.
 # 1. dialect: _wire_read, _chat_wire, _chat_sse
 # 2. sending: _retry, _gate, _transport, _endpoint
 # 3. model: _chat
-# 4. model strings and the cache: _infer, _cache
+# 4. model strings and wrappers: _infer, _cache, _limited
 
 import importlib
 from typing import TYPE_CHECKING
@@ -32,13 +32,19 @@ __all__ = [
     "PROVIDERS",
     "AzureProvider",
     "ModelProfile",
+    "PlainHTTPKeyWarning",
     "Provider",
+    "RateLimitedModel",
     "SettingDroppedWarning",
     "infer_model",
     "provider_named",
 ]
 
-_LAZY = {"infer_model": "_infer"}  # it builds a ChatModel: httpx is imported on first use
+_LAZY = {  # they build or wrap models: httpx is imported on first use
+    "infer_model": "_infer",
+    "RateLimitedModel": "_limited",
+    "PlainHTTPKeyWarning": "_endpoint",
+}
 
 
 def __getattr__(name: str) -> object:
@@ -51,4 +57,6 @@ def __getattr__(name: str) -> object:
 
 
 if TYPE_CHECKING:
+    from ._endpoint import PlainHTTPKeyWarning
     from ._infer import infer_model
+    from ._limited import RateLimitedModel

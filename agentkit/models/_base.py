@@ -9,7 +9,7 @@ about the agent loop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, get_args, runtime_checkable
@@ -144,6 +144,14 @@ class ModelRequest:
     tools: Sequence[ToolDefinition] = ()
     """The tools offered (`Tool.definition()`), in no provider's wire shape."""
     settings: ModelSettings = field(default_factory=ModelSettings)
+    on_retry: RetryHook | None = field(default=None, compare=False)
+    """Awaited before each retry of this request by a model that retries (`ChatModel`), with
+    the number of the attempt that failed, its error and the seconds waited: how a run hears
+    of retries, and how a rate limit charges them."""
+
+
+RetryHook = Callable[[int, BaseException, float], Awaitable[None]]
+"""`(failed attempt, its error, seconds waited) -> awaitable`: told before a retry is sent."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,7 +37,6 @@ from ._base import ModelRequest, StreamDelta, completion_deltas
 from ._chat_sse import SSEParser, StreamAccumulator
 from ._chat_wire import OPEN_PROFILE, decode_completion, encode_request
 from ._endpoint import Endpoint, certificate_problem, check_environment, is_loopback
-from ._gate import GatePass, enter_gate, left_on_failure
 from ._profile import ModelProfile
 from ._providers import PROVIDERS
 from ._retry import RetryPolicy
@@ -184,7 +183,7 @@ class ChatModel:
     async def complete(self, request: ModelRequest) -> Completion:
         """Send `request` and return the whole completion, retrying per the policy."""
         payload = self._payload(request, stream=False)
-        return await self.retry.call(lambda: self._complete_once(payload))
+        return await self.retry.call(lambda: self._complete_once(payload), request.on_retry)
 
     @asynccontextmanager
     async def stream(self, request: ModelRequest) -> AsyncIterator[AsyncIterator[StreamDelta]]:
@@ -194,7 +193,7 @@ class ChatModel:
         a broken stream raises `StreamInterrupted` carrying what arrived.
         """
         payload = self._payload(request, stream=True)
-        opened = await self.retry.call(lambda: self._start_stream(payload))
+        opened = await self.retry.call(lambda: self._start_stream(payload), request.on_retry)
         deltas = _deltas(opened)
         try:
             with self._endpoint.redacting():  # errors from the middle of the stream too
@@ -205,8 +204,6 @@ class ChatModel:
             with anyio.CancelScope(shield=True):
                 await deltas.aclose()
                 await opened.aclose()
-            if opened.gate is not None:
-                opened.gate.leave(opened.accumulator.completion().usage.total_tokens)
 
     # -- internals --------------------------------------------------------------------
 
@@ -292,13 +289,9 @@ class ChatModel:
         return response
 
     async def _complete_once(self, payload: bytes) -> Completion:
-        gate = await enter_gate(len(payload))  # a batch's shared rate limit, if one is set
-        with left_on_failure(gate), self._endpoint.redacting():
+        with self._endpoint.redacting():
             response = await self._post(payload)
-            completion = _decode_body(response.content, self._shown)
-        if gate is not None:
-            gate.leave(completion.usage.total_tokens)
-        return completion
+            return _decode_body(response.content, self._shown)
 
     async def _post(self, payload: bytes) -> httpx.Response:
         response = await self._send(payload, self._headers(stream=False), stream=False)
@@ -310,11 +303,9 @@ class ChatModel:
         return response
 
     async def _start_stream(self, payload: bytes) -> _OpenStream:
-        gate = await enter_gate(len(payload))  # left when the stream ends (see `stream`)
-        with left_on_failure(gate), self._endpoint.redacting():
+        with self._endpoint.redacting():
             response = await self._send(payload, self._headers(stream=True), stream=True)
             opened = _OpenStream(self._shown, response, response.aiter_bytes())  # type: ignore[arg-type]
-            opened.gate = gate
             try:
                 await self._first_deltas(opened)
             except BaseException:
@@ -355,7 +346,6 @@ class _OpenStream:
     accumulator: StreamAccumulator = field(default_factory=StreamAccumulator)
     pending: list[StreamDelta] = field(default_factory=list)
     done: bool = False
-    gate: GatePass | None = None
 
     async def aclose(self) -> None:
         # Close the byte iterator explicitly: left to the garbage collector, trio warns.

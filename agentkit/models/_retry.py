@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeVar
 
@@ -28,13 +27,8 @@ from agentkit._exceptions import (
 if TYPE_CHECKING:  # tenacity is imported on first use: it costs ~50 ms of `import agentkit`
     from tenacity import AsyncRetrying, RetryCallState
 
-__all__ = ["RETRYABLE_STATUS_CODES", "RETRY_LISTENER", "RetryPolicy"]
+__all__ = ["RETRYABLE_STATUS_CODES", "RetryPolicy"]
 
-RETRY_LISTENER: ContextVar[Callable[[int, BaseException, float], None] | None] = ContextVar(
-    "agentkit_retry_listener", default=None
-)
-"""Told `(failed attempt number, its error, seconds before the next)` before each retry, in
-the requesting task (the run loop sets it to show retries in traces)."""
 
 RETRYABLE_STATUS_CODES = frozenset({408, 409, 429, 500, 502, 503, 504, 529})
 logger = logging.getLogger("agentkit")
@@ -81,8 +75,16 @@ class RetryPolicy:
         base = min(self.max_delay, self.initial_delay * 2.0 ** (retry_number - 1))
         return float(base * (1 - self.jitter * random.random()))
 
-    async def call(self, send: Callable[[], Awaitable[T]]) -> T:
+    async def call(
+        self,
+        send: Callable[[], Awaitable[T]],
+        on_retry: Callable[[int, BaseException, float], Awaitable[None]] | None = None,
+    ) -> T:
         """Await `send()`, repeating it per this policy; the last error propagates.
+
+        `on_retry(failed, error, waited)` is awaited before each retry is sent, with the number
+        of the attempt that failed (the request's `ModelRequest.on_retry`): a run's observer
+        and a rate limit hear of it there.
 
         Attempt 1 runs bare: most requests succeed, and tenacity's controller (a dozen objects
         per request) is only built once an attempt has failed in a way worth retrying. It
@@ -93,12 +95,19 @@ class RetryPolicy:
         except Exception as error:
             if not (self.max_retries and self.is_retryable(error)):
                 raise
-            first_error = error
+            last_error: BaseException = error
         async for attempt in self.retrying():
             with attempt:
-                if attempt.retry_state.attempt_number == 1:
-                    raise first_error  # attempt 1 already ran above: tenacity only records it
-                return await send()
+                number = attempt.retry_state.attempt_number
+                if number == 1:
+                    raise last_error  # attempt 1 already ran above: tenacity only records it
+                if on_retry is not None:
+                    await on_retry(number - 1, last_error, self.delay(number - 1, last_error))
+                try:
+                    return await send()
+                except Exception as error:
+                    last_error = error
+                    raise
         raise AssertionError("unreachable: tenacity re-raises the last error")
 
     def retrying(self) -> AsyncRetrying:
@@ -122,9 +131,6 @@ class RetryPolicy:
 def _log_retry(state: RetryCallState) -> None:
     error = state.outcome.exception() if state.outcome is not None else None
     wait = state.next_action.sleep if state.next_action is not None else 0.0
-    listener = RETRY_LISTENER.get()
-    if listener is not None and error is not None:
-        listener(state.attempt_number, error, wait)
     logger.info(
         "retrying request (attempt %d failed: %s); waiting %.2fs",
         state.attempt_number,
