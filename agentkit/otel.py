@@ -15,7 +15,8 @@ Tool spans are children of the run span (not of the request that asked for them)
 started while its request still streams overlaps that request's span. Retries are events
 (`gen_ai.request.retry`) on the request's span: one span per logical request, as the model
 sees it. Metrics: `gen_ai.client.token.usage` and `gen_ai.client.operation.duration`.
-Attribute names come from `opentelemetry-semantic-conventions` (pinned by the extra).
+Attribute names are the conventions' own, written out here: the extra needs `opentelemetry-api`
+only, and installs beside any release of the SDK.
 """
 
 from __future__ import annotations
@@ -31,9 +32,6 @@ from urllib.parse import urlsplit
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
-from opentelemetry.semconv._incubating.attributes import gen_ai_attributes as gen_ai
-from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
-from opentelemetry.semconv.attributes import error_attributes, server_attributes
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from ._events import RunResult, ToolResult
@@ -43,16 +41,48 @@ from ._version import __version__
 from .models._base import ModelRequest, ModelSettings, model_name
 from .models._chat_wire import encode_message
 
+# The GenAI semantic conventions' names, written out: the conventions package keeps every
+# gen_ai name in its private `_incubating` module (they may still move), and depending on it
+# would pin one release of it on every user. A rename there is a rename here, on purpose.
+GEN_AI_AGENT_NAME = "gen_ai.agent.name"
+GEN_AI_INPUT_MESSAGES = "gen_ai.input.messages"
+GEN_AI_OPERATION_NAME = "gen_ai.operation.name"
+GEN_AI_OUTPUT_MESSAGES = "gen_ai.output.messages"
+GEN_AI_PROVIDER_NAME = "gen_ai.provider.name"
+GEN_AI_REQUEST_CHOICE_COUNT = "gen_ai.request.choice.count"
+GEN_AI_REQUEST_FREQUENCY_PENALTY = "gen_ai.request.frequency_penalty"
+GEN_AI_REQUEST_MAX_TOKENS = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_MODEL = "gen_ai.request.model"
+GEN_AI_REQUEST_PRESENCE_PENALTY = "gen_ai.request.presence_penalty"
+GEN_AI_REQUEST_SEED = "gen_ai.request.seed"
+GEN_AI_REQUEST_STOP_SEQUENCES = "gen_ai.request.stop_sequences"
+GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P = "gen_ai.request.top_p"
+GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
+GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
+GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
+GEN_AI_TOOL_CALL_ID = "gen_ai.tool.call.id"
+GEN_AI_TOOL_CALL_RESULT = "gen_ai.tool.call.result"
+GEN_AI_TOOL_NAME = "gen_ai.tool.name"
+GEN_AI_TOOL_TYPE = "gen_ai.tool.type"
+GEN_AI_USAGE_INPUT_TOKENS = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS = "gen_ai.usage.output_tokens"
+ERROR_TYPE = "error.type"
+SERVER_ADDRESS = "server.address"
+SERVER_PORT = "server.port"
+
 __all__ = ["OpenTelemetryInstrument", "instrument", "uninstrument"]
 
 _SETTING_ATTRIBUTES = {
-    "max_tokens": gen_ai.GEN_AI_REQUEST_MAX_TOKENS,
-    "temperature": gen_ai.GEN_AI_REQUEST_TEMPERATURE,
-    "top_p": gen_ai.GEN_AI_REQUEST_TOP_P,
-    "seed": gen_ai.GEN_AI_REQUEST_SEED,
-    "presence_penalty": gen_ai.GEN_AI_REQUEST_PRESENCE_PENALTY,
-    "frequency_penalty": gen_ai.GEN_AI_REQUEST_FREQUENCY_PENALTY,
-    "n": gen_ai.GEN_AI_REQUEST_CHOICE_COUNT,
+    "max_tokens": GEN_AI_REQUEST_MAX_TOKENS,
+    "temperature": GEN_AI_REQUEST_TEMPERATURE,
+    "top_p": GEN_AI_REQUEST_TOP_P,
+    "seed": GEN_AI_REQUEST_SEED,
+    "presence_penalty": GEN_AI_REQUEST_PRESENCE_PENALTY,
+    "frequency_penalty": GEN_AI_REQUEST_FREQUENCY_PENALTY,
+    "n": GEN_AI_REQUEST_CHOICE_COUNT,
 }
 _PROVIDERS = {"azure": "azure.ai.openai"}  # the conventions' well-known name where it differs
 _INSTALLED: list[OpenTelemetryInstrument] = []
@@ -99,8 +129,13 @@ class OpenTelemetryInstrument:
     ) -> None:
         self.tracer = trace.get_tracer("agentkit", __version__, tracer_provider)
         meter = metrics.get_meter("agentkit", __version__, meter_provider)
-        self.tokens = gen_ai_metrics.create_gen_ai_client_token_usage(meter)
-        self.duration = gen_ai_metrics.create_gen_ai_client_operation_duration(meter)
+        self.tokens = meter.create_histogram(
+            "gen_ai.client.token.usage", unit="{token}",
+            description="Number of input and output tokens used.",
+        )  # fmt: skip
+        self.duration = meter.create_histogram(
+            "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration."
+        )
         self.include_content = include_content
         # Per model and per answering model: the attribute dicts, built once, not per request.
         self._models: weakref.WeakKeyDictionary[Any, _ModelAttributes] = weakref.WeakKeyDictionary()
@@ -139,7 +174,7 @@ class _ModelAttributes:
     def __init__(self, model: Any) -> None:
         self.name = model_name(model)
         self.common = _model_attributes(model, self.name)
-        self.chat = {gen_ai.GEN_AI_OPERATION_NAME: "chat", **self.common}
+        self.chat = {GEN_AI_OPERATION_NAME: "chat", **self.common}
         self.span_name = f"chat {self.name}"
         self._answered: dict[str, tuple[dict[str, Any], ...]] = {}
         self._runs: dict[str, dict[str, Any]] = {}
@@ -150,8 +185,8 @@ class _ModelAttributes:
         found = self._runs.get(agent_name)
         if found is None:
             found = {
-                gen_ai.GEN_AI_OPERATION_NAME: "invoke_agent",
-                gen_ai.GEN_AI_AGENT_NAME: agent_name,
+                GEN_AI_OPERATION_NAME: "invoke_agent",
+                GEN_AI_AGENT_NAME: agent_name,
                 **self.common,
             }
             if len(self._runs) < 64:
@@ -174,11 +209,11 @@ class _ModelAttributes:
         """(duration, input tokens, output tokens) attributes for answers by `response_model`."""
         found = self._answered.get(response_model)
         if found is None:
-            base = {**self.chat, gen_ai.GEN_AI_RESPONSE_MODEL: response_model}
+            base = {**self.chat, GEN_AI_RESPONSE_MODEL: response_model}
             found = (
                 base,
-                {**base, gen_ai.GEN_AI_TOKEN_TYPE: "input"},
-                {**base, gen_ai.GEN_AI_TOKEN_TYPE: "output"},
+                {**base, GEN_AI_TOKEN_TYPE: "input"},
+                {**base, GEN_AI_TOKEN_TYPE: "output"},
             )
             if len(self._answered) < 64:  # a server that invents names cannot grow this
                 self._answered[response_model] = found
@@ -222,7 +257,7 @@ class _RunSpans:
         )
         if self.owner.include_content:
             messages = [encode_message(m) for m in request.messages]
-            span.set_attribute(gen_ai.GEN_AI_INPUT_MESSAGES, json.dumps(messages))
+            span.set_attribute(GEN_AI_INPUT_MESSAGES, json.dumps(messages))
         return _Current(span, self.context)  # an instrumented HTTP client's spans nest
 
     def request_streaming(self, token: _Current) -> None:
@@ -233,7 +268,7 @@ class _RunSpans:
     ) -> None:
         token.span.add_event(
             "gen_ai.request.retry",
-            {"attempt": attempt, error_attributes.ERROR_TYPE: type(error).__name__, "wait": wait},
+            {"attempt": attempt, ERROR_TYPE: type(error).__name__, "wait": wait},
         )
 
     def request_ended(
@@ -250,9 +285,9 @@ class _RunSpans:
             self.owner.duration.record(seconds, timed)
             if self.owner.include_content:
                 output = [encode_message(c.message) for c in completion.choices]
-                span.set_attribute(gen_ai.GEN_AI_OUTPUT_MESSAGES, json.dumps(output))
+                span.set_attribute(GEN_AI_OUTPUT_MESSAGES, json.dumps(output))
         if error is not None:
-            failed = {**self.model.chat, error_attributes.ERROR_TYPE: type(error).__name__}
+            failed = {**self.model.chat, ERROR_TYPE: type(error).__name__}
             self.owner.duration.record(seconds, failed)
             _failed(span, error, self.owner.include_content)
         token.end()
@@ -263,14 +298,14 @@ class _RunSpans:
             context=self.context,
             kind=SpanKind.INTERNAL,
             attributes={
-                gen_ai.GEN_AI_OPERATION_NAME: "execute_tool",
-                gen_ai.GEN_AI_TOOL_NAME: call.name,
-                gen_ai.GEN_AI_TOOL_CALL_ID: call.id,
-                gen_ai.GEN_AI_TOOL_TYPE: "function",
+                GEN_AI_OPERATION_NAME: "execute_tool",
+                GEN_AI_TOOL_NAME: call.name,
+                GEN_AI_TOOL_CALL_ID: call.id,
+                GEN_AI_TOOL_TYPE: "function",
             },
         )
         if self.owner.include_content:
-            span.set_attribute(gen_ai.GEN_AI_TOOL_CALL_ARGUMENTS, call.arguments)
+            span.set_attribute(GEN_AI_TOOL_CALL_ARGUMENTS, call.arguments)
         return _Current(span, self.context)  # the tool's own spans nest under its call
 
     def tool_ended(
@@ -281,13 +316,13 @@ class _RunSpans:
             _failed(span, error, self.owner.include_content)
         elif result is not None and not result.ok:
             kind = "denied" if result.denied else "tool_error"
-            span.set_attribute(error_attributes.ERROR_TYPE, kind)
+            span.set_attribute(ERROR_TYPE, kind)
             # A tool's error text often quotes its arguments: content, like them.
             span.set_status(
                 Status(StatusCode.ERROR, result.error if self.owner.include_content else kind)
             )
         if result is not None and self.owner.include_content:
-            span.set_attribute(gen_ai.GEN_AI_TOOL_CALL_RESULT, result.content)
+            span.set_attribute(GEN_AI_TOOL_CALL_RESULT, result.content)
         token.end()
 
     def run_ended(self, result: RunResult[Any] | None, error: BaseException | None) -> None:
@@ -295,8 +330,8 @@ class _RunSpans:
             usage = result.usage
             self.span.set_attributes(
                 {
-                    gen_ai.GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens,
-                    gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: usage.completion_tokens,
+                    GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens,
+                    GEN_AI_USAGE_OUTPUT_TOKENS: usage.completion_tokens,
                 }
             )
         if error is not None:
@@ -308,17 +343,15 @@ class _RunSpans:
 def _model_attributes(model: Any, model_name: str) -> dict[str, Any]:
     provider = str(getattr(model, "provider", None) or "openai")
     attributes: dict[str, Any] = {
-        gen_ai.GEN_AI_PROVIDER_NAME: _PROVIDERS.get(provider, provider),
-        gen_ai.GEN_AI_REQUEST_MODEL: model_name,
+        GEN_AI_PROVIDER_NAME: _PROVIDERS.get(provider, provider),
+        GEN_AI_REQUEST_MODEL: model_name,
     }
     base_url = getattr(model, "base_url", None)
     if isinstance(base_url, str):
         parts = urlsplit(base_url)  # the host and port only: never a userinfo or a query
         if parts.hostname:
-            attributes[server_attributes.SERVER_ADDRESS] = parts.hostname
-            attributes[server_attributes.SERVER_PORT] = parts.port or (
-                443 if parts.scheme == "https" else 80
-            )
+            attributes[SERVER_ADDRESS] = parts.hostname
+            attributes[SERVER_PORT] = parts.port or (443 if parts.scheme == "https" else 80)
     return attributes
 
 
@@ -330,19 +363,17 @@ def _settings(settings: ModelSettings) -> dict[str, Any]:
     }
     if settings.stop is not None:
         stop = [settings.stop] if isinstance(settings.stop, str) else list(settings.stop)
-        found[gen_ai.GEN_AI_REQUEST_STOP_SEQUENCES] = stop
+        found[GEN_AI_REQUEST_STOP_SEQUENCES] = stop
     return found
 
 
 def _response_attributes(completion: Completion) -> dict[str, Any]:
     return {
-        gen_ai.GEN_AI_RESPONSE_ID: completion.id,
-        gen_ai.GEN_AI_RESPONSE_MODEL: completion.model,
-        gen_ai.GEN_AI_RESPONSE_FINISH_REASONS: tuple(
-            c.finish_reason or "" for c in completion.choices
-        ),
-        gen_ai.GEN_AI_USAGE_INPUT_TOKENS: completion.usage.prompt_tokens,
-        gen_ai.GEN_AI_USAGE_OUTPUT_TOKENS: completion.usage.completion_tokens,
+        GEN_AI_RESPONSE_ID: completion.id,
+        GEN_AI_RESPONSE_MODEL: completion.model,
+        GEN_AI_RESPONSE_FINISH_REASONS: tuple(c.finish_reason or "" for c in completion.choices),
+        GEN_AI_USAGE_INPUT_TOKENS: completion.usage.prompt_tokens,
+        GEN_AI_USAGE_OUTPUT_TOKENS: completion.usage.completion_tokens,
     }
 
 
@@ -353,7 +384,7 @@ def _failed(span: Span, error: BaseException, content: bool) -> None:
     (an error's text may quote the prompt, the arguments or a path).
     """
     name = type(error).__name__
-    span.set_attribute(error_attributes.ERROR_TYPE, name)
+    span.set_attribute(ERROR_TYPE, name)
     status = getattr(error, "status_code", None)
     said = f"{name}: {error}" if content else name + (f" (HTTP {status})" if status else "")
     span.set_status(Status(StatusCode.ERROR, said[:500]))

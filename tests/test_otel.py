@@ -399,3 +399,29 @@ async def test_a_tool_error_raised_out_of_the_run_ends_its_span(telemetry: Telem
     (call,) = telemetry.named("execute_tool")
     assert call.attributes["error.type"] == "RuntimeError"
     assert call.status.status_code.name == "ERROR"
+
+
+def test_the_oldest_supported_sdk_works_too(tmp_path: Any) -> None:
+    """The extra asks for opentelemetry-api >= 1.30 only: the newest runs in this suite, the
+    oldest (1.30, with its own conventions package) in a process of its own."""
+    import json as _json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    old = tmp_path / "otel-1.30"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--target", str(old),
+         "opentelemetry-api==1.30.0", "opentelemetry-sdk==1.30.0"],
+        check=True, capture_output=True, timeout=600,
+    )  # fmt: skip
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(old), str(root)])}
+    done = subprocess.run([sys.executable, "-m", "tests.otel_oldest"], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    found = _json.loads(done.stdout)
+    assert found["sdk"] == "1.30.0"
+    assert found["spans"] == ["chat fake-model", "chat fake-model", "execute_tool add",
+                              "invoke_agent agent"]  # fmt: skip
