@@ -30,7 +30,7 @@ from ._agent_setup import (
 from ._approvals import ApprovalLedger, Decision, check_setup, decided, setup_of
 from ._dispatch import Approver
 from ._events import PendingApprovals, RunEvent, RunResult
-from ._exceptions import AgentRunError, HistoryError, run_sync_guard
+from ._exceptions import AgentRunError, ConfigurationError, HistoryError, run_sync_guard
 from ._loop import call_event_sink, pending_calls, run_loop, single_error
 from ._messages import Message
 from ._observe import RunInfo, start_observing
@@ -172,7 +172,7 @@ class Agent(Generic[OutputT]):
         if not toolsets:  # with toolsets, names are checked when a run has listed their tools
             check_names(tool_choice, stops, self.tools)
         if max_turns < 1:
-            raise ValueError("max_turns must be at least 1")
+            raise ConfigurationError("max_turns must be at least 1")
         self._model: Model | str | None = model
         self.instructions = instructions
         self.output_type = output_type
@@ -268,7 +268,7 @@ class Agent(Generic[OutputT]):
         emit = functools.partial(call_event_sink, on_event) if on_event is not None else None
         if session is not None:
             if message_history:
-                raise ValueError("give a session or a message_history, not both")
+                raise ConfigurationError("give a session or a message_history, not both")
             return await self._run_in_session(session, prompt, deps, emit, trace_to)
         return await self._run(prompt, deps, message_history, emit, stream=False, trace_to=trace_to)
 
@@ -377,7 +377,7 @@ class Agent(Generic[OutputT]):
         `session` continues a stored conversation, as for `run()`.
         """
         if session is not None and message_history:
-            raise ValueError("give a session or a message_history, not both")
+            raise ConfigurationError("give a session or a message_history, not both")
         scope = session.recording() if session is not None else contextlib.nullcontext(None)
         async with scope as record:
             history = record.history if record is not None else message_history

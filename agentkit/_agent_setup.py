@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ._exceptions import ToolDefinitionError
+from ._exceptions import ConfigurationError, ToolDefinitionError
 from ._messages import Message, UserMessage
 from ._output import OUTPUT_TOOL_NAME, OutputMode
 from ._policy import LoopPolicy, RunSpec
@@ -67,14 +67,14 @@ def check_names(
     _check_tool_choice(choice, tools)
     unknown_stops = sorted(stop_names - set(tools))
     if unknown_stops:
-        raise ValueError(f"stop_at_tools names unknown tools: {', '.join(unknown_stops)}")
+        raise ConfigurationError(f"stop_at_tools names unknown tools: {', '.join(unknown_stops)}")
 
 
 def _check_tool_choice(choice: str | None, tools: Mapping[str, Tool[..., Any]]) -> None:
     if choice is not None and choice not in TOOL_CHOICE_MODES and choice not in tools:
-        raise ValueError(f"tool_choice {choice!r} names no tool of this agent")
+        raise ConfigurationError(f"tool_choice {choice!r} names no tool of this agent")
     if choice in TOOL_CHOICE_MODES and choice in tools:
-        raise ValueError(
+        raise ConfigurationError(
             f"tool_choice {choice!r} is ambiguous: it is a mode and a tool's name; "
             "rename the tool to force it by name"
         )
@@ -88,7 +88,7 @@ def stop_names(stop_at_tools: Sequence[str | Tool[..., Any]]) -> frozenset[str]:
         elif isinstance(each, str):
             names.add(each)
         else:
-            raise TypeError(
+            raise ConfigurationError(
                 f"stop_at_tools takes tools or tool names, not {type(each).__name__} {each!r}"
             )
     return frozenset(names)
@@ -101,9 +101,9 @@ def tools_by_name(
     for each in tools:
         item = each if isinstance(each, Tool) else tool(each)
         if item.name in made:
-            raise ValueError(f"two tools are named {item.name!r}; give one another name")
+            raise ConfigurationError(f"two tools are named {item.name!r}; give one another name")
         if item.name == OUTPUT_TOOL_NAME:
-            raise ValueError(
+            raise ConfigurationError(
                 f"the tool name {OUTPUT_TOOL_NAME!r} is reserved for structured output"
             )
         made[item.name] = item

@@ -31,7 +31,7 @@ import anyio
 
 from ._dispatch import ApprovalRequest, Dispatcher, denial
 from ._events import PendingApprovals, PendingCall
-from ._exceptions import StateAlreadyDecided, StateSetupError
+from ._exceptions import ConfigurationError, StateAlreadyDecided, StateSetupError
 from ._messages import Message, ToolCall, ToolMessage, Usage
 from ._private import data_dir, private_file
 from ._tool import Tool, canonical_arguments
@@ -169,7 +169,7 @@ async def decided(
     missing = sorted(set(waiting) - set(decisions))
     unknown = sorted(set(decisions) - set(waiting))
     if missing or unknown:
-        raise ValueError(
+        raise ConfigurationError(
             f"decide every pending call, and only those: missing {missing or 'none'}, "
             f"unknown {unknown or 'none'}"
         )

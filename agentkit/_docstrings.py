@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     from docstring_parser import Docstring
 
+from ._exceptions import ConfigurationError
+
 __all__ = ["DocstringStyle", "ParsedDocstring", "parse_docstring"]
 
 DocstringStyle = Literal["auto", "google", "numpy", "sphinx", "epydoc"]
@@ -84,7 +86,7 @@ def parse_docstring(docstring: str | None, style: DocstringStyle = "auto") -> Pa
         parsed = _parsers()[style](text)
     else:
         known = ", ".join(["auto", *_STYLES])
-        raise ValueError(f"unknown docstring style {style!r}; use one of: {known}")
+        raise ConfigurationError(f"unknown docstring style {style!r}; use one of: {known}")
     return _summarize(parsed)
 
 

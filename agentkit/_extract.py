@@ -22,7 +22,7 @@ from pydantic import BaseModel, TypeAdapter, create_model
 from pydantic_core import from_json, to_jsonable_python
 from typing_extensions import is_typeddict
 
-from ._exceptions import ExtractionError, ToolArgumentsError, run_sync_guard
+from ._exceptions import ConfigurationError, ExtractionError, ToolArgumentsError, run_sync_guard
 from ._messages import (
     AssistantMessage,
     Choice,
@@ -166,7 +166,9 @@ class Extractor(Generic[T]):
             name: The extraction tool's name (defaults to the type's name).
         """
         if mode == "json_schema" and _union_members(output_type):
-            raise ValueError("json_schema mode needs one object type; use mode='tool' for unions")
+            raise ConfigurationError(
+                "json_schema mode needs one object type; use mode='tool' for unions"
+            )
         self.target = _Target(output_type, name)
         if mode == "json_schema" and not profile_of(model).json_schema:
             mode = "tool"

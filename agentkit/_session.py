@@ -31,7 +31,7 @@ from pathlib import Path
 
 import anyio
 
-from ._exceptions import AgentkitError
+from ._exceptions import AgentkitError, ConfigurationError
 from ._messages import Message, TextPart, UserMessage, messages_from_json, messages_to_json
 from ._private import data_dir, private_file
 
@@ -119,7 +119,7 @@ class SQLiteSession:
             wait: Seconds a run waits for another run on this session to end.
         """
         if not session_id or len(session_id) > 200:
-            raise ValueError("session_id: give 1 to 200 characters")
+            raise ConfigurationError("session_id: give 1 to 200 characters")
         self.path = Path(path) if path is not None else default_store()
         self.session_id = session_id
         self.wait = wait

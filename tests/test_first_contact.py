@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agentkit import Agent, AgentkitError, ToolDefinitionError, tool
+from agentkit import Agent, AgentkitError, ConfigurationError, ToolDefinitionError, tool
 from agentkit.testing import FakeModel, Reply
 
 from .agents import add
@@ -22,7 +22,9 @@ def test_stop_at_tools_takes_tools_or_names_and_says_what_else_is_wrong() -> Non
     model = FakeModel([Reply.tool_calls(("add", {"a": 2, "b": 3})), "never asked"])
     result = Agent(model, tools=[add], stop_at_tools=[add]).run_sync("go")
     assert result.output == 5
-    with pytest.raises(TypeError, match="stop_at_tools takes tools or tool names, not int"):
+    with pytest.raises(
+        ConfigurationError, match="stop_at_tools takes tools or tool names, not int"
+    ):
         Agent(model, tools=[add], stop_at_tools=[42])  # type: ignore[list-item]
 
 
@@ -60,3 +62,23 @@ def test_every_error_agentkit_raises_is_in_its_tree() -> None:
 
     for error in (LoadError, UsageError, JournalError, JournalMismatch, JournalDamaged):
         assert issubclass(error, AgentkitError), error
+
+
+def test_caller_mistakes_are_one_error_type() -> None:
+    """A duplicate tool name, a bad limit, a conflicting option: ConfigurationError (also a
+    ValueError), whichever path found it."""
+    from agentkit import ResponseCache, RetryPolicy
+    from agentkit.models import ModelProfile
+
+    mistakes = [
+        lambda: Agent(FakeModel([]), tools=[add, add]),
+        lambda: Agent(FakeModel([]), max_turns=0),
+        lambda: Agent(FakeModel([]), tools=[add], tool_choice="nope"),
+        lambda: RetryPolicy(max_retries=-1),
+        lambda: ResponseCache("x.sqlite3", max_entries=0),
+        lambda: ModelProfile(dropped_settings=frozenset({"model"})),
+    ]
+    for mistake in mistakes:
+        with pytest.raises(ConfigurationError):
+            mistake()
+    assert issubclass(ConfigurationError, ValueError)

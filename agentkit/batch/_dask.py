@@ -19,6 +19,8 @@ from typing import Any
 
 import anyio
 
+from agentkit._exceptions import ConfigurationError
+
 from ._journal import Item, Journal
 from ._rate import MAX_RATE_LIMIT_ROUNDS, RateLimiter, estimate_tokens
 
@@ -39,7 +41,7 @@ def parse_executor(spec: str) -> tuple[str, Any]:
         count = spec.removeprefix("dask-local://")
         if count.isdigit() and int(count) > 0:
             return "local", int(count)
-    raise ValueError(f"executor {spec!r}: use dask://HOST:PORT or dask-local://N")
+    raise ConfigurationError(f"executor {spec!r}: use dask://HOST:PORT or dask-local://N")
 
 
 def run_shard(

@@ -15,6 +15,8 @@ from typing import Any
 
 import anyio
 
+from agentkit._exceptions import ConfigurationError
+
 __all__ = ["MAX_RATE_LIMIT_ROUNDS", "LimiterGate", "RateLimiter", "estimate_tokens", "limited_eta"]
 
 _ANSWER_ESTIMATE = 256
@@ -44,7 +46,9 @@ class RateLimiter:
     ) -> None:
         for name, value in (("rpm", rpm), ("tpm", tpm)):
             if value is not None and value < 1:
-                raise ValueError(f"{name} must be at least 1 (got {value}); use None for no limit")
+                raise ConfigurationError(
+                    f"{name} must be at least 1 (got {value}); use None for no limit"
+                )
         self.rpm, self.tpm, self.window = rpm, tpm, window
         self._clock, self._sleep = clock, sleep
         self._log: deque[list[float]] = deque()  # [time, tokens] per request

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 import anyio
 
-from agentkit._exceptions import RateLimitError
+from agentkit._exceptions import ConfigurationError, RateLimitError
 from agentkit._loading import load_object
 from agentkit._observe import observed_item
 from agentkit._timeline import Timeline
@@ -147,12 +147,14 @@ async def run_batch(
             (`agentkit trace view`); not with a Dask executor.
     """
     if executor is not None and not isinstance(target, str):
-        raise TypeError("with a Dask executor, give the task as a 'module:name' string")
+        raise ConfigurationError("with a Dask executor, give the task as a 'module:name' string")
     task = make_task(load_object(target) if isinstance(target, str) else target, field=field)
     if restart and resume:
-        raise ValueError("restart and resume exclude each other: choose one")
+        raise ConfigurationError("restart and resume exclude each other: choose one")
     if trace_dir is not None and executor is not None:
-        raise ValueError("trace_dir records runs in this process; it cannot follow Dask workers")
+        raise ConfigurationError(
+            "trace_dir records runs in this process; it cannot follow Dask workers"
+        )
     moved = move_aside(Path(journal)) if restart else None
     if moved is not None and progress is not None:
         progress.write(f"moved the old journal aside to {moved}\n")

@@ -34,7 +34,7 @@ from pydantic import TypeAdapter
 
 from agentkit._agent import Agent
 from agentkit._dispatch import ApprovalRequest, Approver, Dispatcher
-from agentkit._exceptions import AgentkitError
+from agentkit._exceptions import AgentkitError, ConfigurationError
 from agentkit._messages import ToolCall, Usage
 from agentkit._tool import Tool, tool
 from agentkit._version import __version__
@@ -122,10 +122,10 @@ def _check_approvals(
 ) -> None:
     unknown = sorted(set(allowed) - set(tools))
     if unknown:
-        raise ValueError(f"allow_unapproved names no served tool: {', '.join(unknown)}")
+        raise ConfigurationError(f"allow_unapproved names no served tool: {', '.join(unknown)}")
     needing = sorted(n for n, t in tools.items() if t.requires_approval and n not in allowed)
     if needing and approver is None:
-        raise ValueError(
+        raise ConfigurationError(
             f"{', '.join(needing)} need approval, and nobody would be asked: serve with an "
             "approver (approver='elicit' asks the client's user; --approve-with on the "
             "command line), or name each tool that may run unapproved (allow_unapproved, "
@@ -191,7 +191,7 @@ def serve(
         ValueError: As `mcp_server`, or a non-loopback `host` without a `token`.
     """
     if transport == "http" and token is None and not is_loopback(host):
-        raise ValueError(
+        raise ConfigurationError(
             f"serving on {host}, beyond this machine, needs a bearer token (token=...; the "
             "command line makes one); bind 127.0.0.1 or ::1 to serve this machine only"
         )
@@ -307,9 +307,11 @@ def _tools_by_name(items: Sequence[Tool[..., Any] | Any]) -> dict[str, Tool[...,
     for item in items:
         made = item if isinstance(item, Tool) else tool(item)
         if made.takes_context:
-            raise ValueError(f"{made.name} takes a RunContext, which an MCP client cannot give")
+            raise ConfigurationError(
+                f"{made.name} takes a RunContext, which an MCP client cannot give"
+            )
         if made.name in tools:
-            raise ValueError(f"two tools are named {made.name!r}")
+            raise ConfigurationError(f"two tools are named {made.name!r}")
         tools[made.name] = made
     return tools
 

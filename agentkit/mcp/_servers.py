@@ -33,7 +33,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp_types import CallToolResult, ListToolsResult
 from mcp_types import Tool as RemoteTool
 
-from agentkit._exceptions import ToolDefinitionError
+from agentkit._exceptions import ConfigurationError, ToolDefinitionError
 from agentkit._tool import DEFAULT_MAX_RESULT_CHARS, DEFAULT_TOOL_TIMEOUT, ToolDefinition
 from agentkit._toolset import TOOL_PREFIX
 
@@ -100,7 +100,7 @@ class MCPToolset:
         list_timeout: float = DEFAULT_LIST_TIMEOUT,
     ) -> None:
         if prefix is not None and not re.fullmatch(TOOL_PREFIX, prefix):
-            raise ValueError(f"prefix {prefix!r}: use 1 to 40 letters, digits, '_' or '-'")
+            raise ConfigurationError(f"prefix {prefix!r}: use 1 to 40 letters, digits, '_' or '-'")
         self.label = label
         self.prefix = prefix
         self.allow = None if allow is None else frozenset(allow)
@@ -361,7 +361,7 @@ class MCPServerHTTP(MCPToolset):
             options: As for `MCPToolset`.
         """
         if not url.startswith(("http://", "https://")):
-            raise ValueError(f"MCP url must start with http:// or https://, got {url!r}")
+            raise ConfigurationError(f"MCP url must start with http:// or https://, got {url!r}")
         self.url = url
         self._headers = dict(headers or {})
         super().__init__(url.split("?")[0], **options)

@@ -35,6 +35,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+from agentkit._exceptions import ConfigurationError
 from agentkit._messages import Completion, Usage, messages_to_json
 from agentkit._private import private_file
 
@@ -78,7 +79,7 @@ class ResponseCache:
             cache_random: Also store answers of `n > 1` requests without a `seed`.
         """
         if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
+            raise ConfigurationError("max_entries must be at least 1")
         self.path = Path(path)
         self.ttl, self.max_entries, self.cache_random = ttl, max_entries, cache_random
         self.hits = 0

@@ -13,7 +13,7 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from agentkit._exceptions import ModelConfigurationError, ModelResponseError
+from agentkit._exceptions import ConfigurationError, ModelConfigurationError, ModelResponseError
 from agentkit._messages import (
     AssistantMessage,
     Choice,
@@ -163,7 +163,7 @@ def _with_extra_body(body: dict[str, Any], extra: Mapping[str, Any] | None) -> d
         return body
     clashes = sorted(set(extra) & set(body))
     if clashes:
-        raise ValueError(
+        raise ConfigurationError(
             f"extra_body repeats {', '.join(map(repr, clashes))}, which agentkit already sets; "
             "use the corresponding setting instead"
         )
@@ -175,7 +175,7 @@ def _encode_tool_choice(
 ) -> str | dict[str, Any] | None:
     names = [definition.name for definition in request.tools]
     if choice not in TOOL_CHOICE_MODES and choice not in names:
-        raise ValueError(
+        raise ConfigurationError(
             f"tool_choice {choice!r} is neither 'none', 'auto', 'required' nor the name of a "
             f"tool of this request ({', '.join(names)})"
         )

@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from agentkit._exceptions import ConfigurationError
+
 __all__ = [
     "REASONING_REFUSED",
     "SAMPLING_SETTINGS",
@@ -80,7 +82,7 @@ class ModelProfile:
     def __post_init__(self) -> None:
         unknown = sorted(self.dropped_settings - SAMPLING_SETTINGS)
         if unknown:
-            raise ValueError(
+            raise ConfigurationError(
                 f"dropped_settings names {', '.join(unknown)}, which are not settings a profile "
                 f"can drop; choose from {', '.join(sorted(SAMPLING_SETTINGS))}"
             )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from agentkit._exceptions import ModelConfigurationError
+from agentkit._exceptions import ConfigurationError, ModelConfigurationError
 
 from ._profile import REASONING_REFUSED, ModelProfile, is_openai_reasoning_model
 
@@ -224,7 +224,7 @@ def parse_model_string(spec: str) -> tuple[Provider, str]:
         ModelConfigurationError: No provider is named, it is unknown, or the name is empty.
     """
     if not isinstance(spec, str):
-        raise TypeError(f"a model string must be a str, got {type(spec).__name__}")
+        raise ConfigurationError(f"a model string must be a str, got {type(spec).__name__}")
     name, colon, model = spec.strip().partition(":")
     if not colon or "/" in name:
         raise ModelConfigurationError(

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, TypeVar
 import anyio
 
 from agentkit._exceptions import (
+    ConfigurationError,
     ModelConnectionError,
     ModelHTTPError,
     ModelTimeoutError,
@@ -55,9 +56,9 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_retries < 0:
-            raise ValueError("max_retries must be >= 0")
+            raise ConfigurationError("max_retries must be >= 0")
         if not 0 <= self.jitter <= 1:
-            raise ValueError("jitter must be between 0 and 1")
+            raise ConfigurationError("jitter must be between 0 and 1")
 
     def is_retryable(self, error: BaseException) -> bool:
         """Whether `error` is worth another attempt."""
