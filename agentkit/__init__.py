@@ -227,6 +227,7 @@ __all__ = [
     "openai_tool",
     "serialize_result",
     "tool",
+    "uninstrument",
 ]
 
 
@@ -240,7 +241,7 @@ _LAZY = {
     **dict.fromkeys(
         ("SQLiteSession", "SessionBusy", "SessionInfo", "SessionStoreError"), "_session"
     ),
-    "instrument": "otel",
+    **dict.fromkeys(("instrument", "uninstrument"), "otel"),
     **dict.fromkeys(
         ("Attempt", "Candidate", "Extraction", "Extractor", "extract", "extract_sync"), "_extract"
     ),
@@ -263,4 +264,4 @@ if TYPE_CHECKING:
     from .models._chat import ChatModel
     from .models._chat_wire import openai_tool
     from .models._infer import infer_model
-    from .otel import instrument
+    from .otel import instrument, uninstrument

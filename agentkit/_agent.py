@@ -199,6 +199,11 @@ class Agent(Generic[OutputT]):
             )
         super().__setattr__(name, value)
 
+    def __delattr__(self, name: str) -> None:
+        if self._frozen:
+            raise AttributeError(f"an Agent's configuration is fixed; {name!r} stays")
+        super().__delattr__(name)
+
     @property
     def model(self) -> Model:
         """The model (built on first use from a model string, or the default one)."""

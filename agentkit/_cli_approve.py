@@ -15,7 +15,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from ._cli_common import EXIT_CODES, UsageError, say
+from ._cli_common import ExitCode, UsageError, say
 from ._events import PendingApprovals
 from ._private import PrivateFileError, open_private
 from ._visible import visible
@@ -41,7 +41,7 @@ def write_state(path: str, pending: PendingApprovals, options: argparse.Namespac
         raise UsageError(f"--defer: {error}") from None
     calls = ", ".join(visible(call.name) for call in pending.pending)
     say(f"waiting for approval: {calls}; decide with:\n  {continue_command(path, options)}")
-    return EXIT_CODES["pending"]
+    return ExitCode.PENDING
 
 
 def continue_command(path: str, options: argparse.Namespace) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import enum
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -16,22 +17,27 @@ from typing import TextIO
 from ._exceptions import AgentkitError
 from ._visible import printable
 
-__all__ = ["CONSOLE", "EXIT_CODES", "UsageError", "at_least_one", "say", "show"]
+__all__ = ["CONSOLE", "EXIT_CODES", "ExitCode", "UsageError", "at_least_one", "say", "show"]
 
-EXIT_CODES = {
-    "ok": 0,
-    "error": 1,
-    "usage": 2,
-    "model": 3,
-    "limit": 4,
-    "denied": 5,
-    "extraction": 6,
-    "batch_failures": 7,
-    "batch_incomplete": 8,
-    "pending": 9,
-    "interrupted": 130,
-}
-"""The command's exit codes by meaning (the module docstring of `cli` lists them)."""
+
+class ExitCode(enum.IntEnum):
+    """The command's exit codes by meaning (the module docstring of `cli` lists them)."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    MODEL = 3
+    LIMIT = 4
+    DENIED = 5
+    EXTRACTION = 6
+    BATCH_FAILURES = 7
+    BATCH_INCOMPLETE = 8
+    PENDING = 9
+    INTERRUPTED = 130
+
+
+EXIT_CODES = {code.name.lower(): int(code) for code in ExitCode}
+"""The same codes by name, as plain numbers (for scripts that read them)."""
 
 
 class UsageError(AgentkitError):

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._cli_common import CONSOLE, EXIT_CODES, UsageError, say
+from ._cli_common import CONSOLE, ExitCode, UsageError, say
 from ._loading import LoadError, load_object
 from ._toolset import TOOL_PREFIX
 from ._visible import printable, visible
@@ -130,7 +130,7 @@ def _serve(options: argparse.Namespace) -> int:
                   token=token, **server_options)  # fmt: skip
     except ValueError as error:
         raise UsageError(str(error)) from None
-    return EXIT_CODES["ok"]
+    return ExitCode.OK
 
 
 def _host_and_port(given: str) -> tuple[str, int]:

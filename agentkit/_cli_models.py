@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any
 
-from ._cli_common import EXIT_CODES, UsageError
+from ._cli_common import ExitCode, UsageError
 from ._exceptions import ModelConfigurationError, ModelConnectionError, ModelTimeoutError
 from .models._chat import ChatModel
 from .models._infer import infer_model
@@ -127,7 +127,7 @@ def _models(options: argparse.Namespace) -> int:
     rows = [_row(provider) for provider in PROVIDERS.values()]
     if options.json:
         print(json.dumps(rows, indent=2))
-        return EXIT_CODES["ok"]
+        return ExitCode.OK
     width = max(len(row["name"]) for row in rows)
     for row in rows:
         print(f"{row['name']:<{width}}  {row['status']:<28}  {row['title']}")
@@ -136,7 +136,7 @@ def _models(options: argparse.Namespace) -> int:
             optional = "" if row["needs_key"] else " (optional)"
             print(f"{'':<{width}}  key{optional}: {' or '.join(row['key_variables'])}")
         print(f"{'':<{width}}  e.g. --model {row['name']}:{row['example']}")
-    return EXIT_CODES["ok"]
+    return ExitCode.OK
 
 
 def _row(provider: Any) -> dict[str, Any]:

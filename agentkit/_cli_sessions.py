@@ -12,7 +12,7 @@ import json
 import uuid
 from typing import Any
 
-from ._cli_common import EXIT_CODES, UsageError, say, show
+from ._cli_common import ExitCode, UsageError, say, show
 from ._session import SQLiteSession, default_store
 
 __all__ = ["add_session_options", "add_sessions_command", "session_for"]
@@ -73,7 +73,7 @@ def _list(options: argparse.Namespace) -> int:
     stored = SQLiteSession.list()
     if options.json:
         print(json.dumps([_row(info) for info in stored], indent=2))
-        return EXIT_CODES["ok"]
+        return ExitCode.OK
     if not stored:
         say(f"no stored conversations in {default_store()}")
     for info in stored:
@@ -81,7 +81,7 @@ def _list(options: argparse.Namespace) -> int:
         mark = " (last run failed: partial)" if info.partial else ""
         prompt = f"  {info.first_prompt!r}" if info.first_prompt else ""
         show(f"{info.id}  {row['updated']}  {info.messages} messages{mark}{prompt}")
-    return EXIT_CODES["ok"]
+    return ExitCode.OK
 
 
 def _row(info: Any) -> dict[str, Any]:
@@ -97,7 +97,7 @@ def _show(options: argparse.Namespace) -> int:
     messages = SQLiteSession(session_id=options.name).messages()
     if options.json:
         print(json.dumps([m.model_dump(mode="json") for m in messages], indent=2))
-        return EXIT_CODES["ok"]
+        return ExitCode.OK
     for message in messages:
         text = getattr(message, "content", None) or ""
         calls = getattr(message, "tool_calls", ())
@@ -106,11 +106,11 @@ def _show(options: argparse.Namespace) -> int:
                 f"{c.name}({c.arguments})" for c in calls
             )
         show(f"{message.role}: {text}")
-    return EXIT_CODES["ok"]
+    return ExitCode.OK
 
 
 def _remove(options: argparse.Namespace) -> int:
     missing = [name for name in options.names if not SQLiteSession(session_id=name).delete()]
     if missing:
         raise UsageError(f"no conversation named {', '.join(map(repr, missing))}")
-    return EXIT_CODES["ok"]
+    return ExitCode.OK

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._cli_common import EXIT_CODES, UsageError, say
+from ._cli_common import ExitCode, UsageError, say
 from ._trace_view import iter_events, render_runs
 
 __all__ = ["add_trace_command"]
@@ -45,4 +45,4 @@ def _view(options: argparse.Namespace) -> int:
     target = Path(options.output) if options.output else source.with_suffix(".html")
     target.write_text(page, encoding="utf-8")
     say(f"wrote {target} ({runs} run{'' if runs == 1 else 's'})")
-    return EXIT_CODES["ok"]
+    return ExitCode.OK

@@ -184,6 +184,16 @@ class Extractor(Generic[T]):
             overrides["n"] = n
         self.settings = (settings or ModelSettings()).merged(ModelSettings(**overrides))
         self.definitions = tuple(t.definition() for t in self.target.tools.values())
+        object.__setattr__(self, "_frozen", True)
+
+    _frozen = False
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._frozen:
+            raise AttributeError(
+                f"an Extractor is fixed once made; make a new one instead of setting {name!r}"
+            )
+        super().__setattr__(name, value)
 
     @property
     def model(self) -> Model:
@@ -191,13 +201,14 @@ class Extractor(Generic[T]):
         if self._model is None or isinstance(self._model, str):
             from .models._infer import infer_model
 
-            self._model = infer_model(self._model or DEFAULT_MODEL_STRING)
-        return self._model
+            made = infer_model(self._model or DEFAULT_MODEL_STRING)
+            object.__setattr__(self, "_model", made)  # made once, on first use
+        return self._model  # type: ignore[return-value]
 
     def with_model(self, model: Model | str) -> Extractor[T]:
         """This extractor asking `model` instead; everything else shared."""
         twin = copy.copy(self)
-        twin._model = model
+        object.__setattr__(twin, "_model", model)
         return twin
 
     async def extract(self, text: str | Sequence[Message]) -> T:

@@ -179,6 +179,23 @@ class Tool(Generic[P, R]):
         )
         self._setup(schema, description, strict)
         functools.update_wrapper(self, function, updated=())
+        object.__setattr__(self, "_frozen", True)
+
+    _frozen = False
+    """Set once a tool is made: a definition an agent already sent must not change silently."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if self._frozen:
+            raise AttributeError(
+                f"tool {self.name!r} is fixed once made; make a new one instead of setting "
+                f"{name!r} (e.g. tool(function, {name}=...))"
+            )
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if self._frozen:
+            raise AttributeError(f"tool {self.name!r} is fixed once made; {name!r} stays")
+        super().__delattr__(name)
 
     def _setup(self, schema: FunctionSchema, description: str | None, strict: bool | None) -> None:
         if strict and schema.strict_parameters is None:

@@ -33,7 +33,7 @@ from pydantic_core import to_json
 from ._agent import Agent
 from ._approvals import requests_of
 from ._cli_approve import add_approve_command, read_state, write_state
-from ._cli_common import EXIT_CODES, UsageError, at_least_one, say, show
+from ._cli_common import EXIT_CODES, ExitCode, UsageError, at_least_one, say, show
 from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
 from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
 from ._cli_prompt import TerminalApprover
@@ -60,9 +60,9 @@ from .models._base import ModelSettings, TextDelta
 from .models._chat import ChatModel
 from .models._chat_wire import openai_tool
 
-__all__ = ["EXIT_CODES", "UsageError", "main"]
+__all__ = ["EXIT_CODES", "ExitCode", "UsageError", "main"]
 
-_INTERRUPTED = EXIT_CODES["interrupted"]
+_INTERRUPTED = ExitCode.INTERRUPTED
 _BROKEN_PIPE = 128 + 13  # as a process killed by SIGPIPE
 
 
@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     options = parser.parse_args(argv)
     if not hasattr(options, "handler"):  # a command without its action: that command's help
         getattr(options, "usage_of", parser).print_help(sys.stderr)
-        sys.exit(EXIT_CODES["usage"])
+        sys.exit(ExitCode.USAGE)
     try:
         code = _run_handler(options)
         sys.stdout.flush()
@@ -97,32 +97,32 @@ def _run_handler(options: argparse.Namespace) -> int:
         raise  # handled in main: nothing more may be written
     except SessionStoreError as error:
         hint = "run with --no-session, or move the store away (AGENTKIT_DATA_DIR)"
-        return _fail(options, error, EXIT_CODES["error"], hint)
+        return _fail(options, error, ExitCode.ERROR, hint)
     except StateSetupError as error:
         hint = "give approve the -T, --mcp, --model and --instructions options the run had"
-        return _fail(options, error, EXIT_CODES["usage"], hint)
+        return _fail(options, error, ExitCode.USAGE, hint)
     except StateAlreadyDecided as error:
-        return _fail(options, error, EXIT_CODES["usage"], "nothing ran now; run the task again")
+        return _fail(options, error, ExitCode.USAGE, "nothing ran now; run the task again")
     except UsageError as error:
-        return _fail(options, error, EXIT_CODES["usage"], error.hint)
+        return _fail(options, error, ExitCode.USAGE, error.hint)
     except LoadError as error:
         hint = "check the path, module or name (agentkit tools list -T SPEC shows what loads)"
-        return _fail(options, error, EXIT_CODES["usage"], hint)
+        return _fail(options, error, ExitCode.USAGE, hint)
     except ToolDefinitionError as error:
-        return _fail(options, error, EXIT_CODES["usage"], "fix the tool's definition")
+        return _fail(options, error, ExitCode.USAGE, "fix the tool's definition")
     except ExtractionError as error:
-        return _fail(options, error, EXIT_CODES["extraction"], "see the attempts with --debug")
+        return _fail(options, error, ExitCode.EXTRACTION, "see the attempts with --debug")
     except MaxTurnsExceeded as error:  # its message speaks Python (error.result...): say it here
         turns = getattr(options, "max_turns", "?")
         said = f"no final answer after {turns} model requests (--max-turns {turns})"
         hint = "raise --max-turns, or add -v to see each tool call and what it returned"
-        return _fail(options, error, EXIT_CODES["limit"], hint, message=said)
+        return _fail(options, error, ExitCode.LIMIT, hint, message=said)
     except AgentRunError as error:
-        return _fail(options, error, EXIT_CODES["limit"], "raise the limit or check the tools")
+        return _fail(options, error, ExitCode.LIMIT, "raise the limit or check the tools")
     except ModelError as error:
-        return _fail(options, error, EXIT_CODES["model"], model_hint(options, error))
+        return _fail(options, error, ExitCode.MODEL, model_hint(options, error))
     except Exception as error:  # the last resort: one line, not a traceback
-        return _fail(options, error, EXIT_CODES["error"], "run again with --debug for details")
+        return _fail(options, error, ExitCode.ERROR, "run again with --debug for details")
 
 
 def _fail(
@@ -206,7 +206,7 @@ def _completion(options: argparse.Namespace) -> int:
             'completion needs argcomplete: pip install "agentkit-loop[completion]"', hint=None
         ) from None
     print(shellcode(["agentkit"], shell=options.shell), end="")
-    return EXIT_CODES["ok"]
+    return ExitCode.OK
 
 
 def _help(parser: argparse.ArgumentParser, words: Sequence[str]) -> int:
@@ -222,7 +222,7 @@ def _help(parser: argparse.ArgumentParser, words: Sequence[str]) -> int:
             raise UsageError(f"no command {word!r} here; the commands are: {known}", hint=None)
         current = choices[word]
     current.print_help()
-    return EXIT_CODES["ok"]
+    return ExitCode.OK
 
 
 def _add_common(parser: argparse.ArgumentParser, *, verbose: bool = False) -> None:
@@ -408,7 +408,7 @@ def approve_and_continue(options: argparse.Namespace) -> int:
     if result.pending is not None:
         return write_state(options.state, result.pending, options)
     show(json.dumps(_json_result(result)) if options.json else str(result.output))
-    return EXIT_CODES["denied"] if approver.denied else EXIT_CODES["ok"]
+    return ExitCode.DENIED if approver.denied else ExitCode.OK
 
 
 def _agent(options: argparse.Namespace, approver: Any) -> Agent[Any]:
@@ -496,7 +496,7 @@ def _execute(
         print(json.dumps(_json_result(result), ensure_ascii=False))
     elif not stream:
         show(str(result.output))
-    return EXIT_CODES["denied"] if approver.denied else EXIT_CODES["ok"]
+    return ExitCode.DENIED if approver.denied else ExitCode.OK
 
 
 def _json_result(result: Any) -> dict[str, Any]:
@@ -571,7 +571,7 @@ def _tools_list(options: argparse.Namespace) -> int:
             for t in tools
         ]
         print(json.dumps(entries, indent=2, ensure_ascii=False))
-        return EXIT_CODES["ok"]
+        return ExitCode.OK
     if not tools:
         say("no tools given; load some with -T path/to/file.py")
     for each in tools:
@@ -585,7 +585,7 @@ def _tools_list(options: argparse.Namespace) -> int:
         for name, schema in each.parameters.get("properties", {}).items():
             about = f" - {schema['description']}" if schema.get("description") else ""
             show(f"    {visible(name)}: {_type_name(schema)}{about}")
-    return EXIT_CODES["ok"]
+    return ExitCode.OK
 
 
 def _type_name(schema: dict[str, Any]) -> str:
@@ -602,7 +602,7 @@ def _type_name(schema: dict[str, Any]) -> str:
 def _tools_schema(options: argparse.Namespace) -> int:
     definitions = [openai_tool(each) for each in load_tools(options.file)]
     print(json.dumps(definitions, indent=2, ensure_ascii=False))
-    return EXIT_CODES["ok"]
+    return ExitCode.OK
 
 
 def _extract(options: argparse.Namespace) -> int:
@@ -630,7 +630,7 @@ def _extract(options: argparse.Namespace) -> int:
         for error in attempt.errors:
             say(f"  attempt {number} corrected: {_short(error)}")
     print(to_json(result.value, indent=2).decode())
-    return EXIT_CODES["ok"]
+    return ExitCode.OK
 
 
 def _read(path: str) -> str:

@@ -82,3 +82,24 @@ def test_caller_mistakes_are_one_error_type() -> None:
         with pytest.raises(ConfigurationError):
             mistake()
     assert issubclass(ConfigurationError, ValueError)
+
+
+def test_tools_agents_and_extractors_are_fixed_once_made() -> None:
+    """Before: agent.tools["add"].description = ... was accepted and silently ignored (the
+    agent had cached its definitions)."""
+    from pydantic import BaseModel
+
+    from agentkit import Extractor
+
+    class Point(BaseModel):
+        x: int
+
+    agent = Agent(FakeModel(["ok"]), tools=[add])
+    with pytest.raises(AttributeError, match="fixed once made"):
+        agent.tools["add"].description = "Something else."
+    with pytest.raises(AttributeError, match="fixed"):
+        del agent.max_turns
+    extractor = Extractor(Point, model=FakeModel([]))
+    with pytest.raises(AttributeError, match="fixed once made"):
+        extractor.max_retries = 9
+    assert agent.tools["add"].definition().description != "Something else."

@@ -12,7 +12,7 @@ from typing import Any
 
 import anyio
 
-from agentkit._cli_common import EXIT_CODES, UsageError, at_least_one
+from agentkit._cli_common import ExitCode, UsageError, at_least_one
 from agentkit._cli_models import add_model_options, chat_model
 from agentkit._loading import load_object
 from agentkit.models._cache import ResponseCache
@@ -171,15 +171,15 @@ def _run(options: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         again = _resume_command(options, journal)
         sys.stderr.write(f"\ninterrupted; what finished is kept. Continue with:\n  {again}\n")
-        return EXIT_CODES["interrupted"]
+        return ExitCode.INTERRUPTED
     print(summary.to_json())
     if summary.remaining:
         again = _resume_command(options, journal)
         sys.stderr.write(
             f"error: {summary.remaining} items were not processed; continue with:\n  {again}\n"
         )
-        return EXIT_CODES["batch_incomplete"]
-    return EXIT_CODES["ok"] if summary.failed == 0 else EXIT_CODES["batch_failures"]
+        return ExitCode.BATCH_INCOMPLETE
+    return ExitCode.OK if summary.failed == 0 else ExitCode.BATCH_FAILURES
 
 
 def _resume_command(options: argparse.Namespace, journal: str) -> str:
