@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 from ._agent import DEFAULT_MAX_TURNS, Agent, AgentStream
 from ._approvals import Deny, Supply
-from ._dispatch import DEFER, ApprovalRequest, Approver
+from ._dispatch import DEFER, ApprovalRequest, Approver, Deferral
 from ._events import (
     PendingApprovals,
     PendingCall,
@@ -142,6 +142,7 @@ __all__ = [
     "Choice",
     "Completion",
     "ConfigurationError",
+    "Deferral",
     "Deny",
     "DeveloperMessage",
     "Extraction",

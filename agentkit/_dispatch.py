@@ -36,7 +36,7 @@ from ._messages import ToolCall, Usage
 from ._tool import RunContext, Tool, serialize_result
 from ._visible import visible
 
-__all__ = ["DEFER", "ApprovalRequest", "Approver", "Dispatcher", "denial", "visible"]
+__all__ = ["DEFER", "ApprovalRequest", "Approver", "Deferral", "Dispatcher", "denial", "visible"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,8 +77,13 @@ class ApprovalRequest:
 class Approver(Protocol):
     """Decides whether a call of a `requires_approval` tool may run; sync or async."""
 
-    def __call__(self, request: ApprovalRequest, /) -> bool | Awaitable[bool]:
-        """Return True to let the call run with `request.arguments`, False to deny it."""
+    def __call__(
+        self, request: ApprovalRequest, /
+    ) -> bool | Deferral | Awaitable[bool] | Awaitable[bool | Deferral]:
+        """Return True to let the call run with `request.arguments`, False to deny it.
+
+        Or `DEFER`, to stop the run and decide later (`Agent.resume`).
+        """
         ...
 
 
@@ -198,7 +203,7 @@ class Dispatcher:
 
     async def _approve(self, request: ApprovalRequest) -> None:
         call = request.call
-        if isinstance(self.approver, _Deferral):
+        if isinstance(self.approver, Deferral):
             raise _Deferred(dict(request.arguments))
         if self.approver is None:
             raise _ToolFailure(
@@ -209,7 +214,7 @@ class Dispatcher:
         decision = self.approver(request)
         if inspect.isawaitable(decision):
             decision = await decision
-        if isinstance(decision, _Deferral):
+        if isinstance(decision, Deferral):
             raise _Deferred(dict(request.arguments))
         if not decision:
             raise _ToolFailure(denial(call.name), denied=True)
@@ -284,17 +289,21 @@ async def _in_daemon_thread(work: Callable[[], T], name: str) -> T:
     return cast(T, value)
 
 
-class _Deferral:
-    """The `DEFER` approver, and what any approver may return to defer one call."""
+class Deferral:
+    """The type of `DEFER`.
+
+    `DEFER` is the approver that defers every call, and what any approver may return to
+    defer one call: annotate such an approver `-> bool | Deferral`.
+    """
 
     def __repr__(self) -> str:
         return "DEFER"
 
-    def __call__(self, request: ApprovalRequest) -> _Deferral:
+    def __call__(self, request: ApprovalRequest) -> Deferral:
         return self
 
 
-DEFER = _Deferral()
+DEFER = Deferral()
 """Stop the run instead of waiting when a call needs approval: `Agent(approver=DEFER)` (an
 approver may also return `DEFER` for one call). The run's result then has `pending`."""
 

@@ -282,11 +282,12 @@ def tool(
     name: str | None = None,
     description: str | None = None,
     strict: bool | None = None,
-    timeout: float | None = None,
+    timeout: float | None = DEFAULT_TOOL_TIMEOUT,
     max_retries: int | None = None,
     requires_approval: bool = False,
     docstring_style: DocstringStyle = "auto",
     describe_returns: bool = False,
+    max_result_chars: int | None = DEFAULT_MAX_RESULT_CHARS,
 ) -> Callable[[Callable[P, R]], Tool[P, R]]: ...
 def tool(
     function: Callable[P, R] | None = None, /, **options: Any

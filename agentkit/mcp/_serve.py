@@ -21,6 +21,7 @@ bound to a non-loopback address needs a bearer token.
 from __future__ import annotations
 
 import hmac
+import inspect
 import json
 import socket
 from collections.abc import Awaitable, Callable, Collection, Sequence
@@ -144,9 +145,9 @@ def _approval(
         if approver is None or isinstance(approver, str):
             return False
         answer = approver(request)
-        if not isinstance(answer, bool):
+        if inspect.isawaitable(answer):
             answer = await answer
-        return answer is True
+        return answer is True  # a served call cannot wait for later: DEFER denies it
 
     return decide
 
