@@ -209,3 +209,36 @@ async def test_bytes_after_a_complete_response_keep_its_connection_out_of_the_po
             assert (await client.post(server.url, content=b"{}")).content == b"one"
     finally:
         server.close()
+
+
+async def test_the_idle_limit_follows_demand() -> None:
+    """Before: at most 512 idle connections per origin, so 1,000 concurrent runs closed and
+    reopened ~800 connections for ~4,000 requests. Now every wave past the first reuses them."""
+    wave = 600  # above the old fixed limit of 512
+    with MockChatServer(responder=echo, latency=0.2) as server:
+        transport = PooledTransport()
+        async with httpx.AsyncClient(transport=transport, timeout=60) as client:
+            for _ in range(2):
+                async with anyio.create_task_group() as group:
+                    for _ in range(wave):
+                        group.start_soon(post, client, server)
+    assert transport.opened == wave
+    assert len({r.connection for r in server.requests}) == wave
+
+
+async def test_an_idle_connection_with_a_high_descriptor_is_kept() -> None:
+    """select.select refuses descriptors above 1023: a busy process's good connection was
+    thrown away as stale for its number."""
+    import os
+
+    spare = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]  # push descriptors up
+    try:
+        with MockChatServer(responder=echo) as server:
+            transport = PooledTransport()
+            async with httpx.AsyncClient(transport=transport) as client:
+                for _ in range(3):
+                    assert (await post(client, server)).status_code == 200
+        assert {r.connection for r in server.requests} == {1}
+    finally:
+        for descriptor in spare:
+            os.close(descriptor)

@@ -48,13 +48,20 @@ def origin_of(url: httpx.URL) -> Origin:
 _MAX_HEAD_BYTES = 256 * 1024
 _READ_SIZE = 65536
 _CLOSING_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
+_MIN_IDLE = 64
+"""Idle connections an origin may keep before its demand is known."""
+MAX_IDLE_CEILING = 8192
+"""The most idle connections kept per origin when the limit follows demand."""
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
     """An `httpx.AsyncBaseTransport` speaking HTTP/1.1 (framed by h11) with an O(1) pool.
 
     Args:
-        max_idle_per_origin: Idle connections kept per scheme/host/port; more are closed.
+        max_idle_per_origin: Idle connections kept per scheme/host/port, at most; more are
+            closed. By default the limit follows demand: as many as were ever busy at once
+            for that origin (so 1,000 concurrent runs reuse 1,000 connections instead of
+            closing and reopening the ones past a fixed limit), up to `MAX_IDLE_CEILING`.
         keepalive_expiry: Seconds an idle connection may wait to be reused.
         verify: Verify TLS certificates (default), or the `ssl.SSLContext` to use.
     """
@@ -62,7 +69,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
     def __init__(
         self,
         *,
-        max_idle_per_origin: int = 512,
+        max_idle_per_origin: int | None = None,
         keepalive_expiry: float = 30.0,
         verify: bool | ssl.SSLContext = True,
     ) -> None:
@@ -71,7 +78,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
         self._verify = verify
         self._ssl_context: ssl.SSLContext | None = None
         self._idle: dict[Origin, list[_Connection]] = {}
+        self._busy: dict[Origin, int] = {}
+        self._peak: dict[Origin, int] = {}
         self._closed = False
+        self.opened = 0
+        """Connections opened so far (for tests and benchmarks: reuse shows as few)."""
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send one request over a pooled (or new) connection."""
@@ -123,6 +134,18 @@ class PooledTransport(httpx.AsyncBaseTransport):
     async def _exchange(
         self, origin: Origin, head: h11.Request, body: bytes, timeouts: dict[str, float | None]
     ) -> tuple[_Connection, h11.Response]:
+        busy = self._busy[origin] = self._busy.get(origin, 0) + 1
+        if busy > self._peak.get(origin, 0):
+            self._peak[origin] = busy
+        try:
+            return await self._exchange_on(origin, head, body, timeouts)
+        except BaseException:
+            self._done_with(origin)
+            raise
+
+    async def _exchange_on(
+        self, origin: Origin, head: h11.Request, body: bytes, timeouts: dict[str, float | None]
+    ) -> tuple[_Connection, h11.Response]:
         connection = await self._take_idle(origin)
         if connection is not None:
             try:
@@ -135,6 +158,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 await connection.aclose()
                 raise
         connection = await _Connection.open(origin, self._ssl(origin), timeouts)
+        self.opened += 1
         try:
             return connection, await connection.exchange(head, body, timeouts)
         except _StaleConnection as error:
@@ -154,9 +178,17 @@ class PooledTransport(httpx.AsyncBaseTransport):
             await connection.aclose()
         return None
 
+    def _done_with(self, origin: Origin) -> None:
+        """A connection of `origin` is no longer busy (released, or closed)."""
+        self._busy[origin] = max(self._busy.get(origin, 1) - 1, 0)
+
     async def _release(self, connection: _Connection, origin: Origin) -> None:
+        self._done_with(origin)
         idle = self._idle.setdefault(origin, [])
-        if self._closed or len(idle) >= self._max_idle:
+        limit = self._max_idle
+        if limit is None:
+            limit = min(max(_MIN_IDLE, self._peak.get(origin, 0)), MAX_IDLE_CEILING)
+        if self._closed or len(idle) >= limit:
             await connection.aclose()
             return
         connection.expires_at = time.monotonic() + self._keepalive_expiry
@@ -254,14 +286,19 @@ class _Connection:
         return not self.h11.trailing_data[0]
 
     def readable_while_idle(self) -> bool:
-        """Whether the server closed the idle connection or wrote to it unasked."""
+        """Whether the server closed the idle connection or wrote to it unasked.
+
+        poll, not select: select.select refuses descriptors above 1023 (a busy process has
+        them), and a good connection must not be thrown away as stale for its number.
+        """
         if self.raw_socket is None:
             return False
         try:
-            readable, _, _ = select.select([self.raw_socket], [], [], 0)
+            poller = select.poll()
+            poller.register(self.raw_socket, select.POLLIN | select.POLLERR | select.POLLHUP)
+            return bool(poller.poll(0))
         except (OSError, ValueError):
             return True
-        return bool(readable)
 
     async def aclose(self) -> None:
         with anyio.CancelScope(shield=True), contextlib.suppress(*_CLOSING_ERRORS):
@@ -316,6 +353,7 @@ class _Body(httpx.AsyncByteStream):
         if self._done and self._connection.reusable():
             await self._pool._release(self._connection, self._origin)
         else:
+            self._pool._done_with(self._origin)
             await self._connection.aclose()
 
 
