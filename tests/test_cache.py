@@ -225,3 +225,26 @@ async def test_an_unreadable_row_is_a_miss(tmp_path: Path) -> None:
     with sqlite3.connect(cache.path) as db:
         db.execute("UPDATE answers SET completion = '{not json'")
     assert (await model.complete(request)).message.content == "asked again"
+
+
+async def test_a_locked_cache_is_a_miss_not_a_stall(tmp_path: Path) -> None:
+    """Before: SQLite waited up to 30 s on the event loop while another process held the file."""
+    import sqlite3
+    import time
+
+    cache = ResponseCache(tmp_path / "cache.sqlite3")
+    request = ModelRequest(messages=[UserMessage(content="hi")])
+    model = cache.wrap(FakeModel(["first", "second"]))
+    await model.complete(request)  # stored
+    cache.close()
+    holder = sqlite3.connect(cache.path, isolation_level=None)
+    holder.execute("PRAGMA journal_mode = DELETE")
+    holder.execute("BEGIN EXCLUSIVE")  # another process writing, as far as SQLite can tell
+    try:
+        started = time.monotonic()
+        answer = await model.complete(request)
+        assert time.monotonic() - started < 5  # a hang guard: the wait is 0.02 s
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert answer.message.content == "second"  # a miss: the model answered

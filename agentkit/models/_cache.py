@@ -50,6 +50,9 @@ from ._base import (
 
 __all__ = ["CachedModel", "ResponseCache", "complete"]
 logger = logging.getLogger("agentkit")
+_BUSY_SECONDS = 0.02
+_DIGESTS_KEPT = 100_000
+"""Messages whose digests are remembered (a long conversation hashes only its new ones)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -87,6 +90,7 @@ class ResponseCache:
         self._connection: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         self._reported = False
+        self._digests: dict[int, tuple[Any, bytes]] = {}
         self._touched: set[str] = set()
         """Keys whose `used` time this process already wrote (once per process is enough)."""
 
@@ -112,17 +116,34 @@ class ResponseCache:
         identity = {
             "model": model_name(model),
             "endpoint": endpoint() if callable(endpoint) else str(getattr(model, "base_url", "")),
-            "messages": json.loads(messages_to_json(request.messages)),
             "tools": [dataclasses.asdict(d) for d in request.tools],
             "settings": settings.model_dump(mode="json", exclude_defaults=True),
         }
         text = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
-        return hashlib.sha256(text.encode()).hexdigest()
+        digest = hashlib.sha256(text.encode())
+        for message in request.messages:  # each message serialized once, then remembered
+            digest.update(self._message_digest(message))
+        return digest.hexdigest()
+
+    def _message_digest(self, message: Any) -> bytes:
+        """A message's own digest, remembered by identity (records are immutable)."""
+        found = self._digests.get(id(message))
+        if found is not None and found[0] is message:
+            return found[1]
+        if len(self._digests) >= _DIGESTS_KEPT:
+            self._digests.clear()
+        made = hashlib.sha256(messages_to_json([message])).digest()
+        self._digests[id(message)] = (message, made)
+        return made
 
     def get(self, key: str) -> Completion | None:
         """The stored answer for `key`, if there is a fresh one (a damaged one is a miss)."""
         try:
             return self._get(key)
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                self._damaged(error)
+            return None  # another process is writing: ask the model, do not wait for it
         except (sqlite3.DatabaseError, ValueError) as error:
             self._damaged(error)
             return None
@@ -148,6 +169,9 @@ class ResponseCache:
             return
         try:
             self._put(key, completion)
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error):
+                self._damaged(error)
         except sqlite3.DatabaseError as error:
             self._damaged(error)
 
@@ -188,7 +212,12 @@ class ResponseCache:
         """The cache's one connection, in one transaction; opened (and set up) once."""
         with self._lock:
             if self._connection is None:
-                db = sqlite3.connect(private_file(self.path), timeout=30.0, check_same_thread=False)
+                # A short busy wait: the cache is read on the event loop, and every run of the
+                # process would stall while another process holds the file; a locked file is
+                # a miss instead (the answer is asked again), never a wait of seconds.
+                db = sqlite3.connect(
+                    private_file(self.path), timeout=_BUSY_SECONDS, check_same_thread=False
+                )
                 db.execute("PRAGMA journal_mode = WAL")  # readers never wait for a writer
                 db.execute("PRAGMA synchronous = NORMAL")  # a lost answer is asked again
                 db.executescript(_SCHEMA)
