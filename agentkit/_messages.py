@@ -21,6 +21,7 @@ __all__ = [
     "DeveloperMessage",
     "ImagePart",
     "Message",
+    "Reasoning",
     "SystemMessage",
     "TextPart",
     "ToolCall",
@@ -121,13 +122,31 @@ class ToolCall(FrozenRecord):
     """The raw JSON text of the arguments, exactly as the model produced it."""
 
 
+class Reasoning(FrozenRecord):
+    """A reasoning model's thinking on an answer.
+
+    What a person may read of it, and the provider's opaque data, sent back as it came so
+    the model can go on from it.
+    """
+
+    id: str | None = None
+    """The provider's id of the reasoning item (Responses: `rs_...`)."""
+    summary: str = ""
+    """The summary the provider gave (empty when it gave none)."""
+    encrypted_content: str | None = None
+    """The provider's encrypted reasoning (Responses, `include=["reasoning.encrypted_content"]`):
+    replayed in the next request so nothing is stored at the provider."""
+
+
 class AssistantMessage(FrozenRecord):
-    """What the model answered: text, tool calls, or a refusal."""
+    """What the model answered: text, tool calls, or a refusal (and its reasoning, if any)."""
 
     role: Literal["assistant"] = "assistant"
     content: str | None = None
     tool_calls: tuple[ToolCall, ...] = ()
     refusal: str | None = None
+    reasoning: tuple[Reasoning, ...] = ()
+    """The reasoning that led to this answer, in order (reasoning models only)."""
 
 
 class ToolMessage(FrozenRecord):

@@ -16,9 +16,9 @@ Nothing here imports httpx until a model is built.
 # row); tests/test_layers.py checks it.
 #
 # 0. records: _base, _profile, _providers
-# 1. dialect: _wire_read, _chat_wire, _chat_sse
+# 1. dialects: _wire_read, _chat_wire, _chat_sse, _responses_wire, _responses_sse
 # 2. sending: _retry, _gate, _transport, _endpoint
-# 3. model: _chat
+# 3. models: _chat, _responses
 # 4. model strings and wrappers: _infer, _cache, _limited
 
 import importlib
@@ -35,6 +35,7 @@ __all__ = [
     "PlainHTTPKeyWarning",
     "Provider",
     "RateLimitedModel",
+    "ResponsesModel",
     "SettingDroppedWarning",
     "infer_model",
     "provider_named",
@@ -43,6 +44,7 @@ __all__ = [
 _LAZY = {  # they build or wrap models: httpx is imported on first use
     "infer_model": "_infer",
     "RateLimitedModel": "_limited",
+    "ResponsesModel": "_responses",
     "PlainHTTPKeyWarning": "_endpoint",
 }
 
@@ -60,3 +62,4 @@ if TYPE_CHECKING:
     from ._endpoint import PlainHTTPKeyWarning
     from ._infer import infer_model
     from ._limited import RateLimitedModel
+    from ._responses import ResponsesModel

@@ -117,7 +117,7 @@ class ChatModel:
             provider: The provider's name, for traces (`gen_ai.provider.name`).
         """
         self._endpoint = Endpoint(
-            base_url, "/chat/completions", query=query, api_key=api_key, headers=headers
+            base_url, self._PATH, query=query, api_key=api_key, headers=headers
         )
         self.model = model
         self.provider = provider
@@ -207,10 +207,20 @@ class ChatModel:
 
     # -- internals --------------------------------------------------------------------
 
+    # The dialect: what a subclass speaking another one (ResponsesModel) changes.
+    _PATH = "/chat/completions"
+
+    def _encode(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
+        return encode_request(request, model=self.model, stream=stream, profile=self.profile)
+
+    def _decode(self, data: Any) -> Completion:
+        return decode_completion(data)
+
+    def _accumulator(self) -> Any:
+        return StreamAccumulator()
+
     def _payload(self, request: ModelRequest, *, stream: bool) -> bytes:
-        return to_json(
-            encode_request(request, model=self.model, stream=stream, profile=self.profile)
-        )
+        return to_json(self._encode(request, stream=stream))
 
     def _headers(self, *, stream: bool) -> httpx.Headers:
         """The request headers, without `Host` and `Content-Length`; built once per kind."""
@@ -291,7 +301,7 @@ class ChatModel:
     async def _complete_once(self, payload: bytes) -> Completion:
         with self._endpoint.redacting():
             response = await self._post(payload)
-            return _decode_body(response.content, self._shown)
+            return self._decode(_json_body(response.content, self._shown))
 
     async def _post(self, payload: bytes) -> httpx.Response:
         response = await self._send(payload, self._headers(stream=False), stream=False)
@@ -305,7 +315,7 @@ class ChatModel:
     async def _start_stream(self, payload: bytes) -> _OpenStream:
         with self._endpoint.redacting():
             response = await self._send(payload, self._headers(stream=True), stream=True)
-            opened = _OpenStream(self._shown, response, response.aiter_bytes())  # type: ignore[arg-type]
+            opened = _OpenStream(self._shown, response, response.aiter_bytes(), self._accumulator())  # type: ignore[arg-type]
             try:
                 await self._first_deltas(opened)
             except BaseException:
@@ -325,7 +335,8 @@ class ChatModel:
             )
         content_type = _content_type(response)
         if "application/json" in content_type:
-            opened.pending = completion_deltas(_decode_body(await response.aread(), self._shown))
+            body = _json_body(await response.aread(), self._shown)
+            opened.pending = completion_deltas(self._decode(body))
             opened.done = True
         elif content_type.split(";")[0].strip() not in _STREAM_TYPES:
             raise ModelResponseError(
@@ -342,8 +353,9 @@ class _OpenStream:
     url: str
     response: httpx.Response
     chunks: AsyncGenerator[bytes]
+    accumulator: Any
+    """The dialect's: Chat Completions' chunks, or the Responses events."""
     parser: SSEParser = field(default_factory=SSEParser)
-    accumulator: StreamAccumulator = field(default_factory=StreamAccumulator)
     pending: list[StreamDelta] = field(default_factory=list)
     done: bool = False
 
@@ -384,6 +396,10 @@ async def _next_deltas(opened: _OpenStream, *, mid_stream: bool) -> list[StreamD
                 await _drain(opened)
                 break
             deltas.extend(opened.accumulator.feed(_parse_event(event.data)))
+            if opened.accumulator.done:  # a dialect that ends at an event, not at [DONE]
+                opened.done = True
+                await _drain(opened)
+                break
     return deltas
 
 
@@ -409,9 +425,7 @@ class _transport_errors:  # lower case: it reads like a function in `with` state
     connection or timeout error.
     """
 
-    def __init__(
-        self, url: str, mid_stream: bool, accumulator: StreamAccumulator | None = None
-    ) -> None:
+    def __init__(self, url: str, mid_stream: bool, accumulator: Any = None) -> None:
         self.url, self.mid_stream, self.accumulator = url, mid_stream, accumulator
 
     def __enter__(self) -> None:
@@ -450,15 +464,14 @@ def _parse_event(data: str) -> Any:
         raise ModelResponseError("a stream event is not valid JSON", body=data[:500]) from None
 
 
-def _decode_body(raw: bytes, url: str) -> Completion:
+def _json_body(raw: bytes, url: str) -> Any:
     try:
-        data = from_json(raw)
+        return from_json(raw)
     except ValueError:
         raise ModelResponseError(
             f"the response of {url} is not valid JSON",
             body=raw[:500].decode("utf-8", "replace"),
         ) from None
-    return decode_completion(data)
 
 
 def _content_type(response: httpx.Response) -> str:

@@ -156,6 +156,8 @@ class StreamAccumulator:
     """Rebuild a `Completion` from streamed chunk payloads, reporting deltas on the way."""
 
     def __init__(self) -> None:
+        self.done = False
+        """Chat Completions streams end at `[DONE]`, read by the model, never here."""
         self._choices: dict[int, _ChoiceState] = {}
         self._header: dict[str, Any] = {}
         self._usage: Usage | None = None

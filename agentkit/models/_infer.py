@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from ._chat import ChatModel
-from ._profile import ModelProfile
+from ._profile import ModelProfile, needs_responses
 from ._providers import parse_model_string
+from ._responses import ResponsesModel
 
 __all__ = ["infer_model"]
 
@@ -18,6 +19,7 @@ def infer_model(
     *,
     environ: Mapping[str, str] | None = None,
     profile: ModelProfile | Mapping[str, Any] | None = None,
+    api: Literal["chat", "responses"] | None = None,
     **options: Any,
 ) -> ChatModel:
     """The model a `"provider:model"` string names, configured from the environment.
@@ -32,6 +34,9 @@ def infer_model(
         environ: Where the provider's variables are read (default: `os.environ`).
         profile: A whole `ModelProfile`, or a mapping of fields that change the
             provider's profile for this model.
+        api: The dialect: `"chat"` (Chat Completions) or `"responses"`; by default the one
+            the model needs (OpenAI's and AI/ML API's GPT-5.4 and later, o-series, codex and
+            pro models: Responses; everything else: Chat Completions).
         options: `ChatModel` arguments; they win over the environment (`api_key`,
             `base_url`, `headers`, `timeout`...).
 
@@ -47,6 +52,13 @@ def infer_model(
     elif profile is not None:
         settings["profile"] = settings["profile"].replace(**profile)
     settings.update(options)
-    chat = ChatModel(**settings)
-    chat._missing_key_hint = provider.key_hint()
-    return chat
+    if api is None:
+        speaks = provider.name in _OPENAI_FAMILIES and needs_responses(model)
+        api = "responses" if speaks or settings["profile"].dialect == "responses" else "chat"
+    made = ResponsesModel(**settings) if api == "responses" else ChatModel(**settings)
+    made._missing_key_hint = provider.key_hint()
+    return made
+
+
+_OPENAI_FAMILIES = frozenset({"openai", "aimlapi", "azure"})
+"""Providers whose names follow OpenAI's (where `needs_responses` can tell by the name)."""

@@ -78,6 +78,12 @@ class ModelProfile:
     """Send system and developer messages all in this role (`None`: each as it is)."""
     dropped_settings: frozenset[str] = frozenset()
     """Sampling settings the model refuses; dropped with a warning when set."""
+    dialect: Literal["chat", "responses"] = "chat"
+    """Which of OpenAI's two dialects the model speaks for tools: Chat Completions, or
+    Responses (`/v1/responses`; the reasoning models that refuse tools on the other)."""
+    reasoning_replay: bool = True
+    """Responses: ask for reasoning encrypted (`include: ["reasoning.encrypted_content"]`)
+    and send it back in the next request, so nothing is stored at the provider."""
 
     def __post_init__(self) -> None:
         unknown = sorted(self.dropped_settings - SAMPLING_SETTINGS)
@@ -104,6 +110,21 @@ def is_openai_reasoning_model(model: str) -> bool:
     """
     name = model.rsplit("/", 1)[-1].lower()
     return bool(_REASONING_NAME.match(name))
+
+
+_RESPONSES_NAME = re.compile(
+    r"^(o\d.*|gpt-5[.-](?:[4-9]|\d{2,})(?:\b|[.-]).*|.*codex.*|gpt-.*-pro\b.*)$"
+)
+
+
+def needs_responses(model: str) -> bool:
+    """Whether OpenAI (or AI/ML API) serves `model`'s tools only on `/v1/responses`.
+
+    GPT-5.4 and later, the o-series, codex and pro models: Chat Completions refuses their
+    function tools together with reasoning. The provider's prefix is ignored.
+    """
+    name = model.rsplit("/", 1)[-1].lower()
+    return bool(_RESPONSES_NAME.match(name))
 
 
 def reasoning_profile(profile: ModelProfile) -> ModelProfile:

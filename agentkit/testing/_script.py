@@ -44,6 +44,9 @@ class Reply:
     """AI/ML API's extra `meta` object, sent as is when given."""
     alternatives: tuple[Reply, ...] = ()
     """Further choices for `n > 1` (choice 0 is this reply itself)."""
+    reasoning: str | None = None
+    """A reasoning summary (the Responses dialect sends it as a reasoning item, with an
+    opaque `encrypted_content` the next request should send back)."""
     latency: float = 0.0
     chunk_size: int = 16
     chunk_delay: float = 0.0
@@ -157,6 +160,15 @@ class Renderer:
     def __init__(self) -> None:
         self._completions = 0
         self._calls = 0
+
+    def response_number(self) -> int:
+        """The next response's number (Responses ids are made from it)."""
+        self._completions += 1
+        return self._completions
+
+    def call_ids(self, reply: Reply) -> list[str]:
+        """The ids of a reply's calls (`call_<n>`, numbered across the server's replies)."""
+        return self._call_ids(reply)
 
     def _call_ids(self, reply: Reply) -> list[str]:
         ids = []

@@ -27,7 +27,9 @@ from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.tls import TLSListener
 
 from agentkit.models._chat import ChatModel
+from agentkit.models._responses import ResponsesModel
 
+from ._responses import SSE, input_messages, response_body, response_events, uses_responses
 from ._script import Fault, Renderer, Reply, error_body
 
 __all__ = ["MockChatServer", "RecordedRequest", "Responder"]
@@ -69,7 +71,13 @@ class RecordedRequest:
 
     @property
     def messages(self) -> list[dict[str, Any]]:
-        """The request's `messages` (empty when absent)."""
+        """The request's `messages` (empty when absent).
+
+        A Responses request's `input` is read in the same shape, so a responder answers
+        both dialects.
+        """
+        if uses_responses(self.path):
+            return input_messages(self.body)
         return list(self.body.get("messages", [])) if isinstance(self.body, dict) else []
 
     @property
@@ -193,6 +201,12 @@ class MockChatServer:
         options.setdefault("model", "mock-model")
         return ChatModel(base_url=self.base_url, **options)
 
+    def responses_model(self, **options: Any) -> ResponsesModel:
+        """A `ResponsesModel` pointed at this server (`/v1/responses`), as `chat_model`."""
+        options.setdefault("api_key", "mock-key")
+        options.setdefault("model", "mock-model")
+        return ResponsesModel(base_url=self.base_url, **options)
+
     def _next(self, request: RecordedRequest) -> Reply | Fault:
         with self._lock:
             if self._script:
@@ -250,7 +264,8 @@ class MockChatServer:
         with self._lock:
             self.requests.append(request)
         keep_alive = headers.get("connection", "").lower() != "close"
-        if method != "POST" or not path.partition("?")[0].endswith("/chat/completions"):
+        target = path.partition("?")[0]
+        if method != "POST" or not target.endswith(("/chat/completions", "/responses")):
             await _send_fault(
                 stream, Fault.http(404, message=f"no route for {method} {path}"), keep_alive
             )
@@ -284,6 +299,8 @@ class MockChatServer:
             if item.kind == "status":
                 await _send_fault(stream, item, keep_alive)
                 return keep_alive
+        if uses_responses(request.path):
+            return await self._respond(stream, request, item, model, keep_alive)
         if not request.stream:
             assert isinstance(item, Reply)
             payload = json.dumps(self._renderer.completion(item, model, n)).encode()
@@ -291,6 +308,36 @@ class MockChatServer:
             return keep_alive
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await self._stream(stream, item, model, n, include_usage, keep_alive)
+
+    async def _respond(
+        self,
+        stream: anyio.abc.ByteStream,
+        request: RecordedRequest,
+        item: Reply | Fault,
+        model: str,
+        keep_alive: bool,
+    ) -> bool:
+        """A Responses answer: the Response object, or its events."""
+        reply = item if isinstance(item, Reply) else (item.reply or Reply.text(""))
+        number, ids = self._renderer.response_number(), self._renderer.call_ids(reply)
+        if not request.stream:
+            payload = json.dumps(response_body(reply, model, number, ids)).encode()
+            await _send(stream, 200, "application/json", payload, keep_alive)
+            return keep_alive
+        fault = item if isinstance(item, Fault) else None
+        await stream.send(_head(200, "text/event-stream", keep_alive, chunked=True))
+        for position, event in enumerate(response_events(reply, model, number, ids)):
+            if fault is not None and position == fault.after_events:
+                if fault.kind == "stream_error":  # this dialect's error event
+                    error = {"type": "error", "code": "overloaded", "message": fault.message}
+                    await stream.send(_chunk(SSE(error)) + b"0\r\n\r\n")
+                    return keep_alive
+                return await _stream_fault(stream, fault, keep_alive)
+            if position and reply.chunk_delay:
+                await anyio.sleep(reply.chunk_delay)
+            await stream.send(_chunk(SSE(event)))
+        await stream.send(b"0\r\n\r\n")
+        return keep_alive
 
     async def _stream(
         self,

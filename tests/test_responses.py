@@ -1,0 +1,177 @@
+"""The Responses dialect (`/v1/responses`): a tool loop on the local server, plain and
+streamed, reasoning replayed statelessly, every request valid against OpenAI's published
+Responses schema, and the official openai SDK reading what the server sends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from agentkit import (
+    Agent,
+    ModelConfigurationError,
+    ModelRequest,
+    ModelResponseError,
+    ModelSettings,
+    ModelStreamError,
+    UserMessage,
+    tool,
+)
+from agentkit.models import ResponsesModel, infer_model
+from agentkit.testing import Fault, MockChatServer, Reply, ScriptedCall
+
+from .spec import request_problems
+
+pytestmark = pytest.mark.anyio
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two numbers."""
+    return a + b
+
+
+@pytest.fixture
+def server() -> Iterator[MockChatServer]:
+    with MockChatServer(validate=request_problems) as running:
+        yield running
+    assert running.validation_errors == []
+
+
+def reasoning_script() -> list[Reply]:
+    calls = Reply.tool_calls(("add", {"a": 2, "b": 3}), ("add", {"a": 1, "b": 1}), chunk_size=4)
+    return [Reply(calls=calls.calls, reasoning="Two sums to do.", chunk_size=4),
+            Reply.text("5 and 2.", reasoning="Both came back.")]  # fmt: skip
+
+
+async def drain(model: ResponsesModel, request: ModelRequest) -> None:
+    async with model.stream(request) as deltas:
+        async for _ in deltas:
+            pass
+
+
+async def run(agent: Agent[Any], stream: bool) -> Any:
+    if not stream:
+        return await agent.run("2+3, and 1+1?")
+    async with agent.stream("2+3, and 1+1?") as running:
+        async for _ in running:
+            pass
+    return running.result
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_a_reasoning_tool_loop_replays_its_reasoning(
+    server: MockChatServer, stream: bool
+) -> None:
+    server.add(*reasoning_script())
+    async with server.responses_model(model="gpt-5.4") as model:
+        result = await run(Agent(model, tools=[add]), stream)
+    assert result.output == "5 and 2."
+    results = [m.content for m in result.messages if m.role == "tool"]
+    assert results == ["5", "2"], results
+    (thought,) = result.messages[1].reasoning
+    assert (thought.id, thought.summary) == ("rs_mock_1", "Two sums to do.")
+    first, second = (r.body for r in server.requests)
+    assert server.requests[0].path == "/v1/responses"
+    assert first["store"] is False
+    assert first["include"] == ["reasoning.encrypted_content"]
+    assert first["tools"][0] == {"type": "function", "name": "add", "strict": True,
+                                 "description": "Add two numbers.",
+                                 "parameters": add.definition().parameters}  # fmt: skip
+    replayed = [item for item in second["input"] if item.get("type") == "reasoning"]
+    assert replayed == [{"type": "reasoning", "id": "rs_mock_1",
+                         "summary": [{"type": "summary_text", "text": "Two sums to do."}],
+                         "encrypted_content": thought.encrypted_content}]  # fmt: skip
+    outputs = [i for i in second["input"] if i.get("type") == "function_call_output"]
+    assert [o["call_id"] for o in outputs] == ["call_1", "call_2"]
+    assert result.usage.reasoning_tokens == 8
+    assert result.messages_json()  # reasoning survives the JSON round trip
+
+
+async def test_forced_tools_structured_output_and_limits_on_the_wire(
+    server: MockChatServer,
+) -> None:
+    from pydantic import BaseModel
+
+    class Sum(BaseModel):
+        total: int
+
+    server.add(Reply.tool_calls(("final_result", {"total": 5})))
+    async with server.responses_model() as model:
+        agent = Agent(model, output_type=Sum, settings=ModelSettings(max_tokens=50,
+                                                                     reasoning_effort="low"))  # fmt: skip
+        result = await agent.run("2+3?")
+    assert result.output == Sum(total=5)
+    body = server.requests[0].body
+    assert body["tool_choice"] == "required"  # the output tool: required, then relaxed
+    assert body["max_output_tokens"] == 50
+    assert body["reasoning"] == {"effort": "low"}
+
+
+async def test_an_incomplete_answer_ends_like_a_length_cut(server: MockChatServer) -> None:
+    server.add(Reply(content="half an ans", finish_reason="length"))
+    async with server.responses_model() as model:
+        completion = await model.complete(ModelRequest(messages=[UserMessage(content="hi")]))
+    assert completion.choices[0].finish_reason == "length"
+    assert completion.message.content == "half an ans"
+
+
+async def test_a_failed_stream_is_a_typed_error(server: MockChatServer) -> None:
+    server.add(Fault.stream_error(Reply.text("never whole"), after_events=2))
+    async with server.responses_model() as model:
+        with pytest.raises(ModelStreamError):
+            await drain(model, ModelRequest(messages=[UserMessage(content="hi")]))
+
+
+async def test_n_above_one_is_refused_before_sending(server: MockChatServer) -> None:
+    async with server.responses_model() as model:
+        with pytest.raises(ModelConfigurationError, match="one answer per request"):
+            await model.complete(
+                ModelRequest(messages=[UserMessage(content="hi")], settings=ModelSettings(n=2))
+            )
+    assert server.requests == []
+
+
+async def test_duplicate_call_ids_are_refused(server: MockChatServer) -> None:
+    server.add(Reply.tool_calls(ScriptedCall("add", '{"a":1,"b":1}', id="c"),
+                                ScriptedCall("add", '{"a":9,"b":9}', id="c")))  # fmt: skip
+    async with server.responses_model() as model:
+        with pytest.raises(ModelResponseError, match="'c'"):
+            await Agent(model, tools=[add]).run("add")
+
+
+def test_the_model_string_picks_the_dialect() -> None:
+    env = {"OPENAI_API_KEY": "k", "AIMLAPI_API_KEY": "k"}
+    for spec in ("openai:gpt-5.4", "openai:o3", "openai:gpt-5-codex", "aimlapi:openai/gpt-5-4"):
+        assert isinstance(infer_model(spec, environ=env), ResponsesModel), spec
+    for spec in ("openai:gpt-4.1", "aimlapi:openai/gpt-5-2-chat-latest", "ollama:llama3.2"):
+        assert not isinstance(infer_model(spec, environ=env), ResponsesModel), spec
+    assert isinstance(infer_model("openai:gpt-4.1", environ=env, api="responses"), ResponsesModel)
+    assert not isinstance(infer_model("openai:gpt-5.4", environ=env, api="chat"), ResponsesModel)
+
+
+async def test_the_openai_sdk_reads_the_servers_responses() -> None:
+    """The official client parses what the test server sends, plain and streamed."""
+    import openai
+
+    with MockChatServer() as server:
+        server.add(*reasoning_script(), *reasoning_script())
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="k", max_retries=0)
+        plain = await client.responses.create(model="m", input="hi")
+        calls = [item for item in plain.output if item.type == "function_call"]
+        assert [c.call_id for c in calls] == ["call_1", "call_2"]
+        assert plain.output[0].type == "reasoning"
+        final = await client.responses.create(model="m", input="again")
+        assert final.output_text == "5 and 2."
+        kinds = []
+        async with client.responses.stream(model="m", input="hi") as stream:
+            async for event in stream:
+                kinds.append(event.type)
+            done = await stream.get_final_response()
+        await client.close()
+    assert kinds[0] == "response.created"
+    assert "response.function_call_arguments.delta" in kinds
+    assert kinds[-1] == "response.completed"
+    assert [i.type for i in done.output] == ["reasoning", "function_call", "function_call"]
