@@ -15,7 +15,7 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 # General layout. Each layer imports only from the layers above it in this list (and from its
 # own layer); tests/test_layers.py checks it. Modules are private; this file is the surface.
 #
-# 0. foundation: _exceptions, _version, _private, _redact, _visible
+# 0. foundation: _exceptions, _version, _private, _redact, _visible, _fixed
 # 1. conversation data: _messages, _session
 # 2. tool definition: _docstrings, _strict, _schema, _tool, _toolset
 # 3. model boundary: models (records, the Chat Completions dialect, transport, providers)

@@ -31,6 +31,7 @@ from ._approvals import ApprovalLedger, Decision, check_setup, decided, setup_of
 from ._dispatch import Approver
 from ._events import PendingApprovals, RunEvent, RunResult
 from ._exceptions import AgentRunError, ConfigurationError, HistoryError, run_sync_guard
+from ._fixed import Fixed
 from ._loop import call_event_sink, pending_calls, run_loop, single_error
 from ._messages import Message
 from ._observe import RunInfo, start_observing
@@ -56,7 +57,7 @@ DEFAULT_MAX_TURNS = 10
 Prompt = str | Sequence[Message] | None
 
 
-class Agent(Generic[OutputT]):
+class Agent(Fixed, Generic[OutputT]):
     """A model, instructions and tools, ready to run.
 
     ```python
@@ -70,8 +71,6 @@ class Agent(Generic[OutputT]):
     built at construction, so a change could only make the agent run a tool the model was
     never shown. Make a new `Agent` instead.
     """
-
-    _frozen = False
 
     @overload
     def __init__(
@@ -190,19 +189,10 @@ class Agent(Generic[OutputT]):
         if self.output.tool is not None and self.output.mode == "tool":
             definitions.append(self.output.tool.definition())
         self._definitions = tuple(definitions)  # the same for every run: built once
-        self._frozen = True
+        self._fix()
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        if self._frozen:
-            raise AttributeError(
-                f"an Agent's configuration is fixed; make a new Agent instead of setting {name!r}"
-            )
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if self._frozen:
-            raise AttributeError(f"an Agent's configuration is fixed; {name!r} stays")
-        super().__delattr__(name)
+    def _what(self) -> str:
+        return f"agent {self.name!r}"
 
     @property
     def model(self) -> Model:

@@ -23,6 +23,7 @@ from pydantic_core import from_json, to_jsonable_python
 from typing_extensions import is_typeddict
 
 from ._exceptions import ConfigurationError, ExtractionError, ToolArgumentsError, run_sync_guard
+from ._fixed import Fixed
 from ._messages import (
     AssistantMessage,
     Choice,
@@ -123,7 +124,7 @@ class _Target:
         return JsonSchemaFormat(name=tool.name, schema=tool.parameters, strict=tool.strict or None)
 
 
-class Extractor(Generic[T]):
+class Extractor(Fixed, Generic[T]):
     """A reusable extraction setup: the same type, model and settings for many inputs.
 
     ```python
@@ -184,16 +185,7 @@ class Extractor(Generic[T]):
             overrides["n"] = n
         self.settings = (settings or ModelSettings()).merged(ModelSettings(**overrides))
         self.definitions = tuple(t.definition() for t in self.target.tools.values())
-        object.__setattr__(self, "_frozen", True)
-
-    _frozen = False
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if self._frozen:
-            raise AttributeError(
-                f"an Extractor is fixed once made; make a new one instead of setting {name!r}"
-            )
-        super().__setattr__(name, value)
+        self._fix()
 
     @property
     def model(self) -> Model:

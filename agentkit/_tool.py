@@ -22,6 +22,7 @@ from pydantic_core import PydanticSerializationError, to_json
 
 from ._docstrings import DocstringStyle
 from ._exceptions import ToolDefinitionError, ToolResultError
+from ._fixed import Fixed
 from ._messages import Usage
 from ._schema import FunctionSchema, function_schema
 
@@ -119,7 +120,7 @@ def _is_run_context(annotation: Any) -> bool:
     return annotation is RunContext or get_origin(annotation) is RunContext
 
 
-class Tool(Generic[P, R]):
+class Tool(Fixed, Generic[P, R]):
     """A Python callable the model can call, with its name, description and JSON schema.
 
     Make one with `@tool`, `Tool(function, ...)` or `Tool.from_model(Model)`. The tool stays
@@ -179,23 +180,10 @@ class Tool(Generic[P, R]):
         )
         self._setup(schema, description, strict)
         functools.update_wrapper(self, function, updated=())
-        object.__setattr__(self, "_frozen", True)
+        self._fix()  # a definition an agent already sent must not change silently
 
-    _frozen = False
-    """Set once a tool is made: a definition an agent already sent must not change silently."""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if self._frozen:
-            raise AttributeError(
-                f"tool {self.name!r} is fixed once made; make a new one instead of setting "
-                f"{name!r} (e.g. tool(function, {name}=...))"
-            )
-        super().__setattr__(name, value)
-
-    def __delattr__(self, name: str) -> None:
-        if self._frozen:
-            raise AttributeError(f"tool {self.name!r} is fixed once made; {name!r} stays")
-        super().__delattr__(name)
+    def _what(self) -> str:
+        return f"tool {self.name!r}"
 
     def _setup(self, schema: FunctionSchema, description: str | None, strict: bool | None) -> None:
         if strict and schema.strict_parameters is None:

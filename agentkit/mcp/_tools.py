@@ -82,7 +82,7 @@ class MCPTool(Tool[..., Any]):
         self._strict_schema = strict
         self._problems = tuple(problems)
         self.function = self._call
-        object.__setattr__(self, "_frozen", True)
+        self._fix()
 
     @property
     def parameters(self) -> dict[str, Any]:
