@@ -175,3 +175,28 @@ async def test_the_openai_sdk_reads_the_servers_responses() -> None:
     assert "response.function_call_arguments.delta" in kinds
     assert kinds[-1] == "response.completed"
     assert [i.type for i in done.output] == ["reasoning", "function_call", "function_call"]
+
+
+# -- reasoning on Chat Completions (DeepSeek, Kimi, GLM, vLLM: reasoning_content) ----------
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("field", [None, "reasoning_content"])
+async def test_chat_reasoning_is_read_and_replayed_where_the_profile_says(
+    server: MockChatServer, stream: bool, field: str | None
+) -> None:
+    from agentkit.models import ModelProfile
+
+    server.add(*reasoning_script())
+    chat = server.chat_model(
+        model="openai/gpt-5-2-chat-latest", profile=ModelProfile(reasoning_field=field)
+    )
+    async with chat as model:
+        result = await run(Agent(model, tools=[add]), stream)
+    assert result.output == "5 and 2."
+    assert result.messages[1].reasoning[0].summary == "Two sums to do."
+    sent = [m for m in server.requests[1].body["messages"] if m["role"] == "assistant"]
+    if field is None:
+        assert "reasoning_content" not in sent[0]
+    else:
+        assert sent[0]["reasoning_content"] == "Two sums to do."

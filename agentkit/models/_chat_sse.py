@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentkit._exceptions import ModelResponseError, ModelStreamError
-from agentkit._messages import AssistantMessage, Choice, Completion, ToolCall, Usage
+from agentkit._messages import AssistantMessage, Choice, Completion, Reasoning, ToolCall, Usage
 
 from ._base import (
     RefusalDelta,
@@ -26,7 +26,7 @@ from ._base import (
     ToolCallReady,
     ToolCallStarted,
 )
-from ._chat_wire import decode_usage
+from ._chat_wire import decode_usage, read_reasoning_field
 from ._wire_read import (
     short_repr,
     wire_arguments,
@@ -148,6 +148,7 @@ class _CallState:
 class _ChoiceState:
     content: list[str] = field(default_factory=list)
     refusal: list[str] = field(default_factory=list)
+    reasoning: list[str] = field(default_factory=list)
     calls: dict[int, _CallState] = field(default_factory=dict)
     finish_reason: str | None = None
 
@@ -205,6 +206,9 @@ class StreamAccumulator:
                     content="".join(state.content) if state.content else None,
                     tool_calls=tuple(call.record() for _, call in sorted(state.calls.items())),
                     refusal="".join(state.refusal) if state.refusal else None,
+                    reasoning=(
+                        (Reasoning(summary="".join(state.reasoning)),) if state.reasoning else ()
+                    ),
                 ),
                 finish_reason=state.finish_reason,
             )
@@ -228,6 +232,9 @@ class StreamAccumulator:
         if content:
             state.content.append(content)
             out.append(TextDelta(index, content))
+        thought = read_reasoning_field(delta, f"{where}.delta")
+        if thought:
+            state.reasoning.append(thought)
         refusal = wire_text(delta.get("refusal"), f"{where}.delta.refusal")
         if refusal:
             state.refusal.append(refusal)

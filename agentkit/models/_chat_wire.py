@@ -21,6 +21,7 @@ from agentkit._messages import (
     DeveloperMessage,
     ImagePart,
     Message,
+    Reasoning,
     SystemMessage,
     TextPart,
     ToolCall,
@@ -74,7 +75,10 @@ def encode_request(
     settings = request.settings
     body: dict[str, Any] = {
         "model": model,
-        "messages": [encode_message(m, profile.instructions_role) for m in request.messages],
+        "messages": [
+            encode_message(m, profile.instructions_role, profile.reasoning_field)
+            for m in request.messages
+        ],
     }
     if settings.max_tokens is not None:
         body[profile.max_tokens_field] = settings.max_tokens
@@ -210,10 +214,13 @@ def _tool(definition: ToolDefinition, strict_ok: bool) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
-def encode_message(message: Message, instructions_role: str | None = None) -> dict[str, Any]:
+def encode_message(
+    message: Message, instructions_role: str | None = None, reasoning_field: str | None = None
+) -> dict[str, Any]:
     """Encode one message record in the wire format.
 
-    `instructions_role` sends system and developer messages in that role.
+    `instructions_role` sends system and developer messages in that role; `reasoning_field`
+    sends an answer's reasoning back in that field (where the provider needs it).
     """
     if isinstance(message, SystemMessage | DeveloperMessage):
         encoded = message.model_dump()
@@ -226,7 +233,10 @@ def encode_message(message: Message, instructions_role: str | None = None) -> di
         if isinstance(message.content, str):
             return {"role": "user", "content": message.content}
         return {"role": "user", "content": [_encode_part(part) for part in message.content]}
-    return _encode_assistant(message)
+    encoded = _encode_assistant(message)
+    if reasoning_field is not None and message.reasoning:
+        encoded[reasoning_field] = "\n\n".join(r.summary for r in message.reasoning if r.summary)
+    return encoded
 
 
 def _encode_part(part: TextPart | ImagePart) -> dict[str, Any]:
@@ -301,12 +311,14 @@ def _decode_choice(data: Any, position: int) -> Choice:
             f"{where}.message.tool_calls: two or more calls have the id {repeated[0]!r}; "
             "each call of an answer needs its own id (nothing was run)"
         )
+    thought = read_reasoning_field(message, f"{where}.message")
     return Choice(
         index=wire_count(choice.get("index"), f"{where}.index", default=position),
         message=AssistantMessage(
             content=wire_content(message.get("content"), f"{where}.message.content"),
             tool_calls=tuple(calls),
             refusal=wire_text(message.get("refusal"), f"{where}.message.refusal"),
+            reasoning=(Reasoning(summary=thought),) if thought else (),
         ),
         finish_reason=wire_text(choice.get("finish_reason"), f"{where}.finish_reason"),
     )
@@ -320,6 +332,22 @@ def _decode_call(data: Any, where: str) -> ToolCall:
         name=wire_text(function.get("name"), f"{where}.function.name") or "",
         arguments=wire_arguments(function.get("arguments"), f"{where}.function.arguments"),
     )
+
+
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+"""Where Chat Completions servers put a reasoning model's thinking (DeepSeek, vLLM, Kimi,
+GLM: `reasoning_content`; OpenRouter and AI/ML API: `reasoning`)."""
+
+
+def read_reasoning_field(message: dict[str, Any], where: str) -> str:
+    """The reasoning text of a message or delta (empty when it has none)."""
+    for name in REASONING_FIELDS:
+        text = message.get(name)
+        if isinstance(text, str) and text:
+            return text
+        if text is not None and not isinstance(text, str):
+            wire_text(text, f"{where}.{name}")  # a wrong type is named, as for other fields
+    return ""
 
 
 def decode_usage(data: Any, meta: Any = None) -> Usage:

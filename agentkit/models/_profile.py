@@ -81,6 +81,10 @@ class ModelProfile:
     dialect: Literal["chat", "responses"] = "chat"
     """Which of OpenAI's two dialects the model speaks for tools: Chat Completions, or
     Responses (`/v1/responses`; the reasoning models that refuse tools on the other)."""
+    reasoning_field: Literal["reasoning_content", "reasoning"] | None = None
+    """Chat Completions: the field in which the model's reasoning goes back in the history of
+    a tool loop (DeepSeek, Kimi, GLM and vLLM serving them answer 400 when it is dropped).
+    Reasoning is read from either field whatever this says; it is sent back only here."""
     reasoning_replay: bool = True
     """Responses: ask for reasoning encrypted (`include: ["reasoning.encrypted_content"]`)
     and send it back in the next request, so nothing is stored at the provider."""

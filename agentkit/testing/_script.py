@@ -45,8 +45,9 @@ class Reply:
     alternatives: tuple[Reply, ...] = ()
     """Further choices for `n > 1` (choice 0 is this reply itself)."""
     reasoning: str | None = None
-    """A reasoning summary (the Responses dialect sends it as a reasoning item, with an
-    opaque `encrypted_content` the next request should send back)."""
+    """The model's reasoning: on Chat Completions as `reasoning_content` (as DeepSeek and
+    vLLM send it), on Responses as a reasoning item with a summary and an opaque
+    `encrypted_content` the next request should send back."""
     latency: float = 0.0
     chunk_size: int = 16
     chunk_delay: float = 0.0
@@ -200,6 +201,8 @@ class Renderer:
             "content": reply.content,
             "refusal": reply.refusal,
         }
+        if reply.reasoning is not None:  # as DeepSeek, vLLM, Kimi and GLM send it
+            message["reasoning_content"] = reply.reasoning
         if reply.calls:
             message["tool_calls"] = [
                 {
@@ -241,6 +244,8 @@ class Renderer:
             return {"index": index, "delta": content, "logprobs": None, "finish_reason": finish}
 
         yield delta({"role": "assistant", "content": ""})
+        for piece in _pieces(reply.reasoning or "", reply.chunk_size):
+            yield delta({"reasoning_content": piece})
         for piece in _pieces(reply.content or "", reply.chunk_size):
             yield delta({"content": piece})
         for piece in _pieces(reply.refusal or "", reply.chunk_size):
