@@ -149,3 +149,23 @@ async def test_a_tool_loop_through_the_proxy(
     assert first["tool_choice"] == "required"
     tool_messages = [m for m in second["messages"] if m["role"] == "tool"]
     assert [m["content"] for m in tool_messages] == ["5", "30"]
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_a_responses_tool_loop_through_the_proxy(
+    proxy_url: str, upstream: MockChatServer, streamed: bool
+) -> None:
+    """The Responses dialect (`/v1/responses`) through LiteLLM's proxy to the scripted
+    upstream: whichever dialect the proxy speaks to it, the loop completes."""
+    upstream.add(
+        Reply.tool_calls(("add", {"a": 2, "b": 3}), chunk_size=4),
+        Reply.text("5.", chunk_size=3),
+    )
+    env = {"LITELLM_PROXY_API_BASE": proxy_url, "LITELLM_PROXY_API_KEY": MASTER_KEY}
+    responses = infer_model("litellm:upstream", environ=env, api="responses",
+                            retry=RetryPolicy(max_retries=0))  # fmt: skip
+    async with responses as chat:
+        result, _ = await run_agent(Agent(chat, tools=[add]), "Add", streamed=streamed)
+    assert result.output == "5."
+    assert [m.content for m in result.messages if m.role == "tool"] == ["5"]
+    assert "/v1/responses" in {r.path for r in upstream.requests}  # passed through natively
