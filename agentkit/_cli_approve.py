@@ -27,7 +27,7 @@ _SETUP_FLAGS = (
     ("system_file", "--system-file"), ("schema", "--schema"),
     ("model", "--model"), ("base_url", "--base-url"), ("api_key_env", "--api-key-env"),
     ("max_turns", "--max-turns"), ("tool_choice", "--tool-choice"), ("max_tokens", "--max-tokens"),
-    ("seed", "--seed"),
+    ("seed", "--seed"), ("api", "--api"),
 )  # fmt: skip
 """The `agentkit run` options that set a run up, repeated by the printed `approve` command."""
 

@@ -43,6 +43,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGrou
         "prefer --api-key-env); none is needed for a server on this machine",
     )
     group.add_argument(
+        "--api", choices=("chat", "responses"),
+        help="the dialect: chat (/chat/completions) or responses (/responses); by default "
+        "the one the model needs (GPT-5.4 and later, o-series, codex, pro: responses)",
+    )  # fmt: skip
+    group.add_argument(
         "--allow-http", action="store_true",
         help="send the key over plain http:// to a server beyond this machine (refused "
         "otherwise: anyone on the way can read it)",
@@ -75,7 +80,8 @@ def chat_model(options: argparse.Namespace) -> ChatModel:
             raise UsageError(f"--api-key-env {options.api_key_env}: that variable is not set")
         overrides["api_key"] = key
     try:
-        model = infer_model(model_string(options.model, options.base_url), **overrides)
+        api = getattr(options, "api", None)
+        model = infer_model(model_string(options.model, options.base_url), api=api, **overrides)
     except ModelConfigurationError as error:
         raise UsageError(f"--model: {_in_flags(str(error))}") from None
     if model.sends_key_in_clear and not getattr(options, "allow_http", False):

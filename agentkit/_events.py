@@ -2,7 +2,7 @@
 
 Events are frozen records with a literal `kind`, named in the past tense. A streamed run
 yields the model's deltas (`TextDelta`, `ToolCallStarted`, `ToolCallArgumentsDelta`,
-`ToolCallReady`, `RefusalDelta`) as they arrive, and the loop's own events below.
+`ToolCallReady`, `RefusalDelta`, `ReasoningDelta`) as they arrive, and the loop's own events below.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from ._messages import (
 from ._private import seal, sealed
 from ._tool import canonical_arguments
 from .models._base import (
+    ReasoningDelta,
     RefusalDelta,
     TextDelta,
     ToolCallArgumentsDelta,
@@ -144,6 +145,7 @@ class RunEnded:
 RunEvent = (
     TextDelta
     | RefusalDelta
+    | ReasoningDelta
     | ToolCallStarted
     | ToolCallArgumentsDelta
     | ToolCallReady

@@ -200,3 +200,36 @@ async def test_chat_reasoning_is_read_and_replayed_where_the_profile_says(
         assert "reasoning_content" not in sent[0]
     else:
         assert sent[0]["reasoning_content"] == "Two sums to do."
+
+
+async def test_reasoning_arrives_as_events_on_both_dialects(server: MockChatServer) -> None:
+    from agentkit import ReasoningDelta
+
+    for made in (server.responses_model, server.chat_model):
+        server.add(Reply.text("Done.", reasoning="Thinking it through.", chunk_size=5))
+        model = made(model="openai/gpt-5-2-chat-latest")
+        async with model, Agent(model).stream("Go") as run:
+            thinking = [e.text async for e in run if isinstance(e, ReasoningDelta)]
+        assert "".join(thinking) == "Thinking it through.", made
+
+
+def test_the_command_line_can_force_the_dialect(server: MockChatServer) -> None:
+    from .test_cli import agentkit
+
+    server.add(Reply.text("hi"))
+    done = agentkit("run", "hello", "--api", "responses", "--model", "gpt-5.2",
+                    "--no-session", server=server, stdin="")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert server.requests[0].path == "/v1/responses"
+
+
+async def test_verbosity_goes_where_each_dialect_wants_it(server: MockChatServer) -> None:
+    server.add(Reply.text("a"), Reply.text("b"))
+    settings = ModelSettings(verbosity="low")
+    request = ModelRequest(messages=[UserMessage(content="hi")], settings=settings)
+    async with server.responses_model() as responses:
+        await responses.complete(request)
+    async with server.chat_model(model="openai/gpt-5-2-chat-latest") as chat:
+        await chat.complete(request)
+    assert server.requests[0].body["text"] == {"verbosity": "low"}
+    assert server.requests[1].body["verbosity"] == "low"

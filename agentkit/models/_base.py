@@ -25,6 +25,7 @@ __all__ = [
     "Model",
     "ModelRequest",
     "ModelSettings",
+    "ReasoningDelta",
     "RefusalDelta",
     "ResponseCompleted",
     "ResponseFormat",
@@ -68,6 +69,7 @@ ResponseFormat = TextFormat | JsonObjectFormat | JsonSchemaFormat
 
 ReasoningEffort = Literal["none", "minimal", "low", "medium", "high", "xhigh", "max"]
 ServiceTier = Literal["auto", "default", "flex", "scale", "priority", "fast"]
+Verbosity = Literal["low", "medium", "high"]
 ToolChoiceMode = Literal["none", "auto", "required"]
 """The `tool_choice` keywords; any other `tool_choice` value names a tool."""
 TOOL_CHOICE_MODES: tuple[ToolChoiceMode, ...] = get_args(ToolChoiceMode)
@@ -104,6 +106,9 @@ class ModelSettings(FrozenRecord):
     logit_bias: Mapping[str, int] | None = None
     """Token id (as a string) to a bias from -100 to 100."""
     reasoning_effort: ReasoningEffort | None = None
+    verbosity: Verbosity | None = None
+    """How long the answer should be (GPT-5 and later): `verbosity` on Chat Completions,
+    `text.verbosity` on Responses."""
     """How hard a reasoning model thinks before it answers."""
     user: str | None = None
     """A stable id of your end user (OpenAI now prefers `safety_identifier`, via extra_body)."""
@@ -173,6 +178,15 @@ class RefusalDelta:
 
 
 @dataclass(frozen=True, slots=True)
+class ReasoningDelta:
+    """A piece of the model's reasoning (its summary) arrived: a UI can show "thinking"."""
+
+    choice: int
+    text: str
+    kind: Literal["reasoning_delta"] = "reasoning_delta"
+
+
+@dataclass(frozen=True, slots=True)
 class ToolCallStarted:
     """The model began a tool call: its id and name are known, its arguments not yet."""
 
@@ -216,6 +230,7 @@ class ResponseCompleted:
 StreamDelta = (
     TextDelta
     | RefusalDelta
+    | ReasoningDelta
     | ToolCallStarted
     | ToolCallArgumentsDelta
     | ToolCallReady

@@ -18,6 +18,7 @@ from agentkit._exceptions import ModelResponseError, ModelStreamError
 from agentkit._messages import AssistantMessage, Choice, Completion, Reasoning, ToolCall, Usage
 
 from ._base import (
+    ReasoningDelta,
     RefusalDelta,
     ResponseCompleted,
     StreamDelta,
@@ -235,6 +236,7 @@ class StreamAccumulator:
         thought = read_reasoning_field(delta, f"{where}.delta")
         if thought:
             state.reasoning.append(thought)
+            out.append(ReasoningDelta(index, thought))
         refusal = wire_text(delta.get("refusal"), f"{where}.delta.refusal")
         if refusal:
             state.refusal.append(refusal)

@@ -103,8 +103,8 @@ def encode_request(
 
 _PLAIN_SETTINGS = (
     "n", "seed", "temperature", "top_p", "presence_penalty", "frequency_penalty", "logprobs",
-    "top_logprobs", "reasoning_effort", "user", "service_tier", "stop", "logit_bias",
-    "metadata",
+    "top_logprobs", "reasoning_effort", "verbosity", "user", "service_tier", "stop",
+    "logit_bias", "metadata",
 )  # fmt: skip
 """Settings sent under their own name when set (tuples as lists, mappings as objects)."""
 

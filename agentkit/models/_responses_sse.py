@@ -18,6 +18,7 @@ from agentkit._exceptions import ModelResponseError, ModelStreamError
 from agentkit._messages import AssistantMessage, Choice, Completion, ToolCall, Usage
 
 from ._base import (
+    ReasoningDelta,
     ResponseCompleted,
     StreamDelta,
     TextDelta,
@@ -67,6 +68,9 @@ class ResponsesAccumulator:
             text = wire_text(event.get("delta"), "delta") or ""
             self._text.append(text)
             return [TextDelta(0, text)] if text else []
+        if kind == "response.reasoning_summary_text.delta":
+            text = wire_text(event.get("delta"), "delta") or ""
+            return [ReasoningDelta(0, text)] if text else []
         if kind == "response.output_item.added":
             return self._added(event)
         if kind == "response.function_call_arguments.delta":

@@ -97,8 +97,13 @@ def encode_responses_request(
             SettingDroppedWarning,
             stacklevel=4,
         )
+    text: dict[str, Any] = {}
     if settings.response_format is not None:
-        body["text"] = {"format": _text_format(settings.response_format.model_dump(by_alias=True))}
+        text["format"] = _text_format(settings.response_format.model_dump(by_alias=True))
+    if settings.verbosity is not None:
+        text["verbosity"] = settings.verbosity
+    if text:
+        body["text"] = text
     if settings.extra_body:
         body.update(settings.extra_body)
     return body
