@@ -197,7 +197,7 @@ async def test_a_local_server_with_its_optional_key_gets_it(
     ("provider", "model", "tokens", "role", "temperature"),
     [
         ("openai", "gpt-5", "max_completion_tokens", "developer", False),
-        ("openai", "o4-mini-2025-04-16", "max_completion_tokens", "developer", False),
+        ("openai", "gpt-5.1-mini", "max_completion_tokens", "developer", False),
         ("openai", "gpt-5-chat-latest", "max_completion_tokens", "system", True),
         ("azure", "gpt-5-mini", "max_completion_tokens", "developer", False),
         ("aimlapi", "openai/gpt-5", "max_tokens", "system", False),

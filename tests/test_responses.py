@@ -233,3 +233,100 @@ async def test_verbosity_goes_where_each_dialect_wants_it(server: MockChatServer
         await chat.complete(request)
     assert server.requests[0].body["text"] == {"verbosity": "low"}
     assert server.requests[1].body["verbosity"] == "low"
+
+
+# -- what the loop does, on the Responses dialect (one test each) --------------------------
+
+
+@tool(requires_approval=True)
+def transfer(to: str, amount: int) -> str:
+    """Move money."""
+    return f"moved {amount} to {to}"
+
+
+async def test_deferred_approvals_resume_on_responses(server: MockChatServer) -> None:
+    from agentkit import DEFER, PendingApprovals
+
+    server.add(Reply(calls=Reply.tool_calls(("transfer", {"to": "a", "amount": 1})).calls,
+                     reasoning="Pay a."), Reply.text("Paid."))  # fmt: skip
+    async with server.responses_model() as model:
+        agent = Agent(model, tools=[transfer], approver=DEFER)
+        stopped = await agent.run("pay")
+        assert stopped.pending is not None
+        state = PendingApprovals.from_json(stopped.pending.to_json())
+        assert state.messages[-1].reasoning[0].summary == "Pay a."  # kept in the state
+        result = await agent.resume(state, {state.pending[0].id: True})
+    assert result.output == "Paid."
+    assert any(i.get("type") == "reasoning" for i in server.requests[1].body["input"])
+
+
+async def test_sessions_cache_and_extraction_on_responses(
+    server: MockChatServer, tmp_path: Any
+) -> None:
+    from pydantic import BaseModel
+
+    from agentkit import ResponseCache, SQLiteSession, extract
+
+    class City(BaseModel):
+        name: str
+
+    server.add(Reply.text("Hello.", reasoning="Greet."), Reply.text("Again."),
+               Reply.tool_calls(("City", {"name": "Oslo"})))  # fmt: skip
+    session = SQLiteSession(tmp_path / "s.sqlite3", "r")
+    cache = ResponseCache(tmp_path / "c.sqlite3")
+    async with server.responses_model() as model:
+        agent = Agent(cache.wrap(model))
+        await agent.run("hi", session=session)
+        again = await agent.run("hi again", session=session)
+        assert again.messages[1].reasoning[0].summary == "Greet."  # read back from the session
+        city = await extract(City, "Oslo is a city.", model=model)
+    assert city == City(name="Oslo")
+    assert len(server.requests) == 3
+
+
+async def test_otel_and_the_timeline_see_responses_runs(
+    server: MockChatServer, tmp_path: Any
+) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    import agentkit
+    from agentkit.otel import uninstrument
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    agentkit.instrument(provider)
+    try:
+        server.add(*reasoning_script())
+        trace = tmp_path / "run.jsonl"
+        async with server.responses_model(model="gpt-5.4") as model:
+            await Agent(model, tools=[add]).run("2+3?", trace_to=trace)
+    finally:
+        uninstrument()
+    names = sorted(span.name for span in exporter.get_finished_spans())
+    assert names.count("chat gpt-5.4") == 2
+    assert names.count("execute_tool add") == 2
+    assert '"event": "request_started"' in trace.read_text()
+
+
+async def test_a_batch_and_mcp_tools_on_responses(server: MockChatServer, tmp_path: Any) -> None:
+    import sys
+
+    from agentkit.batch import run_batch
+    from agentkit.mcp import MCPServerStdio
+
+    time_server = MCPServerStdio(
+        sys.executable, ["-m", "mcp_server_time", "--local-timezone", "UTC"]
+    )
+    server.add(Reply.tool_calls(("get_current_time", {"timezone": "UTC"})), Reply.text("Noon."),
+               Reply.text("one"), Reply.text("two"))  # fmt: skip
+    async with server.responses_model() as model:
+        async with Agent(model, toolsets=[time_server]) as agent:
+            result = await agent.run("Time?")
+        summary = await run_batch(Agent(model), [{"prompt": "a"}, {"prompt": "b"}],
+                                  journal=tmp_path / "j", concurrency=1)  # fmt: skip
+    assert result.output == "Noon."
+    assert '"timezone"' in next(m.content for m in result.messages if m.role == "tool")
+    assert summary.done == 2
