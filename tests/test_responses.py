@@ -330,3 +330,29 @@ async def test_a_batch_and_mcp_tools_on_responses(server: MockChatServer, tmp_pa
     assert result.output == "Noon."
     assert '"timezone"' in next(m.content for m in result.messages if m.role == "tool")
     assert summary.done == 2
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_agent_named_openai_gpt_5_4_runs_a_reasoning_loop_on_the_local_server(
+    server: MockChatServer, stream: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The issue's own test: the model string alone picks the dialect."""
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-local")
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    server.add(*reasoning_script())
+    agent = Agent("openai:gpt-5.4", tools=[add])
+    try:
+        result = await run(agent, stream)
+    finally:
+        await agent.model.aclose()
+    assert isinstance(agent.model, ResponsesModel)
+    assert result.output == "5 and 2."
+    assert [r.path for r in server.requests] == ["/v1/responses", "/v1/responses"]
+    assert any(i.get("type") == "reasoning" for i in server.requests[1].body["input"])
+
+
+async def test_a_malformed_event_is_a_model_response_error(server: MockChatServer) -> None:
+    server.add(Fault.malformed_json())
+    async with server.responses_model(retry=None) as model:
+        with pytest.raises(ModelResponseError, match="not valid JSON"):
+            await drain(model, ModelRequest(messages=[UserMessage(content="hi")]))

@@ -326,6 +326,9 @@ class MockChatServer:
             return keep_alive
         fault = item if isinstance(item, Fault) else None
         await stream.send(_head(200, "text/event-stream", keep_alive, chunked=True))
+        if fault is not None and fault.kind == "malformed":
+            await stream.send(_chunk(b"event: response.created\ndata: {not json\n\n"))
+            fault = None
         for position, event in enumerate(response_events(reply, model, number, ids)):
             if fault is not None and position == fault.after_events:
                 if fault.kind == "stream_error":  # this dialect's error event
