@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
@@ -147,6 +147,9 @@ class AssistantMessage(FrozenRecord):
     refusal: str | None = None
     reasoning: tuple[Reasoning, ...] = ()
     """The reasoning that led to this answer, in order (reasoning models only)."""
+    provider_items: tuple[dict[str, Any], ...] = ()
+    """Output items agentkit does not read (Responses: a built-in tool's call, a newer kind),
+    kept as they came and sent back with the conversation, never acted on."""
 
 
 class ToolMessage(FrozenRecord):

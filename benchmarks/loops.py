@@ -156,11 +156,23 @@ def _pydantic_ai_agent(url: str, delay: float) -> Any:
     return Agent(model, instructions="Be brief.", tools=[tool_body(delay)])
 
 
-def _agentkit_agent(url: str, delay: float) -> Any:
+def _agentkit_agent(url: str, delay: float, dialect: str = "chat") -> Any:
     from agentkit import Agent, ChatModel, tool
+    from agentkit.models import ResponsesModel
 
-    model = ChatModel(base_url=url, api_key="mock-key", model="mock-model")
+    kind = ResponsesModel if dialect == "responses" else ChatModel
+    model = kind(base_url=url, api_key="mock-key", model="mock-model")
     return Agent(model, instructions="Be brief.", tools=[tool(tool_body(delay))])
+
+
+def agentkit_responses(url: str, delay: float) -> Runner:
+    """The same agentkit loop on the Responses dialect (`/v1/responses`)."""
+    agent = _agentkit_agent(url, delay, "responses")
+
+    async def run() -> Any:
+        return (await agent.run("Weather?")).output
+
+    return run
 
 
 def agentkit_instrumented(url: str, delay: float) -> Runner:
@@ -186,6 +198,7 @@ LOOPS: dict[str, Callable[[str, float], Runner]] = {
     "openai-agents": openai_agents,
     "pydantic-ai": pydantic_ai,
     "agentkit": agentkit_agent,
+    "agentkit-responses": agentkit_responses,
 }
 
 

@@ -128,7 +128,7 @@ SCENARIOS = {
         0.0,
         (200, 40),
         "cpu_per_unit",
-        PEERS,
+        [*PEERS, "agentkit-responses"],
         description="CPU ms per 2-request tool loop, sequential, 0 ms latency",
     ),
     "tool-loop-wall": Scenario(

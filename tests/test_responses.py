@@ -356,3 +356,44 @@ async def test_a_malformed_event_is_a_model_response_error(server: MockChatServe
     async with server.responses_model(retry=None) as model:
         with pytest.raises(ModelResponseError, match="not valid JSON"):
             await drain(model, ModelRequest(messages=[UserMessage(content="hi")]))
+
+
+def test_output_items_agentkit_does_not_read_are_kept_and_sent_back() -> None:
+    from agentkit.models._profile import ModelProfile
+    from agentkit.models._responses_wire import decode_response, encode_responses_request
+
+    search = {"type": "web_search_call", "id": "ws_1", "status": "completed",
+              "action": {"type": "search", "query": "oslo"}}  # fmt: skip
+    completion = decode_response({
+        "id": "resp_1", "status": "completed", "model": "m",
+        "output": [search, {"type": "message", "role": "assistant", "content": [
+            {"type": "output_text", "text": "Found it.", "annotations": []}]}],
+    })  # fmt: skip
+    message = completion.message
+    assert message.content == "Found it."
+    assert message.provider_items == (search,)
+    request = ModelRequest(messages=[UserMessage(content="where?"), message])
+    body = encode_responses_request(request, model="m", stream=False, profile=ModelProfile())
+    assert search in body["input"]
+    assert not request_problems(body)
+
+
+async def test_store_is_an_explicit_choice(server: MockChatServer) -> None:
+    server.add(Reply.text("kept"))
+    async with server.responses_model(store=True) as model:
+        await model.complete(ModelRequest(messages=[UserMessage(content="hi")]))
+    body = server.requests[0].body
+    assert body["store"] is True
+    assert "include" not in body
+
+
+async def test_reasoning_details_are_read_on_chat(server: MockChatServer) -> None:
+    from agentkit.models._chat_wire import decode_completion
+
+    completion = decode_completion({
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": "4.",
+            "reasoning_details": [{"type": "reasoning.text", "text": "2+2 is 4."},
+                                  {"type": "reasoning.encrypted", "data": "xyz"}]}}],
+    })  # fmt: skip
+    assert completion.message.reasoning[0].summary == "2+2 is 4."

@@ -340,7 +340,20 @@ GLM: `reasoning_content`; OpenRouter and AI/ML API: `reasoning`)."""
 
 
 def read_reasoning_field(message: dict[str, Any], where: str) -> str:
-    """The reasoning text of a message or delta (empty when it has none)."""
+    """The reasoning text of a message or delta (empty when it has none).
+
+    `reasoning_details` (OpenRouter, AI/ML API: a list of typed parts) gives the text of its
+    text and summary parts; encrypted parts have none to show.
+    """
+    details = message.get("reasoning_details")
+    if isinstance(details, list):
+        texts = [
+            str(part.get("text") or part.get("summary") or "")
+            for part in details
+            if isinstance(part, dict)
+        ]
+        if any(texts):
+            return "".join(texts)
     for name in REASONING_FIELDS:
         text = message.get(name)
         if isinstance(text, str) and text:

@@ -32,18 +32,32 @@ class ResponsesModel(ChatModel):
 
     _PATH = "/responses"
 
-    def __init__(self, **options: Any) -> None:
+    def __init__(self, *, store: bool = False, **options: Any) -> None:
+        """Configure the endpoint (the options are `ChatModel`'s).
+
+        Args:
+            store: Let the provider keep each response (`store: true`); by default nothing
+                is stored there and reasoning is replayed from its encrypted content. The
+                whole conversation is sent either way (`previous_response_id` is not used).
+            options: As for `ChatModel`.
+        """
         super().__init__(**options)
-        if self.profile.dialect != "responses":  # the profile says which dialect it speaks
-            self.profile = dataclasses.replace(self.profile, dialect="responses")
+        self.store = store
+        changes: dict[str, Any] = {"dialect": "responses"}
+        if store:  # the provider keeps the reasoning: nothing encrypted to replay
+            changes["reasoning_replay"] = False
+        self.profile = dataclasses.replace(self.profile, **changes)
 
     def __repr__(self) -> str:
         return "Responses" + super().__repr__().removeprefix("Chat")
 
     def _encode(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
-        return encode_responses_request(
+        body = encode_responses_request(
             request, model=self.model, stream=stream, profile=self.profile
         )
+        if self.store:
+            body["store"] = True
+        return body
 
     def _decode(self, data: Any) -> Completion:
         return decode_response(data)

@@ -123,6 +123,7 @@ def encode_input(message: Message) -> list[dict[str, Any]]:
              "output": message.content}
         ]  # fmt: skip
     items: list[dict[str, Any]] = [_reasoning_item(r) for r in message.reasoning if r.id]
+    items += [dict(item) for item in message.provider_items]
     if message.content:
         items.append({"role": "assistant", "content": message.content})
     items += [
@@ -193,8 +194,11 @@ def decode_response(data: Any) -> Completion:
     calls: list[ToolCall] = []
     reasoning: list[Reasoning] = []
     refusal: list[str] = []
+    kept: list[dict[str, Any]] = []
     for n, item in enumerate(wire_list(response.get("output"), "response.output")):
-        _read_item(wire_object(item, f"output[{n}]"), texts, calls, reasoning, refusal)
+        item = wire_object(item, f"output[{n}]")
+        if not _read_item(item, texts, calls, reasoning, refusal):
+            kept.append(item)
     if repeated := repeated_call_ids(calls):
         raise ModelResponseError(
             f"response.output: two or more function calls have the call_id {repeated[0]!r}; "
@@ -205,6 +209,7 @@ def decode_response(data: Any) -> Completion:
         tool_calls=tuple(calls),
         refusal="".join(refusal) or None,
         reasoning=tuple(reasoning),
+        provider_items=tuple(kept),
     )
     return Completion(
         id=wire_text(response.get("id"), "response.id") or "",
@@ -221,7 +226,8 @@ def _read_item(
     calls: list[ToolCall],
     reasoning: list[Reasoning],
     refusal: list[str],
-) -> None:
+) -> bool:
+    """Read `item` into the lists; False when it is not a kind agentkit reads."""
     kind = item.get("type")
     if kind == "message":
         for part in wire_list(item.get("content"), "message.content"):
@@ -240,8 +246,10 @@ def _read_item(
         )
     elif kind == "reasoning":
         reasoning.append(read_reasoning(item))
-    else:  # a built-in tool's item, or something newer: not ours to act on
-        logger.debug("Responses output item of type %r left out", kind)
+    else:  # a built-in tool's item, or something newer: kept, never acted on
+        logger.debug("Responses output item of type %r kept as it came", kind)
+        return False
+    return True
 
 
 def read_reasoning(item: dict[str, Any]) -> Reasoning:

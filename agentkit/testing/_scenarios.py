@@ -40,10 +40,12 @@ def tool_loop(
         tools = request.body.get("tools") if isinstance(request.body, dict) else None
         if not tools:
             return Reply.text(final)
+        # Chat Completions nests a tool under "function"; Responses has it flat.
+        functions = [each.get("function", each) for each in tools]
         scripted = [
             ScriptedCall(
-                name=tools[i % len(tools)]["function"]["name"],
-                arguments=json.dumps(_sample_arguments(tools[i % len(tools)]["function"])),
+                name=functions[i % len(functions)]["name"],
+                arguments=json.dumps(_sample_arguments(functions[i % len(functions)])),
             )
             for i in range(calls)
         ]
