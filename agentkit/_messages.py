@@ -147,6 +147,9 @@ class AssistantMessage(FrozenRecord):
     refusal: str | None = None
     reasoning: tuple[Reasoning, ...] = ()
     """The reasoning that led to this answer, in order (reasoning models only)."""
+    response_id: str | None = None
+    """The provider's id of the response this answer is (Responses: `resp_...`), for a
+    conversation the provider keeps (`ResponsesModel(store=True)`)."""
     provider_items: tuple[dict[str, Any], ...] = ()
     """Output items agentkit does not read (Responses: a built-in tool's call, a newer kind),
     kept as they came and sent back with the conversation, never acted on."""

@@ -378,13 +378,23 @@ def test_output_items_agentkit_does_not_read_are_kept_and_sent_back() -> None:
     assert not request_problems(body)
 
 
-async def test_store_is_an_explicit_choice(server: MockChatServer) -> None:
-    server.add(Reply.text("kept"))
+async def test_a_conversation_kept_at_the_provider_sends_only_what_is_new(
+    server: MockChatServer,
+) -> None:
+    """`store=True` is an explicit choice: then `previous_response_id` names the last answer
+    and only what came after it is sent (and the instructions, which are not carried over)."""
+    server.add(*reasoning_script())
     async with server.responses_model(store=True) as model:
-        await model.complete(ModelRequest(messages=[UserMessage(content="hi")]))
-    body = server.requests[0].body
-    assert body["store"] is True
-    assert "include" not in body
+        result = await Agent(model, tools=[add], instructions="Be brief.").run("2+3?")
+    assert result.output == "5 and 2."
+    first, second = (r.body for r in server.requests)
+    assert first["store"] is True
+    assert "include" not in first
+    assert "previous_response_id" not in first
+    assert second["previous_response_id"] == "resp_mock_1"
+    assert [i.get("type", i.get("role")) for i in second["input"]] == [
+        "system", "function_call_output", "function_call_output"
+    ]  # fmt: skip
 
 
 async def test_reasoning_details_are_read_on_chat(server: MockChatServer) -> None:

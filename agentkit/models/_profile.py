@@ -85,6 +85,9 @@ class ModelProfile:
     """Chat Completions: the field in which the model's reasoning goes back in the history of
     a tool loop (DeepSeek, Kimi, GLM and vLLM serving them answer 400 when it is dropped).
     Reasoning is read from either field whatever this says; it is sent back only here."""
+    server_state: bool = False
+    """Responses: the provider keeps the conversation (`store: true`); each request then
+    sends only what came after the last answer, naming it by `previous_response_id`."""
     reasoning_replay: bool = True
     """Responses: ask for reasoning encrypted (`include: ["reasoning.encrypted_content"]`)
     and send it back in the next request, so nothing is stored at the provider."""

@@ -36,28 +36,26 @@ class ResponsesModel(ChatModel):
         """Configure the endpoint (the options are `ChatModel`'s).
 
         Args:
-            store: Let the provider keep each response (`store: true`); by default nothing
-                is stored there and reasoning is replayed from its encrypted content. The
-                whole conversation is sent either way (`previous_response_id` is not used).
+            store: Let the provider keep the conversation (`store: true`): each request
+                then sends only what came after the last answer, naming that answer by
+                `previous_response_id`. By default nothing is stored there: the whole
+                conversation is sent, reasoning replayed from its encrypted content.
             options: As for `ChatModel`.
         """
         super().__init__(**options)
         self.store = store
         changes: dict[str, Any] = {"dialect": "responses"}
-        if store:  # the provider keeps the reasoning: nothing encrypted to replay
-            changes["reasoning_replay"] = False
+        if store:  # the provider keeps the conversation: nothing encrypted to replay
+            changes.update(reasoning_replay=False, server_state=True)
         self.profile = dataclasses.replace(self.profile, **changes)
 
     def __repr__(self) -> str:
         return "Responses" + super().__repr__().removeprefix("Chat")
 
     def _encode(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
-        body = encode_responses_request(
+        return encode_responses_request(
             request, model=self.model, stream=stream, profile=self.profile
         )
-        if self.store:
-            body["store"] = True
-        return body
 
     def _decode(self, data: Any) -> Completion:
         return decode_response(data)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 from agentkit._exceptions import ModelConfigurationError, ModelResponseError
@@ -66,11 +67,16 @@ def encode_responses_request(
             f"{model} speaks the Responses dialect, which has one answer per request: n="
             f"{settings.n} cannot be sent (make n requests instead)"
         )
+    messages, previous = (
+        _unsent(request.messages) if profile.server_state else (request.messages, None)
+    )
     body: dict[str, Any] = {
         "model": model,
-        "input": [item for m in request.messages for item in encode_input(m)],
-        "store": False,
+        "input": [item for m in messages for item in encode_input(m)],
+        "store": profile.server_state,
     }
+    if previous is not None:
+        body["previous_response_id"] = previous
     if profile.reasoning_replay:
         body["include"] = ["reasoning.encrypted_content"]
     if settings.max_tokens is not None:
@@ -107,6 +113,21 @@ def encode_responses_request(
     if settings.extra_body:
         body.update(settings.extra_body)
     return body
+
+
+def _unsent(messages: Sequence[Message]) -> tuple[Sequence[Message], str | None]:
+    """What to send when the provider keeps the conversation.
+
+    The instructions, and what came after the last stored answer (which
+    `previous_response_id` names); everything when no answer was stored yet.
+    """
+    for position in range(len(messages) - 1, -1, -1):
+        answer = messages[position]
+        if isinstance(answer, AssistantMessage) and answer.response_id:
+            instructions = [m for m in messages[:position]
+                            if isinstance(m, SystemMessage | DeveloperMessage)]  # fmt: skip
+            return [*instructions, *messages[position + 1 :]], answer.response_id
+    return messages, None
 
 
 def encode_input(message: Message) -> list[dict[str, Any]]:
@@ -204,7 +225,9 @@ def decode_response(data: Any) -> Completion:
             f"response.output: two or more function calls have the call_id {repeated[0]!r}; "
             "each call needs its own id (nothing was run)"
         )
+    response_id = wire_text(response.get("id"), "response.id") or None
     message = AssistantMessage(
+        response_id=response_id,
         content="".join(texts) or None,
         tool_calls=tuple(calls),
         refusal="".join(refusal) or None,
