@@ -181,7 +181,7 @@ SCENARIOS = {
         0.05,
         (200, 50),
         "wall",
-        PEERS,
+        [*PEERS, "agentkit-responses"],
         description="wall ms for 200 concurrent tool loops, 50 ms latency",
     ),
     "run-memory": Scenario(
