@@ -34,7 +34,7 @@ from ._exceptions import AgentRunError, ConfigurationError, HistoryError, run_sy
 from ._fixed import Fixed
 from ._loop import call_event_sink, pending_calls, run_loop, single_error
 from ._messages import Message
-from ._observe import RunInfo, start_observing
+from ._observe import Instrument, RunInfo, start_observing
 from ._output import OutputSpec
 from ._policy import LoopPolicy, RunSpec, UsageLimits
 from ._timeline import Timeline
@@ -90,7 +90,7 @@ class Agent(Fixed, Generic[OutputT]):
         policy: LoopPolicy | None = None,
         toolsets: Sequence[Toolset] = (),
         name: str = "agent",
-        instrument: bool = True,
+        instrument: bool | Sequence[Instrument] = True,
     ) -> None: ...
     @overload
     def __init__(
@@ -110,7 +110,7 @@ class Agent(Fixed, Generic[OutputT]):
         policy: LoopPolicy | None = None,
         toolsets: Sequence[Toolset] = (),
         name: str = "agent",
-        instrument: bool = True,
+        instrument: bool | Sequence[Instrument] = True,
     ) -> None: ...
     def __init__(
         self,
@@ -129,7 +129,7 @@ class Agent(Fixed, Generic[OutputT]):
         policy: LoopPolicy | None = None,
         toolsets: Sequence[Toolset] = (),
         name: str = "agent",
-        instrument: bool = True,
+        instrument: bool | Sequence[Instrument] = True,
     ) -> None:
         """Configure an agent.
 
@@ -155,8 +155,9 @@ class Agent(Fixed, Generic[OutputT]):
             toolsets: Sources of tools listed when a run starts (MCP servers,
                 `agentkit.mcp`); their names must not collide with `tools` or each other.
             name: The agent's name in traces (`invoke_agent {name}`).
-            instrument: False keeps this agent's runs out of `agentkit.instrument()`'s
-                traces and metrics.
+            instrument: Who observes this agent's runs: True for the process-wide
+                instruments (`agentkit.instrument()`, `add_instrument`), False for none,
+                or exactly the given ones (a `Timeline`, your own `Instrument`).
 
         Raises:
             ValueError: Two tools share a name, or a name is unknown or reserved.
@@ -184,7 +185,7 @@ class Agent(Fixed, Generic[OutputT]):
         self.approver = approver
         self.toolsets = tuple(toolsets)
         self.name = name
-        self.instrument = instrument
+        self.instrument = instrument if isinstance(instrument, bool) else tuple(instrument)
         definitions = [t.definition() for t in self.tools.values()]
         if self.output.tool is not None and self.output.mode == "tool":
             definitions.append(self.output.tool.definition())
@@ -439,7 +440,7 @@ class Agent(Fixed, Generic[OutputT]):
             spec = await self._with_toolsets(spec)
         extra = (Timeline(trace_to),) if trace_to is not None else ()
         info = RunInfo("agent", self.name, spec.model, stream, extra)
-        observer = start_observing(info, enabled=self.instrument)
+        observer = start_observing(info, instruments=self.instrument)
         result = await run_loop(
             spec, messages, len(history), deps=deps, emit=emit, stream=stream, observer=observer
         )

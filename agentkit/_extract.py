@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import types
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -35,6 +36,7 @@ from ._messages import (
     UserMessage,
 )
 from ._observe import ObservedRequest, RunInfo, RunObserver, start_observing
+from ._timeline import Timeline
 from ._tool import Tool
 from .models._base import (
     JsonSchemaFormat,
@@ -207,9 +209,16 @@ class Extractor(Fixed, Generic[T]):
         """Extract one validated value from `text` (or from given messages)."""
         return (await self.run(text)).value
 
-    async def run(self, text: str | Sequence[Message]) -> Extraction[T]:
-        """Extract, keeping every attempt, candidate and the usage."""
-        info = RunInfo("extraction", _name(self.target.output_type), self.model, stream=False)
+    async def run(
+        self, text: str | Sequence[Message], *, trace_to: str | os.PathLike[str] | None = None
+    ) -> Extraction[T]:
+        """Extract, keeping every attempt, candidate and the usage.
+
+        `trace_to`: record this extraction's timeline to that JSONL file (appended to).
+        """
+        extra = (Timeline(trace_to),) if trace_to is not None else ()
+        name = _name(self.target.output_type)
+        info = RunInfo("extraction", name, self.model, stream=False, extra=extra)
         observer = start_observing(info)
         if observer is None:
             return await self._run(text, None)

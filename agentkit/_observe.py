@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -89,18 +88,23 @@ def remove_instrument(instrument: Instrument) -> None:
         _INSTRUMENTS.remove(instrument)
 
 
-_EXTRA: ContextVar[tuple[Instrument, ...]] = ContextVar("agentkit_instruments", default=())
-"""Instruments for the runs of this task only (a batch item's timeline)."""
+def start_observing(
+    info: RunInfo, *, instruments: bool | Sequence[Instrument] = True
+) -> RunObserver | None:
+    """The observer of a starting run: None when nothing observes it (the common case).
 
-
-def start_observing(info: RunInfo, *, enabled: bool = True) -> RunObserver | None:
-    """The observer of a starting run: None when nothing observes it (the common case)."""
-    extra = (*info.extra, *_EXTRA.get())
-    instruments: Sequence[Instrument] = (*_INSTRUMENTS, *extra) if enabled else extra
-    if not instruments:
+    `instruments`: True for the process-wide ones (`add_instrument`, `agentkit.instrument()`),
+    False for none, or exactly these; the run's own (`info.extra`, a timeline) always.
+    """
+    chosen: Sequence[Instrument] = (
+        _INSTRUMENTS if instruments is True else () if instruments is False else instruments
+    )
+    extra = info.extra
+    instruments_used: Sequence[Instrument] = (*chosen, *extra)
+    if not instruments_used:
         return None
     observers: list[RunObserver] = []
-    for instrument in instruments:
+    for instrument in instruments_used:
         try:
             observer = instrument.start_run(info)
         except BaseException as error:  # a timeline that cannot open its file, say
@@ -115,25 +119,19 @@ def start_observing(info: RunInfo, *, enabled: bool = True) -> RunObserver | Non
 
 
 @contextlib.contextmanager
-def observed_item(
-    batch: str, item_id: str, attempt: int, extra: Sequence[Instrument] = ()
-) -> Iterator[None]:
+def observed_item(batch: str, item_id: str, attempt: int) -> Iterator[None]:
     """Runs inside the block belong to one batch item.
 
     Instruments that know items (those with an `item_scope(batch, item_id, attempt)` context
-    manager) open their scope; `extra` instruments observe these runs only.
+    manager) open their scope. A per-item timeline is passed to the item's task explicitly
+    (`BatchContext.trace_to`).
     """
     with contextlib.ExitStack() as stack:
         for instrument in _INSTRUMENTS:
             scope = getattr(instrument, "item_scope", None)
             if scope is not None:
                 stack.enter_context(scope(batch, item_id, attempt))
-        token = _EXTRA.set((*_EXTRA.get(), *extra)) if extra else None
-        try:
-            yield
-        finally:
-            if token is not None:
-                _EXTRA.reset(token)
+        yield
 
 
 class ObservedRequest:

@@ -10,6 +10,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -181,6 +182,16 @@ async def test_an_agent_can_keep_out(telemetry: Telemetry) -> None:
     agent = Agent(FakeModel(["hi"]), instrument=False)
     await agent.run("hi")
     assert telemetry.spans() == []
+
+
+async def test_an_agent_can_name_its_own_instruments(telemetry: Telemetry, tmp_path: Path) -> None:
+    from agentkit._timeline import Timeline
+
+    path = tmp_path / "own.jsonl"
+    agent = Agent(FakeModel(["hi"]), instrument=[Timeline(path)])
+    await agent.run("hi")
+    assert telemetry.spans() == []  # the process-wide instruments are not asked
+    assert '"run_ended"' in path.read_text()
 
 
 async def test_content_is_left_out_by_default(telemetry: Telemetry) -> None:

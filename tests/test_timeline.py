@@ -205,6 +205,36 @@ async def test_a_batch_records_a_timeline_per_item(tmp_path: Path) -> None:
     ]  # fmt: skip
 
 
+async def test_an_extraction_records_its_timeline(tmp_path: Path) -> None:
+    from agentkit import Extractor
+
+    from .extraction_types import Point
+
+    path = tmp_path / "extract.jsonl"
+    model = FakeModel([Reply.tool_calls(("Point", {"x": 1, "y": 2}))])
+    extraction = await Extractor(Point, model=model).run("1, 2", trace_to=path)
+    assert extraction.value == Point(x=1, y=2)
+    events = read_events(path.read_text().splitlines())
+    assert next(e["event"] for e in events) == "run_started"
+    assert events[-1]["event"] == "run_ended"
+
+
+async def test_a_batch_hands_each_item_its_timeline_file(tmp_path: Path) -> None:
+    from agentkit.batch import BatchContext, run_batch
+
+    seen: list[Path | None] = []
+
+    async def task(record: dict[str, str], context: BatchContext) -> str:
+        seen.append(context.trace_to)
+        await Agent(FakeModel(["ok"])).run(record["prompt"], trace_to=context.trace_to)
+        return "ok"
+
+    traces = tmp_path / "traces"
+    await run_batch(task, [{"id": "a", "prompt": "1"}], journal=tmp_path / "j", trace_dir=traces)
+    assert seen == [traces / "a.jsonl"]
+    assert '"run_ended"' in (traces / "a.jsonl").read_text()
+
+
 async def test_a_trace_grows_with_the_conversation_not_its_square(tmp_path: Path) -> None:
     """Before: each request re-recorded every message (40 turns of 1 MB arguments: 819 MB)."""
     import json as _json

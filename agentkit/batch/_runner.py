@@ -16,7 +16,6 @@ import anyio
 from agentkit._exceptions import ConfigurationError, RateLimitError
 from agentkit._loading import load_object
 from agentkit._observe import observed_item
-from agentkit._timeline import Timeline
 
 from ._journal import Item, Journal, move_aside
 from ._rate import (
@@ -241,15 +240,15 @@ class _Driver:
                 await self._process(item)
 
     async def _process(self, item: Item) -> None:
-        extra: tuple[Timeline, ...] = ()
-        if self.trace_dir is not None:
-            extra = (Timeline(self.trace_dir / f"{_file_name(item.id)}.jsonl"),)
-        with observed_item(self.name, item.id, item.attempts + 1, extra):
+        with observed_item(self.name, item.id, item.attempts + 1):
             await self._attempt(item)
 
     async def _attempt(self, item: Item) -> None:
         self.journal.started(item.id)
-        context = BatchContext(id=item.id, attempt=item.attempts + 1)
+        trace_to = None
+        if self.trace_dir is not None:
+            trace_to = self.trace_dir / f"{_file_name(item.id)}.jsonl"
+        context = BatchContext(id=item.id, attempt=item.attempts + 1, trace_to=trace_to)
         for _ in range(MAX_RATE_LIMIT_ROUNDS):
             entry = (
                 await self.limiter.acquire(estimate_tokens(item.record))

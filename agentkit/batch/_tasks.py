@@ -7,6 +7,7 @@ import inspect
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic_core import to_jsonable_python
@@ -26,6 +27,9 @@ class BatchContext:
     id: str
     attempt: int
     """1 for the first try of this item, more after failures and resumes."""
+    trace_to: Path | None = None
+    """The item's timeline file when the batch records them (`trace_dir`); pass it on to
+    `agent.run(..., trace_to=)` / `extractor.run(..., trace_to=)` in your own task."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +91,9 @@ class AgentTask:
         return AgentTask(self.agent.with_model(limited), self.field)
 
     async def __call__(self, record: Any, context: BatchContext) -> TaskOutput:
-        result = await self.agent.run(_text(record, self.field, "prompt"))
+        result = await self.agent.run(
+            _text(record, self.field, "prompt"), trace_to=context.trace_to
+        )
         return TaskOutput(to_jsonable_python(result.output), result.usage.model_dump())
 
 
@@ -108,7 +114,9 @@ class ExtractTask:
         return ExtractTask(self.extractor.with_model(limited), self.field)
 
     async def __call__(self, record: Any, context: BatchContext) -> TaskOutput:
-        result = await self.extractor.run(_text(record, self.field, "text"))
+        result = await self.extractor.run(
+            _text(record, self.field, "text"), trace_to=context.trace_to
+        )
         return TaskOutput(to_jsonable_python(result.value), result.usage.model_dump())
 
 
