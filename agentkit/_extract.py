@@ -9,12 +9,13 @@ valid one, or the one most valid candidates agree on, wins.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
 import types
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin, overload
 
@@ -216,10 +217,7 @@ class Extractor(Fixed, Generic[T]):
 
         `trace_to`: record this extraction's timeline to that JSONL file (appended to).
         """
-        extra = (Timeline(trace_to),) if trace_to is not None else ()
-        name = _name(self.target.output_type)
-        info = RunInfo("extraction", name, self.model, stream=False, extra=extra)
-        observer = start_observing(info)
+        observer = self._observer(trace_to, stream=False)
         if observer is None:
             return await self._run(text, None)
         try:
@@ -229,6 +227,13 @@ class Extractor(Fixed, Generic[T]):
             raise
         observer.run_ended(None, None)
         return extraction
+
+    def _observer(
+        self, trace_to: str | os.PathLike[str] | None, *, stream: bool
+    ) -> RunObserver | None:
+        extra = (Timeline(trace_to),) if trace_to is not None else ()
+        name = _name(self.target.output_type)
+        return start_observing(RunInfo("extraction", name, self.model, stream, extra))
 
     async def _run(
         self, text: str | Sequence[Message], observer: RunObserver | None
@@ -254,37 +259,73 @@ class Extractor(Fixed, Generic[T]):
             usage=usage,
         )
 
-    async def stream(self, text: str | Sequence[Message]) -> AsyncIterator[T]:
+    async def stream(
+        self, text: str | Sequence[Message], *, trace_to: str | os.PathLike[str] | None = None
+    ) -> AsyncIterator[T]:
         """Yield progressively filled objects while the answer streams in, then the final one.
 
         Partial objects are built with `model_construct` from the fields complete so far
         (pydantic models; TypedDicts as partial dicts). The last item is fully validated.
+        Traced like `run()`; leaving the loop early ends the trace without an error.
         """
         request = self._request(self._messages(text))
+        observer = self._observer(trace_to, stream=True)
+        # The inner generator is closed here, in this task (its trace context lives here).
+        values = contextlib.aclosing(self._stream(request, observer))
+        if observer is None:
+            async with values as inner:
+                async for value in inner:
+                    yield value
+            return
+        try:
+            async with values as inner:
+                async for value in inner:
+                    yield value
+        except GeneratorExit:  # the caller stopped reading: not a failure
+            observer.run_ended(None, None)
+            raise
+        except BaseException as error:
+            observer.run_ended(None, error)
+            raise
+        observer.run_ended(None, None)
+
+    async def _stream(
+        self, request: ModelRequest, observer: RunObserver | None
+    ) -> AsyncGenerator[T, None]:
+        watch = ObservedRequest(observer, request) if observer is not None else None
         partial = _PartialBuilder(self.target.output_type)
-        buffer, read_up_to = "", 0
-        async with self.model.stream(request) as deltas:
-            async for delta in deltas:
-                if isinstance(delta, ToolCallArgumentsDelta) and delta.choice == 0:
-                    buffer += delta.delta
-                    # Each read parses the whole buffer: a long answer is re-read once it
-                    # grew by 2 %, not at every delta (linear, not quadratic, in its length).
-                    if len(buffer) - read_up_to < len(buffer) // 50:
-                        continue
-                    read_up_to = len(buffer)
-                    update = partial.update(buffer)
-                    if update is not None:
-                        yield update
-                elif delta.kind == "response_completed":
-                    candidate = self._candidate(delta.completion.choices[0])
-                    if candidate.error is not None:
-                        raise ExtractionError(
-                            f"the streamed answer is not valid: {candidate.error}",
-                            reason="invalid",
-                            attempts=[Attempt((candidate,), delta.completion.usage)],
-                            usage=delta.completion.usage,
-                        )
-                    yield candidate.value  # type: ignore[misc]
+        buffer, read_up_to, told = "", 0, False
+        with watch or contextlib.nullcontext():
+            async with self.model.stream(watch.request if watch else request) as deltas:
+                async for delta in deltas:
+                    if watch is not None and not told:
+                        told = True
+                        watch.streaming()
+                    if isinstance(delta, ToolCallArgumentsDelta) and delta.choice == 0:
+                        buffer += delta.delta
+                        # Each read parses the whole buffer: a long answer is re-read once it
+                        # grew by 2 %, not at every delta (linear, not quadratic, in its length).
+                        if len(buffer) - read_up_to < len(buffer) // 50:
+                            continue
+                        read_up_to = len(buffer)
+                        update = partial.update(buffer)
+                        if update is not None:
+                            yield update
+                    elif delta.kind == "response_completed":
+                        if watch is not None:
+                            watch.completed(delta.completion)
+                        yield self._streamed_value(delta.completion)
+
+    def _streamed_value(self, completion: Completion) -> T:
+        candidate = self._candidate(completion.choices[0])
+        if candidate.error is not None:
+            raise ExtractionError(
+                f"the streamed answer is not valid: {candidate.error}",
+                reason="invalid",
+                attempts=[Attempt((candidate,), completion.usage)],
+                usage=completion.usage,
+            )
+        return candidate.value  # type: ignore[return-value]
 
     # -- internals ----------------------------------------------------------------------
 

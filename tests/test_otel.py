@@ -6,6 +6,7 @@ gives: a server address and port, response ids, usage, and retries after a scrip
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -271,6 +272,35 @@ async def test_an_extraction_with_a_correction_round(telemetry: Telemetry) -> No
     chats = telemetry.named("chat")
     assert len(chats) == 2
     assert all(c.parent is not None and c.parent.span_id == run.context.span_id for c in chats)
+
+
+async def test_a_streamed_extraction_is_traced(telemetry: Telemetry) -> None:
+    from agentkit import Extractor
+
+    answer = Reply.tool_calls(("City", {"name": "Paris", "country": "France"}))
+    extractor = Extractor(City, model=FakeModel([answer]))
+    values = [value async for value in extractor.stream("Paris, France")]
+    assert values[-1] == City(name="Paris", country="France")
+    (run,) = telemetry.named("invoke_agent")
+    (chat,) = telemetry.named("chat")
+    assert chat.parent is not None
+    assert chat.parent.span_id == run.context.span_id
+    assert run.status.status_code.name == "UNSET"
+
+
+async def test_leaving_a_streamed_extraction_early_is_not_an_error(
+    telemetry: Telemetry,
+) -> None:
+    from agentkit import Extractor
+
+    answer = Reply.tool_calls(("City", {"name": "Paris", "country": "France" * 200}))
+    answer = dataclasses.replace(answer, chunk_size=5)
+    stream = Extractor(City, model=FakeModel([answer])).stream("Paris, France")
+    async for _ in stream:
+        break
+    await stream.aclose()  # type: ignore[attr-defined]
+    (run,) = telemetry.named("invoke_agent")
+    assert run.status.status_code.name == "UNSET"
 
 
 async def test_a_failed_request_marks_its_span_and_the_run(telemetry: Telemetry) -> None:

@@ -7,9 +7,10 @@ the wire JSON (or the SSE chunks) a server would send and decoded by agentkit's 
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -85,11 +86,12 @@ class FakeModel:
         item = await self._next(request)
         if isinstance(item, BaseException):
             raise item
-        yield self._deltas(item, request)
+        async with contextlib.aclosing(self._deltas(item, request)) as deltas:
+            yield deltas
 
     async def _deltas(
         self, item: Reply | str | AssistantMessage | Completion, request: ModelRequest
-    ) -> AsyncIterator[StreamDelta]:
+    ) -> AsyncGenerator[StreamDelta, None]:
         if isinstance(item, Completion):
             for delta in completion_deltas(item):
                 yield delta
