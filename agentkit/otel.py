@@ -38,7 +38,7 @@ from ._events import RunResult, ToolResult
 from ._messages import Completion, ToolCall
 from ._observe import RunInfo, add_instrument, remove_instrument
 from ._version import __version__
-from .models._base import ModelRequest, ModelSettings, model_name
+from .models._base import ModelRequest, ModelSettings, model_info, model_name
 from .models._chat_wire import encode_message
 
 # The GenAI semantic conventions' names, written out: the conventions package keeps every
@@ -341,13 +341,14 @@ class _RunSpans:
 
 
 def _model_attributes(model: Any, model_name: str) -> dict[str, Any]:
-    provider = str(getattr(model, "provider", None) or "openai")
+    info = model_info(model)
+    provider = info.provider or "openai"
     attributes: dict[str, Any] = {
         GEN_AI_PROVIDER_NAME: _PROVIDERS.get(provider, provider),
         GEN_AI_REQUEST_MODEL: model_name,
     }
-    base_url = getattr(model, "base_url", None)
-    if isinstance(base_url, str):
+    base_url = info.base_url
+    if base_url is not None:
         parts = urlsplit(base_url)  # the host and port only: never a userinfo or a query
         if parts.hostname:
             attributes[SERVER_ADDRESS] = parts.hostname

@@ -14,6 +14,7 @@ from pydantic_core import to_jsonable_python
 
 from agentkit._agent import Agent
 from agentkit._extract import Extractor
+from agentkit.models._base import model_info
 from agentkit.models._gate import RequestGate
 from agentkit.models._limited import RateLimitedModel
 
@@ -80,7 +81,7 @@ class AgentTask:
         self.agent, self.field, self.name = agent, field, "agent"
 
     def fingerprint(self) -> str:
-        model = getattr(self.agent.model, "model", type(self.agent.model).__name__)
+        model = model_info(self.agent.model).name
         tools = sorted(self.agent.tools)
         schema = self.agent.output.tool.parameters if self.agent.output.tool else None
         return _digest("agent", model, self.agent.instructions, tools, schema)
@@ -104,7 +105,7 @@ class ExtractTask:
         self.extractor, self.field, self.name = extractor, field, "extract"
 
     def fingerprint(self) -> str:
-        model = getattr(self.extractor.model, "model", type(self.extractor.model).__name__)
+        model = model_info(self.extractor.model).name
         schemas = [t.parameters for t in self.extractor.target.tools.values()]
         return _digest("extract", model, self.extractor.instructions, schemas, self.extractor.mode)
 

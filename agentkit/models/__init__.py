@@ -7,8 +7,9 @@ agent = Agent("openai:gpt-4.1")          # a provider and a model, by their name
 agent = Agent("ollama:llama3.2")         # a local server: no key needed
 ```
 
-`agentkit.models` holds the providers (`PROVIDERS`, `infer_model`) and the profiles of their
-quirks (`ModelProfile`). The records and the `Model` protocol are exported by `agentkit`.
+`agentkit.models` holds the providers (`PROVIDERS`, `infer_model`), the profiles of their
+quirks (`ModelProfile`) and who a model is (`ModelInfo`, `model_info`). The records and the
+`Model` protocol are exported by `agentkit`.
 Nothing here imports httpx until a model is built.
 """
 
@@ -24,6 +25,7 @@ Nothing here imports httpx until a model is built.
 import importlib
 from typing import TYPE_CHECKING
 
+from ._base import ModelInfo, model_info
 from ._profile import ModelProfile, SettingDroppedWarning
 from ._providers import DEFAULT_MODEL_STRING, PROVIDERS, AzureProvider, Provider, provider_named
 
@@ -31,6 +33,7 @@ __all__ = [
     "DEFAULT_MODEL_STRING",
     "PROVIDERS",
     "AzureProvider",
+    "ModelInfo",
     "ModelProfile",
     "PlainHTTPKeyWarning",
     "Provider",
@@ -38,6 +41,7 @@ __all__ = [
     "ResponsesModel",
     "SettingDroppedWarning",
     "infer_model",
+    "model_info",
     "provider_named",
 ]
 

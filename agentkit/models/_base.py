@@ -19,6 +19,8 @@ from pydantic import Field, model_validator
 from agentkit._messages import Completion, FrozenRecord, Message, ToolCall
 from agentkit._tool import ToolDefinition
 
+from ._profile import ModelProfile
+
 __all__ = [
     "JsonObjectFormat",
     "JsonSchemaFormat",
@@ -274,10 +276,43 @@ class Model(Protocol):
         ...
 
 
-def model_name(model: object) -> str:
-    """The name a model answers to, for traces, timelines and cache keys.
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """Who a model is: what traces, timelines, cache keys and agents read of it.
 
-    Its `model` (ChatModel), else its `name` (the test doubles), else its class's name.
+    A `Model` declares it as an `info` attribute (`ChatModel`, `ResponsesModel`, the test
+    doubles, the wrappers: a wrapper answers with the wrapped model's). Read it with
+    `model_info(model)`, which also knows models of your own that do not declare it.
     """
+
+    name: str
+    """The model's name on its endpoint (`gen_ai.request.model`, cache keys)."""
+    provider: str | None = None
+    """The provider's name, for traces."""
+    base_url: str | None = None
+    profile: ModelProfile | None = None
+    """What the endpoint accepts; None: everything."""
+    endpoint: Mapping[str, Any] | None = None
+    """What of the endpoint changes an answer, for cache keys (never a secret)."""
+
+
+def model_info(model: object) -> ModelInfo:
+    """Who `model` is: its `info`.
+
+    A `Model` that does not declare one is known by its `model` or `name` attribute (else its
+    class's name) and its `profile` attribute, if any.
+    """
+    info = getattr(model, "info", None)
+    if isinstance(info, ModelInfo):
+        return info
     name = getattr(model, "model", None) or getattr(model, "name", None)
-    return str(name or type(model).__name__)
+    profile = getattr(model, "profile", None)
+    return ModelInfo(
+        str(name or type(model).__name__),
+        profile=profile if isinstance(profile, ModelProfile) else None,
+    )
+
+
+def model_name(model: object) -> str:
+    """The name a model answers to, for traces, timelines and cache keys."""
+    return model_info(model).name

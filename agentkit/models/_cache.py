@@ -41,11 +41,12 @@ from agentkit._private import private_file
 
 from ._base import (
     Model,
+    ModelInfo,
     ModelRequest,
     ResponseCompleted,
     StreamDelta,
     completion_deltas,
-    model_name,
+    model_info,
 )
 
 __all__ = ["CachedModel", "ResponseCache", "complete"]
@@ -112,10 +113,10 @@ class ResponseCache:
             return None
         # A model that knows more of its endpoint (ChatModel: URL with query, headers that
         # are not secrets, profile) says so; other models are known by their name.
-        endpoint = getattr(model, "cache_identity", None)
+        info = model_info(model)
         identity = {
-            "model": model_name(model),
-            "endpoint": endpoint() if callable(endpoint) else str(getattr(model, "base_url", "")),
+            "model": info.name,
+            "endpoint": info.endpoint if info.endpoint is not None else (info.base_url or ""),
             "tools": [dataclasses.asdict(d) for d in request.tools],
             "settings": settings.model_dump(mode="json", exclude_defaults=True),
         }
@@ -248,9 +249,10 @@ class CachedModel:
     def __init__(self, model: Model, cache: ResponseCache) -> None:
         self.inner, self.cache = model, cache
 
-    def __getattr__(self, name: str) -> Any:
-        # model, base_url, provider, profile: what traces and agents read of the model
-        return getattr(self.inner, name)
+    @property
+    def info(self) -> ModelInfo:
+        """The wrapped model's."""
+        return model_info(self.inner)
 
     def __repr__(self) -> str:
         return f"CachedModel({self.inner!r}, {self.cache!r})"

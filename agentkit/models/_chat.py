@@ -33,7 +33,7 @@ from agentkit._messages import Completion
 from agentkit._redact import shown_url
 from agentkit._version import __version__
 
-from ._base import ModelRequest, StreamDelta, completion_deltas
+from ._base import ModelInfo, ModelRequest, StreamDelta, completion_deltas
 from ._chat_sse import SSEParser, StreamAccumulator
 from ._chat_wire import OPEN_PROFILE, decode_completion, encode_request
 from ._endpoint import Endpoint, certificate_problem, check_environment, is_loopback
@@ -159,6 +159,13 @@ class ChatModel:
     def cache_identity(self) -> dict[str, Any]:
         """What of this endpoint changes an answer, for a cache key: no secret in it."""
         return self._endpoint.identity(dataclasses.asdict(self.profile))
+
+    @property
+    def info(self) -> ModelInfo:
+        """Who this model is, for traces, cache keys and agents."""
+        return ModelInfo(
+            self.model, self.provider, self.base_url, self.profile, self.cache_identity()
+        )
 
     @property
     def sends_key_in_clear(self) -> bool:

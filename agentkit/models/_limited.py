@@ -20,11 +20,10 @@ import contextlib
 import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from agentkit._messages import Completion, messages_to_json
 
-from ._base import Model, ModelRequest, ResponseCompleted, StreamDelta
+from ._base import Model, ModelInfo, ModelRequest, ResponseCompleted, StreamDelta, model_info
 from ._gate import GatePass, RequestGate, leave_failed
 
 __all__ = ["RateLimitedModel"]
@@ -36,16 +35,10 @@ class RateLimitedModel:
     def __init__(self, model: Model, gate: RequestGate) -> None:
         self.inner, self.gate = model, gate
 
-    # The model's identity, as the layers above read it (traces, cache keys, profiles).
     @property
-    def model(self) -> Any:
-        """The name of the model behind the gate."""
-        return getattr(self.inner, "model", None) or getattr(self.inner, "name", None)
-
-    def __getattr__(self, name: str) -> Any:
-        if name in ("base_url", "provider", "profile", "name", "cache_identity"):
-            return getattr(self.inner, name)
-        raise AttributeError(name)
+    def info(self) -> ModelInfo:
+        """The model behind the gate's."""
+        return model_info(self.inner)
 
     def __repr__(self) -> str:
         return f"RateLimitedModel({self.inner!r})"

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from agentkit._exceptions import ConfigurationError, ModelConfigurationError
 
+from ._base import model_info
 from ._profile import REASONING_REFUSED, ModelProfile, is_openai_reasoning_model
 
 __all__ = [
@@ -243,7 +244,7 @@ def parse_model_string(spec: str) -> tuple[Provider, str]:
 def profile_of(model: object) -> ModelProfile:
     """The profile a model (a `Model`, a model string, or None for the default) sends with.
 
-    A `Model` without a `profile` attribute (a test double, your own) is taken to accept
+    A `Model` whose `model_info` has no profile (a test double, your own) is taken to accept
     everything.
     """
     if model is None:
@@ -251,5 +252,4 @@ def profile_of(model: object) -> ModelProfile:
     if isinstance(model, str):
         provider, name = parse_model_string(model)
         return provider.profile_for(name)
-    profile = getattr(model, "profile", None)
-    return profile if isinstance(profile, ModelProfile) else ModelProfile()
+    return model_info(model).profile or ModelProfile()

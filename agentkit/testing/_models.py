@@ -17,7 +17,7 @@ import anyio
 
 from agentkit._messages import AssistantMessage, Completion, Message
 from agentkit._tool import ToolDefinition
-from agentkit.models._base import ModelRequest, StreamDelta, completion_deltas
+from agentkit.models._base import ModelInfo, ModelRequest, StreamDelta, completion_deltas
 from agentkit.models._chat_sse import StreamAccumulator
 from agentkit.models._chat_wire import decode_completion
 
@@ -47,6 +47,11 @@ class FakeModel:
         self.name = name
         self.requests: list[ModelRequest] = []
         self._renderer = Renderer()
+
+    @property
+    def info(self) -> ModelInfo:
+        """Known by its name; its profile accepts everything."""
+        return ModelInfo(self.name)
 
     def add(self, *items: ScriptItem) -> None:
         """Append answers to the script."""
