@@ -225,3 +225,13 @@ def test_the_model_row_checker_reads_package_relative_imports() -> None:
     source = "from ._chat import ChatModel\nfrom agentkit._tool import Tool\nimport agentkit.models._base\n"
     assert imported_units(source, ("agentkit", "models"), depth=2) == {"_chat", "_base"}
     assert imported_units(source, ("agentkit", "models")) == {"models", "_tool"}
+
+
+def test_the_architecture_page_names_every_module() -> None:
+    """docs/architecture.md stays the map of the package: a new module must be placed there."""
+    page = (PACKAGE.parent / "docs" / "architecture.md").read_text()
+    named = set(re.findall(r"`(\w+)`", page))
+    modules = {p.stem for p in PACKAGE.glob("*.py")} | {p.stem for p in MODELS.glob("*.py")}
+    modules |= {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
+    missing = sorted(modules - named - {"__init__"})
+    assert not missing, f"docs/architecture.md does not name: {', '.join(missing)}"
