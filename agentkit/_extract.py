@@ -272,22 +272,18 @@ class Extractor(Fixed, Generic[T]):
         observer = self._observer(trace_to, stream=True)
         # The inner generator is closed here, in this task (its trace context lives here).
         values = contextlib.aclosing(self._stream(request, observer))
-        if observer is None:
-            async with values as inner:
-                async for value in inner:
-                    yield value
-            return
+        ended = observer.run_ended if observer is not None else _nobody
         try:
             async with values as inner:
                 async for value in inner:
                     yield value
         except GeneratorExit:  # the caller stopped reading: not a failure
-            observer.run_ended(None, None)
+            ended(None, None)
             raise
         except BaseException as error:
-            observer.run_ended(None, error)
+            ended(None, error)
             raise
-        observer.run_ended(None, None)
+        ended(None, None)
 
     async def _stream(
         self, request: ModelRequest, observer: RunObserver | None
@@ -442,6 +438,10 @@ def extract_sync(output_type: Any, text: str | Sequence[Message], **options: Any
         return anyio.run(main)
     except RuntimeError as error:
         raise run_sync_guard(error, "extract_sync") from None
+
+
+def _nobody(result: None, error: BaseException | None) -> None:
+    """The end of an extraction nobody observes."""
 
 
 def _correction(choice: Choice, candidate: Candidate[Any]) -> list[Message]:

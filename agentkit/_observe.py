@@ -156,7 +156,9 @@ class ObservedRequest:
     def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
         if error is not None and self.open:
             self.open = False
-            self.observer.request_ended(self.token, None, error)
+            # A caller that stopped reading abandoned the answer: it ends, not as a failure.
+            failure = None if isinstance(error, GeneratorExit) else error
+            self.observer.request_ended(self.token, None, failure)
 
     def streaming(self) -> None:
         """The answer's first events arrived."""
