@@ -177,6 +177,7 @@ __all__ = [
     "RateLimitError",
     "Reasoning",
     "ReasoningDelta",
+    "Recording",
     "RefusalDelta",
     "ResponseCache",
     "ResponseCompleted",
@@ -244,7 +245,8 @@ _LAZY = {
     "infer_model": "models._infer",
     "ResponseCache": "models._cache",
     **dict.fromkeys(
-        ("SQLiteSession", "SessionBusy", "SessionInfo", "SessionStoreError"), "_session"
+        ("Recording", "SQLiteSession", "SessionBusy", "SessionInfo", "SessionStoreError"),
+        "_session",
     ),
     **dict.fromkeys(("instrument", "uninstrument"), "otel"),
     **dict.fromkeys(
@@ -264,7 +266,7 @@ def __getattr__(name: str) -> object:
 
 if TYPE_CHECKING:
     from ._extract import Attempt, Candidate, Extraction, Extractor, extract, extract_sync
-    from ._session import SessionBusy, SessionInfo, SessionStoreError, SQLiteSession
+    from ._session import Recording, SessionBusy, SessionInfo, SessionStoreError, SQLiteSession
     from .models._cache import ResponseCache
     from .models._chat import ChatModel
     from .models._chat_wire import openai_tool

@@ -379,7 +379,7 @@ class Agent(Fixed, Generic[OutputT]):
             history = record.history if record is not None else message_history
             messages = record.messages if record is not None else []
             send, receive = anyio.create_memory_object_stream[RunEvent](max_buffer_size=64)
-            run = AgentStream[OutputT](receive)
+            run: AgentStream[OutputT] = AgentStream._reading(receive)
             async with single_error(), anyio.create_task_group() as group:
                 group.start_soon(
                     self._stream_into, run, send, prompt, deps, history, trace_to, messages
@@ -496,9 +496,12 @@ class Agent(Fixed, Generic[OutputT]):
         return Tool(delegate, name=name)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, init=False)
 class AgentStream(Generic[OutputT]):
-    """A streaming run: iterate its events; `result` is set when the run has ended."""
+    """A streaming run: iterate its events; `result` is set when the run has ended.
+
+    Made by `async with agent.stream(prompt) as run:`, never directly.
+    """
 
     _events: MemoryObjectReceiveStream[RunEvent]
     result: RunResult[OutputT] | None = None
@@ -506,6 +509,15 @@ class AgentStream(Generic[OutputT]):
     _finished: bool = field(default=False, repr=False)
 
     _error_raised: bool = field(default=False, repr=False)
+
+    def __init__(self) -> None:
+        raise TypeError("an AgentStream is made by `async with agent.stream(prompt) as run:`")
+
+    @classmethod
+    def _reading(cls, events: MemoryObjectReceiveStream[RunEvent]) -> AgentStream[OutputT]:
+        run = cls.__new__(cls)
+        run._events = events
+        return run
 
     def __aiter__(self) -> AgentStream[OutputT]:
         return self

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 import agentkit
@@ -106,3 +108,17 @@ def test_optional_extras_are_never_imported_by_the_package_or_the_command() -> N
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
     assert completed.stdout.strip() == "[]"
+
+
+def test_a_stream_is_made_by_its_agent_only() -> None:
+    with pytest.raises(TypeError, match=r"agent\.stream"):
+        agentkit.AgentStream()
+
+
+@pytest.mark.anyio
+async def test_a_recording_is_the_type_a_session_hands_out(tmp_path: Path) -> None:
+    session = agentkit.SQLiteSession(tmp_path / "s.sqlite3")
+    async with session.recording() as record:
+        assert isinstance(record, agentkit.Recording)
+        record.messages.append(agentkit.UserMessage(content="hi"))
+    assert [m.content for m in session.messages()] == ["hi"]
