@@ -122,3 +122,12 @@ async def test_a_recording_is_the_type_a_session_hands_out(tmp_path: Path) -> No
         assert isinstance(record, agentkit.Recording)
         record.messages.append(agentkit.UserMessage(content="hi"))
     assert [m.content for m in session.messages()] == ["hi"]
+
+
+def test_names_in_both_packages_are_one_object() -> None:
+    """agentkit re-exports a few of agentkit.models' names; they are the same objects."""
+    import agentkit.models
+
+    both = set(agentkit.__all__) & set(agentkit.models.__all__)
+    assert both == {"ModelProfile", "SettingDroppedWarning", "infer_model"}
+    assert all(getattr(agentkit, name) is getattr(agentkit.models, name) for name in both)
