@@ -84,3 +84,14 @@ def test_a_double_and_a_model_of_your_own() -> None:
 
     assert model_info(Mine()) == ModelInfo("mine-1", profile=Mine.profile)
     assert model_info(object()).name == "object"
+
+
+def test_a_chat_model_info_follows_its_settings() -> None:
+    model = chat()
+    assert model.info is model.info  # made once: traces read it for every run
+    before = model.info
+    model.profile = ModelProfile(strict_tools=False)
+    model.model = "m-2"
+    after = model_info(model)
+    assert (after.name, after.profile) == ("m-2", model.profile)
+    assert after.endpoint != before.endpoint  # the profile is part of the cache key

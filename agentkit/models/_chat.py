@@ -140,6 +140,7 @@ class ChatModel:
         self._http_client = http_client
         self._owned: httpx.AsyncClient | PooledTransport | None = None
         self._owned_loop: object = None
+        self._info: ModelInfo | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **options: Any) -> ChatModel:
@@ -162,10 +163,22 @@ class ChatModel:
 
     @property
     def info(self) -> ModelInfo:
-        """Who this model is, for traces, cache keys and agents."""
-        return ModelInfo(
-            self.model, self.provider, self.base_url, self.profile, self.cache_identity()
-        )
+        """Who this model is, for traces, cache keys and agents.
+
+        Made once (traces read it for every run), and again after `model`, `provider`,
+        `base_url` or `profile` was changed.
+        """
+        info = self._info
+        if (
+            info is None
+            or info.profile is not self.profile
+            or (info.name, info.provider, info.base_url)
+            != (self.model, self.provider, self.base_url)
+        ):
+            identity = self.cache_identity()
+            info = ModelInfo(self.model, self.provider, self.base_url, self.profile, identity)
+            self._info = info
+        return info
 
     @property
     def sends_key_in_clear(self) -> bool:
