@@ -99,12 +99,10 @@ def start_observing(
     chosen: Sequence[Instrument] = (
         _INSTRUMENTS if instruments is True else () if instruments is False else instruments
     )
-    extra = info.extra
-    instruments_used: Sequence[Instrument] = (*chosen, *extra)
-    if not instruments_used:
+    if not chosen and not info.extra:
         return None
     observers: list[RunObserver] = []
-    for instrument in instruments_used:
+    for instrument in (*chosen, *info.extra):
         try:
             observer = instrument.start_run(info)
         except BaseException as error:  # a timeline that cannot open its file, say
