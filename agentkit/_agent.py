@@ -22,6 +22,7 @@ import anyio.abc
 from ._agent_setup import (
     check_names,
     output_mode,
+    pending_calls,
     prompt_messages,
     stop_names,
     tools_by_name,
@@ -32,7 +33,7 @@ from ._dispatch import Approver
 from ._events import PendingApprovals, RunEvent, RunResult
 from ._exceptions import AgentRunError, ConfigurationError, HistoryError, run_sync_guard
 from ._fixed import Fixed
-from ._loop import call_event_sink, pending_calls, run_loop, single_error
+from ._loop import call_event_sink, run_loop, single_error
 from ._messages import Message
 from ._observe import Instrument, RunInfo, start_observing
 from ._output import OutputSpec
@@ -40,7 +41,7 @@ from ._policy import LoopPolicy, RunSpec, UsageLimits
 from ._timeline import Timeline
 from ._tool import RunContext, Tool
 from ._toolset import Toolset
-from .models._base import Model, ModelSettings, model_name
+from .models._base import Model, ModelSettings, ModelSpec, model_name
 from .models._providers import DEFAULT_MODEL_STRING, profile_of
 
 if TYPE_CHECKING:
@@ -75,7 +76,7 @@ class Agent(Fixed, Generic[OutputT]):
     @overload
     def __init__(
         self: Agent[str],
-        model: Model | str | None = None,
+        model: ModelSpec = None,
         *,
         instructions: str | None = None,
         tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
@@ -95,7 +96,7 @@ class Agent(Fixed, Generic[OutputT]):
     @overload
     def __init__(
         self,
-        model: Model | str | None = None,
+        model: ModelSpec = None,
         *,
         instructions: str | None = None,
         tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
@@ -114,7 +115,7 @@ class Agent(Fixed, Generic[OutputT]):
     ) -> None: ...
     def __init__(
         self,
-        model: Model | str | None = None,
+        model: ModelSpec = None,
         *,
         instructions: str | None = None,
         tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
@@ -136,6 +137,7 @@ class Agent(Fixed, Generic[OutputT]):
         Args:
             model: Any `Model`, or a model string such as `"openai:gpt-4.1"` (see
                 `agentkit models`); defaults to `"aimlapi:openai/gpt-5-2-chat-latest"`.
+                A list of them is a `FallbackModel`: each asked when the ones before failed.
             instructions: Sent as the system message of every request (not stored in
                 `result.messages`, so a transcript can be continued by any agent).
             tools: `Tool`s, or plain functions (made into tools with `tool()`).
@@ -173,7 +175,7 @@ class Agent(Fixed, Generic[OutputT]):
             check_names(tool_choice, stops, self.tools)
         if max_turns < 1:
             raise ConfigurationError("max_turns must be at least 1")
-        self._model: Model | str | None = model
+        self._model: ModelSpec = model
         self.instructions = instructions
         self.output_type = output_type
         self.tool_choice = tool_choice
@@ -199,14 +201,14 @@ class Agent(Fixed, Generic[OutputT]):
     def model(self) -> Model:
         """The model (built on first use from a model string, or the default one)."""
         model = self._model
-        if model is None or isinstance(model, str):
-            from .models._infer import infer_model  # httpx is imported when first needed
+        if model is None or isinstance(model, str | list | tuple):
+            from .models._fallback import build_model  # httpx is imported when first needed
 
-            model = infer_model(model or DEFAULT_MODEL_STRING)
+            model = build_model(model, DEFAULT_MODEL_STRING)
             object.__setattr__(self, "_model", model)  # made once, on first use
-        return model
+        return cast(Model, model)
 
-    def with_model(self, model: Model | str) -> Agent[OutputT]:
+    def with_model(self, model: ModelSpec) -> Agent[OutputT]:
         """This agent asking `model` instead; everything else (tools, settings...) shared."""
         twin = copy.copy(self)
         object.__setattr__(twin, "_model", model)
@@ -226,8 +228,8 @@ class Agent(Fixed, Generic[OutputT]):
         with anyio.CancelScope(shield=True):
             for toolset in self.toolsets:
                 await toolset.aclose()
-            if self._model is not None and not isinstance(self._model, str):
-                await self._model.aclose()
+            if not (self._model is None or isinstance(self._model, str | list | tuple)):
+                await cast(Model, self._model).aclose()
 
     # -- running ------------------------------------------------------------------------
 

@@ -7,21 +7,36 @@ model's profile allows, and the tools of toolsets merged into a run's spec.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._exceptions import ConfigurationError, ToolDefinitionError
-from ._messages import Message, UserMessage
+from ._exceptions import ConfigurationError, HistoryError, ToolDefinitionError
+from ._messages import (
+    AssistantMessage,
+    Message,
+    ToolCall,
+    ToolMessage,
+    UserMessage,
+    repeated_call_ids,
+)
 from ._output import OUTPUT_TOOL_NAME, OutputMode
 from ._policy import LoopPolicy, RunSpec
 from ._tool import Tool, ToolDefinition, tool
 from ._toolset import Toolset
-from .models._base import TOOL_CHOICE_MODES
+from .models._base import TOOL_CHOICE_MODES, Model
 from .models._profile import ModelProfile
+
+if TYPE_CHECKING:
+    from .models._fallback import FallbackModel
+
+logger = logging.getLogger("agentkit")
 
 __all__ = [
     "check_names",
+    "escalated",
     "output_mode",
+    "pending_calls",
     "prompt_messages",
     "stop_names",
     "tools_by_name",
@@ -114,3 +129,49 @@ def prompt_messages(prompt: str | Sequence[Message]) -> list[Message]:
     if isinstance(prompt, str):
         return [UserMessage(content=prompt)]
     return list(prompt)
+
+
+def pending_calls(messages: list[Message]) -> list[ToolCall]:
+    """Tool calls the history's last assistant message left unanswered (to resume).
+
+    Raises:
+        HistoryError: Calls left unanswered earlier in the history.
+    """
+    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
+    last_assistant = max(
+        (i for i, m in enumerate(messages) if isinstance(m, AssistantMessage)), default=-1
+    )
+    for position, message in enumerate(messages):
+        if isinstance(message, AssistantMessage) and position != last_assistant:
+            missing = [c.id for c in message.tool_calls if c.id not in answered]
+            if missing:
+                raise HistoryError(
+                    f"message_history has tool calls without results ({', '.join(missing)}) "
+                    f"in message {position}; add their tool messages or drop the calls"
+                )
+    if last_assistant < 0:
+        return []
+    tail = messages[last_assistant]
+    assert isinstance(tail, AssistantMessage)
+    if repeated := repeated_call_ids(tail.tool_calls):
+        raise HistoryError(
+            f"message_history: the last answer has two or more tool calls with the id "
+            f"{repeated[0]!r}, so their results cannot be told apart; drop that answer"
+        )
+    return [c for c in tail.tool_calls if c.id not in answered]
+
+
+def escalated(model: Model, served_by: str) -> FallbackModel | None:
+    """The rest of `model`'s fallback chain after `served_by`, or None.
+
+    Only for a `FallbackModel(on_invalid_output=True)`: output that stayed invalid past its
+    retries goes on to the next model.
+    """
+    from .models._fallback import FallbackModel  # imported already when `model` is one
+
+    if not isinstance(model, FallbackModel) or not model.on_invalid_output:
+        return None
+    rest = model.after(served_by)
+    if rest is not None:
+        logger.warning("output of %s still invalid; going on with %s", served_by, rest.labels[0])
+    return rest

@@ -1,7 +1,7 @@
 """Layer 5 (edges): the command line's model options, and `agentkit models`.
 
 `--model` takes a model string (`openai:gpt-4.1`, `ollama:llama3.2`) or, as before, a bare
-model name for AI/ML API or for the server `--base-url` points at.
+model name for AI/ML API or for the server `--base-url` points at; repeated, a fallback chain.
 """
 
 from __future__ import annotations
@@ -12,8 +12,15 @@ import os
 from typing import Any
 
 from ._cli_common import ExitCode, UsageError
-from ._exceptions import ModelConfigurationError, ModelConnectionError, ModelTimeoutError
+from ._exceptions import (
+    ConfigurationError,
+    ModelConfigurationError,
+    ModelConnectionError,
+    ModelTimeoutError,
+)
+from .models._base import Model
 from .models._chat import ChatModel
+from .models._fallback import FallbackModel
 from .models._infer import infer_model
 from .models._providers import DEFAULT_MODEL_STRING, PROVIDERS, AzureProvider, parse_model_string
 
@@ -26,8 +33,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> argparse._ArgumentGrou
     group.add_argument(
         "--model",
         metavar="PROVIDER:NAME",
+        action="append",
         help=f"a model string such as openai:gpt-4.1 or ollama:llama3.2 (`agentkit models` "
-        f"lists the providers), or a model name on --base-url (default: {DEFAULT_MODEL_STRING})",
+        f"lists the providers), or a model name on --base-url (default: {DEFAULT_MODEL_STRING}); "
+        "repeat it for a fallback chain: each is asked when the ones before failed "
+        "(--base-url and the key options apply to each)",
     )
     group.add_argument("--base-url", help="API root (default: the provider's)")
     keys = group.add_mutually_exclusive_group()
@@ -67,8 +77,27 @@ def model_string(model: str | None, base_url: str | None) -> str:
     return model  # an unknown provider: infer_model says which ones exist
 
 
-def chat_model(options: argparse.Namespace) -> ChatModel:
-    """The model the options name, with `--base-url` and the key options applied."""
+def chat_model(options: argparse.Namespace) -> Model:
+    """The model the options name, with `--base-url` and the key options applied.
+
+    Several `--model` make a `FallbackModel`; the options apply to each of them.
+    """
+    names: list[str | None] = [*_models_named(options)] or [None]
+    made = [_one_model(options, name) for name in names]
+    if len(made) == 1:
+        return made[0]
+    try:
+        return FallbackModel(*made)
+    except ConfigurationError as error:
+        raise UsageError(f"--model: {error}") from None
+
+
+def _models_named(options: argparse.Namespace) -> list[str]:
+    given = getattr(options, "model", None)
+    return [given] if isinstance(given, str) else list(given or [])
+
+
+def _one_model(options: argparse.Namespace, name: str | None) -> ChatModel:
     overrides: dict[str, Any] = {}
     if options.base_url:
         overrides["base_url"] = options.base_url
@@ -81,7 +110,7 @@ def chat_model(options: argparse.Namespace) -> ChatModel:
         overrides["api_key"] = key
     try:
         api = getattr(options, "api", None)
-        model = infer_model(model_string(options.model, options.base_url), api=api, **overrides)
+        model = infer_model(model_string(name, options.base_url), api=api, **overrides)
     except ModelConfigurationError as error:
         raise UsageError(f"--model: {_in_flags(str(error))}") from None
     if model.sends_key_in_clear and not getattr(options, "allow_http", False):
@@ -101,7 +130,8 @@ def _in_flags(text: str) -> str:
 
 def model_hint(options: argparse.Namespace, error: BaseException | None = None) -> str:
     """What to check after a model error: the server, the variables missing, or the flags."""
-    model, base_url = getattr(options, "model", None), getattr(options, "base_url", None)
+    named, base_url = _models_named(options), getattr(options, "base_url", None)
+    model = named[0] if named else None
     try:
         provider, _ = parse_model_string(model_string(model, base_url))
     except ModelConfigurationError:

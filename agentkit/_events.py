@@ -89,6 +89,8 @@ class Turn:
     """Seconds the model took to answer (the whole stream, when streaming)."""
     tool_seconds: float
     """Seconds from the first tool start to the last tool end."""
+    model: str = ""
+    """Who answered: the model's name, or the label of the `FallbackModel` member that did."""
 
 
 @dataclass(slots=True)
@@ -112,6 +114,13 @@ class RunResult(Generic[OutputT]):
     def new_messages(self) -> list[Message]:
         """The messages this run added (its prompt included)."""
         return self.messages[self.new_message_index :]
+
+    def usage_by_model(self) -> dict[str, Usage]:
+        """This run's usage per model that answered (several with a `FallbackModel`)."""
+        per: dict[str, Usage] = {}
+        for turn in self.turns:
+            per[turn.model] = per[turn.model] + turn.usage if turn.model in per else turn.usage
+        return per
 
     def messages_json(self) -> bytes:
         """`messages` as JSON, for `messages_from_json` and `message_history=`."""

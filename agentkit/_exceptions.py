@@ -19,7 +19,8 @@
         ├── ModelConnectionError       the connection failed or broke before a response
         ├── ModelStreamError           an `{"error": ...}` payload arrived inside a stream
         ├── StreamInterrupted          a stream ended before `[DONE]`; carries what arrived
-        └── ModelResponseError         a 200 response that is not a chat completion
+        ├── ModelResponseError         a 200 response that is not a chat completion
+        └── FallbackExhausted          every model of a `FallbackModel` failed (each one's error)
     ├── AgentRunError                  a run stopped; `.result` holds everything done so far
     │   ├── MaxTurnsExceeded           `max_turns` requests and still no final answer
     │   ├── UsageLimitExceeded         a usage limit (requests, tokens, tool calls) was reached
@@ -50,6 +51,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "ExtractionError",
+    "FallbackExhausted",
     "HistoryError",
     "MaxTurnsExceeded",
     "ModelConfigurationError",
@@ -139,7 +141,14 @@ class ToolResultError(ToolError):
 
 
 class ModelError(AgentkitError):
-    """Talking to the model failed."""
+    """Talking to the model failed.
+
+    Attributes:
+        result: Raised from a run: the partial `RunResult` (every message and the usage so
+            far); None elsewhere.
+    """
+
+    result: RunResult[Any] | None = None
 
 
 class ModelConfigurationError(ModelError):
@@ -246,6 +255,18 @@ class ModelResponseError(ModelError):
     def __init__(self, message: str, *, body: str = "") -> None:
         super().__init__(message)
         self.body = body
+
+
+class FallbackExhausted(ModelError):
+    """Every model of a `FallbackModel` failed, or was skipped while its circuit was open.
+
+    Attributes:
+        failures: `(model label, error)` for each model, in the chain's order.
+    """
+
+    def __init__(self, message: str, *, failures: Sequence[tuple[str, BaseException]]) -> None:
+        super().__init__(message)
+        self.failures = tuple(failures)
 
 
 class AgentRunError(AgentkitError):

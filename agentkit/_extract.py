@@ -17,13 +17,14 @@ import types
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar, Union, get_args, get_origin, overload
+from typing import Any, Generic, Literal, TypeVar, Union, cast, get_args, get_origin, overload
 
 import anyio
 from pydantic import BaseModel, TypeAdapter, create_model
 from pydantic_core import from_json, to_jsonable_python
 from typing_extensions import is_typeddict
 
+from ._agent_setup import escalated
 from ._exceptions import ConfigurationError, ExtractionError, ToolArgumentsError, run_sync_guard
 from ._fixed import Fixed
 from ._messages import (
@@ -44,7 +45,9 @@ from .models._base import (
     Model,
     ModelRequest,
     ModelSettings,
+    ModelSpec,
     ToolCallArgumentsDelta,
+    model_name,
 )
 from .models._providers import DEFAULT_MODEL_STRING, profile_of
 
@@ -76,6 +79,8 @@ class Attempt:
 
     candidates: tuple[Candidate[Any], ...]
     usage: Usage
+    model: str = ""
+    """Who answered: the model's name, or the label of the `FallbackModel` member that did."""
 
     @property
     def errors(self) -> list[str]:
@@ -141,7 +146,7 @@ class Extractor(Fixed, Generic[T]):
         self,
         output_type: type[T] | Any,
         *,
-        model: Model | str | None = None,
+        model: ModelSpec = None,
         instructions: str | None = None,
         max_retries: int = 2,
         seed: int | None = None,
@@ -176,7 +181,7 @@ class Extractor(Fixed, Generic[T]):
         self.target = _Target(output_type, name)
         if mode == "json_schema" and not profile_of(model).json_schema:
             mode = "tool"
-        self._model: Model | str | None = model
+        self._model: ModelSpec = model
         self.instructions = instructions or DEFAULT_INSTRUCTIONS
         self.max_retries = max_retries
         self.strategy = strategy
@@ -193,14 +198,14 @@ class Extractor(Fixed, Generic[T]):
     @property
     def model(self) -> Model:
         """The model (built on first use from a model string, or the default one)."""
-        if self._model is None or isinstance(self._model, str):
-            from .models._infer import infer_model
+        if self._model is None or isinstance(self._model, str | list | tuple):
+            from .models._fallback import build_model
 
-            made = infer_model(self._model or DEFAULT_MODEL_STRING)
+            made = build_model(self._model, DEFAULT_MODEL_STRING)
             object.__setattr__(self, "_model", made)  # made once, on first use
-        return self._model  # type: ignore[return-value]
+        return cast(Model, self._model)
 
-    def with_model(self, model: Model | str) -> Extractor[T]:
+    def with_model(self, model: ModelSpec) -> Extractor[T]:
         """This extractor asking `model` instead; everything else shared."""
         twin = copy.copy(self)
         object.__setattr__(twin, "_model", model)
@@ -241,16 +246,22 @@ class Extractor(Fixed, Generic[T]):
         messages = self._messages(text)
         attempts: list[Attempt] = []
         usage = Usage()
-        for _ in range(self.max_retries + 1):
-            completion = await self._complete(self._request(messages), observer)
+        model: Model | None = self.model
+        tries = 0
+        while model is not None:
+            completion = await self._complete(model, self._request(messages), observer)
             usage = usage + completion.usage
             candidates = tuple(self._candidate(choice) for choice in completion.choices)
-            attempts.append(Attempt(candidates, completion.usage))
+            served = completion.served_by or model_name(model)
+            attempts.append(Attempt(candidates, completion.usage, served))
             chosen = self._choose(candidates)
             if chosen is not None:
                 return Extraction(value=chosen, attempts=attempts, usage=usage)
             self._check_refusal(completion.choices, attempts, usage)
             messages += _correction(completion.choices[0], candidates[0])
+            tries += 1
+            if tries > self.max_retries:  # the next model of a chain may do better
+                model, tries = escalated(model, served), 0
         raise ExtractionError(
             f"no valid {_name(self.target.output_type)} after {len(attempts)} attempts; "
             f"last error: {attempts[-1].errors[-1] if attempts[-1].errors else '?'}",
@@ -325,11 +336,13 @@ class Extractor(Fixed, Generic[T]):
 
     # -- internals ----------------------------------------------------------------------
 
-    async def _complete(self, request: ModelRequest, observer: RunObserver | None) -> Completion:
+    async def _complete(
+        self, model: Model, request: ModelRequest, observer: RunObserver | None
+    ) -> Completion:
         if observer is None:
-            return await self.model.complete(request)
+            return await model.complete(request)
         with ObservedRequest(observer, request) as watch:
-            completion = await self.model.complete(watch.request)
+            completion = await model.complete(watch.request)
             watch.completed(completion)
         return completion
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import anyio
 
+from ._agent_setup import escalated, pending_calls
 from ._approvals import setup_of
 from ._dispatch import Dispatcher
 from ._events import (
@@ -39,8 +40,8 @@ from ._events import (
     TurnEnded,
 )
 from ._exceptions import (
-    HistoryError,
     MaxTurnsExceeded,
+    ModelError,
     ModelResponseError,
     OutputValidationError,
     ToolArgumentsError,
@@ -56,7 +57,6 @@ from ._messages import (
     ToolMessage,
     Usage,
     UserMessage,
-    repeated_call_ids,
 )
 from ._observe import ObservedRequest, RunObserver, observed_call
 from ._output import OUTPUT_TOOL_NAME, validation_message
@@ -114,6 +114,8 @@ async def run_loop(
     try:
         result = await run.execute()
     except BaseException as error:
+        if isinstance(error, ModelError) and error.result is None:
+            error.result = run.result  # what was done before the model failed is kept
         if observer is not None:
             observer.run_ended(run.result, error)
         raise
@@ -155,6 +157,10 @@ class _Run:
         """Why each structured output so far failed validation (within its retry budget)."""
         self.tool_calls_made = 0
         """Tool calls started so far, for the `tool_calls` usage limit."""
+        self.model = spec.model
+        """Who answers: the spec's model, or the rest of its fallback chain (`_escalate`)."""
+        self.served_by = model_name(spec.model)
+        """Who answered the last request (a `FallbackModel`'s label, or the model's name)."""
         tools = dict(spec.tools)
         self.dispatcher = Dispatcher(
             tools=tools,
@@ -197,6 +203,8 @@ class _Run:
             raise ModelResponseError("the model's response has no choices; nothing to continue")
         choice = completion.choices[0]
         message, finish_reason = choice.message, choice.finish_reason
+        if completion.served_by is not None:
+            self.served_by = completion.served_by
         self.messages.append(message)
         self._add_usage(completion.usage)
         logger.debug(
@@ -213,6 +221,7 @@ class _Run:
             tool_results=tuple(self._last_results),
             model_seconds=model_seconds,
             tool_seconds=time.perf_counter() - tool_started if message.tool_calls else 0.0,
+            model=self.served_by,
         )
         self.result.turns.append(turn)
         if self.emit is not None:
@@ -252,7 +261,7 @@ class _Run:
     async def _answer(self, request: ModelRequest) -> tuple[Completion, dict[int, ToolResult]]:
         if self.stream:
             return await self._streamed_response(request)
-        return await self.spec.model.complete(request), {}
+        return await self.model.complete(request), {}
 
     async def _streamed_response(
         self, request: ModelRequest
@@ -260,7 +269,7 @@ class _Run:
         """Stream one response; start each ready tool call at once, before the response ends."""
         early: dict[int, ToolResult] = {}
         completion: Completion | None = None
-        stream = self.spec.model.stream(request)
+        stream = self.model.stream(request)
         async with single_error(), anyio.create_task_group() as group, stream as deltas:
             if self._watch is not None:  # the stream is open: its first events are here
                 self._watch.streaming()
@@ -409,13 +418,20 @@ class _Run:
 
     def _output_failed(self, reason: str) -> None:
         self.output_failures.append(reason)
-        if len(self.output_failures) > self.spec.policy.output_retries:
+        if len(self.output_failures) > self.spec.policy.output_retries and not self._escalate():
             raise OutputValidationError(
                 f"the structured output was still invalid after "
                 f"{self.spec.policy.output_retries} correction rounds: {reason}",
                 errors=self.output_failures,
                 result=self.result,
             )
+
+    def _escalate(self) -> bool:
+        """Go on with the next model of a fallback chain, if it asks for that (True)."""
+        rest = escalated(self.model, self.served_by)
+        if rest is not None:
+            self.model, self.output_failures = rest, []
+        return rest is not None
 
     def _relax_tool_choice(self) -> None:
         if self.tool_choice in _FORCING:
@@ -486,36 +502,6 @@ async def single_error() -> AsyncIterator[None]:
         if len(group.exceptions) == 1:
             raise group.exceptions[0] from None
         raise
-
-
-def pending_calls(messages: list[Message]) -> list[ToolCall]:
-    """Tool calls the history's last assistant message left unanswered (to resume).
-
-    Raises:
-        HistoryError: Calls left unanswered earlier in the history.
-    """
-    answered = {m.tool_call_id for m in messages if isinstance(m, ToolMessage)}
-    last_assistant = max(
-        (i for i, m in enumerate(messages) if isinstance(m, AssistantMessage)), default=-1
-    )
-    for position, message in enumerate(messages):
-        if isinstance(message, AssistantMessage) and position != last_assistant:
-            missing = [c.id for c in message.tool_calls if c.id not in answered]
-            if missing:
-                raise HistoryError(
-                    f"message_history has tool calls without results ({', '.join(missing)}) "
-                    f"in message {position}; add their tool messages or drop the calls"
-                )
-    if last_assistant < 0:
-        return []
-    tail = messages[last_assistant]
-    assert isinstance(tail, AssistantMessage)
-    if repeated := repeated_call_ids(tail.tool_calls):
-        raise HistoryError(
-            f"message_history: the last answer has two or more tool calls with the id "
-            f"{repeated[0]!r}, so their results cannot be told apart; drop that answer"
-        )
-    return [c for c in tail.tool_calls if c.id not in answered]
 
 
 async def call_event_sink(sink: Callable[[RunEvent], Any], event: RunEvent) -> None:

@@ -192,6 +192,9 @@ class Completion(FrozenRecord):
     choices: tuple[Choice, ...]
     usage: Usage = Field(default_factory=Usage)  # no instance at import: that builds a validator
     system_fingerprint: str | None = None
+    served_by: str | None = None
+    """Which model of a `FallbackModel` answered (its label, e.g. `"openai:gpt-4.1"`); None
+    from a single model."""
 
     @property
     def message(self) -> AssistantMessage:

@@ -102,6 +102,7 @@ class _Recorder:
             usage=completion.usage.model_dump(include={"prompt_tokens", "completion_tokens"}),
             finish_reason=choice.finish_reason if choice else None,
             response=_bounded(encode_message(choice.message)) if choice else None,
+            **({"served_by": completion.served_by} if completion.served_by else {}),
         )
 
     def tool_started(self, call: ToolCall) -> str:

@@ -128,6 +128,9 @@ def _request_ended(run: DrawnRun, bar: Bar, t: float, event: dict[str, Any]) -> 
         run.tokens = [run.tokens[0] + prompt, run.tokens[1] + completion]
         if usage:
             bar.label += f" · {prompt}→{completion} tok"
+    served = event.get("served_by")
+    if isinstance(served, str):  # a fallback chain's member answered
+        bar.label += f" · {served[:80]}"
     response = _bounded(event.get("response"))
     run.answer = response if isinstance(response, dict) else None
     bar.details.update(response=_readable(response), error=event.get("error"), usage=usage)

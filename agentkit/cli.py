@@ -510,6 +510,7 @@ def _json_result(result: Any) -> dict[str, Any]:
         "usage": result.usage.model_dump(),
         "cost": None,  # reported or estimated cost: not tracked yet (None, never a made-up 0)
         "turns": len(result.turns),
+        "models": {name: u.requests for name, u in result.usage_by_model().items()},
         "tool_calls": [
             {
                 "id": r.call.id,

@@ -60,6 +60,7 @@ GEN_AI_REQUEST_TEMPERATURE = "gen_ai.request.temperature"
 GEN_AI_REQUEST_TOP_P = "gen_ai.request.top_p"
 GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
 GEN_AI_RESPONSE_ID = "gen_ai.response.id"
+AGENTKIT_SERVED_BY = "agentkit.model.served_by"
 GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
 GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
@@ -369,13 +370,16 @@ def _settings(settings: ModelSettings) -> dict[str, Any]:
 
 
 def _response_attributes(completion: Completion) -> dict[str, Any]:
-    return {
+    found = {
         GEN_AI_RESPONSE_ID: completion.id,
         GEN_AI_RESPONSE_MODEL: completion.model,
         GEN_AI_RESPONSE_FINISH_REASONS: tuple(c.finish_reason or "" for c in completion.choices),
         GEN_AI_USAGE_INPUT_TOKENS: completion.usage.prompt_tokens,
         GEN_AI_USAGE_OUTPUT_TOKENS: completion.usage.completion_tokens,
     }
+    if completion.served_by is not None:  # which model of a FallbackModel answered
+        found[AGENTKIT_SERVED_BY] = completion.served_by
+    return found
 
 
 def _failed(span: Span, error: BaseException, content: bool) -> None:

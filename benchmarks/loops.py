@@ -175,6 +175,23 @@ def agentkit_responses(url: str, delay: float) -> Runner:
     return run
 
 
+def agentkit_fallback(url: str, delay: float) -> Runner:
+    """The same agentkit loop through a `FallbackModel` whose primary answers every time."""
+    from agentkit import Agent, ChatModel, tool
+    from agentkit.models import FallbackModel
+
+    chain = FallbackModel(
+        ChatModel(base_url=url, api_key="mock-key", model="mock-model"),
+        ChatModel(base_url=url, api_key="mock-key", model="mock-model-2"),
+    )
+    agent = Agent(chain, instructions="Be brief.", tools=[tool(tool_body(delay))])
+
+    async def run() -> Any:
+        return (await agent.run("Weather?")).output
+
+    return run
+
+
 def agentkit_instrumented(url: str, delay: float) -> Runner:
     """The agentkit loop with OpenTelemetry on: the SDK's providers, exporting nowhere."""
     import agentkit
@@ -199,6 +216,7 @@ LOOPS: dict[str, Callable[[str, float], Runner]] = {
     "pydantic-ai": pydantic_ai,
     "agentkit": agentkit_agent,
     "agentkit-responses": agentkit_responses,
+    "agentkit-fallback": agentkit_fallback,
 }
 
 

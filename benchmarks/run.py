@@ -128,8 +128,9 @@ SCENARIOS = {
         0.0,
         (200, 40),
         "cpu_per_unit",
-        [*PEERS, "agentkit-responses"],
-        description="CPU ms per 2-request tool loop, sequential, 0 ms latency",
+        [*PEERS, "agentkit-responses", "agentkit-fallback"],
+        description="CPU ms per 2-request tool loop, sequential, 0 ms latency "
+        "(agentkit-fallback: through a FallbackModel whose primary answers)",
     ),
     "tool-loop-wall": Scenario(
         0.0,
@@ -249,6 +250,7 @@ TARGETS = [
     Target("tool-loop-otel", "ratio", 1.1, "with OpenTelemetry on, the 2-request tool loop costs under 1.1x the CPU of the same loop with it off (17)", "agentkit-off"),
     Target("cache-hit", "at_most", 0.3, "a response-cache hit costs under 0.3 ms (18)"),
     Target("session-100", "at_most", 5.0, "a session load + append of a 100-message conversation under 5 ms (18)"),
+    Target("tool-loop", "adds", 0.01, "a FallbackModel whose primary answers adds under 0.01 ms to the 2-request tool loop (0.005 ms per request) (31)", "agentkit", subject="agentkit-fallback"),
     Target("tool-loop", "ratio", 1.5, "a 2-request tool loop costs at most 1.5x the raw httpx loop (4)", "raw-httpx"),
     Target("parallel-tools", "at_most", 105.0, "8 parallel tool calls of 100 ms under 105 ms, read as the whole loop with its two requests (4)"),
     Target("tool-phase", "at_most", 105.0, "8 parallel tool calls of 100 ms under 105 ms, read as the tool phase (4)"),

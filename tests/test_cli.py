@@ -374,3 +374,17 @@ def test_the_key_from_a_flag_or_a_named_variable(
     unset = agentkit("run", "hi", "--api-key-env", "NOT_SET_ANYWHERE", key=False, server=server)
     assert unset.returncode == 2
     assert "--api-key-env NOT_SET_ANYWHERE: that variable is not set" in unset.stderr
+
+
+def test_a_repeated_model_is_a_fallback_chain(server: MockChatServer) -> None:
+    server.add(Fault.http(404, message="model first not found"), Reply.text("from second"))
+    args = ("run", "hi", "--model", "first", "--model", "second", "--base-url", server.base_url)
+    completed = agentkit(*args, "--json", server=server)
+    assert completed.returncode == 0, completed.stderr
+    answer = json.loads(completed.stdout)
+    assert answer["output"] == "from second"
+    assert answer["models"] == {"aimlapi:second": 1}
+    assert [r.body["model"] for r in server.requests] == ["first", "second"]
+    again = agentkit(*args[:4], "--model", "first", server=server)
+    assert again.returncode == 2
+    assert "twice" in again.stderr

@@ -357,6 +357,20 @@ class Journal:
         """Total tokens recorded so far."""
         return self._tokens
 
+    def model_requests(self) -> dict[str, int]:
+        """Requests per model that answered, over every item done.
+
+        Several with a fallback chain; read from each item's usage, so a resumed batch
+        counts its earlier runs too.
+        """
+        totals: dict[str, int] = {}
+        for (raw,) in self._db.execute("SELECT usage FROM items WHERE usage IS NOT NULL"):
+            models = json.loads(raw).get("models")
+            for name, requests in models.items() if isinstance(models, dict) else ():
+                if isinstance(requests, int):
+                    totals[str(name)] = totals.get(str(name), 0) + requests
+        return totals
+
     def _count_states(self) -> dict[str, int]:
         rows = self._db.execute("SELECT state, COUNT(*) FROM items GROUP BY state").fetchall()
         counts = {"pending": 0, "running": 0, "done": 0, "failed": 0}

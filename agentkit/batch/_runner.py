@@ -7,7 +7,7 @@ import json
 import re
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -48,6 +48,8 @@ class BatchSummary:
     cache_hits: int = 0
     """Requests a `ResponseCache` answered (set by `agentkit batch run --cache`)."""
     cache_misses: int = 0
+    models: dict[str, int] = field(default_factory=dict)
+    """Requests per model that answered (a `FallbackModel`'s members, by label)."""
 
     def to_json(self) -> str:
         """The summary as one line of JSON."""
@@ -323,6 +325,7 @@ class _Driver:
             total_tokens=self.journal.tokens(),
             journal=str(self.journal.path),
             output=str(out) if out is not None else None,
+            models=self.journal.model_requests(),
         )
 
 

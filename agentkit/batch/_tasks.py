@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +96,9 @@ class AgentTask:
         result = await self.agent.run(
             _text(record, self.field, "prompt"), trace_to=context.trace_to
         )
-        return TaskOutput(to_jsonable_python(result.output), result.usage.model_dump())
+        usage = result.usage.model_dump()
+        usage["models"] = {name: u.requests for name, u in result.usage_by_model().items()}
+        return TaskOutput(to_jsonable_python(result.output), usage)
 
 
 class ExtractTask:
@@ -118,7 +121,9 @@ class ExtractTask:
         result = await self.extractor.run(
             _text(record, self.field, "text"), trace_to=context.trace_to
         )
-        return TaskOutput(to_jsonable_python(result.value), result.usage.model_dump())
+        usage = result.usage.model_dump()
+        usage["models"] = dict(Counter(attempt.model for attempt in result.attempts))
+        return TaskOutput(to_jsonable_python(result.value), usage)
 
 
 class FunctionTask:

@@ -20,7 +20,7 @@ Nothing here imports httpx until a model is built.
 # 1. dialects: _wire_read, _chat_wire, _chat_sse, _responses_wire, _responses_sse
 # 2. sending: _retry, _gate, _transport, _endpoint
 # 3. models: _chat, _responses
-# 4. model strings and wrappers: _infer, _cache, _limited
+# 4. model strings and wrappers: _infer, _cache, _limited, _fallback
 
 import importlib
 from typing import TYPE_CHECKING
@@ -33,6 +33,8 @@ __all__ = [
     "DEFAULT_MODEL_STRING",
     "PROVIDERS",
     "AzureProvider",
+    "CircuitBreaker",
+    "FallbackModel",
     "ModelInfo",
     "ModelProfile",
     "PlainHTTPKeyWarning",
@@ -43,11 +45,15 @@ __all__ = [
     "infer_model",
     "model_info",
     "provider_named",
+    "should_fall_back",
 ]
 
 _LAZY = {  # they build or wrap models: httpx is imported on first use
     "infer_model": "_infer",
     "RateLimitedModel": "_limited",
+    "FallbackModel": "_fallback",
+    "CircuitBreaker": "_fallback",
+    "should_fall_back": "_fallback",
     "ResponsesModel": "_responses",
     "PlainHTTPKeyWarning": "_endpoint",
 }
@@ -64,6 +70,7 @@ def __getattr__(name: str) -> object:
 
 if TYPE_CHECKING:
     from ._endpoint import PlainHTTPKeyWarning
+    from ._fallback import CircuitBreaker, FallbackModel, should_fall_back
     from ._infer import infer_model
     from ._limited import RateLimitedModel
     from ._responses import ResponsesModel

@@ -27,6 +27,7 @@ __all__ = [
     "Model",
     "ModelRequest",
     "ModelSettings",
+    "ModelSpec",
     "ReasoningDelta",
     "RefusalDelta",
     "ResponseCompleted",
@@ -274,6 +275,11 @@ class Model(Protocol):
     async def aclose(self) -> None:
         """Release what the model holds (connections); a model that holds nothing returns."""
         ...
+
+
+ModelSpec = Model | str | Sequence[Model | str] | None
+"""What an `Agent` or `Extractor` takes as its model: a `Model`, a model string, a list of
+them (a `FallbackModel`), or None for the default."""
 
 
 @dataclass(frozen=True, slots=True)

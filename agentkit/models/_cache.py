@@ -33,7 +33,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, overload
 
 from agentkit._exceptions import ConfigurationError
 from agentkit._messages import Completion, Usage, messages_to_json
@@ -48,6 +48,9 @@ from ._base import (
     completion_deltas,
     model_info,
 )
+
+if TYPE_CHECKING:
+    from ._fallback import FallbackModel
 
 __all__ = ["CachedModel", "ResponseCache", "complete"]
 logger = logging.getLogger("agentkit")
@@ -98,12 +101,23 @@ class ResponseCache:
     def __repr__(self) -> str:
         return f"ResponseCache({str(self.path)!r})"
 
-    def wrap(self, model: Model | str) -> CachedModel:
-        """`model` (a `Model` or a model string) answering from this cache first."""
-        if isinstance(model, str):
-            from ._infer import infer_model
+    @overload
+    def wrap(self, model: FallbackModel) -> FallbackModel: ...  # type: ignore[overload-overlap]
+    @overload
+    def wrap(self, model: Model | str) -> CachedModel: ...
+    def wrap(self, model: Model | str) -> CachedModel | FallbackModel:
+        """`model` (a `Model` or a model string) answering from this cache first.
 
+        A `FallbackModel` comes back as the same chain with each of its models cached, so an
+        answer is keyed by the model that gave it.
+        """
+        from ._fallback import FallbackModel
+        from ._infer import infer_model
+
+        if isinstance(model, str):
             model = infer_model(model)
+        if isinstance(model, FallbackModel):
+            return model.map_models(lambda each: CachedModel(each, self))
         return CachedModel(model, self)
 
     def key(self, model: Model, request: ModelRequest) -> str | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -19,6 +20,7 @@ __all__ = [
     "SAMPLING_SETTINGS",
     "ModelProfile",
     "SettingDroppedWarning",
+    "chain_profile",
     "is_openai_reasoning_model",
     "reasoning_profile",
 ]
@@ -144,4 +146,21 @@ def reasoning_profile(profile: ModelProfile) -> ModelProfile:
         max_tokens_field="max_completion_tokens",
         instructions_role="developer",
         dropped_settings=profile.dropped_settings | REASONING_REFUSED,
+    )
+
+
+def chain_profile(profiles: Sequence[ModelProfile | None]) -> ModelProfile | None:
+    """What an agent may plan on for a chain of models (`FallbackModel`).
+
+    The first one's profile, with `json_schema`, `json_object` and `multiple_choices` only
+    where every model has them (each model still renders its requests with its own profile).
+    """
+    known = [p for p in profiles if p is not None]
+    if not known:
+        return None
+    first = profiles[0] or ModelProfile()
+    return first.replace(
+        json_schema=all(p.json_schema for p in known),
+        json_object=all(p.json_object for p in known),
+        multiple_choices=all(p.multiple_choices for p in known),
     )

@@ -17,7 +17,7 @@ from urllib.parse import quote
 from agentkit._exceptions import ConfigurationError, ModelConfigurationError
 
 from ._base import model_info
-from ._profile import REASONING_REFUSED, ModelProfile, is_openai_reasoning_model
+from ._profile import REASONING_REFUSED, ModelProfile, chain_profile, is_openai_reasoning_model
 
 __all__ = [
     "DEFAULT_MODEL_STRING",
@@ -252,4 +252,8 @@ def profile_of(model: object) -> ModelProfile:
     if isinstance(model, str):
         provider, name = parse_model_string(model)
         return provider.profile_for(name)
+    if isinstance(model, list | tuple):
+        if not model:
+            raise ConfigurationError("a list of models needs at least one (a FallbackModel)")
+        return chain_profile([profile_of(each) for each in model]) or ModelProfile()
     return model_info(model).profile or ModelProfile()

@@ -3,13 +3,14 @@
 - `MockChatServer`: a real HTTP server on 127.0.0.1 that speaks the chat-completions wire
   format (JSON and SSE), replays scripted `Reply`s, injects `Fault`s, and records requests.
   Also runnable on its own: `python -m agentkit.testing --help`.
-- `echo`, `tool_loop`: ready-made responders for a server without a script.
+- `echo`, `tool_loop`: ready-made responders for a server without a script; `flaky(...)`
+  makes a share of a responder's answers fail (a fault plan).
 - `FakeModel` (a script of answers) and `FunctionModel` (a function of the messages and tool
   definitions): models without HTTP, for testing agents.
 """
 
 from ._models import FakeModel, FunctionModel, ScriptItem
-from ._scenarios import echo, tool_loop
+from ._scenarios import echo, flaky, tool_loop
 from ._script import Fault, Reply, ScriptedCall
 from ._server import MockChatServer, RecordedRequest, Responder
 
@@ -24,5 +25,6 @@ __all__ = [
     "ScriptItem",
     "ScriptedCall",
     "echo",
+    "flaky",
     "tool_loop",
 ]

@@ -11,7 +11,8 @@ import contextlib
 import signal
 import threading
 
-from ._scenarios import SCENARIOS
+from ._scenarios import SCENARIOS, flaky
+from ._script import Fault
 from ._server import MockChatServer
 
 
@@ -29,12 +30,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--chunk-delay", type=float, default=0.0, help="seconds between streamed events"
     )
+    parser.add_argument(
+        "--fail-rate", type=float, default=0.0, help="share of requests answered with an error"
+    )
+    parser.add_argument(
+        "--fail-status", type=int, default=503, help="the status of those errors (--fail-rate)"
+    )
     options = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     responder = SCENARIOS[options.scenario](
         options.tool_calls, options.chunk_size, options.chunk_delay
     )
+    if options.fail_rate:
+        responder = flaky(
+            responder, options.fail_rate, fault=Fault.http(options.fail_status, message="flaky")
+        )
     server = MockChatServer(
         responder=responder, latency=options.latency, host=options.host, port=options.port
     )

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import random
 import re
+import threading
 from collections.abc import Callable
 
-from ._script import Reply, ScriptedCall
+from ._script import Fault, Reply, ScriptedCall
 from ._server import RecordedRequest, Responder
 
-__all__ = ["SCENARIOS", "echo", "tool_loop"]
+__all__ = ["SCENARIOS", "echo", "flaky", "tool_loop"]
 
 
 def echo(request: RecordedRequest) -> Reply:
@@ -17,6 +19,28 @@ def echo(request: RecordedRequest) -> Reply:
     users = [m for m in request.messages if m.get("role") == "user"]
     content = users[-1].get("content", "") if users else ""
     return Reply.text(content if isinstance(content, str) else json.dumps(content))
+
+
+def flaky(
+    responder: Responder, rate: float, *, fault: Fault | None = None, seed: int = 0
+) -> Responder:
+    """`responder`, except that a `rate` share of requests (0 to 1) get `fault` (a 503).
+
+    Which requests fail is drawn from a generator seeded with `seed`, so a test or a
+    benchmark sees the same failures on every run. Several servers with different rates
+    (one dead, one flaky, one healthy) make a fallback chain's test bed.
+    """
+    if not 0 <= rate <= 1:
+        raise ValueError(f"rate is a share of requests from 0 to 1, not {rate}")
+    failure = fault or Fault.http(503, message="flaky: scripted overload")
+    draws, lock = random.Random(seed), threading.Lock()
+
+    def respond(request: RecordedRequest) -> Reply | Fault:
+        with lock:
+            fails = draws.random() < rate
+        return failure if fails else responder(request)
+
+    return respond
 
 
 def tool_loop(
