@@ -131,6 +131,8 @@ class _Circuit:
         self.lock = threading.Lock()  # runs in several threads may share the chain
 
     def admits(self) -> bool:
+        if self.open_until is None:  # closed: the common case needs no lock
+            return True
         with self.lock:
             if self.open_until is None:
                 return True
@@ -140,6 +142,8 @@ class _Circuit:
             return True
 
     def succeeded(self) -> None:
+        if self.open_until is None and not self.recent:  # closed, nothing to forget
+            return
         with self.lock:
             self.recent.clear()
             self.open_until, self.probing = None, False
