@@ -345,3 +345,58 @@ async def test_a_batch_over_a_dead_a_flaky_and_a_healthy_server_finishes_every_i
     assert summary.models["openai:shaky"] > summary.models["openai:healthy"] > 0
     shaky_failures = sum(1 for r in shaky.requests) - summary.models["openai:shaky"]
     assert shaky_failures > 0
+
+
+async def test_a_chain_may_mix_the_two_dialects() -> None:
+    async with (
+        MockChatServer([Fault.http(500)]) as first,
+        MockChatServer([Reply.text("from responses")]) as second,
+    ):
+        responses = second.responses_model(model="r", max_retries=0)
+        _MADE.append(responses)
+        result = await Agent(FallbackModel(_model(first, "chat"), responses)).run("hi")
+    assert result.output == "from responses"
+    assert second.requests[0].path.endswith("/responses")
+    assert first.requests[0].path.endswith("/chat/completions")
+
+
+async def test_spans_and_the_timeline_name_the_model_that_answered(tmp_path: Any) -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from agentkit._timeline import Timeline
+    from agentkit._trace_view import read_events, render
+    from agentkit.otel import OpenTelemetryInstrument
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    timeline = Timeline(tmp_path / "run.jsonl")
+    async with (
+        MockChatServer([Fault.http(503)]) as first,
+        MockChatServer([Reply.text("b")]) as second,
+    ):
+        chain = FallbackModel(_model(first, "a"), _model(second, "b"))
+        agent = Agent(chain, instrument=[OpenTelemetryInstrument(provider, None, False), timeline])
+        await agent.run("hi")
+    chat = [s for s in exporter.get_finished_spans() if s.name.startswith("chat")]
+    assert chat[0].attributes is not None
+    assert chat[0].attributes["agentkit.model.served_by"] == "openai:b"
+    events = read_events((tmp_path / "run.jsonl").read_text().splitlines())
+    ended = [e for e in events if e["event"] == "request_ended"]
+    assert ended[0]["served_by"] == "openai:b"
+    assert any(e["event"] == "request_retried" for e in events)  # the fallback, as a retry
+    assert "openai:b" in render(events)
+
+
+async def test_a_flaky_responder_fails_the_same_requests_on_every_run() -> None:
+    def outcomes(seed: int) -> list[str]:
+        respond = flaky(echo, 0.3, seed=seed)
+        request: Any = type("R", (), {"messages": [{"role": "user", "content": "x"}]})()
+        return [type(respond(request)).__name__ for _ in range(200)]
+
+    assert outcomes(3) == outcomes(3)
+    assert 30 < outcomes(3).count("Fault") < 90
+    with pytest.raises(ValueError, match="share"):
+        flaky(echo, 1.5)

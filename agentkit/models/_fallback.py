@@ -17,7 +17,7 @@ answered (`Completion.served_by`). When every model fails, `FallbackExhausted` l
 one's error.
 
 A circuit per model, shared by every run using this `FallbackModel`: after `failures`
-fallback-worthy errors within `window` seconds the model is skipped for `cooldown` seconds, then
+fallback-worthy errors in a row within `window` seconds the model is skipped for `cooldown` seconds, then
 one request probes it (success closes the circuit, failure opens it again). The rules are in
 `docs/fallback.md`.
 """
@@ -105,8 +105,8 @@ def _context_exceeded(error: ModelHTTPError) -> bool:
 class CircuitBreaker:
     """When a failing model is skipped.
 
-    `failures` fallback-worthy errors within `window` seconds open its circuit for `cooldown`
-    seconds; then one request probes it.
+    `failures` fallback-worthy errors in a row (an answer resets the count) within `window`
+    seconds open its circuit for `cooldown` seconds; then one request probes it.
     """
 
     failures: int = 3
