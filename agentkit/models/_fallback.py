@@ -17,9 +17,9 @@ answered (`Completion.served_by`). When every model fails, `FallbackExhausted` l
 one's error.
 
 A circuit per model, shared by every run using this `FallbackModel`: after `failures`
-fallback-worthy errors in a row within `window` seconds the model is skipped for `cooldown` seconds, then
-one request probes it (success closes the circuit, failure opens it again). The rules are in
-`docs/fallback.md`.
+fallback-worthy errors in a row within `window` seconds the model is skipped for `cooldown`
+seconds, then one request probes it (success closes the circuit, failure opens it again). The
+rules are in `docs/fallback.md`.
 """
 
 from __future__ import annotations
