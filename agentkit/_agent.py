@@ -34,7 +34,7 @@ from ._events import PendingApprovals, RunEvent, RunResult
 from ._exceptions import AgentRunError, ConfigurationError, HistoryError, run_sync_guard
 from ._fixed import Fixed
 from ._loop import call_event_sink, run_loop, single_error
-from ._messages import Message
+from ._messages import Message, PromptPart
 from ._observe import Instrument, RunInfo, start_observing
 from ._output import OutputSpec
 from ._policy import LoopPolicy, RunSpec, UsageLimits
@@ -55,7 +55,9 @@ __all__ = ["DEFAULT_MAX_TURNS", "Agent", "AgentStream"]
 
 OutputT = TypeVar("OutputT")
 DEFAULT_MAX_TURNS = 10
-Prompt = str | Sequence[Message] | None
+Prompt = str | PromptPart | Sequence[Message | str | PromptPart] | None
+"""Text; an image, document or audio part; a list of text and parts (one user message); a
+list of messages; or None (continue the history as it is)."""
 
 
 class Agent(Fixed, Generic[OutputT]):
@@ -246,7 +248,8 @@ class Agent(Fixed, Generic[OutputT]):
         """Run the loop to its final output.
 
         Args:
-            prompt: The user's message (text or messages); `None` continues
+            prompt: The user's message: text, an `Image` / `Document` / `Audio`, a list of
+                text and such parts (one message), or messages; `None` continues
                 `message_history` as it is (answering tool calls it ended with).
             deps: Passed to tools through `RunContext.deps`.
             message_history: Earlier messages (e.g. `previous.messages`, or

@@ -12,9 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import ConfigurationError, HistoryError, ToolDefinitionError
+from ._media import Audio, Document, Image
 from ._messages import (
     AssistantMessage,
+    ImagePart,
     Message,
+    PromptPart,
+    TextPart,
     ToolCall,
     ToolMessage,
     UserMessage,
@@ -125,10 +129,34 @@ def tools_by_name(
     return made
 
 
-def prompt_messages(prompt: str | Sequence[Message]) -> list[Message]:
+_PARTS = (TextPart, ImagePart, Image, Document, Audio)
+
+
+def prompt_messages(
+    prompt: str | PromptPart | Sequence[Message | str | PromptPart],
+) -> list[Message]:
+    """The messages a prompt stands for.
+
+    Text is one user message; a part (`Image`, `Document`, `Audio`) or a list of text and
+    parts is one user message with those parts; a list of messages is those messages.
+
+    Raises:
+        ConfigurationError: A list mixing messages with text or parts, or holding anything else.
+    """
     if isinstance(prompt, str):
         return [UserMessage(content=prompt)]
-    return list(prompt)
+    if isinstance(prompt, _PARTS):
+        return [UserMessage(content=(prompt,))]
+    items = list(prompt)
+    if items and all(isinstance(item, (str, *_PARTS)) for item in items):
+        parts = tuple(TextPart(text=i) if isinstance(i, str) else i for i in items)
+        return [UserMessage(content=parts)]
+    if any(isinstance(item, (str, *_PARTS)) for item in items):
+        raise ConfigurationError(
+            "a prompt is text and parts (one user message) or messages, not both; put the "
+            "parts in a UserMessage(content=(...)) among the messages"
+        )
+    return items  # type: ignore[return-value]
 
 
 def pending_calls(messages: list[Message]) -> list[ToolCall]:

@@ -12,12 +12,22 @@ import enum
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import TextIO
+from typing import Any, TextIO
 
-from ._exceptions import AgentkitError
+from ._exceptions import AgentkitError, ConfigurationError
 from ._visible import printable
 
-__all__ = ["CONSOLE", "EXIT_CODES", "ExitCode", "UsageError", "at_least_one", "say", "show"]
+__all__ = [
+    "CONSOLE",
+    "EXIT_CODES",
+    "ExitCode",
+    "UsageError",
+    "add_attach_option",
+    "at_least_one",
+    "attachments",
+    "say",
+    "show",
+]
 
 
 class ExitCode(enum.IntEnum):
@@ -132,3 +142,25 @@ def at_least_one(flag: str, *, when_left_out: str = "") -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def add_attach_option(parser: argparse.ArgumentParser) -> None:
+    """`-a/--attach PATH|URL` (repeatable), as `llm -a` takes it."""
+    parser.add_argument(
+        "-a", "--attach", action="append", default=[], metavar="PATH|URL",
+        help="attach an image (PNG, JPEG, GIF, WebP), a PDF or audio (WAV, MP3); its kind is "
+        "read from the file's content, or from a URL's name (repeatable)",
+    )  # fmt: skip
+
+
+def attachments(options: argparse.Namespace) -> list[Any]:
+    """The parts `--attach` names, each read and checked now (a bad one is a usage error)."""
+    from ._media import attachment
+
+    made = []
+    for source in getattr(options, "attach", None) or []:
+        try:
+            made.append(attachment(source))
+        except ConfigurationError as error:
+            raise UsageError(f"--attach: {error}") from None
+    return made

@@ -32,8 +32,8 @@ from pydantic_core import to_json
 
 from ._events import ToolResult
 from ._exceptions import ToolArgumentsError, ToolError, ToolResultError
-from ._messages import ToolCall, Usage
-from ._tool import RunContext, Tool, serialize_result
+from ._messages import MediaRecord, ToolCall, Usage
+from ._tool import RunContext, Tool, result_with_media
 from ._visible import visible
 
 __all__ = ["DEFER", "ApprovalRequest", "Approver", "Deferral", "Dispatcher", "denial", "visible"]
@@ -133,7 +133,7 @@ class Dispatcher:
         except anyio.WouldBlock:
             await self.limiter.acquire()
         try:  # the slot is released by the task that took it
-            content, value = await self._execute(call, context, truncated)
+            content, value, parts = await self._execute(call, context, truncated)
         except _ToolFailure as failure:
             return self._failed(call, str(failure), started, context, denied=failure.denied)
         except _Deferred as deferred:
@@ -150,6 +150,7 @@ class Dispatcher:
             duration=duration,
             value=value,
             usage=context.spent(),
+            parts=parts,
         )
 
     def _failed(
@@ -178,7 +179,7 @@ class Dispatcher:
 
     async def _execute(
         self, call: ToolCall, context: RunContext[Any], truncated: bool
-    ) -> tuple[str, Any]:
+    ) -> tuple[str, Any, tuple[MediaRecord, ...]]:
         tool = self.tools.get(call.name)
         if tool is None:
             known = ", ".join(sorted(self.tools)) or "none"
@@ -196,10 +197,10 @@ class Dispatcher:
             await self._approve(ApprovalRequest(call, arguments))
         value = await self._call(tool, arguments, context)
         try:
-            content = serialize_result(value, tool_name=tool.name)
+            content, parts = result_with_media(value, tool_name=tool.name)
         except ToolResultError as error:
             raise _ToolFailure(str(error)) from None
-        return _capped(content, tool.max_result_chars), value
+        return _capped(content, tool.max_result_chars), value, parts
 
     async def _approve(self, request: ApprovalRequest) -> None:
         call = request.call

@@ -19,8 +19,10 @@ from pydantic import Field, model_validator
 from ._messages import (
     AssistantMessage,
     FrozenRecord,
+    MediaRecord,
     Message,
     ToolCall,
+    ToolMessage,
     Usage,
     messages_to_json,
     repeated_call_ids,
@@ -74,6 +76,12 @@ class ToolResult:
     """The validated arguments of a call whose approval was deferred (it did not run)."""
     denied: bool = False
     """The call needed approval and did not get it (it did not run)."""
+    parts: tuple[MediaRecord, ...] = ()
+    """Images, documents or audio the tool returned, sent with its text."""
+
+    def message(self) -> ToolMessage:
+        """The tool message that carries this result back to the model."""
+        return ToolMessage(tool_call_id=self.call.id, content=self.content, parts=self.parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from pydantic import BaseModel, TypeAdapter, create_model
 from pydantic_core import from_json, to_jsonable_python
 from typing_extensions import is_typeddict
 
-from ._agent_setup import escalated
+from ._agent_setup import escalated, prompt_messages
 from ._exceptions import ConfigurationError, ExtractionError, ToolArgumentsError, run_sync_guard
 from ._fixed import Fixed
 from ._messages import (
@@ -32,6 +32,7 @@ from ._messages import (
     Choice,
     Completion,
     Message,
+    PromptPart,
     SystemMessage,
     ToolMessage,
     Usage,
@@ -54,6 +55,8 @@ from .models._providers import DEFAULT_MODEL_STRING, profile_of
 __all__ = ["Attempt", "Candidate", "Extraction", "Extractor", "extract", "extract_sync"]
 
 T = TypeVar("T")
+Source = str | PromptPart | Sequence[Message | str | PromptPart]
+"""What is extracted from: text, a document or image, a list of text and parts, or messages."""
 Mode = Literal["tool", "json_schema"]
 Strategy = Literal["first", "vote"]
 DEFAULT_INSTRUCTIONS = (
@@ -211,12 +214,12 @@ class Extractor(Fixed, Generic[T]):
         object.__setattr__(twin, "_model", model)
         return twin
 
-    async def extract(self, text: str | Sequence[Message]) -> T:
+    async def extract(self, text: Source) -> T:
         """Extract one validated value from `text` (or from given messages)."""
         return (await self.run(text)).value
 
     async def run(
-        self, text: str | Sequence[Message], *, trace_to: str | os.PathLike[str] | None = None
+        self, text: Source, *, trace_to: str | os.PathLike[str] | None = None
     ) -> Extraction[T]:
         """Extract, keeping every attempt, candidate and the usage.
 
@@ -240,9 +243,7 @@ class Extractor(Fixed, Generic[T]):
         name = _name(self.target.output_type)
         return start_observing(RunInfo("extraction", name, self.model, stream, extra))
 
-    async def _run(
-        self, text: str | Sequence[Message], observer: RunObserver | None
-    ) -> Extraction[T]:
+    async def _run(self, text: Source, observer: RunObserver | None) -> Extraction[T]:
         messages = self._messages(text)
         attempts: list[Attempt] = []
         usage = Usage()
@@ -271,7 +272,7 @@ class Extractor(Fixed, Generic[T]):
         )
 
     async def stream(
-        self, text: str | Sequence[Message], *, trace_to: str | os.PathLike[str] | None = None
+        self, text: Source, *, trace_to: str | os.PathLike[str] | None = None
     ) -> AsyncIterator[T]:
         """Yield progressively filled objects while the answer streams in, then the final one.
 
@@ -346,9 +347,8 @@ class Extractor(Fixed, Generic[T]):
             watch.completed(completion)
         return completion
 
-    def _messages(self, text: str | Sequence[Message]) -> list[Message]:
-        body = [UserMessage(content=text)] if isinstance(text, str) else list(text)
-        return [SystemMessage(content=self.instructions), *body]
+    def _messages(self, text: Source) -> list[Message]:
+        return [SystemMessage(content=self.instructions), *prompt_messages(text)]
 
     def _request(self, messages: list[Message]) -> ModelRequest:
         if self.mode == "json_schema":
@@ -415,10 +415,10 @@ class Extractor(Fixed, Generic[T]):
 
 
 @overload
-async def extract(output_type: type[T], text: str | Sequence[Message], **options: Any) -> T: ...
+async def extract(output_type: type[T], text: Source, **options: Any) -> T: ...
 @overload
-async def extract(output_type: Any, text: str | Sequence[Message], **options: Any) -> Any: ...
-async def extract(output_type: Any, text: str | Sequence[Message], **options: Any) -> Any:
+async def extract(output_type: Any, text: Source, **options: Any) -> Any: ...
+async def extract(output_type: Any, text: Source, **options: Any) -> Any:
     """Extract one validated `output_type` value from `text` (options as for `Extractor`).
 
     A model built here (from a model string, or the default) is closed before it returns.
@@ -434,10 +434,10 @@ async def extract(output_type: Any, text: str | Sequence[Message], **options: An
 
 
 @overload
-def extract_sync(output_type: type[T], text: str | Sequence[Message], **options: Any) -> T: ...
+def extract_sync(output_type: type[T], text: Source, **options: Any) -> T: ...
 @overload
-def extract_sync(output_type: Any, text: str | Sequence[Message], **options: Any) -> Any: ...
-def extract_sync(output_type: Any, text: str | Sequence[Message], **options: Any) -> Any:
+def extract_sync(output_type: Any, text: Source, **options: Any) -> Any: ...
+def extract_sync(output_type: Any, text: Source, **options: Any) -> Any:
     """`extract()` for synchronous code."""
     extractor: Extractor[Any] = Extractor(output_type, **options)
 

@@ -330,7 +330,9 @@ class _Run:
             return True
         output = self._take_output(calls, results)
         for result in results:
-            self.messages.append(ToolMessage(tool_call_id=result.call.id, content=result.content))
+            self.messages.append(
+                ToolMessage(tool_call_id=result.call.id, content=result.content, parts=result.parts)
+            )
         self._last_results = results
         for result in results:  # e.g. a nested agent's requests (RunContext.add_usage)
             if result.usage is not None:
@@ -445,7 +447,9 @@ class _Run:
         """Answer the tool calls a loaded history ended with, then go on."""
         results = await self._run_calls(calls, False, {})
         for result in results:
-            self.messages.append(ToolMessage(tool_call_id=result.call.id, content=result.content))
+            self.messages.append(
+                ToolMessage(tool_call_id=result.call.id, content=result.content, parts=result.parts)
+            )
         self._check_retry_budgets()
 
     # -- limits -------------------------------------------------------------------------

@@ -12,7 +12,16 @@ import functools
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    TypeAdapter,
+    model_serializer,
+)
+
+from ._media import Audio, Document, Image
 
 __all__ = [
     "AssistantMessage",
@@ -20,7 +29,10 @@ __all__ = [
     "Completion",
     "DeveloperMessage",
     "ImagePart",
+    "MediaPart",
+    "MediaRecord",
     "Message",
+    "PromptPart",
     "Reasoning",
     "SystemMessage",
     "TextPart",
@@ -89,7 +101,20 @@ class ImagePart(FrozenRecord):
     detail: Literal["auto", "low", "high"] | None = None
 
 
-ContentPart = Annotated[TextPart | ImagePart, Field(discriminator="type")]
+ContentPart = Annotated[
+    TextPart | ImagePart | Image | Document | Audio, Field(discriminator="type")
+]
+"""A part of a user message: text, an image (`Image`, or `ImagePart` by URL), a document or
+audio."""
+
+MediaRecord = Image | Document | Audio
+"""An image, a document or audio (the records themselves, for annotations)."""
+
+PromptPart = TextPart | ImagePart | Image | Document | Audio
+"""What a prompt may hold besides text: `agent.run(["Describe this", Image.from_path(p)])`."""
+
+MediaPart = Annotated[Image | Document | Audio, Field(discriminator="type")]
+"""What a tool result may carry besides its text."""
 
 
 class SystemMessage(FrozenRecord):
@@ -161,6 +186,15 @@ class ToolMessage(FrozenRecord):
     role: Literal["tool"] = "tool"
     tool_call_id: str
     content: str
+    parts: tuple[MediaPart, ...] = ()
+    """Images, documents or audio the tool returned (the text says where each one was)."""
+
+    @model_serializer(mode="wrap")
+    def _without_empty_parts(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        encoded: dict[str, Any] = handler(self)
+        if not self.parts:  # saved transcripts and cache keys stay as they were
+            encoded.pop("parts", None)
+        return encoded
 
 
 Message = Annotated[

@@ -23,7 +23,8 @@ from pydantic_core import PydanticSerializationError, to_json
 from ._docstrings import DocstringStyle
 from ._exceptions import ToolDefinitionError, ToolResultError
 from ._fixed import Fixed
-from ._messages import Usage
+from ._media import Audio, Document, Image
+from ._messages import MediaRecord, Usage
 from ._schema import FunctionSchema, function_schema
 
 __all__ = [
@@ -315,6 +316,30 @@ def canonical_arguments(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [canonical_arguments(item) for item in value]
     return json.loads(to_json(value, fallback=repr))
+
+
+_MEDIA = (Image, Document, Audio)
+
+
+def result_with_media(value: Any, *, tool_name: str) -> tuple[str, tuple[MediaRecord, ...]]:
+    """A tool's return value as text for the model, and the images, documents or audio in it.
+
+    An `Image`, `Document` or `Audio` (or a list mixing them with other values) goes as its
+    parts; the text then says, at each one's place, what was attached. Anything else is
+    `serialize_result`'s.
+    """
+    if isinstance(value, Image | Document | Audio):
+        return f"[{value.describe()} attached]", (value,)
+    if isinstance(value, list | tuple) and any(isinstance(v, _MEDIA) for v in value):
+        lines, parts = [], []
+        for item in value:
+            if isinstance(item, _MEDIA):
+                parts.append(item)
+                lines.append(f"[{item.describe()} attached]")
+            else:
+                lines.append(serialize_result(item, tool_name=tool_name))
+        return "\n".join(lines), tuple(parts)
+    return serialize_result(value, tool_name=tool_name), ()
 
 
 def serialize_result(value: Any, *, tool_name: str) -> str:

@@ -33,7 +33,16 @@ from pydantic_core import to_json
 from ._agent import Agent
 from ._approvals import requests_of
 from ._cli_approve import add_approve_command, read_state, write_state
-from ._cli_common import EXIT_CODES, ExitCode, UsageError, at_least_one, say, show
+from ._cli_common import (
+    EXIT_CODES,
+    ExitCode,
+    UsageError,
+    add_attach_option,
+    at_least_one,
+    attachments,
+    say,
+    show,
+)
 from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
 from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
 from ._cli_prompt import TerminalApprover
@@ -254,6 +263,7 @@ def _add_run(commands: Any) -> None:
         "with a prompt goes before it (cat notes.txt | agentkit run 'summarise')",
     )  # fmt: skip
 
+    add_attach_option(run)
     run.add_argument("--json", action="store_true", help="print the result as JSON")
     run.add_argument("--stream", action="store_true", help="print the answer as it arrives")
     run.add_argument(
@@ -334,6 +344,7 @@ def _add_extract(commands: Any) -> None:
     )  # fmt: skip
     extract.add_argument("file", nargs="?", default="-", help="input file, or - for stdin")
     extract.add_argument("--retries", type=int, default=2, help="correction rounds (2)")
+    add_attach_option(extract)
     _add_model_options(extract)
     _add_common(extract)
     extract.set_defaults(handler=_extract)
@@ -366,7 +377,9 @@ def _settings(options: argparse.Namespace) -> ModelSettings:
 
 
 def _run(options: argparse.Namespace) -> int:
-    prompt = _prompt(options.prompt)
+    parts = attachments(options)
+    prompt: Any = _prompt(options.prompt)
+    prompt = [prompt, *parts] if parts else prompt
     approver = TerminalApprover(yes=options.yes, deny=options.deny)
     agent = _agent(options, DEFER if options.defer else approver)
     return _execute(agent, prompt, options, approver)
@@ -465,7 +478,7 @@ def _demo(options: argparse.Namespace) -> int:
 
 
 def _execute(
-    agent: Agent[Any], prompt: str, options: argparse.Namespace, approver: TerminalApprover
+    agent: Agent[Any], prompt: Any, options: argparse.Namespace, approver: TerminalApprover
 ) -> int:
     as_json, stream = getattr(options, "json", False), options.stream
     verbose = getattr(options, "verbose", False)
@@ -608,11 +621,9 @@ def _tools_schema(options: argparse.Namespace) -> int:
 
 def _extract(options: argparse.Namespace) -> int:
     output_type = schema_type(options.schema)
-    if options.file == "-" and sys.stdin.isatty():  # else it would wait with no word of why
-        say("reading the text from stdin; end it with Ctrl-D (or give a file: extract FILE)")
-    text = sys.stdin.read() if options.file == "-" else _read(options.file)
-    if not text.strip():
-        raise UsageError("the input is empty")
+    parts = attachments(options)
+    text = _extract_text(options.file, attached=bool(parts))
+    source: Any = [*([text] if text.strip() else []), *parts] if parts else text
     extractor: Extractor[Any] = Extractor(
         output_type,
         model=chat_model(options),
@@ -622,7 +633,7 @@ def _extract(options: argparse.Namespace) -> int:
 
     async def main() -> Any:
         try:
-            return await extractor.run(text)
+            return await extractor.run(source)
         finally:
             await extractor.model.aclose()
 
@@ -632,6 +643,18 @@ def _extract(options: argparse.Namespace) -> int:
             say(f"  attempt {number} corrected: {_short(error)}")
     print(to_json(result.value, indent=2).decode())
     return ExitCode.OK
+
+
+def _extract_text(file: str, *, attached: bool) -> str:
+    """The text to extract from: the file, or stdin; none needed beside attachments."""
+    if file == "-" and sys.stdin.isatty():
+        if attached:
+            return ""
+        say("reading the text from stdin; end it with Ctrl-D (or give a file: extract FILE)")
+    text = sys.stdin.read() if file == "-" else _read(file)
+    if not text.strip() and not attached:
+        raise UsageError("the input is empty")
+    return text
 
 
 def _read(path: str) -> str:

@@ -63,6 +63,17 @@ def responses_problems(body: Any) -> list[str]:
     problems = []
     for error in responses_validator().iter_errors(body):
         path = list(error.absolute_path)
+        if path == ["input"] and error.context:  # the same, reported for the whole list
+            ambiguous = [c for c in error.context if "is valid under each of" in c.message]
+            others = [c for c in error.context
+                      if c not in ambiguous and "is not of type 'string'" not in c.message]  # fmt: skip
+            if ambiguous and not others:
+                for each in ambiguous:
+                    position = list(each.absolute_path)[1]
+                    item = body["input"][position]
+                    problems += [f"responses: input[{position}]: {e.message}"
+                                 for e in responses_validator("EasyInputMessage").iter_errors(item)]  # fmt: skip
+                continue
         if len(path) == 2 and path[0] == "input" and "is valid under each of" in error.message:
             item = body["input"][path[1]]
             problems += [f"responses: input[{path[1]}]: {e.message}"

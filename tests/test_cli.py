@@ -388,3 +388,39 @@ def test_a_repeated_model_is_a_fallback_chain(server: MockChatServer) -> None:
     again = agentkit(*args[:4], "--model", "first", server=server)
     assert again.returncode == 2
     assert "twice" in again.stderr
+
+
+def test_cli_run_and_extract_take_attachments(tmp_path: Path) -> None:
+    from agentkit.testing import make_pdf, make_png
+
+    from .spec import request_problems
+
+    PNG, PDF = make_png(), make_pdf("Invoice INV-7", "Total 42.50 EUR")
+    (tmp_path / "photo").write_bytes(PNG)
+    (tmp_path / "inv.pdf").write_bytes(PDF)
+    with MockChatServer([Reply.text("A red square.")], validate=request_problems) as server:
+        done = agentkit(
+            "run",
+            "Describe it",
+            "--model",
+            "openai/gpt-5-2-chat-latest",
+            "-a",
+            str(tmp_path / "photo"),
+            server=server,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "A red square."
+        assert server.requests[0].messages[-1]["content"][1]["type"] == "image_url"
+        server.add(Reply.tool_calls(("Answer", {"number": "INV-7", "total": 42.5,
+                                                 "currency": "EUR"})))  # fmt: skip
+        done = agentkit(
+            "extract", "--schema", "number, total float, currency", "--model", "openai/gpt-5-2-chat-latest",
+            "-a", str(tmp_path / "inv.pdf"), server=server,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["number"] == "INV-7"
+        assert server.requests[1].messages[-1]["content"][0]["type"] == "file"
+        assert server.validation_errors == []
+    missing = agentkit("run", "hi", "-a", str(tmp_path / "nope.png"))
+    assert missing.returncode == 2
+    assert "--attach: cannot read" in missing.stderr

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from agentkit._exceptions import ConfigurationError, ModelConfigurationError, ModelResponseError
@@ -19,11 +19,9 @@ from agentkit._messages import (
     Choice,
     Completion,
     DeveloperMessage,
-    ImagePart,
     Message,
     Reasoning,
     SystemMessage,
-    TextPart,
     ToolCall,
     ToolMessage,
     Usage,
@@ -33,6 +31,7 @@ from agentkit._messages import (
 from agentkit._tool import Tool, ToolDefinition
 
 from ._base import TOOL_CHOICE_MODES, ModelRequest, ModelSettings, ResponseFormat
+from ._media_wire import chat_part, chat_tool_media, check_media, describe_part
 from ._profile import ModelProfile, SettingDroppedWarning
 from ._wire_read import (
     short_repr,
@@ -75,10 +74,7 @@ def encode_request(
     settings = request.settings
     body: dict[str, Any] = {
         "model": model,
-        "messages": [
-            encode_message(m, profile.instructions_role, profile.reasoning_field)
-            for m in request.messages
-        ],
+        "messages": _encode_messages(request.messages, profile, model),
     }
     if settings.max_tokens is not None:
         body[profile.max_tokens_field] = settings.max_tokens
@@ -214,13 +210,44 @@ def _tool(definition: ToolDefinition, strict_ok: bool) -> dict[str, Any]:
     return {"type": "function", "function": function}
 
 
+def _encode_messages(
+    messages: Sequence[Message], profile: ModelProfile, model: str
+) -> list[dict[str, Any]]:
+    """The conversation on the wire.
+
+    The media of a turn's tool results follow its tool messages in one user message (tool
+    messages are text only).
+    """
+    encoded: list[dict[str, Any]] = []
+    held: list[ToolMessage] = []  # tool messages of this turn that carry media
+    for message in messages:
+        if held and not isinstance(message, ToolMessage):
+            encoded.append(chat_tool_media(held, model))
+            held = []
+        if isinstance(message, ToolMessage) and message.parts:
+            check_media(message.parts, profile, model)
+            held.append(message)
+        elif isinstance(message, UserMessage) and not isinstance(message.content, str):
+            check_media(message.content, profile, model)
+        encoded.append(
+            encode_message(message, profile.instructions_role, profile.reasoning_field, model)
+        )
+    if held:
+        encoded.append(chat_tool_media(held, model))
+    return encoded
+
+
 def encode_message(
-    message: Message, instructions_role: str | None = None, reasoning_field: str | None = None
+    message: Message,
+    instructions_role: str | None = None,
+    reasoning_field: str | None = None,
+    model: str | None = None,
 ) -> dict[str, Any]:
     """Encode one message record in the wire format.
 
     `instructions_role` sends system and developer messages in that role; `reasoning_field`
-    sends an answer's reasoning back in that field (where the provider needs it).
+    sends an answer's reasoning back in that field (where the provider needs it). Without
+    `model` (traces, timelines), images, documents and audio are described, not sent.
     """
     if isinstance(message, SystemMessage | DeveloperMessage):
         encoded = message.model_dump()
@@ -228,24 +255,20 @@ def encode_message(
             encoded["role"] = instructions_role
         return encoded
     if isinstance(message, ToolMessage):
-        return message.model_dump()
+        encoded = {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+        if message.parts and model is None:
+            encoded["parts"] = [describe_part(part) for part in message.parts]
+        return encoded
     if isinstance(message, UserMessage):
         if isinstance(message.content, str):
             return {"role": "user", "content": message.content}
-        return {"role": "user", "content": [_encode_part(part) for part in message.content]}
+        if model is None:
+            return {"role": "user", "content": [describe_part(p) for p in message.content]}
+        return {"role": "user", "content": [chat_part(part, model) for part in message.content]}
     encoded = _encode_assistant(message)
     if reasoning_field is not None and message.reasoning:
         encoded[reasoning_field] = "\n\n".join(r.summary for r in message.reasoning if r.summary)
     return encoded
-
-
-def _encode_part(part: TextPart | ImagePart) -> dict[str, Any]:
-    if isinstance(part, TextPart):
-        return {"type": "text", "text": part.text}
-    image: dict[str, Any] = {"url": part.url}
-    if part.detail is not None:
-        image["detail"] = part.detail
-    return {"type": "image_url", "image_url": image}
 
 
 def _encode_assistant(message: AssistantMessage) -> dict[str, Any]:

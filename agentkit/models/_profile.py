@@ -16,6 +16,7 @@ from typing import Literal
 from agentkit._exceptions import ConfigurationError
 
 __all__ = [
+    "MEDIA_KINDS",
     "REASONING_REFUSED",
     "SAMPLING_SETTINGS",
     "ModelProfile",
@@ -37,6 +38,10 @@ REASONING_REFUSED = frozenset(
      "top_logprobs", "logit_bias"}
 )  # fmt: skip
 """What OpenAI's reasoning models (o1, o3, o4-mini, GPT-5) answer with a 400."""
+
+
+MEDIA_KINDS = frozenset({"image", "document", "audio"})
+"""What `ModelProfile.media` may name."""
 
 
 class SettingDroppedWarning(UserWarning):
@@ -94,7 +99,16 @@ class ModelProfile:
     """Responses: ask for reasoning encrypted (`include: ["reasoning.encrypted_content"]`)
     and send it back in the next request, so nothing is stored at the provider."""
 
+    media: frozenset[str] = frozenset({"image", "document", "audio"})
+    """What a user message or tool result may attach: `image`, `document` (PDF), `audio`.
+    Anything else is refused before the request is sent, naming the model and the part."""
+
     def __post_init__(self) -> None:
+        if self.media - MEDIA_KINDS:
+            raise ConfigurationError(
+                f"media names {', '.join(sorted(self.media - MEDIA_KINDS))}; the kinds are "
+                f"{', '.join(sorted(MEDIA_KINDS))}"
+            )
         unknown = sorted(self.dropped_settings - SAMPLING_SETTINGS)
         if unknown:
             raise ConfigurationError(
@@ -152,14 +166,16 @@ def reasoning_profile(profile: ModelProfile) -> ModelProfile:
 def chain_profile(profiles: Sequence[ModelProfile | None]) -> ModelProfile | None:
     """What an agent may plan on for a chain of models (`FallbackModel`).
 
-    The first one's profile, with `json_schema`, `json_object` and `multiple_choices` only
-    where every model has them (each model still renders its requests with its own profile).
+    The first one's profile, with `json_schema`, `json_object`, `multiple_choices` and each
+    kind of `media` only where every model has them (each model still renders its requests
+    with its own profile).
     """
     known = [p for p in profiles if p is not None]
     if not known:
         return None
     first = profiles[0] or ModelProfile()
     return first.replace(
+        media=frozenset.intersection(*(p.media for p in known)),
         json_schema=all(p.json_schema for p in known),
         json_object=all(p.json_object for p in known),
         multiple_choices=all(p.multiple_choices for p in known),

@@ -124,7 +124,12 @@ _OPENAI = ModelProfile(max_tokens_field="max_completion_tokens")
 _OPENAI_REASONING = _OPENAI.replace(
     instructions_role="developer", dropped_settings=REASONING_REFUSED
 )
-_LOCAL = ModelProfile(strict_tools=False, multiple_choices=False, instructions_role="system")
+_LOCAL = ModelProfile(
+    strict_tools=False, multiple_choices=False, instructions_role="system",
+    media=frozenset({"image"}),  # vision models take image_url; no PDF or audio parts
+)  # fmt: skip
+_IMAGES_AND_PDFS = frozenset({"image", "document"})
+"""What AI/ML API's chat models take (its schema: text, image_url, file)."""
 
 PROVIDERS: Mapping[str, Provider] = {
     provider.name: provider
@@ -132,7 +137,10 @@ PROVIDERS: Mapping[str, Provider] = {
         Provider(
             "aimlapi", "AI/ML API (the default)", "https://api.aimlapi.com/v1",
             ("AIMLAPI_BASE_URL",), ("AIMLAPI_API_KEY", "AIML_API_KEY"),
-            reasoning_profile=ModelProfile(dropped_settings=REASONING_REFUSED),
+            profile=ModelProfile(media=_IMAGES_AND_PDFS),
+            reasoning_profile=ModelProfile(
+                dropped_settings=REASONING_REFUSED, media=_IMAGES_AND_PDFS
+            ),
             example="openai/gpt-5-2-chat-latest",
         ),
         Provider(
@@ -153,7 +161,7 @@ PROVIDERS: Mapping[str, Provider] = {
             ("GROQ_API_KEY",),
             profile=ModelProfile(
                 max_tokens_field="max_completion_tokens", strict_tools=False, json_schema=False,
-                multiple_choices=False,
+                multiple_choices=False, media=frozenset({"image"}),
                 dropped_settings=frozenset({"logprobs", "top_logprobs", "logit_bias"}),
             ),
             example="llama-3.3-70b-versatile",

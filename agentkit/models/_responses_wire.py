@@ -30,11 +30,9 @@ from agentkit._messages import (
     Choice,
     Completion,
     DeveloperMessage,
-    ImagePart,
     Message,
     Reasoning,
     SystemMessage,
-    TextPart,
     ToolCall,
     ToolMessage,
     Usage,
@@ -43,6 +41,7 @@ from agentkit._messages import (
 )
 
 from ._base import TOOL_CHOICE_MODES, ModelRequest
+from ._media_wire import check_media, responses_part
 from ._profile import ModelProfile, SettingDroppedWarning
 from ._wire_read import wire_count, wire_list, wire_object, wire_text
 
@@ -72,7 +71,7 @@ def encode_responses_request(
     )
     body: dict[str, Any] = {
         "model": model,
-        "input": [item for m in messages for item in encode_input(m)],
+        "input": [item for m in messages for item in encode_input(m, profile, model)],
         "store": profile.server_state,
     }
     if previous is not None:
@@ -130,19 +129,23 @@ def _unsent(messages: Sequence[Message]) -> tuple[Sequence[Message], str | None]
     return messages, None
 
 
-def encode_input(message: Message) -> list[dict[str, Any]]:
+def encode_input(message: Message, profile: ModelProfile, model: str) -> list[dict[str, Any]]:
     """One message as Responses input items (an answer may be several)."""
     if isinstance(message, SystemMessage | DeveloperMessage):
         return [{"role": message.role, "content": message.content}]
     if isinstance(message, UserMessage):
         if isinstance(message.content, str):
             return [{"role": "user", "content": message.content}]
-        return [{"role": "user", "content": [_part(p) for p in message.content]}]
+        check_media(message.content, profile, model)
+        return [{"role": "user", "content": [responses_part(p, model) for p in message.content]}]
     if isinstance(message, ToolMessage):
-        return [
-            {"type": "function_call_output", "call_id": message.tool_call_id,
-             "output": message.content}
-        ]  # fmt: skip
+        output: str | list[dict[str, Any]] = message.content
+        if message.parts:  # text, images and files together in the call's output
+            check_media(message.parts, profile, model)
+            output = [{"type": "input_text", "text": message.content}]
+            output += [responses_part(part, model) for part in message.parts]
+        return [{"type": "function_call_output", "call_id": message.tool_call_id,
+                 "output": output}]  # fmt: skip
     items: list[dict[str, Any]] = [_reasoning_item(r) for r in message.reasoning if r.id]
     items += [dict(item) for item in message.provider_items]
     if message.content:
@@ -152,12 +155,6 @@ def encode_input(message: Message) -> list[dict[str, Any]]:
         for c in message.tool_calls
     ]
     return items
-
-
-def _part(part: TextPart | ImagePart) -> dict[str, Any]:
-    if isinstance(part, TextPart):
-        return {"type": "input_text", "text": part.text}
-    return {"type": "input_image", "image_url": part.url, "detail": part.detail or "auto"}
 
 
 def _reasoning_item(reasoning: Reasoning) -> dict[str, Any]:

@@ -5,10 +5,12 @@
   Also runnable on its own: `python -m agentkit.testing --help`.
 - `echo`, `tool_loop`: ready-made responders for a server without a script; `flaky(...)`
   makes a share of a responder's answers fail (a fault plan).
+- `make_png`, `make_pdf`, `make_wav`: small valid media files made on the spot.
 - `FakeModel` (a script of answers) and `FunctionModel` (a function of the messages and tool
   definitions): models without HTTP, for testing agents.
 """
 
+from ._media import make_pdf, make_png, make_wav
 from ._models import FakeModel, FunctionModel, ScriptItem
 from ._scenarios import echo, flaky, tool_loop
 from ._script import Fault, Reply, ScriptedCall
@@ -26,5 +28,8 @@ __all__ = [
     "ScriptedCall",
     "echo",
     "flaky",
+    "make_pdf",
+    "make_png",
+    "make_wav",
     "tool_loop",
 ]

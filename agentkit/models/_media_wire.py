@@ -1,0 +1,138 @@
+"""Layer 3 (model boundary): images, documents and audio in each dialect's wire shape.
+
+- `Image`: Chat Completions `image_url` (URL or `data:` URL); Responses `input_image` (URL,
+  `data:` URL or `file_id`).
+- `Document`: Chat Completions `file` (`file_data` as a `data:` URL, or `file_id`); Responses
+  `input_file` (`file_data`, `file_url` or `file_id`).
+- `Audio`: Chat Completions `input_audio` (base64, `wav` or `mp3`); Responses takes no audio.
+
+A part a model's profile does not list in `media`, or a form the dialect has no field for
+(a document URL on Chat Completions, an image file id there), is refused before the request
+is sent with a `ConfigurationError` naming the model and the part.
+
+Tool results: Chat Completions tool messages are text only, so the media of the tool messages
+that answer one turn follow them in one user message that names each call they belong to.
+Responses carries them in the `function_call_output` itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from agentkit._exceptions import ConfigurationError
+from agentkit._media import Audio, Document, Image
+from agentkit._messages import ImagePart, TextPart, ToolMessage
+
+from ._profile import ModelProfile
+
+__all__ = ["chat_part", "chat_tool_media", "check_media", "describe_part", "responses_part"]
+
+
+def check_media(parts: Iterable[object], profile: ModelProfile, model: str) -> None:
+    """Refuse a part `model` does not take (its profile's `media`), before anything is sent."""
+    for part in parts:
+        if isinstance(part, Image | Document | Audio) and part.kind not in profile.media:
+            kind = part.kind
+            takes = ", ".join(sorted(profile.media)) or "no attachments"
+            raise ConfigurationError(
+                f"{model} does not take a {kind}: {part.describe()} was not sent (its profile "
+                f"takes: {takes}); choose a model that does, or set its profile's media if it "
+                "does after all"
+            )
+
+
+def chat_part(part: object, model: str) -> dict[str, Any]:
+    """A user message part in the Chat Completions shape."""
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        return {"type": "image_url", "image_url": _image_url(part.url, part.detail)}
+    if isinstance(part, Image):
+        if part.file_id is not None:
+            raise _no_form(model, part, "an image by file id", "by URL or inline")
+        return {"type": "image_url", "image_url": _image_url(part.data_url(), part.detail)}
+    if isinstance(part, Document):
+        if part.url is not None:
+            raise _no_form(model, part, "a document by URL", "inline or by file id")
+        if part.file_id is not None:
+            return {"type": "file", "file": {"file_id": part.file_id}}
+        name = part.filename or "document.pdf"
+        return {"type": "file", "file": {"file_data": part.data_url(), "filename": name}}
+    if isinstance(part, Audio):
+        if part.data is None:
+            raise _no_form(model, part, "audio by URL or file id", "inline only")
+        return {"type": "input_audio", "input_audio": {"data": part.data, "format": part.format}}
+    raise ConfigurationError(f"a message part of type {type(part).__name__} cannot be sent")
+
+
+def chat_tool_media(answers: list[ToolMessage], model: str) -> dict[str, Any]:
+    """The user message that carries the media of `answers` (tool messages of one turn)."""
+    content: list[dict[str, Any]] = []
+    for answer in answers:
+        content.append(
+            {"type": "text", "text": f"The result of tool call {answer.tool_call_id} attached:"}
+        )
+        content += [chat_part(part, model) for part in answer.parts]
+    return {"role": "user", "content": content}
+
+
+def responses_part(part: object, model: str) -> dict[str, Any]:
+    """A message part (or a tool output part) in the Responses shape."""
+    if isinstance(part, TextPart):
+        return {"type": "input_text", "text": part.text}
+    if isinstance(part, ImagePart):
+        return {"type": "input_image", "image_url": part.url, "detail": part.detail or "auto"}
+    if isinstance(part, Image):
+        source = (
+            {"file_id": part.file_id}
+            if part.file_id is not None
+            else {"image_url": part.data_url()}
+        )
+        return {"type": "input_image", **source, "detail": part.detail or "auto"}
+    if isinstance(part, Document):
+        if part.url is not None:
+            return {"type": "input_file", "file_url": part.url}
+        if part.file_id is not None:
+            return {"type": "input_file", "file_id": part.file_id}
+        name = part.filename or "document.pdf"
+        return {"type": "input_file", "file_data": part.data_url(), "filename": name}
+    if isinstance(part, Audio):
+        raise _no_form(model, part, "audio", "text, images and files", dialect="Responses")
+    raise ConfigurationError(f"a message part of type {type(part).__name__} cannot be sent")
+
+
+def describe_part(part: object) -> dict[str, Any]:
+    """A part as traces and timelines record it: text as it is, media by kind, type and size.
+
+    Never the content: a base64 image would fill a span or a timeline line.
+    """
+    if isinstance(part, TextPart):
+        return {"type": "text", "text": part.text}
+    if isinstance(part, ImagePart):
+        url = part.url if not part.url.startswith("data:") else part.url[:40] + "…"
+        return {"type": "image_url", "image_url": {"url": url}}
+    if isinstance(part, Image | Document | Audio):
+        return {"type": part.kind, "attached": part.describe()}
+    return {"type": type(part).__name__}
+
+
+def _image_url(url: str, detail: str | None) -> dict[str, Any]:
+    image: dict[str, Any] = {"url": url}
+    if detail is not None:
+        image["detail"] = detail
+    return image
+
+
+def _no_form(
+    model: str, part: Image | Document | Audio, what: str, takes: str,
+    dialect: str = "Chat Completions",
+) -> ConfigurationError:  # fmt: skip
+    return ConfigurationError(
+        f"{model} speaks {dialect}, which takes no {what}: {part.describe()} was not sent "
+        f"(it takes them {takes}); attach the file (from_path / from_bytes) or use a "
+        "model of the other dialect"
+        if dialect == "Chat Completions"
+        else f"{model} speaks {dialect}, which takes no {what}: {part.describe()} was not "
+        f"sent (it takes {takes}); use a Chat Completions model for audio"
+    )
