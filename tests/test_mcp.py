@@ -297,11 +297,23 @@ async def test_a_hanging_tool_hits_the_timeout_and_the_session_lives_on(lab: Lab
         assert (await server.call_tool("echo", {"text": "alive"})).content[0].text == "alive"
 
 
-async def test_images_are_named_not_sent(lab: Lab) -> None:
+async def test_an_image_result_goes_to_the_model_as_an_image(lab: Lab) -> None:
     model = FakeModel([Reply.tool_calls(("picture", {})), "a pixel"])
     async with Agent(model, toolsets=[MCPServerHTTP(lab.url)]) as agent:
         result = await agent.run("draw")
-    assert tool_texts(result) == ["[image: image/png, 70 bytes, not shown]"]
+    assert tool_texts(result) == ["[image (image/png, 0.1 KB) attached]"]
+    (message,) = [m for m in result.messages if m.role == "tool"]
+    assert message.parts[0].media_type == "image/png"
+    assert message.parts[0].size == 70
+
+
+async def test_images_that_are_not_are_named_not_sent(lab: Lab) -> None:
+    model = FakeModel([Reply.tool_calls(("fake_picture", {})), "nothing"])
+    async with Agent(model, toolsets=[MCPServerHTTP(lab.url)]) as agent:
+        result = await agent.run("draw")
+    (message,) = [m for m in result.messages if m.role == "tool"]
+    assert message.parts == ()
+    assert message.content.count("not shown") == 2
 
 
 async def test_approval_goes_through_the_agents_approver(lab: Lab) -> None:

@@ -4,6 +4,7 @@ against a real loopback server that checks every request against the wire schema
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -358,3 +359,90 @@ async def test_old_image_parts_still_travel_as_before() -> None:
     assert server.requests[0].messages[-1]["content"][1] == {
         "type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "high"}
     }  # fmt: skip
+
+
+# -- batch --------------------------------------------------------------------------------
+
+
+async def test_a_batch_extracts_from_attached_files_and_urls(tmp_path: Path) -> None:
+    from agentkit.batch import run_batch
+
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (folder / "inv1.pdf").write_bytes(PDF)
+    (folder / "receipt.png").write_bytes(PNG)
+    lines = [
+        {"id": "a", "attachments": ["inv1.pdf"]},
+        {"id": "b", "text": "The receipt:", "attachments": ["receipt.png"]},
+        {"id": "c", "attachments": ["https://example.com/scan.png"]},
+    ]
+    source = folder / "items.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    answer = Reply.tool_calls(("Invoice", {"number": "X", "total": 1.0, "currency": "EUR"}))
+    async with MockChatServer(responder=lambda request: answer) as server:
+        extractor = Extractor(Invoice, model=_chat(server), mode="tool")
+        summary = await run_batch(extractor, source, journal=tmp_path / "j.sqlite3")
+    assert (summary.done, summary.failed) == (3, 0)
+    sent = sorted(tuple(p["type"] for p in r.messages[-1]["content"]) for r in server.requests)
+    assert sent == [("file",), ("image_url",), ("text", "image_url")]
+    by_url = [r for r in server.requests if "https://example.com/scan.png" in json.dumps(r.body)]
+    assert len(by_url) == 1  # sent as the URL, not fetched here
+
+
+async def test_batch_paths_never_lead_out_of_the_attachments_folder(tmp_path: Path) -> None:
+    from agentkit.batch import run_batch
+
+    secret = tmp_path / "secret.png"
+    secret.write_bytes(PNG)
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (folder / "link.png").symlink_to(secret)
+    lines = [
+        {"id": "dotdot", "attachments": ["../secret.png"]},
+        {"id": "absolute", "attachments": [str(secret)]},
+        {"id": "link", "attachments": ["link.png"]},
+        {"id": "not-a-list", "attachments": "x.png"},
+        {"id": "missing", "attachments": ["gone.png"]},
+    ]
+    source = folder / "items.jsonl"
+    source.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    async with MockChatServer(responder=lambda request: Reply.text("{}")) as server:
+        summary = await run_batch(Agent(_chat(server)), source, journal=tmp_path / "j.sqlite3")
+        assert server.requests == []  # nothing was sent for any of them
+    assert summary.failed == 5
+    out = tmp_path / "out.jsonl"
+    from agentkit.batch import Journal
+
+    journal = Journal.open_existing(tmp_path / "j.sqlite3")
+    journal.export(out)
+    journal.close()
+    errors = {row["id"]: row["error"] for row in map(json.loads, out.read_text().splitlines())}
+    assert "leads out of" in errors["dotdot"]
+    assert "absolute path" in errors["absolute"]
+    assert "leads out of" in errors["link"]
+    assert "must be a list" in errors["not-a-list"]
+    assert "gone.png" in errors["missing"]
+
+
+async def test_a_resumed_batch_runs_again_an_item_whose_attachment_changed(
+    tmp_path: Path,
+) -> None:
+    from agentkit.batch import run_batch
+
+    (tmp_path / "a.png").write_bytes(PNG)
+    (tmp_path / "b.png").write_bytes(PNG)
+    source = tmp_path / "items.jsonl"
+    source.write_text(
+        json.dumps({"id": "a", "prompt": "describe", "attachments": ["a.png"]}) + "\n"
+        + json.dumps({"id": "b", "prompt": "describe", "attachments": ["b.png"]}) + "\n"
+    )  # fmt: skip
+    async with MockChatServer(responder=lambda request: Reply.text("seen")) as server:
+        agent = Agent(_chat(server))
+        first = await run_batch(agent, source, journal=tmp_path / "j.sqlite3")
+        assert first.done == 2
+        (tmp_path / "b.png").write_bytes(make_png(rgb=(0, 0, 255)))  # b changed
+        again = await run_batch(agent, source, journal=tmp_path / "j.sqlite3", resume=True)
+    assert again.processed_this_run == 1
+    assert len(server.requests) == 3
+    last = server.requests[-1].messages[-1]["content"][1]["image_url"]["url"]
+    assert base64.b64decode(last.split(",", 1)[1]) == make_png(rgb=(0, 0, 255))

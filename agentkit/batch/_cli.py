@@ -70,6 +70,11 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
         help="tries per item across runs (3; --resume keeps the journal's)",
     )  # fmt: skip
     run.add_argument("--field", help="the record field with the prompt or text")
+    run.add_argument(
+        "--attachments-dir", metavar="DIR",
+        help="where items' \"attachments\" paths are read from, and nothing outside it "
+        "(default: the input file's folder)",
+    )  # fmt: skip
     run.add_argument("--quiet", action="store_true", help="no progress on stderr")
     run.add_argument(
         "--trace", metavar="DIR", help="record each item's runs as DIR/ITEM_ID.jsonl timelines"
@@ -156,7 +161,7 @@ def _run(options: argparse.Namespace) -> int:
                 resume=options.resume, restart=options.restart,
                 max_attempts=options.max_attempts, field=options.field,
                 progress=None if options.quiet else sys.stderr, executor=options.executor,
-                trace_dir=options.trace,
+                trace_dir=options.trace, attachments_dir=options.attachments_dir,
             )  # fmt: skip
         finally:
             if model is not None:
@@ -189,6 +194,8 @@ def _resume_command(options: argparse.Namespace, journal: str) -> str:
         command += ["--out", options.out]
     if options.executor:
         command += ["--executor", options.executor]
+    if options.attachments_dir:
+        command += ["--attachments-dir", options.attachments_dir]
     return shlex.join([*command, "--resume"])
 
 

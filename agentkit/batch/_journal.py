@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import secrets
 import sqlite3
@@ -24,6 +25,8 @@ from agentkit._exceptions import AgentkitError
 from agentkit._private import private_file, private_folder
 
 __all__ = ["Item", "Journal", "JournalDamaged", "JournalError", "JournalMismatch", "move_aside"]
+
+logger = logging.getLogger("agentkit")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS job (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -154,6 +157,8 @@ class Journal:
             JournalDamaged: It is empty or corrupt while `resume` asks to continue it.
         """
         self.path = Path(path)
+        self.changed: list[str] = []
+        """Ids of done items set to run again because their attachments changed."""
         self._lock: IO[bytes] | None = _hold_lock(self.path) if exclusive else None
         try:
             self._check_and_open(fingerprint, resume)
@@ -293,6 +298,29 @@ class Journal:
                     (position, item_id, json.dumps(record), state, error, time.time()),
                 )
                 self._counts[state] += cursor.rowcount  # 0 when the item was already there
+                if not cursor.rowcount and error is None and "attachments" in record:
+                    self._again_if_changed(item_id, record)
+        if self.changed:
+            logger.warning(
+                "%d items run again: their attachments changed since the journal read them",
+                len(self.changed),
+            )
+
+    def _again_if_changed(self, item_id: str, record: dict[str, Any]) -> None:
+        """A journalled item whose attachments' content changed is to be done again."""
+        row = self._db.execute("SELECT input, state FROM items WHERE id = ?", (item_id,))
+        stored, state = row.fetchone()
+        before = json.loads(stored).get("attachments") if stored else None
+        if before == record["attachments"]:
+            return
+        self._db.execute(
+            "UPDATE items SET input = ?, state = 'pending', attempts = 0, result = NULL, "
+            "error = NULL, usage = NULL, updated = ? WHERE id = ?",
+            (json.dumps(record), time.time(), item_id),
+        )
+        self._counts[str(state)] -= 1
+        self._counts["pending"] += 1
+        self.changed.append(item_id)
 
     def to_do(self, max_attempts: int, page: int = 1000) -> Iterator[Item]:
         """Items not done: pending, left running by a crash, or failed with attempts left.

@@ -17,6 +17,7 @@ from agentkit._exceptions import ConfigurationError, RateLimitError
 from agentkit._loading import load_object
 from agentkit._observe import observed_item
 
+from ._attach import ATTACHMENTS_FIELD, resolve_attachments
 from ._journal import Item, Journal, move_aside
 from ._rate import (
     MAX_RATE_LIMIT_ROUNDS,
@@ -56,20 +57,24 @@ class BatchSummary:
         return json.dumps(asdict(self))
 
 
-def read_jsonl(path: str | Path) -> Iterator[tuple[int, str, Any, str | None]]:
+def read_jsonl(
+    path: str | Path, attachments_dir: str | Path | None = None
+) -> Iterator[tuple[int, str, Any, str | None]]:
     """Items of a JSONL file: (position, id, record, error).
 
     The id is the record's `id`, or a stable hash of the line's content. A line that is not a
     JSON object becomes a failed item `line-N`, with the reason; a repeated id becomes a
-    failed item `ID@line-N`. Blank lines are skipped.
+    failed item `ID@line-N`. Blank lines are skipped. Attachments are read relative to
+    `attachments_dir` (default: the file's folder) and never from outside it.
     """
     seen: dict[str, int] = {}
+    root = Path(attachments_dir) if attachments_dir is not None else Path(path).parent
     with open(path, encoding="utf-8") as lines:
-        yield from _items(enumerate(lines, start=1), seen)
+        yield from _items(enumerate(lines, start=1), seen, root)
 
 
 def _items(
-    numbered: Iterable[tuple[int, Any]], seen: dict[str, int]
+    numbered: Iterable[tuple[int, Any]], seen: dict[str, int], root: Path
 ) -> Iterator[tuple[int, str, Any, str | None]]:
     for number, line in numbered:
         if isinstance(line, str):
@@ -100,6 +105,12 @@ def _items(
             )
             continue
         seen[item_id] = number
+        if ATTACHMENTS_FIELD in record:  # after the id: a changed file keeps the item's id
+            try:
+                record = resolve_attachments(record, root)
+            except ConfigurationError as error:
+                yield number, item_id, record, f"line {number}: {error}"
+                continue
         yield number, item_id, record, None
 
 
@@ -124,6 +135,7 @@ async def run_batch(
     limiter: RateLimiter | None = None,
     executor: str | None = None,
     trace_dir: str | Path | None = None,
+    attachments_dir: str | Path | None = None,
 ) -> BatchSummary:
     """Process every input item once, crash-safely.
 
@@ -146,6 +158,9 @@ async def run_batch(
             must then be a `module:name` spec the workers can load.
         trace_dir: Record each item's runs as a timeline, `trace_dir/ITEM_ID.jsonl`
             (`agentkit trace view`); not with a Dask executor.
+        attachments_dir: The folder an item's `attachments` are read from (default: the
+            JSONL file's folder, or the working directory for records given in Python);
+            nothing outside it is ever read.
     """
     if executor is not None and not isinstance(target, str):
         raise ConfigurationError("with a Dask executor, give the task as a 'module:name' string")
@@ -166,9 +181,9 @@ async def run_batch(
              "field": field, "out": None if out is None else str(out), "executor": executor}
         )  # fmt: skip
         items = (
-            read_jsonl(source)
+            read_jsonl(source, attachments_dir)
             if isinstance(source, str | Path)
-            else _items(enumerate(source, start=1), {})
+            else _items(enumerate(source, start=1), {}, Path(attachments_dir or "."))
         )
         store.add(items)
         if limiter is None and (rpm is not None or tpm is not None):

@@ -19,6 +19,8 @@ from agentkit.models._base import model_info
 from agentkit.models._gate import RequestGate
 from agentkit.models._limited import RateLimitedModel
 
+from ._attach import ATTACHMENTS_FIELD, load_attachments
+
 __all__ = ["BatchContext", "BatchTask", "TaskOutput", "make_task"]
 
 
@@ -65,10 +67,20 @@ def _text(record: Any, field: str | None, default: str) -> str:
     value = record.get(key)
     if isinstance(value, str):
         return value
+    if value is None and field is None and ATTACHMENTS_FIELD in record:
+        strings = [k for k, v in record.items() if isinstance(v, str) and k != "id"]
+        if not strings:
+            return ""  # the attachments are the whole input
     strings = [k for k, v in record.items() if isinstance(v, str) and k != "id"]
     if field is None and len(strings) == 1:
         return str(record[strings[0]])
     raise ValueError(f"the record has no text field {key!r} (fields: {', '.join(record)})")
+
+
+def _with_parts(record: Any, text: str) -> Any:
+    """The text, with the record's attachments after it when it has any."""
+    parts = load_attachments(record)
+    return [*([text] if text else []), *parts] if parts else text
 
 
 def _digest(*parts: Any) -> str:
@@ -94,7 +106,7 @@ class AgentTask:
 
     async def __call__(self, record: Any, context: BatchContext) -> TaskOutput:
         result = await self.agent.run(
-            _text(record, self.field, "prompt"), trace_to=context.trace_to
+            _with_parts(record, _text(record, self.field, "prompt")), trace_to=context.trace_to
         )
         usage = result.usage.model_dump()
         usage["models"] = {name: u.requests for name, u in result.usage_by_model().items()}
@@ -119,7 +131,7 @@ class ExtractTask:
 
     async def __call__(self, record: Any, context: BatchContext) -> TaskOutput:
         result = await self.extractor.run(
-            _text(record, self.field, "text"), trace_to=context.trace_to
+            _with_parts(record, _text(record, self.field, "text")), trace_to=context.trace_to
         )
         usage = result.usage.model_dump()
         usage["models"] = dict(Counter(attempt.model for attempt in result.attempts))

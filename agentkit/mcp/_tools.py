@@ -4,8 +4,10 @@ The server's input schema becomes the tool's `ToolDefinition` (strict where agen
 rules allow it); the model's arguments are checked against the server's own schema here,
 before anything is sent, so the model gets the same compact feedback as for a local tool.
 A result's text, embedded text resources and structured content go back to the model;
-images, audio and binary resources are named, not sent (a Chat Completions tool message is
-text). `isError` results raise `ToolError`: a failure the model sees, within its retries.
+images, audio and PDF resources go with them as `Image` / `Audio` / `Document` parts when
+their base64 is valid, their content is of a format models take (read from the bytes, not
+from the server's `mimeType`) and they are within the media limits; anything else is named,
+not sent. `isError` results raise `ToolError`: a failure the model sees, within its retries.
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ from jsonschema.exceptions import SchemaError
 from mcp_types import CallToolResult
 from mcp_types import Tool as RemoteTool
 
-from agentkit._exceptions import ToolArgumentsError, ToolDefinitionError, ToolError
+from agentkit._exceptions import (
+    ConfigurationError,
+    ToolArgumentsError,
+    ToolDefinitionError,
+    ToolError,
+)
+from agentkit._media import MEDIA_LIMITS, Audio, Document, Image
 from agentkit._schema import describe_errors, parse_arguments
 from agentkit._strict import check_foreign_schema, clean_schema, drop_default_nulls, to_strict
 from agentkit._tool import RunContext, Tool
 
-__all__ = ["MCPTool", "result_text"]
+__all__ = ["MCPTool", "result_text", "result_value"]
 
 MAX_DESCRIPTION = 4_000
 """Characters of a server's tool description kept (it goes out with every request)."""
@@ -111,18 +119,18 @@ class MCPTool(Tool[..., Any]):
         return dict(data)
 
     def call(self, arguments: Mapping[str, Any], context: RunContext[Any] | None = None) -> Any:
-        """Send the call to the server (an awaitable of the result text)."""
+        """Send the call to the server (an awaitable of its text, or its text and media)."""
         return self._call(**arguments)
 
-    async def _call(self, **arguments: Any) -> str:
+    async def _call(self, **arguments: Any) -> str | list[Any]:
         # The run's own timeout (the dispatcher's, which names it) cancels the call first; the
         # SDK's read timeout, a little later, is a backstop that also ends the request there.
         backstop = None if self.timeout is None else self.timeout + _BACKSTOP_SECONDS
         result = await self._caller(self.remote_name, dict(arguments), backstop)
-        text = result_text(result)
         if result.is_error:
+            text = result_text(result)
             raise ToolError(text or "the tool reported an error", tool_name=self.name)
-        return text
+        return result_value(result)
 
     def __repr__(self) -> str:
         return f"MCPTool(name={self.name!r}, remote={self.remote_name!r}, strict={self.strict})"
@@ -143,6 +151,46 @@ def result_text(result: CallToolResult) -> str:
     if not text and result.structured_content is not None:
         return json.dumps(result.structured_content, ensure_ascii=False, separators=(",", ":"))
     return text
+
+
+def result_value(result: CallToolResult) -> str | list[Any]:
+    """The result as a tool's return value: its text, or its text and media parts in order."""
+    if not any(getattr(b, "type", "") in _MEDIA_BLOCKS for b in result.content):
+        return result_text(result)
+    value: list[Any] = []
+    for block in result.content:
+        part = _media(block)
+        if part is not None:
+            value.append(part)
+        elif text := _block_text(block):
+            value.append(text)
+    return value
+
+
+_MEDIA_BLOCKS = frozenset({"image", "audio", "resource"})
+_KINDS: dict[str, type[Image] | type[Audio] | type[Document]] = {
+    "image": Image, "audio": Audio, "resource": Document
+}  # fmt: skip
+
+
+def _media(block: Any) -> Image | Audio | Document | None:
+    """The part a block carries, when it is a valid image, audio or PDF; else None."""
+    kind = getattr(block, "type", "")
+    if kind == "resource":
+        data = getattr(block.resource, "blob", None)
+    elif kind in ("image", "audio"):
+        data = block.data
+    else:
+        return None
+    record = _KINDS[kind]
+    if not isinstance(data, str) or len(data) > MEDIA_LIMITS[record.kind] * 4 // 3 + 4:
+        return None  # too big to decode: named, not sent
+    try:
+        content = base64.b64decode(data, validate=True)
+        made: Image | Audio | Document = record.from_bytes(content)
+    except (ValueError, ConfigurationError):
+        return None  # not base64, or not a format models take
+    return made
 
 
 def _block_text(block: Any) -> str:

@@ -4,7 +4,7 @@
     python -m tests.mcp_servers.lab --stdio
 
 Its tools: `echo`, `add_numbers`, `grow` (adds a tool and announces the change), `hang`,
-`fail` (an error result), `picture` (an image), `ask_user` (an elicitation),
+`fail` (an error result), `picture` (an image), `fake_picture` (images that are not), `ask_user` (an elicitation),
 `summarize` (a sampling request), `greet` and `crash` (notes the call in a file, then dies mid-call), `digest` (the same through the SDK's resolvers,
 which use the newest protocol's InputRequiredResult rounds), and `list_count` (how many `tools/list` requests this
 process answered: the counting tests read it).
@@ -19,7 +19,7 @@ from typing import Annotated
 
 import anyio
 from mcp.server.mcpserver import Context, Elicit, Image, MCPServer, Resolve, Sample
-from mcp_types import CreateMessageResult, SamplingMessage, TextContent
+from mcp_types import CreateMessageResult, ImageContent, SamplingMessage, TextContent
 from pydantic import BaseModel
 
 server = MCPServer("lab")
@@ -67,6 +67,17 @@ def fail(reason: str) -> str:
 def picture() -> Image:
     """A tiny PNG."""
     return Image(data=base64.b64decode(_PNG), format="png")
+
+
+@server.tool()
+def fake_picture() -> list[ImageContent]:
+    """Text that calls itself a PNG, and base64 that is not base64."""
+    return [
+        ImageContent(
+            type="image", data=base64.b64encode(b"not a png").decode(), mime_type="image/png"
+        ),
+        ImageContent(type="image", data="***", mime_type="image/png"),
+    ]
 
 
 @server.tool()
