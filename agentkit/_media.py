@@ -20,7 +20,7 @@ import base64
 import mimetypes
 import os
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, BinaryIO, ClassVar, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, model_validator
@@ -118,19 +118,18 @@ class _Media(BaseModel):
                 f"{cls.kind}; pass max_bytes= to allow more"
             )
         options.setdefault("filename", file.name)
-        return cls.from_bytes(file.read_bytes(), **options)
+        with file.open("rb") as handle:
+            head = handle.read(16)
+            _check_kind(cls, sniff(head), options.get("filename"))
+            handle.seek(0)
+            encoded, size = _base64_of(handle, limit, str(file))
+        return cls(media_type=sniff(head), data=encoded, size=size, **options)
 
     @classmethod
     def from_bytes(cls, content: bytes, **options: Any) -> Any:
         """`content`, its type read from its first bytes (see `sniff`)."""
         media_type = sniff(content[:16])
-        if media_type not in cls.accepted:
-            what = f"reads as {media_type}" if media_type else "is of no format models take"
-            name = options.get("filename") or "the content"
-            raise ConfigurationError(
-                f"{name} is not a usable {cls.kind}: its content {what} (a {cls.kind} is "
-                f"{' or '.join(sorted(cls.accepted))}){_other_kind(media_type)}"
-            )
+        _check_kind(cls, media_type, options.get("filename"))
         encoded = base64.b64encode(content).decode("ascii")
         return cls(media_type=media_type, data=encoded, size=len(content), **options)
 
@@ -202,6 +201,32 @@ class Audio(_Media):
 
 
 _KINDS: dict[str, type[_Media]] = {"image": Image, "document": Document, "audio": Audio}
+_CHUNK = 3 * 1024 * 1024
+"""Bytes read and encoded at a time (a multiple of 3: the pieces join into one base64)."""
+
+
+def _check_kind(kind: type[_Media], media_type: str | None, name: str | None) -> None:
+    if media_type not in kind.accepted:
+        what = f"reads as {media_type}" if media_type else "is of no format models take"
+        raise ConfigurationError(
+            f"{name or 'the content'} is not a usable {kind.kind}: its content {what} (a "
+            f"{kind.kind} is {' or '.join(sorted(kind.accepted))}){_other_kind(media_type)}"
+        )
+
+
+def _base64_of(handle: BinaryIO, limit: int, name: str) -> tuple[str, int]:
+    """A file's content as base64 text, read a piece at a time.
+
+    The whole raw content is never held beside its encoding, and a file that grew past
+    `limit` since its size was checked is refused, not read on.
+    """
+    pieces, size = [], 0
+    while chunk := handle.read(_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise ConfigurationError(f"{name} grew past the {limit / MB:g} MB limit while read")
+        pieces.append(base64.b64encode(chunk).decode("ascii"))
+    return "".join(pieces), size
 
 
 def _other_kind(media_type: str | None) -> str:

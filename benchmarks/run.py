@@ -192,6 +192,30 @@ SCENARIOS = {
         PEERS,
         description="KiB of peak Python memory (tracemalloc) per run, 200 concurrent tool loops",
     ),
+    "media-pdf": Scenario(
+        0.0,
+        (3, 1),
+        "peak_x_file",
+        ["agentkit"],
+        description="peak Python memory (tracemalloc) while a 20 MB PDF is read and sent in one "
+        "request, as a multiple of the file's size",
+    ),
+    "media-pdf-cost": Scenario(
+        0.0,
+        (3, 1),
+        "ms_per_mb",
+        ["agentkit"],
+        description="ms per MB to read, encode and send a 20 MB PDF in one request (loopback)",
+    ),
+    "media-images": Scenario(
+        0.0,
+        (1000, 200),
+        "growth_kib",
+        ["agentkit"],
+        rounds=1,
+        description="KiB of traced memory grown from the 100th to the last of 1,000 image "
+        "extractions in a row (100 KB each)",
+    ),
     "rate-limit": Scenario(
         0.05,
         (750, 0),
@@ -213,10 +237,24 @@ DERIVED = {
     "tool-loop-wall": "tool-loop",
     "tool-phase": "parallel-tools",
     "rate-limit-max": "rate-limit",
+    "media-pdf-cost": "media-pdf",
 }
 """Scenarios read from another scenario's samples (another figure of the same runs)."""
-UNITS = {"items_per_second": "items/s", "traced_kib_per_unit": "KiB"}
-REPORTED = {"tool_phase_ms", "emptiest_minute_pct", "fullest_minute_pct"}
+UNITS = {
+    "items_per_second": "items/s",
+    "traced_kib_per_unit": "KiB",
+    "growth_kib": "KiB",
+    "peak_x_file": "x the file",
+    "ms_per_mb": "ms/MB",
+}
+REPORTED = {
+    "tool_phase_ms",
+    "emptiest_minute_pct",
+    "fullest_minute_pct",
+    "peak_x_file",
+    "ms_per_mb",
+    "growth_kib",
+}
 """Figures a workload reports itself, next to wall and CPU time."""
 IMPORTS = {  # what a user's first line does
     "agentkit": "import agentkit",
@@ -259,6 +297,8 @@ TARGETS = [
     Target("run-memory", "at_most", 40.0, "peak memory under 40 KiB per concurrent run (4)"),
     Target("eager-start", "saves", 250.0, "eager tool start saves at least 250 ms against waiting for the whole response, then running the calls one by one (4)", "openai-sdk-one-by-one"),
     Target("eager-start", "saves", 250.0, "the same against running all calls at once after the response: ~0 by construction (4)", "openai-sdk"),
+    Target("media-pdf", "at_most", 3.0, "a 20 MB PDF attached to one request: peak memory at most 3x the file's size (28)"),
+    Target("media-images", "at_most", 1024.0, "1,000 image extractions in a row keep memory flat: under 1 MiB grown after the first 100 (28)"),
     Target("import", "at_most", 300.0, "import agentkit under 300 ms (4)"),
     Target("import", "at_most", 200.0, "from agentkit import Agent, ChatModel, tool under 200 ms (#26)", subject="agentkit-agent-model-tool"),
     Target("extraction-batch", "at_least", 400.0, "10,000-item extraction batch: at least 400 items/s (7)"),

@@ -266,6 +266,11 @@ SCENARIOS: dict[str, tuple[Any, Callable[..., Awaitable[Clock]]]] = {
     "cache-hit": (lambda: __import__("storage").STORAGE["cache-hit"], sequential),
     "session-100": (lambda: __import__("storage").STORAGE["session-100"], sequential),
     "extraction-batch": ({"agentkit": lambda: None}, extraction_batch),
+    "media-pdf": ({"agentkit": lambda: None}, lambda *a: __import__("media").big_pdf(*a)),
+    "media-images": (
+        {"agentkit": lambda: None},
+        lambda *a: __import__("media").image_extractions(*a),
+    ),
     "rate-limit": ({"agentkit": lambda: None}, rate_limited_batch),
     "exchange": (EXCHANGES, sequential),
     "concurrent-exchanges": (EXCHANGES, concurrent),

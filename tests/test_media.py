@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -446,3 +447,23 @@ async def test_a_resumed_batch_runs_again_an_item_whose_attachment_changed(
     assert len(server.requests) == 3
     last = server.requests[-1].messages[-1]["content"][1]["image_url"]["url"]
     assert base64.b64decode(last.split(",", 1)[1]) == make_png(rgb=(0, 0, 255))
+
+
+async def test_a_large_attachment_arrives_whole(tmp_path: Path) -> None:
+    content = make_png() + os.urandom(3 * 1024 * 1024)  # written in slices, not one copy
+    path = tmp_path / "big.png"
+    path.write_bytes(content)
+    async with MockChatServer([Reply.text("big")]) as server:
+        result = await Agent(_chat(server)).run(["Look", Image.from_path(path)])
+    assert result.output == "big"
+    url = server.requests[0].messages[-1]["content"][1]["image_url"]["url"]
+    assert base64.b64decode(url.split(",", 1)[1]) == content
+
+
+async def test_a_file_that_grows_past_its_limit_while_read_is_refused(tmp_path: Path) -> None:
+    from agentkit import _media
+
+    path = tmp_path / "growing.png"
+    path.write_bytes(PNG + b"\0" * 100)
+    with path.open("rb") as handle, pytest.raises(ConfigurationError, match="grew past"):
+        _media._base64_of(handle, limit=50, name=str(path))

@@ -53,6 +53,10 @@ _MIN_IDLE = 64
 MAX_IDLE_CEILING = 8192
 """The most idle connections kept per origin when the limit follows demand."""
 
+_ONE_WRITE = 256 * 1024
+"""Bodies up to this size go out with their head in one write; larger ones in slices of it
+(the event loop buffers what a write cannot send at once: a whole body would be copied)."""
+
 
 class PooledTransport(httpx.AsyncBaseTransport):
     """An `httpx.AsyncBaseTransport` speaking HTTP/1.1 (framed by h11) with an O(1) pool.
@@ -236,16 +240,22 @@ class _Connection:
     ) -> h11.Response:
         """Send a request; return its final response head (interim `1xx` ones are skipped)."""
         try:
-            payload = self.h11.send(head) or b""
+            pieces = [self.h11.send(head) or b""]
             if body:
-                payload += self.h11.send(h11.Data(data=body)) or b""
-            payload += self.h11.send(h11.EndOfMessage()) or b""
+                pieces += self.h11.send_with_data_passthrough(h11.Data(data=body)) or []
+            pieces.append(self.h11.send(h11.EndOfMessage()) or b"")
         except h11.LocalProtocolError as error:
             raise httpx.LocalProtocolError(f"cannot send this request: {error}") from error
         self.received = 0
         try:
             with _errors(timeouts.get("write"), httpx.WriteTimeout, httpx.WriteError):
-                await self.stream.send(payload)
+                if len(body) <= _ONE_WRITE:  # one write: one segment for a usual request
+                    await self.stream.send(b"".join(pieces))
+                else:  # a large body (an attached file): in slices, never copied whole
+                    for piece in pieces:
+                        view = memoryview(piece)
+                        for start in range(0, len(view), _ONE_WRITE):
+                            await self.stream.send(view[start : start + _ONE_WRITE])  # type: ignore[arg-type]
             while True:  # h11 refuses a 101 we did not ask for; other 1xx are skipped
                 event = await self.next_event(timeouts.get("read"))
                 if isinstance(event, h11.Response):
