@@ -39,6 +39,7 @@ Messages say what was wrong, where, and what to do about it. Errors meant for th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for annotations only: nothing is imported at run time (layer 0 stays put)
@@ -290,12 +291,17 @@ class UsageLimitExceeded(AgentRunError):
 
     Attributes:
         limit: Which limit (`"requests"`, `"input_tokens"`, `"output_tokens"`,
-            `"total_tokens"`, `"tool_calls"`).
-        value: The configured maximum.
+            `"total_tokens"`, `"tool_calls"`, `"cost"`).
+        value: The configured maximum (US dollars for `"cost"`).
     """
 
     def __init__(
-        self, message: str, *, limit: str, value: int, result: RunResult[Any] | None = None
+        self,
+        message: str,
+        *,
+        limit: str,
+        value: int | Decimal,
+        result: RunResult[Any] | None = None,
     ) -> None:
         super().__init__(message, result=result)
         self.limit = limit

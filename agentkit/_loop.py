@@ -19,9 +19,11 @@ import contextlib
 import functools
 import inspect
 import logging
+import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextvars import ContextVar
+from decimal import Decimal
 from typing import Any
 
 import anyio
@@ -157,6 +159,10 @@ class _Run:
         """Why each structured output so far failed validation (within its retry budget)."""
         self.tool_calls_made = 0
         """Tool calls started so far, for the `tool_calls` usage limit."""
+        self.token = secrets.token_hex(6)
+        """This run's name in its requests' `X-Client-Request-Id` (`ak-<token>-<turn>`)."""
+        self.dearest = Decimal(0)
+        """The highest cost of one request so far: the cost limit's estimate of the next."""
         self.model = spec.model
         """Who answers: the spec's model, or the rest of its fallback chain (`_escalate`)."""
         self.served_by = model_name(spec.model)
@@ -195,7 +201,7 @@ class _Run:
     async def _turn(self, index: int) -> bool:
         """One request and its tool calls; True when the run has its output."""
         self._check_request_limit()
-        request = self._request()
+        request = self._request(index)
         started = time.perf_counter()
         completion, early = await self._response(request)
         model_seconds = time.perf_counter() - started
@@ -230,7 +236,7 @@ class _Run:
 
     # -- requests -----------------------------------------------------------------------
 
-    def _request(self) -> ModelRequest:
+    def _request(self, turn: int) -> ModelRequest:
         # A snapshot: the run's list keeps growing, a request must not.
         messages: Sequence[Message] = tuple(self.messages)
         if self.spec.instructions:
@@ -248,7 +254,12 @@ class _Run:
             if overrides
             else self.spec.settings
         )
-        return ModelRequest(messages=messages, tools=self.spec.definitions, settings=settings)
+        return ModelRequest(
+            messages=messages,
+            tools=self.spec.definitions,
+            settings=settings,
+            client_request_id=f"ak-{self.token}-{turn}",
+        )
 
     async def _response(self, request: ModelRequest) -> tuple[Completion, dict[int, ToolResult]]:
         if self.observer is None:
@@ -456,7 +467,15 @@ class _Run:
 
     def _add_usage(self, usage: Usage) -> None:
         self.result.usage = self.result.usage + usage
+        if usage.cost is not None and usage.cost > self.dearest:
+            self.dearest = usage.cost
         exceeded = self.spec.limits.check_tokens(self.result.usage)
+        if exceeded is None and self.spec.limits.over_budget(self.result.usage):
+            raise UsageLimitExceeded(
+                f"usage limit cost=${self.spec.limits.cost} exceeded: "
+                f"${self.result.usage.cost} spent", limit="cost",
+                value=Decimal(self.spec.limits.cost or 0), result=self.result,
+            )  # fmt: skip
         if exceeded is not None:
             name, limit = exceeded
             raise UsageLimitExceeded(
@@ -464,6 +483,12 @@ class _Run:
             )
 
     def _check_request_limit(self) -> None:
+        if self.spec.limits.cost is not None:
+            problem = self.spec.limits.cost_problem(self.result.usage, self.dearest)
+            if problem is not None:
+                raise UsageLimitExceeded(
+                    problem, limit="cost", value=Decimal(self.spec.limits.cost), result=self.result
+                )
         limit = self.spec.limits.requests
         if limit is not None and self.result.usage.requests >= limit:
             raise UsageLimitExceeded(

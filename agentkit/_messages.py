@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -27,6 +28,7 @@ __all__ = [
     "AssistantMessage",
     "Choice",
     "Completion",
+    "CostSource",
     "DeveloperMessage",
     "ImagePart",
     "MediaPart",
@@ -53,8 +55,12 @@ class FrozenRecord(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
+CostSource = Literal["reported", "estimated", "unknown", "mixed"]
+"""Where a cost comes from: the provider's own figure, a price table, nowhere, or several."""
+
+
 class Usage(FrozenRecord):
-    """Tokens (and, where the provider reports them, credits) spent; adds up with `+`."""
+    """Tokens, and what they cost where that is known, spent; adds up with `+`."""
 
     requests: int = 0
     """How many model requests this covers."""
@@ -71,9 +77,21 @@ class Usage(FrozenRecord):
     """Answers a `ResponseCache` gave instead of the model (no request, no tokens)."""
     cache_misses: int = 0
     """Requests a `ResponseCache` passed on to the model."""
+    cost: Decimal | None = Field(default=None, ge=0)
+    """US dollars: the sum of the costs known (reported by the provider, or estimated from
+    prices); None when none is known, never a made-up 0."""
+    cost_source: CostSource = "unknown"
+    """`reported`, `estimated`, `unknown`, or `mixed` for a sum of different ones (some
+    requests' costs may then be missing from `cost`)."""
 
     def __add__(self, other: Usage) -> Usage:
+        if self.cost is None and other.cost is None:
+            cost = None
+        else:
+            cost = (self.cost or _ZERO) + (other.cost or _ZERO)
         return Usage(
+            cost=cost,
+            cost_source=_source(self, other),
             requests=self.requests + other.requests,
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
@@ -84,6 +102,18 @@ class Usage(FrozenRecord):
             cache_hits=self.cache_hits + other.cache_hits,
             cache_misses=self.cache_misses + other.cache_misses,
         )
+
+
+_ZERO = Decimal(0)
+
+
+def _source(one: Usage, other: Usage) -> CostSource:
+    """The source of a sum; a usage that counts no request (or is nothing) does not change it."""
+    if not one.requests and one.cost is None:
+        return other.cost_source
+    if not other.requests and other.cost is None:
+        return one.cost_source
+    return one.cost_source if one.cost_source == other.cost_source else "mixed"
 
 
 class TextPart(FrozenRecord):
@@ -226,6 +256,9 @@ class Completion(FrozenRecord):
     choices: tuple[Choice, ...]
     usage: Usage = Field(default_factory=Usage)  # no instance at import: that builds a validator
     system_fingerprint: str | None = None
+    request_id: str | None = None
+    """The provider's id of the request that answered (AI/ML API's `x-inference-id`, else
+    `x-request-id`): what its support and its logs know it by."""
     served_by: str | None = None
     """Which model of a `FallbackModel` answered (its label, e.g. `"openai:gpt-4.1"`); None
     from a single model."""

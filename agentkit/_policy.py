@@ -7,9 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ._dispatch import Approver
+from ._exceptions import ConfigurationError
 from ._messages import Usage
 from ._output import OutputMode, OutputSpec
 from ._tool import Tool, ToolDefinition
@@ -27,6 +29,49 @@ class UsageLimits:
     output_tokens: int | None = None
     total_tokens: int | None = None
     tool_calls: int | None = None
+    cost: Decimal | float | str | None = None
+    """US dollars a run may spend: a request is not sent when the spend so far plus the
+    dearest request of the run would pass it, and the run stops after any request that
+    did. Needs costs to be known (reported, or estimated with `agentkit-loop[prices]`)."""
+
+    def __post_init__(self) -> None:
+        if self.cost is None:
+            return
+        try:
+            dollars = Decimal(str(self.cost))
+        except InvalidOperation:
+            raise ConfigurationError(f"UsageLimits(cost={self.cost!r}) is not a number") from None
+        if not dollars.is_finite() or dollars <= 0:
+            raise ConfigurationError(
+                f"UsageLimits(cost={self.cost!r}): a budget must be a positive number of US "
+                "dollars (leave it None for no budget)"
+            )
+        object.__setattr__(self, "cost", dollars)
+
+    def over_budget(self, spent: Usage) -> bool:
+        """Whether `spent` already passed the cost limit."""
+        return self.cost is not None and (spent.cost or 0) > Decimal(self.cost)
+
+    def cost_problem(self, spent: Usage, dearest: Decimal) -> str | None:
+        """Why the next request must not be sent under the cost limit, if it must not."""
+        if self.cost is None:
+            return None
+        limit = Decimal(self.cost)
+        if spent.requests and spent.cost is None:
+            return (
+                f"usage limit cost=${limit} cannot be kept: the cost of this run's requests "
+                "is unknown (the provider reports none and the price table has no entry); "
+                "install agentkit-loop[prices] or use a provider that reports costs"
+            )
+        used = spent.cost or Decimal(0)
+        if used > limit:
+            return f"usage limit cost=${limit} exceeded: ${used} spent"
+        if used + dearest > limit:
+            return (
+                f"usage limit cost=${limit} would be passed: ${used} spent, and a request "
+                f"has cost up to ${dearest}; the next request was not sent"
+            )
+        return None
 
     def check_tokens(self, usage: Usage) -> tuple[str, int] | None:
         """The first token limit `usage` exceeds, if any."""

@@ -77,7 +77,10 @@ class _Recorder:
             shared += 1
         messages = [_bounded(encode_message(m)) for m in sent[shared:]]
         self._recorded = tuple(sent)
-        self._write("request_started", request=self.requests, messages=messages, **{"from": shared})
+        self._write(
+            "request_started", request=self.requests, messages=messages,
+            client_request_id=request.client_request_id, **{"from": shared},
+        )  # fmt: skip
         return self.requests
 
     def request_streaming(self, token: int) -> None:
@@ -99,7 +102,10 @@ class _Recorder:
             "request_ended",
             request=token,
             ok=True,
-            usage=completion.usage.model_dump(include={"prompt_tokens", "completion_tokens"}),
+            usage=completion.usage.model_dump(
+                mode="json", include={"prompt_tokens", "completion_tokens", "cost", "cost_source"}
+            ),
+            request_id=completion.request_id,
             finish_reason=choice.finish_reason if choice else None,
             response=_bounded(encode_message(choice.message)) if choice else None,
             **({"served_by": completion.served_by} if completion.served_by else {}),
@@ -127,7 +133,13 @@ class _Recorder:
         )
 
     def run_ended(self, result: RunResult[Any] | None, error: BaseException | None) -> None:
-        usage = result.usage.model_dump(include={"requests", "total_tokens"}) if result else {}
+        usage = (
+            result.usage.model_dump(
+                mode="json", include={"requests", "total_tokens", "cost", "cost_source"}
+            )
+            if result
+            else {}
+        )
         self._write("run_ended", ok=error is None, error=_error(error), usage=usage)
         self.file.close()
 

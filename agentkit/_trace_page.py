@@ -107,9 +107,23 @@ def _summary(run: DrawnRun) -> str:
         f"{sum(b.state == 'failed' for b in tools)} failed",
         f"{sum(b.state == 'denied' for b in tools)} denied",
         f"{retries} retr{'y' if retries == 1 else 'ies'}",
-        "cost unknown",
+        _cost(run.footer.get("usage")),
     ]
     return " · ".join(parts)
+
+
+def _cost(usage: Any) -> str:
+    """The run's cost as its footer recorded it (a file's value: checked, never trusted)."""
+    cost = usage.get("cost") if isinstance(usage, dict) else None
+    source = usage.get("cost_source") if isinstance(usage, dict) else None
+    if not isinstance(cost, str | int | float) or isinstance(cost, bool):
+        return "cost unknown"
+    try:
+        dollars = float(cost)
+    except ValueError:
+        return "cost unknown"
+    kind = source if source in ("reported", "estimated", "mixed") else "unknown source"
+    return f"${dollars:.6g} ({kind})"
 
 
 def _axis(span: float) -> str:

@@ -509,7 +509,18 @@ def _execute(
         print(json.dumps(_json_result(result), ensure_ascii=False))
     elif not stream:
         show(str(result.output))
+    if getattr(options, "verbose", False) and not as_json:
+        say(_footer(result.usage, len(result.turns)))
     return ExitCode.DENIED if approver.denied else ExitCode.OK
+
+
+def _footer(usage: Any, turns: int) -> str:
+    """`-v`'s last line: requests, tokens and what they cost (or that it is unknown)."""
+    if usage.cost is None:
+        cost = "cost unknown"
+    else:
+        cost = f"${usage.cost.normalize():f} ({usage.cost_source})"
+    return f"  {turns} turns, {usage.total_tokens} tokens, {cost}"
 
 
 def _json_result(result: Any) -> dict[str, Any]:
@@ -520,8 +531,9 @@ def _json_result(result: Any) -> dict[str, Any]:
     return {
         "output": output if isinstance(output, str) else json.loads(to_json(output)),
         "exit_reason": "denied" if denied else "final_answer",
-        "usage": result.usage.model_dump(),
-        "cost": None,  # reported or estimated cost: not tracked yet (None, never a made-up 0)
+        "usage": result.usage.model_dump(mode="json"),
+        "cost": float(result.usage.cost) if result.usage.cost is not None else None,
+        "cost_source": result.usage.cost_source,
         "turns": len(result.turns),
         "models": {name: u.requests for name, u in result.usage_by_model().items()},
         "tool_calls": [

@@ -35,7 +35,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from ._events import RunResult, ToolResult
-from ._messages import Completion, ToolCall
+from ._messages import Completion, ToolCall, Usage
 from ._observe import RunInfo, add_instrument, remove_instrument
 from ._version import __version__
 from .models._base import ModelRequest, ModelSettings, model_info, model_name
@@ -61,6 +61,14 @@ GEN_AI_REQUEST_TOP_P = "gen_ai.request.top_p"
 GEN_AI_RESPONSE_FINISH_REASONS = "gen_ai.response.finish_reasons"
 GEN_AI_RESPONSE_ID = "gen_ai.response.id"
 AGENTKIT_SERVED_BY = "agentkit.model.served_by"
+AGENTKIT_COST_USD = "agentkit.cost.usd"
+"""What a request or a run cost, in US dollars (the GenAI conventions have no cost
+attribute yet); left out when unknown."""
+AGENTKIT_COST_SOURCE = "agentkit.cost.source"
+AGENTKIT_CLIENT_REQUEST_ID = "agentkit.request.client_id"
+"""The request's `X-Client-Request-Id`, as the provider's logs know it."""
+AGENTKIT_PROVIDER_REQUEST_ID = "agentkit.response.request_id"
+"""The provider's id of the request (`x-inference-id`, `x-request-id`)."""
 GEN_AI_RESPONSE_MODEL = "gen_ai.response.model"
 GEN_AI_TOKEN_TYPE = "gen_ai.token.type"
 GEN_AI_TOOL_CALL_ARGUMENTS = "gen_ai.tool.call.arguments"
@@ -256,6 +264,8 @@ class _RunSpans:
             kind=SpanKind.CLIENT,
             attributes=self.model.request_attributes(request.settings),
         )
+        if request.client_request_id is not None:
+            span.set_attribute(AGENTKIT_CLIENT_REQUEST_ID, request.client_request_id)
         if self.owner.include_content:
             messages = [encode_message(m) for m in request.messages]
             span.set_attribute(GEN_AI_INPUT_MESSAGES, json.dumps(messages))
@@ -333,6 +343,7 @@ class _RunSpans:
                 {
                     GEN_AI_USAGE_INPUT_TOKENS: usage.prompt_tokens,
                     GEN_AI_USAGE_OUTPUT_TOKENS: usage.completion_tokens,
+                    **_cost_attributes(usage),
                 }
             )
         if error is not None:
@@ -379,7 +390,16 @@ def _response_attributes(completion: Completion) -> dict[str, Any]:
     }
     if completion.served_by is not None:  # which model of a FallbackModel answered
         found[AGENTKIT_SERVED_BY] = completion.served_by
+    found.update(_cost_attributes(completion.usage))
+    if completion.request_id is not None:
+        found[AGENTKIT_PROVIDER_REQUEST_ID] = completion.request_id
     return found
+
+
+def _cost_attributes(usage: Usage) -> dict[str, Any]:
+    if usage.cost is None:
+        return {}
+    return {AGENTKIT_COST_USD: float(usage.cost), AGENTKIT_COST_SOURCE: usage.cost_source}
 
 
 def _failed(span: Span, error: BaseException, content: bool) -> None:

@@ -424,3 +424,34 @@ def test_cli_run_and_extract_take_attachments(tmp_path: Path) -> None:
     missing = agentkit("run", "hi", "-a", str(tmp_path / "nope.png"))
     assert missing.returncode == 2
     assert "--attach: cannot read" in missing.stderr
+
+
+def test_the_command_line_shows_the_cost(tmp_path: Path) -> None:
+    with MockChatServer([Reply.text("a"), Reply.text("b")], usd_per_request="0.002") as server:
+        shown = agentkit("run", "hi", "-v", server=server)
+        assert shown.returncode == 0, shown.stderr
+        assert "$0.002 (reported)" in shown.stderr
+        as_json = json.loads(agentkit("run", "hi", "--json", server=server).stdout)
+    assert as_json["cost"] == pytest.approx(0.002)
+    assert as_json["cost_source"] == "reported"
+
+
+def test_batch_run_stops_at_its_budget_and_says_how_to_go_on(tmp_path: Path) -> None:
+    items = tmp_path / "in.jsonl"
+    items.write_text("".join(json.dumps({"id": str(n), "text": f"c{n}"}) + "\n" for n in range(6)))
+    schema = Path(__file__).parent / "cli_fixtures.py"
+    answer = Reply.tool_calls(("Contact", {"name": "x"}))
+    with MockChatServer(responder=lambda r: answer, usd_per_request="0.5") as server:
+        done = agentkit(
+            "batch", "run", f"{schema}:Contact", str(items), "--budget", "1",
+            "--concurrency", "1", "--quiet", server=server,
+        )  # fmt: skip
+        assert done.returncode == 8, done.stderr
+        summary = json.loads(done.stdout)
+        assert (summary["done"], summary["budget_reached"]) == (2, True)
+        assert summary["cost_usd"] == 1.0
+        assert summary["projected_usd"] == 3.0
+        assert "raise --budget" in done.stderr
+        assert "--budget 1" in done.stderr
+        status = agentkit("batch", "status", str(items) + ".journal")
+    assert json.loads(status.stdout)["cost_usd"] == 1.0

@@ -34,6 +34,7 @@ LAZY_MODULES = (
     "anyio.streams.memory",
     "pydantic.plugin._loader",
     "agentkit._extract",
+    "genai_prices",  # the prices extra: imported when a cost is first estimated
 )
 
 

@@ -19,7 +19,7 @@ from agentkit.models._cache import ResponseCache
 from agentkit.models._chat import ChatModel
 
 from ._journal import Journal, JournalError
-from ._runner import run_batch
+from ._runner import run_batch, spend
 
 __all__ = ["add_batch_commands"]
 
@@ -70,6 +70,11 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
         help="tries per item across runs (3; --resume keeps the journal's)",
     )  # fmt: skip
     run.add_argument("--field", help="the record field with the prompt or text")
+    run.add_argument(
+        "--budget", metavar="USD",
+        help="stop handing out items once the done ones cost this many US dollars (reported "
+        "by the provider, or estimated); --resume goes on",
+    )  # fmt: skip
     run.add_argument(
         "--attachments-dir", metavar="DIR",
         help="where items' \"attachments\" paths are read from, and nothing outside it "
@@ -162,6 +167,7 @@ def _run(options: argparse.Namespace) -> int:
                 max_attempts=options.max_attempts, field=options.field,
                 progress=None if options.quiet else sys.stderr, executor=options.executor,
                 trace_dir=options.trace, attachments_dir=options.attachments_dir,
+                budget=options.budget,
             )  # fmt: skip
         finally:
             if model is not None:
@@ -180,8 +186,13 @@ def _run(options: argparse.Namespace) -> int:
     print(summary.to_json())
     if summary.remaining:
         again = _resume_command(options, journal)
+        why = (
+            f"the budget (${options.budget}) was reached; raise --budget and continue with"
+            if summary.budget_reached
+            else "continue with"
+        )
         sys.stderr.write(
-            f"error: {summary.remaining} items were not processed; continue with:\n  {again}\n"
+            f"error: {summary.remaining} items were not processed; {why}:\n  {again}\n"
         )
         return ExitCode.BATCH_INCOMPLETE
     return ExitCode.OK if summary.failed == 0 else ExitCode.BATCH_FAILURES
@@ -196,6 +207,8 @@ def _resume_command(options: argparse.Namespace, journal: str) -> str:
         command += ["--executor", options.executor]
     if options.attachments_dir:
         command += ["--attachments-dir", options.attachments_dir]
+    if options.budget:
+        command += ["--budget", options.budget]
     return shlex.join([*command, "--resume"])
 
 
@@ -220,7 +233,9 @@ def _status(options: argparse.Namespace) -> int:
         counts = journal.counts()
         if not journal.in_use():  # nothing runs: what a stopped run left running was cut off
             counts["interrupted"], counts["running"] = counts["running"], 0
-        print(json.dumps({**counts, "total_tokens": journal.tokens()}))
+        cost, projected = spend(journal)
+        print(json.dumps({**counts, "total_tokens": journal.tokens(), "cost_usd": cost,
+                          "projected_usd": projected}))  # fmt: skip
     finally:
         journal.close()
     return 0

@@ -18,6 +18,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,6 +44,17 @@ CREATE TABLE IF NOT EXISTS items (
 );
 CREATE INDEX IF NOT EXISTS items_state ON items (state);
 """
+
+
+def _dollars(value: Any) -> Decimal | None:
+    """A cost the journal holds (written as a string), or None when it is not one."""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        return None
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() and amount >= 0 else None
 
 
 class JournalError(AgentkitError):
@@ -158,6 +170,7 @@ class Journal:
         """
         self.path = Path(path)
         self.changed: list[str] = []
+        self._spent, self._costed = Decimal(0), 0
         """Ids of done items set to run again because their attachments changed."""
         self._lock: IO[bytes] | None = _hold_lock(self.path) if exclusive else None
         try:
@@ -355,6 +368,7 @@ class Journal:
         """Commit a finished item."""
         self._move(item_id, "done")
         self._tokens += int((usage or {}).get("total_tokens", 0))
+        self._add_cost(usage)
         self._db.execute(
             "UPDATE items SET state = 'done', result = ?, error = NULL, usage = ?, updated = ? "
             "WHERE id = ?",
@@ -405,10 +419,22 @@ class Journal:
         counts.update({str(state): int(number) for state, number in rows})
         return counts
 
+    def spent(self) -> tuple[Decimal | None, int]:
+        """US dollars the done items cost (None when none is known), and how many have one."""
+        return (self._spent if self._costed else None), self._costed
+
+    def _add_cost(self, usage: dict[str, Any] | None) -> None:
+        cost = _dollars((usage or {}).get("cost"))
+        if cost is not None:
+            self._spent += cost
+            self._costed += 1
+
     def _sum_tokens(self) -> int:
         total = 0
         for (raw,) in self._db.execute("SELECT usage FROM items WHERE usage IS NOT NULL"):
-            total += int(json.loads(raw).get("total_tokens", 0))
+            usage = json.loads(raw)
+            total += int(usage.get("total_tokens", 0))
+            self._add_cost(usage)
         return total
 
     def _move(self, item_id: str, state: str) -> None:

@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -51,6 +52,12 @@ class BatchSummary:
     cache_misses: int = 0
     models: dict[str, int] = field(default_factory=dict)
     """Requests per model that answered (a `FallbackModel`'s members, by label)."""
+    cost_usd: float | None = None
+    """What the done items cost (reported or estimated); None when no cost is known."""
+    projected_usd: float | None = None
+    """The cost of every item at the done items' average (None when no cost is known)."""
+    budget_reached: bool = False
+    """`budget` stopped the handing out of items (those in flight finished)."""
 
     def to_json(self) -> str:
         """The summary as one line of JSON."""
@@ -136,6 +143,7 @@ async def run_batch(
     executor: str | None = None,
     trace_dir: str | Path | None = None,
     attachments_dir: str | Path | None = None,
+    budget: Decimal | float | str | None = None,
 ) -> BatchSummary:
     """Process every input item once, crash-safely.
 
@@ -161,7 +169,10 @@ async def run_batch(
         attachments_dir: The folder an item's `attachments` are read from (default: the
             JSONL file's folder, or the working directory for records given in Python);
             nothing outside it is ever read.
+        budget: US dollars: once the done items cost this much (reported or estimated), no
+            more items are handed out (those in flight finish); `--resume` goes on.
     """
+    dollars = _budget(budget)
     if executor is not None and not isinstance(target, str):
         raise ConfigurationError("with a Dask executor, give the task as a 'module:name' string")
     task = make_task(load_object(target) if isinstance(target, str) else target, field=field)
@@ -190,6 +201,7 @@ async def run_batch(
             limiter = RateLimiter(rpm=rpm, tpm=tpm)
         driver = _Driver(task, store, limiter, max_attempts, progress)
         driver.name = Path(journal).stem
+        driver.budget = dollars
         if trace_dir is not None:
             driver.trace_dir = Path(trace_dir)
             driver.trace_dir.mkdir(parents=True, exist_ok=True)
@@ -206,6 +218,18 @@ async def run_batch(
         return driver.summary(time.perf_counter() - started, out)
     finally:
         store.close()
+
+
+def _budget(budget: Decimal | float | str | None) -> Decimal | None:
+    if budget is None:
+        return None
+    try:
+        dollars = Decimal(str(budget))
+    except InvalidOperation:
+        raise ConfigurationError(f"budget {budget!r} is not a number of US dollars") from None
+    if not dollars.is_finite() or dollars <= 0:
+        raise ConfigurationError(f"budget {budget!r}: give a positive number of US dollars")
+    return dollars
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -236,6 +260,20 @@ class _Driver:
         self.started = time.perf_counter()
         self.name = "batch"
         self.trace_dir: Path | None = None
+        self.budget: Decimal | None = None
+        self.budget_reached = False
+
+    def _over_budget(self) -> bool:
+        """Whether the spend so far reached the budget (then no more items are handed out)."""
+        if self.budget is None:
+            return False
+        spent, _ = self.journal.spent()
+        if spent is not None and spent >= self.budget:
+            if not self.budget_reached and self.progress is not None:
+                self.progress.write(f"\nbudget ${self.budget} reached (${spent} spent): no "
+                                    "more items are handed out\n")  # fmt: skip
+            self.budget_reached = True
+        return self.budget_reached
 
     async def run(self, concurrency: int) -> None:
         send, receive = anyio.create_memory_object_stream[Item](max_buffer_size=concurrency)
@@ -248,13 +286,16 @@ class _Driver:
                 receive.close()
                 async with send:
                     for item in self.journal.to_do(self.max_attempts):
+                        if self._over_budget():
+                            break
                         await send.send(item)
             outer.cancel_scope.cancel()  # the workers are done: stop the progress reporter
 
     async def _worker(self, items: anyio.abc.ObjectReceiveStream[Item]) -> None:
         async with items:
             async for item in items:
-                await self._process(item)
+                if not self._over_budget():  # else it stays pending, for --resume
+                    await self._process(item)
 
     async def _process(self, item: Item) -> None:
         with observed_item(self.name, item.id, item.attempts + 1):
@@ -330,6 +371,7 @@ class _Driver:
             if _isatty(self.progress):  # end the redrawn line
                 self.progress.write("\n")
         counts = self.journal.counts()
+        cost, projected = spend(self.journal)
         return BatchSummary(
             done=counts["done"],
             failed=counts["failed"],
@@ -341,7 +383,19 @@ class _Driver:
             journal=str(self.journal.path),
             output=str(out) if out is not None else None,
             models=self.journal.model_requests(),
+            cost_usd=cost,
+            projected_usd=projected,
+            budget_reached=self.budget_reached,
         )
+
+
+def spend(journal: Journal) -> tuple[float | None, float | None]:
+    """What the done items cost, and the whole batch's cost at their average."""
+    spent, costed = journal.spent()
+    if spent is None:
+        return None, None
+    total = sum(journal.counts().values())
+    return float(spent), float(spent / costed * total)
 
 
 def _file_name(item_id: str) -> str:

@@ -108,7 +108,7 @@ class AgentTask:
         result = await self.agent.run(
             _with_parts(record, _text(record, self.field, "prompt")), trace_to=context.trace_to
         )
-        usage = result.usage.model_dump()
+        usage = result.usage.model_dump(mode="json")
         usage["models"] = {name: u.requests for name, u in result.usage_by_model().items()}
         return TaskOutput(to_jsonable_python(result.output), usage)
 
@@ -133,7 +133,7 @@ class ExtractTask:
         result = await self.extractor.run(
             _with_parts(record, _text(record, self.field, "text")), trace_to=context.trace_to
         )
-        usage = result.usage.model_dump()
+        usage = result.usage.model_dump(mode="json")
         usage["models"] = dict(Counter(attempt.model for attempt in result.attempts))
         return TaskOutput(to_jsonable_python(result.value), usage)
 

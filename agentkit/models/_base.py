@@ -152,6 +152,10 @@ class ModelRequest:
     tools: Sequence[ToolDefinition] = ()
     """The tools offered (`Tool.definition()`), in no provider's wire shape."""
     settings: ModelSettings = field(default_factory=ModelSettings)
+    client_request_id: str | None = field(default=None, compare=False)
+    """Sent as `X-Client-Request-Id` (1-128 of `A-Za-z0-9._:-`): a run names each request
+    `ak-<run>-<turn>`, so a log line, a span, a timeline entry and the provider's logs can be
+    joined; a model makes one up for a request without."""
     on_retry: RetryHook | None = field(default=None, compare=False)
     """Awaited before each retry of this request by a model that retries (`ChatModel`), with
     the number of the attempt that failed, its error and the seconds waited: how a run hears

@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import re
+import secrets
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -23,6 +25,7 @@ import httpx
 from pydantic_core import from_json, to_json
 
 from agentkit._exceptions import (
+    ConfigurationError,
     ModelConfigurationError,
     ModelConnectionError,
     ModelResponseError,
@@ -33,9 +36,10 @@ from agentkit._messages import Completion
 from agentkit._redact import shown_url
 from agentkit._version import __version__
 
-from ._base import ModelInfo, ModelRequest, StreamDelta, completion_deltas
+from ._base import ModelInfo, ModelRequest, ResponseCompleted, StreamDelta, completion_deltas
 from ._chat_sse import SSEParser, StreamAccumulator
 from ._chat_wire import OPEN_PROFILE, decode_completion, encode_request
+from ._cost import priced
 from ._endpoint import Endpoint, certificate_problem, check_environment, is_loopback
 from ._profile import ModelProfile
 from ._providers import PROVIDERS
@@ -203,7 +207,8 @@ class ChatModel:
     async def complete(self, request: ModelRequest) -> Completion:
         """Send `request` and return the whole completion, retrying per the policy."""
         payload = self._payload(request, stream=False)
-        return await self.retry.call(lambda: self._complete_once(payload), request.on_retry)
+        named = _client_request_id(request)
+        return await self.retry.call(lambda: self._complete_once(payload, named), request.on_retry)
 
     @asynccontextmanager
     async def stream(self, request: ModelRequest) -> AsyncIterator[AsyncIterator[StreamDelta]]:
@@ -213,8 +218,9 @@ class ChatModel:
         a broken stream raises `StreamInterrupted` carrying what arrived.
         """
         payload = self._payload(request, stream=True)
-        opened = await self.retry.call(lambda: self._start_stream(payload), request.on_retry)
-        deltas = _deltas(opened)
+        named = _client_request_id(request)
+        opened = await self.retry.call(lambda: self._start_stream(payload, named), request.on_retry)
+        deltas = _deltas(opened, self.provider, self.model)
         try:
             with self._endpoint.redacting():  # errors from the middle of the stream too
                 yield deltas
@@ -290,12 +296,14 @@ class ChatModel:
         return self._owned
 
     async def _send(
-        self, payload: bytes, headers: httpx.Headers, *, stream: bool
+        self, payload: bytes, headers: httpx.Headers, named: bytes, *, stream: bool
     ) -> httpx.Response:
         sender = self._sender()
         started = time.perf_counter()
         with _transport_errors(self._shown, mid_stream=False):
             if isinstance(sender, httpx.AsyncClient):
+                headers = headers.copy()
+                headers["X-Client-Request-Id"] = named.decode()
                 request = sender.build_request(
                     "POST", self._parsed_url, content=payload, headers=headers
                 )
@@ -305,6 +313,7 @@ class ChatModel:
                     (b"Host", self._host_header),
                     *headers.raw,
                     (b"Content-Length", str(len(payload)).encode()),
+                    (b"X-Client-Request-Id", named),
                 ]
                 response = await sender.send(
                     self._origin, b"POST", self._target, raw, payload, self._timeouts
@@ -318,13 +327,14 @@ class ChatModel:
         _log_response(response, started, self._shown)
         return response
 
-    async def _complete_once(self, payload: bytes) -> Completion:
+    async def _complete_once(self, payload: bytes, named: bytes) -> Completion:
         with self._endpoint.redacting():
-            response = await self._post(payload)
-            return self._decode(_json_body(response.content, self._shown))
+            response = await self._post(payload, named)
+            completion = self._decode(_json_body(response.content, self._shown))
+            return priced(completion, self.provider, self.model, response.headers)
 
-    async def _post(self, payload: bytes) -> httpx.Response:
-        response = await self._send(payload, self._headers(stream=False), stream=False)
+    async def _post(self, payload: bytes, named: bytes) -> httpx.Response:
+        response = await self._send(payload, self._headers(stream=False), named, stream=False)
         self._endpoint.refuse_redirect(response.status_code, response.headers.get("location"))
         if response.status_code >= 400:
             raise decode_error(
@@ -332,9 +342,9 @@ class ChatModel:
             )
         return response
 
-    async def _start_stream(self, payload: bytes) -> _OpenStream:
+    async def _start_stream(self, payload: bytes, named: bytes) -> _OpenStream:
         with self._endpoint.redacting():
-            response = await self._send(payload, self._headers(stream=True), stream=True)
+            response = await self._send(payload, self._headers(stream=True), named, stream=True)
             opened = _OpenStream(self._shown, response, response.aiter_bytes(), self._accumulator())  # type: ignore[arg-type]
             try:
                 await self._first_deltas(opened)
@@ -385,12 +395,35 @@ class _OpenStream:
         await self.response.aclose()
 
 
-async def _deltas(opened: _OpenStream) -> AsyncGenerator[StreamDelta]:
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def _client_request_id(request: ModelRequest) -> bytes:
+    """The request's `X-Client-Request-Id` (made up when it has none), checked."""
+    named = request.client_request_id
+    if named is None:
+        return f"ak-{secrets.token_hex(8)}".encode()
+    if not _REQUEST_ID.fullmatch(named):
+        raise ConfigurationError(
+            f"client_request_id {named[:40]!r} is not 1-128 characters of A-Za-z0-9._:- "
+            "(a provider drops any other id without a word)"
+        )
+    return named.encode()
+
+
+async def _deltas(opened: _OpenStream, provider: str, model: str) -> AsyncGenerator[StreamDelta]:
     for delta in opened.pending:
-        yield delta
+        yield _costed(delta, opened, provider, model)
     while not opened.done:
         for delta in await _next_deltas(opened, mid_stream=True):
-            yield delta
+            yield _costed(delta, opened, provider, model)
+
+
+def _costed(delta: StreamDelta, opened: _OpenStream, provider: str, model: str) -> StreamDelta:
+    if delta.kind != "response_completed":
+        return delta
+    completion = priced(delta.completion, provider, model, opened.response.headers)
+    return delta if completion is delta.completion else ResponseCompleted(completion)
 
 
 async def _next_deltas(opened: _OpenStream, *, mid_stream: bool) -> list[StreamDelta]:

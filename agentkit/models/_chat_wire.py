@@ -31,6 +31,7 @@ from agentkit._messages import (
 from agentkit._tool import Tool, ToolDefinition
 
 from ._base import TOOL_CHOICE_MODES, ModelRequest, ModelSettings, ResponseFormat
+from ._cost import reported_usd
 from ._media_wire import chat_part, chat_tool_media, check_media, describe_part
 from ._profile import ModelProfile, SettingDroppedWarning
 from ._wire_read import (
@@ -399,7 +400,11 @@ def decode_usage(data: Any, meta: Any = None) -> Usage:
     )
     meta_usage = (meta.get("usage") if isinstance(meta, dict) else None) or {}
     credits = meta_usage.get("credits_used") if isinstance(meta_usage, dict) else None
+    spent = meta_usage.get("usd_spent") if isinstance(meta_usage, dict) else None
+    cost = reported_usd(spent) if spent is not None else None
     return Usage(
+        cost=cost,
+        cost_source="reported" if cost is not None else "unknown",
         requests=1,
         prompt_tokens=wire_count(usage.get("prompt_tokens"), "usage.prompt_tokens"),
         completion_tokens=wire_count(usage.get("completion_tokens"), "usage.completion_tokens"),

@@ -143,14 +143,25 @@ def decode_error(
     if message is None:
         message = _text_summary(body, status_code)
     cls = _STATUS_ERRORS.get(status_code, ServerError if status_code >= 500 else ModelHTTPError)
-    return cls(
+    error = cls(
         message,
         status_code=status_code,
         code=code,
-        request_id=headers.get("x-request-id") or body_request_id,
+        request_id=(
+            headers.get("x-request-id") or body_request_id or headers.get("x-inference-id")
+        ),
         body=parsed if parsed is not None else body.decode("utf-8", "replace")[:_MAX_BODY_TEXT],
         retry_after=retry_after_seconds(headers),
     )
+    if status_code == 403 and _OUT_OF_CREDITS.search(f"{code or ''} {message}"):
+        error.args = (
+            f"{error} — the account is out of credits: not retried; top up the balance with "
+            "the provider, or use another model or key",
+        )  # `message` stays the provider's own words
+    return error
+
+
+_OUT_OF_CREDITS = re.compile(r"credit|balance|quota|billing|insufficient", re.IGNORECASE)
 
 
 def _error_fields(parsed: Any) -> tuple[str | None, str | None, str | None]:

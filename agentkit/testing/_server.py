@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import ssl
 import struct
@@ -38,6 +39,7 @@ Responder = Callable[["RecordedRequest"], "Reply | Fault"]
 """A function that answers a request when the script is empty."""
 
 _MAX_HEADER_BYTES = 64 * 1024
+_CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _CLIENT_GONE = (
     anyio.EndOfStream,
     anyio.IncompleteRead,
@@ -81,6 +83,16 @@ class RecordedRequest:
         return list(self.body.get("messages", [])) if isinstance(self.body, dict) else []
 
     @property
+    def client_request_id(self) -> str | None:
+        """The `X-Client-Request-Id` as AI/ML API keeps it.
+
+        1-128 characters of `A-Za-z0-9._:-`; any other value is dropped (None), as that
+        provider does without a word.
+        """
+        value = self.headers.get("x-client-request-id")
+        return value if value is not None and _CLIENT_ID.fullmatch(value) else None
+
+    @property
     def stream(self) -> bool:
         """Whether the request asked for a stream."""
         return isinstance(self.body, dict) and bool(self.body.get("stream"))
@@ -108,6 +120,7 @@ class MockChatServer:
         host: str = "127.0.0.1",
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
+        usd_per_request: str | None = None,
     ) -> None:
         """Prepare the server (it starts with `with`, `async with` or `start()`).
 
@@ -123,7 +136,12 @@ class MockChatServer:
             port: The port (0 picks a free one).
             ssl_context: Serve HTTPS with this server context (its certificate and key), to
                 test clients' TLS; `base_url` then starts with `https://`.
+            usd_per_request: Report this charge as AI/ML API does (a decimal string): the
+                `x-aimlapi-usd-spent` and `x-aimlapi-credits-used` headers on a Chat
+                Completions answer, `meta.usage` in a stream's usage chunk (with the
+                `obfuscation` field its chunks carry), and an `x-inference-id`.
         """
+        self.usd_per_request = usd_per_request
         self._script: deque[Reply | Fault] = deque(script)
         self._responder = responder
         self.latency = latency
@@ -304,10 +322,33 @@ class MockChatServer:
         if not request.stream:
             assert isinstance(item, Reply)
             payload = json.dumps(self._renderer.completion(item, model, n)).encode()
-            await _send(stream, 200, "application/json", payload, keep_alive)
+            await _send(stream, 200, "application/json", payload, keep_alive, self._billed())
             return keep_alive
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await self._stream(stream, item, model, n, include_usage, keep_alive)
+
+    def _billed(self) -> dict[str, str] | None:
+        """AI/ML API's headers of a charged answer (None when not reporting charges)."""
+        if self.usd_per_request is None:
+            return None
+        with self._lock:
+            number = len(self.requests)
+        return {
+            "x-aimlapi-usd-spent": self.usd_per_request,
+            "x-aimlapi-credits-used": str(round(float(self.usd_per_request) * 2_000_000)),
+            "x-inference-id": f"inf-mock-{number}",
+        }
+
+    def _with_meta(self, chunk: dict[str, Any]) -> dict[str, Any]:
+        """A stream chunk as AI/ML API sends it: `obfuscation`, and the charge with usage."""
+        if self.usd_per_request is None:
+            return chunk
+        chunk = {**chunk, "obfuscation": "x9Qa"}
+        if chunk.get("usage"):
+            credits = round(float(self.usd_per_request) * 2_000_000)
+            chunk["meta"] = {"usage": {"usd_spent": float(self.usd_per_request),
+                                       "credits_used": credits}}  # fmt: skip
+        return chunk
 
     async def _respond(
         self,
@@ -356,7 +397,8 @@ class MockChatServer:
         head = _head(200, "text/event-stream", keep_alive, chunked=True)
         await stream.send(head)
         events = [
-            json.dumps(chunk) for chunk in self._renderer.chunks(reply, model, n, include_usage)
+            json.dumps(self._with_meta(chunk))
+            for chunk in self._renderer.chunks(reply, model, n, include_usage)
         ]
         if fault is not None and fault.kind == "malformed":
             events = ["{not json", *events]

@@ -1,0 +1,139 @@
+"""Layer 3 (model boundary): what a request cost, reported by the provider or estimated.
+
+AI/ML API reports the real charge: `x-aimlapi-usd-spent` on a non-streamed answer and
+`meta.usage.usd_spent` in a stream's last chunk (read by `decode_usage`). Where a provider
+reports nothing, the cost is estimated from `genai-prices` (the `agentkit-loop[prices]`
+extra: its bundled table, never fetched), with cached prompt tokens at their own price. A
+model the table does not know, or no table installed, leaves the cost unknown: None, never 0.
+A reported figure that is not a number, is negative or absurd is ignored (a debug log line).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from agentkit._messages import Completion, Usage
+
+__all__ = ["MAX_REPORTED_USD", "priced", "reported_usd"]
+
+logger = logging.getLogger("agentkit")
+
+MAX_REPORTED_USD = Decimal(10_000)
+"""A single request reported as costing more than this is taken as a garbled header."""
+_NUMBER = re.compile(r"^\d{1,12}(\.\d{1,18})?([eE][-+]?\d{1,3})?$")
+_PROVIDER_IDS = {"openai": "openai", "azure": "azure", "groq": "groq", "openrouter": "openrouter"}
+"""agentkit's provider names to genai-prices' (the others: the model name decides, or none)."""
+_TABLE: dict[tuple[str, str], Any] = {}
+_NO_TABLE = object()
+
+
+def reported_usd(value: object) -> Decimal | None:
+    """A provider's cost figure as dollars, or None when it is not a sane, finite amount."""
+    text = str(value).strip() if isinstance(value, str | int | float) else ""
+    if isinstance(value, bool) or not _NUMBER.match(text):
+        if value is not None:
+            logger.debug("cost: ignored a reported cost that is not a number: %.40r", value)
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        return None
+    if not amount.is_finite() or amount < 0 or amount > MAX_REPORTED_USD:
+        logger.debug("cost: ignored a reported cost out of range: %s", text[:40])
+        return None
+    return amount
+
+
+def priced(
+    completion: Completion,
+    provider: str | None,
+    model: str,
+    headers: Mapping[str, str] | None = None,
+) -> Completion:
+    """`completion` with its cost and the provider's id of its request.
+
+    The cost as reported in `headers` or the body, else estimated; the id from
+    `x-inference-id` or `x-request-id`.
+    """
+    update: dict[str, Any] = {}
+    if headers is not None:
+        found = headers.get("x-inference-id") or headers.get("x-request-id")
+        if found and completion.request_id is None:
+            update["request_id"] = found[:128]
+    usage = _costed(completion.usage, provider, model, headers)
+    if usage is not completion.usage:
+        update["usage"] = usage
+    return completion.model_copy(update=update) if update else completion
+
+
+def _costed(
+    usage: Usage, provider: str | None, model: str, headers: Mapping[str, str] | None
+) -> Usage:
+    if usage.cost is not None:  # the body said (a stream's meta.usage.usd_spent)
+        return usage
+    if headers is not None and (spent := headers.get("x-aimlapi-usd-spent")) is not None:
+        cost = reported_usd(spent)
+        if cost is not None:
+            return usage.model_copy(update={"cost": cost, "cost_source": "reported"})
+    if not usage.requests:
+        return usage
+    estimate = estimated_usd(provider, model, usage)
+    if estimate is None:
+        return usage
+    return usage.model_copy(update={"cost": estimate, "cost_source": "estimated"})
+
+
+def estimated_usd(provider: str | None, model: str, usage: Usage) -> Decimal | None:
+    """The cost of `usage` by the price table, or None (no table, or an unknown model)."""
+    prices = _prices(provider, model)
+    if prices is None:
+        return None
+    from genai_prices import Usage as Counted
+
+    counted = Counted(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        cache_read_tokens=min(usage.cached_tokens, usage.prompt_tokens),
+    )
+    try:
+        total = prices.calc_price(counted)["total_price"]
+    except (ValueError, KeyError, TypeError) as error:  # a unit the table cannot price
+        logger.debug("cost: no estimate for %s (%s)", model, error)
+        return None
+    return Decimal(total)
+
+
+def _prices(provider: str | None, model: str) -> Any:
+    """The table's prices for a model, looked up once (None when unknown or no table)."""
+    key = (provider or "", model)
+    found = _TABLE.get(key)
+    if found is None:
+        found = _look_up(provider, model)
+        _TABLE[key] = found
+    return None if found is _NO_TABLE else found
+
+
+def _look_up(provider: str | None, model: str) -> Any:
+    try:
+        from genai_prices import data_snapshot
+    except ImportError:
+        return _NO_TABLE
+    provider_id = _PROVIDER_IDS.get(provider or "")
+    reference = model
+    if provider_id is None and "/" in model:  # AI/ML API, OpenRouter names: vendor/model
+        vendor, _, reference = model.partition("/")
+        provider_id = vendor.lower()
+    if provider_id is None:
+        return _NO_TABLE
+    try:
+        snapshot = data_snapshot.get_snapshot()
+        _, info = snapshot.find_provider_model(reference, None, provider_id, None)
+        return info.get_prices(datetime.now(tz=UTC))
+    except (LookupError, ValueError) as error:
+        logger.debug("cost: %s/%s is not in the price table (%s)", provider_id, reference, error)
+        return _NO_TABLE
