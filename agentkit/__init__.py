@@ -19,8 +19,8 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 # 1. conversation data: _media, _messages, _session
 # 2. tool definition: _docstrings, _strict, _schema, _tool, _toolset
 # 3. model boundary: models (records, the Chat Completions dialect, transport, providers)
-# 4. run loop: _events, _dispatch, _approvals, _output, _policy, _observe, _timeline, _loop,
-#    _agent_setup, _agent, _extract
+# 4. run loop: _events, _dispatch, _approvals, _output, _policy, _observe, _timeline, _history,
+#    _requests, _loop, _agent_setup, _agent, _extract
 # 5. edges: testing, batch, mcp, otel, _loading, _demo, _trace_page, _trace_view, _cli_common,
 #    _cli_models, _cli_schema, _cli_mcp, _cli_trace, _cli_sessions, _cli_approve, _cli_prompt,
 #    cli, __main__, tools
@@ -48,6 +48,7 @@ from ._exceptions import (
     AuthenticationError,
     BadRequestError,
     ConfigurationError,
+    ContextWindowExceeded,
     ExtractionError,
     FallbackExhausted,
     HistoryError,
@@ -74,6 +75,13 @@ from ._exceptions import (
     ToolResultError,
     ToolRetriesExhausted,
     UsageLimitExceeded,
+)
+from ._history import (
+    HistoryContext,
+    clear_old_tool_results,
+    compact,
+    keep_last_turns,
+    truncate_tool_results,
 )
 from ._loop import capture_run_messages
 from ._media import Audio, Document, Image
@@ -147,6 +155,7 @@ __all__ = [
     "Choice",
     "Completion",
     "ConfigurationError",
+    "ContextWindowExceeded",
     "Deferral",
     "Deny",
     "DeveloperMessage",
@@ -155,6 +164,7 @@ __all__ = [
     "ExtractionError",
     "Extractor",
     "FallbackExhausted",
+    "HistoryContext",
     "HistoryError",
     "Image",
     "ImagePart",
@@ -230,15 +240,19 @@ __all__ = [
     "UsageLimits",
     "UserMessage",
     "capture_run_messages",
+    "clear_old_tool_results",
+    "compact",
     "extract",
     "extract_sync",
     "infer_model",
     "instrument",
+    "keep_last_turns",
     "messages_from_json",
     "messages_to_json",
     "openai_tool",
     "serialize_result",
     "tool",
+    "truncate_tool_results",
     "uninstrument",
 ]
 

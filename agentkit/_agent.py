@@ -33,6 +33,7 @@ from ._dispatch import Approver
 from ._events import PendingApprovals, RunEvent, RunResult
 from ._exceptions import AgentRunError, ConfigurationError, HistoryError, run_sync_guard
 from ._fixed import Fixed
+from ._history import HistoryProcessor
 from ._loop import call_event_sink, run_loop, single_error
 from ._messages import Message, PromptPart
 from ._observe import Instrument, RunInfo, start_observing
@@ -94,6 +95,7 @@ class Agent(Fixed, Generic[OutputT]):
         toolsets: Sequence[Toolset] = (),
         name: str = "agent",
         instrument: bool | Sequence[Instrument] = True,
+        history_processors: Sequence[HistoryProcessor] = (),
     ) -> None: ...
     @overload
     def __init__(
@@ -114,6 +116,7 @@ class Agent(Fixed, Generic[OutputT]):
         toolsets: Sequence[Toolset] = (),
         name: str = "agent",
         instrument: bool | Sequence[Instrument] = True,
+        history_processors: Sequence[HistoryProcessor] = (),
     ) -> None: ...
     def __init__(
         self,
@@ -133,6 +136,7 @@ class Agent(Fixed, Generic[OutputT]):
         toolsets: Sequence[Toolset] = (),
         name: str = "agent",
         instrument: bool | Sequence[Instrument] = True,
+        history_processors: Sequence[HistoryProcessor] = (),
     ) -> None:
         """Configure an agent.
 
@@ -162,6 +166,9 @@ class Agent(Fixed, Generic[OutputT]):
             instrument: Who observes this agent's runs: True for the process-wide
                 instruments (`agentkit.instrument()`, `add_instrument`), False for none,
                 or exactly the given ones (a `Timeline`, your own `Instrument`).
+            history_processors: What of a long conversation is sent, applied in order
+                before each request (`keep_last_turns`, `clear_old_tool_results`,
+                `truncate_tool_results`, `compact`, or your own); stored messages stay whole.
 
         Raises:
             ValueError: Two tools share a name, or a name is unknown or reserved.
@@ -190,6 +197,7 @@ class Agent(Fixed, Generic[OutputT]):
         self.toolsets = tuple(toolsets)
         self.name = name
         self.instrument = instrument if isinstance(instrument, bool) else tuple(instrument)
+        self.history_processors = tuple(history_processors)
         definitions = [t.definition() for t in self.tools.values()]
         if self.output.tool is not None and self.output.mode == "tool":
             definitions.append(self.output.tool.definition())
@@ -469,6 +477,7 @@ class Agent(Fixed, Generic[OutputT]):
             stop_at_tools=self.stop_at_tools,
             approver=self.approver,
             definitions=self._definitions,
+            history_processors=self.history_processors,
         )
 
     async def _with_toolsets(self, spec: RunSpec) -> RunSpec:

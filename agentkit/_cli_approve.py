@@ -52,7 +52,11 @@ def continue_command(path: str, options: argparse.Namespace) -> str:
         for each in value if isinstance(value, list) else [value]:
             if each is not None and each is not False:
                 words += [flag, str(each)]
-    for name, flag in (("no_parallel", "--no-parallel"), ("allow_http", "--allow-http")):
+    for name, flag in (
+        ("no_parallel", "--no-parallel"),
+        ("allow_http", "--allow-http"),
+        ("compact", "--compact"),
+    ):
         if getattr(options, name, False):
             words.append(flag)
     return shlex.join(words)

@@ -14,6 +14,7 @@ from typing import Any
 from ._cli_common import ExitCode, UsageError
 from ._exceptions import (
     ConfigurationError,
+    ContextWindowExceeded,
     ModelConfigurationError,
     ModelConnectionError,
     ModelTimeoutError,
@@ -130,6 +131,8 @@ def _in_flags(text: str) -> str:
 
 def model_hint(options: argparse.Namespace, error: BaseException | None = None) -> str:
     """What to check after a model error: the server, the variables missing, or the flags."""
+    if isinstance(error, ContextWindowExceeded):
+        return "the conversation outgrew the model's context window: run again with --compact"
     named, base_url = _models_named(options), getattr(options, "base_url", None)
     model = named[0] if named else None
     try:

@@ -99,6 +99,9 @@ class Turn:
     """Seconds from the first tool start to the last tool end."""
     model: str = ""
     """Who answered: the model's name, or the label of the `FallbackModel` member that did."""
+    prompt_estimate: int | None = None
+    """agentkit's estimate of the prompt's tokens before it was sent (see `Usage.prompt_tokens`
+    for the provider's count)."""
 
 
 @dataclass(slots=True)
@@ -114,6 +117,8 @@ class RunResult(Generic[OutputT]):
     usage: Usage = field(default_factory=Usage)
     """Summed over every request of this run."""
     turns: list[Turn] = field(default_factory=list)
+    compactions: int = 0
+    """Times the provider refused the prompt as too long and the run compacted and went on."""
     pending: PendingApprovals | None = None
     """Set when the run stopped for approvals (`approver=DEFER`): resume with
     `agent.resume(result.pending, decisions)`; `output` is then None."""

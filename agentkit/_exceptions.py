@@ -10,6 +10,7 @@
         ├── ModelConfigurationError    no API key, a bad URL, an untrusted certificate: fix it
         ├── ModelHTTPError             the server answered with an error status
         │   ├── BadRequestError        400, 422: the request is wrong (names the field)
+        │   │   └── ContextWindowExceeded  the prompt is longer than the model's window
         │   ├── AuthenticationError    401: missing or invalid API key
         │   ├── PermissionDeniedError  403: not allowed, or out of credits (AI/ML API)
         │   ├── NotFoundError          404: wrong path, method or model
@@ -51,6 +52,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "ContextWindowExceeded",
     "ExtractionError",
     "FallbackExhausted",
     "HistoryError",
@@ -190,6 +192,20 @@ class ModelHTTPError(ModelError):
 
 class BadRequestError(ModelHTTPError):
     """400 or 422: the provider rejected the request body."""
+
+
+class ContextWindowExceeded(BadRequestError):
+    """The request is longer than the model's context window (the provider said so).
+
+    Attributes:
+        model: The model asked, when known.
+        estimate: agentkit's estimate of the prompt's tokens, when it made one.
+        limit: The window the provider or the profile gave, when known.
+    """
+
+    model: str | None = None
+    estimate: int | None = None
+    limit: int | None = None
 
 
 class AuthenticationError(ModelHTTPError):

@@ -19,9 +19,8 @@ import contextlib
 import functools
 import inspect
 import logging
-import secrets
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
@@ -42,6 +41,7 @@ from ._events import (
     TurnEnded,
 )
 from ._exceptions import (
+    ContextWindowExceeded,
     MaxTurnsExceeded,
     ModelError,
     ModelResponseError,
@@ -54,7 +54,6 @@ from ._messages import (
     AssistantMessage,
     Completion,
     Message,
-    SystemMessage,
     ToolCall,
     ToolMessage,
     Usage,
@@ -63,9 +62,9 @@ from ._messages import (
 from ._observe import ObservedRequest, RunObserver, observed_call
 from ._output import OUTPUT_TOOL_NAME, validation_message
 from ._policy import RunSpec
+from ._requests import TurnRequests
 from .models._base import (
     ModelRequest,
-    ModelSettings,
     ResponseCompleted,
     ToolCallReady,
     model_name,
@@ -159,8 +158,8 @@ class _Run:
         """Why each structured output so far failed validation (within its retry budget)."""
         self.tool_calls_made = 0
         """Tool calls started so far, for the `tool_calls` usage limit."""
-        self.token = secrets.token_hex(6)
-        """This run's name in its requests' `X-Client-Request-Id` (`ak-<token>-<turn>`)."""
+        self.requests = TurnRequests(spec)
+        """Builds each turn's request (history processors, estimate, request ids)."""
         self.dearest = Decimal(0)
         """The highest cost of one request so far: the cost limit's estimate of the next."""
         self.model = spec.model
@@ -201,10 +200,10 @@ class _Run:
     async def _turn(self, index: int) -> bool:
         """One request and its tool calls; True when the run has its output."""
         self._check_request_limit()
-        request = self._request(index)
         started = time.perf_counter()
-        completion, early = await self._response(request)
+        completion, early = await self._ask(index)
         model_seconds = time.perf_counter() - started
+        self.requests.answered(completion.usage.prompt_tokens)
         if not completion.choices:  # not an empty answer: no answer at all
             raise ModelResponseError("the model's response has no choices; nothing to continue")
         choice = completion.choices[0]
@@ -228,6 +227,7 @@ class _Run:
             model_seconds=model_seconds,
             tool_seconds=time.perf_counter() - tool_started if message.tool_calls else 0.0,
             model=self.served_by,
+            prompt_estimate=self.requests.last_estimate,
         )
         self.result.turns.append(turn)
         if self.emit is not None:
@@ -236,30 +236,28 @@ class _Run:
 
     # -- requests -----------------------------------------------------------------------
 
-    def _request(self, turn: int) -> ModelRequest:
-        # A snapshot: the run's list keeps growing, a request must not.
-        messages: Sequence[Message] = tuple(self.messages)
-        if self.spec.instructions:
-            messages = (SystemMessage(content=self.spec.instructions), *self.messages)
-        overrides: dict[str, Any] = {}
-        if self.tool_choice is not None:
-            overrides["tool_choice"] = self.tool_choice
-        if self.spec.parallel_tool_calls is not None:
-            overrides["parallel_tool_calls"] = self.spec.parallel_tool_calls
-        response_format = self.spec.output.response_format()
-        if response_format is not None:
-            overrides["response_format"] = response_format
-        settings = (
-            self.spec.settings.merged(ModelSettings(**overrides))
-            if overrides
-            else self.spec.settings
-        )
-        return ModelRequest(
-            messages=messages,
-            tools=self.spec.definitions,
-            settings=settings,
-            client_request_id=f"ak-{self.token}-{turn}",
-        )
+    async def _ask(self, turn: int) -> tuple[Completion, dict[int, ToolResult]]:
+        """This turn's request and its answer.
+
+        A prompt the provider refused as too long is compacted and sent once more, when a
+        compaction is configured.
+        """
+        requests = self.requests
+        request = await requests.build(turn, self.messages, self.tool_choice, self.model,
+                                       self.result)  # fmt: skip
+        try:
+            return await self._response(request)
+        except ContextWindowExceeded as error:
+            if not requests.can_compact():
+                raise requests.too_long(error, self.model) from None
+        logger.warning("turn %d: the prompt was too long for the model; compacting", turn)
+        request = await requests.build(turn, self.messages, self.tool_choice, self.model,
+                                       self.result, forced=True)  # fmt: skip
+        self.result.compactions += 1
+        try:
+            return await self._response(request)
+        except ContextWindowExceeded as error:
+            raise requests.too_long(error, self.model) from None
 
     async def _response(self, request: ModelRequest) -> tuple[Completion, dict[int, ToolResult]]:
         if self.observer is None:

@@ -29,6 +29,9 @@ class UsageLimits:
     output_tokens: int | None = None
     total_tokens: int | None = None
     tool_calls: int | None = None
+    request_input_tokens: int | None = None
+    """The estimated prompt of one request (`input_tokens` is the run's total): a request
+    estimated over it is not sent."""
     cost: Decimal | float | str | None = None
     """US dollars a run may spend: a request is not sent when the spend so far plus the
     dearest request of the run would pass it, and the run stops after any request that
@@ -122,3 +125,5 @@ class RunSpec:
     stop_at_tools: frozenset[str]
     approver: Approver | None
     definitions: tuple[ToolDefinition, ...] = field(default=())
+    history_processors: tuple[Any, ...] = ()
+    """What of the conversation is sent (`_history`), applied in order before each request."""

@@ -61,6 +61,7 @@ from ._exceptions import (
     ToolDefinitionError,
 )
 from ._extract import Extractor
+from ._history import compact
 from ._loading import LoadError, load_tools
 from ._session import SessionStoreError
 from ._version import __version__
@@ -305,6 +306,11 @@ def _add_setup(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     parser.add_argument("--tool-choice", help="auto, none, required, or a tool name")
     parser.add_argument("--no-parallel", action="store_true", help="send parallel_tool_calls=false")
+    parser.add_argument(
+        "--compact", action="store_true",
+        help="summarise the older turns when the conversation outgrows the model's window "
+        "(and when the provider refuses a prompt as too long)",
+    )  # fmt: skip
     _add_model_options(parser)
     add_mcp_options(parser)
 
@@ -439,6 +445,7 @@ def _agent(options: argparse.Namespace, approver: Any) -> Agent[Any]:
             settings=_settings(options),
             approver=approver,
             toolsets=mcp_toolsets(options),
+            history_processors=[compact()] if getattr(options, "compact", False) else (),
         )
     except ValueError as error:
         raise UsageError(str(error)) from None

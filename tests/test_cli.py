@@ -455,3 +455,18 @@ def test_batch_run_stops_at_its_budget_and_says_how_to_go_on(tmp_path: Path) -> 
         assert "--budget 1" in done.stderr
         status = agentkit("batch", "status", str(items) + ".journal")
     assert json.loads(status.stdout)["cost_usd"] == 1.0
+
+
+def test_run_compact_keeps_a_long_run_inside_the_window() -> None:
+    from .test_history import pages
+
+    tools = f"{Path(__file__).parent / 'test_history.py'}:read_page"
+    with MockChatServer(responder=pages(40), context_window=3_000) as server:
+        plain = agentkit("run", "Read", "-T", tools, "--max-turns", "60", server=server)
+        assert plain.returncode == 3, plain.stderr  # the provider refused: a model error
+        assert "run again with --compact" in plain.stderr
+        compacted = agentkit(
+            "run", "Read", "-T", tools, "--max-turns", "60", "--compact", server=server
+        )
+    assert compacted.returncode == 0, compacted.stderr
+    assert compacted.stdout.strip() == "read all 40 pages"

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from agentkit._exceptions import (
     BadRequestError,
     ConfigurationError,
+    ContextWindowExceeded,
     FallbackExhausted,
     ModelConnectionError,
     ModelError,
@@ -71,7 +72,7 @@ def should_fall_back(error: BaseException) -> bool:
     out of credits, and a 400 saying the context window was exceeded. No: any other 400,
     401, other 403s (they would fail on every model), and errors that are not the model's.
     """
-    if isinstance(error, ServerError | RateLimitError | NotFoundError):
+    if isinstance(error, ServerError | RateLimitError | NotFoundError | ContextWindowExceeded):
         return True
     if isinstance(error, PermissionDeniedError):
         return _out_of_credits(error)

@@ -99,6 +99,9 @@ class ModelProfile:
     """Responses: ask for reasoning encrypted (`include: ["reasoning.encrypted_content"]`)
     and send it back in the next request, so nothing is stored at the provider."""
 
+    context_window: int | None = None
+    """Tokens the model reads at most (prompt and answer); None: unknown. History processors
+    read it (`compact()` compacts as the prompt nears it)."""
     media: frozenset[str] = frozenset({"image", "document", "audio"})
     """What a user message or tool result may attach: `image`, `document` (PDF), `audio`.
     Anything else is refused before the request is sent, naming the model and the part."""

@@ -19,6 +19,7 @@ import anyio
 
 from agentkit._exceptions import (
     ConfigurationError,
+    ContextWindowExceeded,
     ModelConnectionError,
     ModelHTTPError,
     ModelTimeoutError,
@@ -65,6 +66,8 @@ class RetryPolicy:
         if isinstance(error, ModelTimeoutError | ModelConnectionError):
             return True
         if isinstance(error, RateLimitError) and error.code == "insufficient_quota":
+            return False
+        if isinstance(error, ContextWindowExceeded):  # llama.cpp says so with a 500
             return False
         return isinstance(error, ModelHTTPError) and error.status_code in RETRYABLE_STATUS_CODES
 

@@ -20,6 +20,7 @@ from pydantic_core import from_json
 from agentkit._exceptions import (
     AuthenticationError,
     BadRequestError,
+    ContextWindowExceeded,
     ModelHTTPError,
     ModelResponseError,
     NotFoundError,
@@ -143,6 +144,10 @@ def decode_error(
     if message is None:
         message = _text_summary(body, status_code)
     cls = _STATUS_ERRORS.get(status_code, ServerError if status_code >= 500 else ModelHTTPError)
+    if status_code in (400, 413, 422, 500) and _CONTEXT_EXCEEDED.search(
+        f"{code or ''} {message} {_error_type(parsed)}"
+    ):
+        cls = ContextWindowExceeded
     error = cls(
         message,
         status_code=status_code,
@@ -161,7 +166,24 @@ def decode_error(
     return error
 
 
+_CONTEXT_EXCEEDED = re.compile(
+    r"context_length_exceeded|maximum context length|context window|exceeds context length|"
+    r"exceeds the (available )?context size|context size has been exceeded|prompt is too "
+    r"long|exceed_context_size_error|ContextWindowExceededError|reduce the length of the "
+    r"messages",
+    re.IGNORECASE,
+)
+"""How providers say a prompt does not fit (OpenAI's code, AI/ML API passing OpenAI's words,
+vLLM, llama.cpp, Ollama, LiteLLM, Anthropic through proxies); their texts are kept as test
+fixtures in tests/data/context_errors.json."""
 _OUT_OF_CREDITS = re.compile(r"credit|balance|quota|billing|insufficient", re.IGNORECASE)
+
+
+def _error_type(parsed: Any) -> str:
+    """The `type` of an error body (llama.cpp names the context error only there)."""
+    inner = parsed.get("error") if isinstance(parsed, dict) else None
+    found = inner.get("type") if isinstance(inner, dict) else None
+    return found if isinstance(found, str) else ""
 
 
 def _error_fields(parsed: Any) -> tuple[str | None, str | None, str | None]:

@@ -8,6 +8,7 @@ body with a function you give it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -31,7 +32,7 @@ from agentkit.models._chat import ChatModel
 from agentkit.models._responses import ResponsesModel
 
 from ._responses import SSE, input_messages, response_body, response_events, uses_responses
-from ._script import Fault, Renderer, Reply, error_body
+from ._script import Fault, Renderer, Reply, default_usage, error_body
 
 __all__ = ["MockChatServer", "RecordedRequest", "Responder"]
 
@@ -40,6 +41,24 @@ Responder = Callable[["RecordedRequest"], "Reply | Fault"]
 
 _MAX_HEADER_BYTES = 64 * 1024
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_TOO_LONG: dict[str, tuple[int, dict[str, Any]]] = {
+    "openai": (400, {"error": {
+        "message": "This model's maximum context length is {window} tokens. However, your "
+        "messages resulted in {tokens} tokens. Please reduce the length of the messages.",
+        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded",
+    }}),
+    "vllm": (400, {
+        "object": "error", "message": "This model's maximum context length is {window} tokens. "
+        "However, you requested {tokens} tokens. Please reduce the length of the messages or "
+        "completion.", "type": "BadRequestError", "param": None, "code": 400,
+    }),
+    "llamacpp": (400, {"error": {
+        "code": 400, "message": "the request exceeds the available context size. try "
+        "increasing the context size or enable context shift",
+        "type": "exceed_context_size_error", "n_prompt_tokens": "{tokens}", "n_ctx": "{window}",
+    }}),
+}  # fmt: skip
+"""Providers' answers to a prompt over the window (tests/data/context_errors.json has more)."""
 _CLIENT_GONE = (
     anyio.EndOfStream,
     anyio.IncompleteRead,
@@ -121,6 +140,8 @@ class MockChatServer:
         port: int = 0,
         ssl_context: ssl.SSLContext | None = None,
         usd_per_request: str | None = None,
+        context_window: int | None = None,
+        context_error: str = "openai",
     ) -> None:
         """Prepare the server (it starts with `with`, `async with` or `start()`).
 
@@ -140,8 +161,17 @@ class MockChatServer:
                 `x-aimlapi-usd-spent` and `x-aimlapi-credits-used` headers on a Chat
                 Completions answer, `meta.usage` in a stream's usage chunk (with the
                 `obfuscation` field its chunks carry), and an `x-inference-id`.
+            context_window: Refuse a request whose messages pass this many tokens (their
+                JSON, four characters a token) as a provider does, without using the script.
+            context_error: Whose "too long" answer to give: `openai`, `vllm`, `llamacpp`.
         """
         self.usd_per_request = usd_per_request
+        self.context_window = context_window
+        if context_error not in _TOO_LONG:
+            raise ValueError(f"context_error is one of {', '.join(_TOO_LONG)}")
+        self.context_error = context_error
+        self.refused_as_too_long = 0
+        """Requests answered "too long" (they did not use a scripted reply)."""
         self._script: deque[Reply | Fault] = deque(script)
         self._responder = responder
         self.latency = latency
@@ -295,7 +325,40 @@ class MockChatServer:
             fault = Fault.http(400, message="; ".join(problems)[:2000], code="invalid_request")
             await _send_fault(stream, fault, keep_alive)
             return keep_alive
-        return await self._answer(stream, request, self._next(request), keep_alive)
+        too_long = self._over_window(request)
+        if too_long is not None:  # refused before the script is read, as a provider would
+            await _send(stream, too_long[0], "application/json", too_long[1], keep_alive)
+            return keep_alive
+        return await self._answer(stream, request, self._counted(request), keep_alive)
+
+    def _counted(self, request: RecordedRequest) -> Reply | Fault:
+        """The next item; with a context window, a reply's usage counts the prompt.
+
+        By the window's rule, so a client's estimate can be checked against it.
+        """
+        item = self._next(request)
+        if self.context_window is None or not isinstance(item, Reply) or item.usage is not None:
+            return item
+        usage = dict(default_usage(item))
+        usage["prompt_tokens"] = len(json.dumps(request.messages)) // 4
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        return dataclasses.replace(item, usage=usage)
+
+    def _over_window(self, request: RecordedRequest) -> tuple[int, bytes] | None:
+        """A provider's "too long" answer when the request passes `context_window` tokens.
+
+        Tokens are counted as the JSON of its messages, four characters a token.
+        """
+        if self.context_window is None:
+            return None
+        tokens = len(json.dumps(request.messages)) // 4
+        if tokens <= self.context_window:
+            return None
+        with self._lock:
+            self.refused_as_too_long += 1
+        status, body = _TOO_LONG[self.context_error]
+        text = json.dumps(body).replace("{window}", str(self.context_window))
+        return status, text.replace("{tokens}", str(tokens)).encode()
 
     async def _answer(
         self,

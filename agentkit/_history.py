@@ -1,0 +1,409 @@
+"""Layer 4 (run loop): what of a long conversation is sent: history processors and estimates.
+
+```python
+from agentkit import Agent, clear_old_tool_results, compact, keep_last_turns
+
+agent = Agent(model, tools=tools, history_processors=[clear_old_tool_results(keep=3), compact()])
+```
+
+Before every request the loop passes the conversation (without the instructions, which are
+always sent) through each processor in turn; what comes out is sent, and what the run stores
+(`result.messages`, the session) is not changed. After each processor the history is checked:
+not empty, not starting with a tool result, and no tool call parted from its result (the
+provider would refuse the request) — a processor that breaks one of these, or raises, ends
+the run with a `HistoryError` naming it.
+
+The prompt's size is estimated before each request, in O(new messages): the tokens the
+provider reported for the previous request, plus a quarter token per character of what was
+added since (no tokenizer is downloaded).
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ._exceptions import AgentkitError, ContextWindowExceeded
+from ._messages import (
+    AssistantMessage,
+    Message,
+    SystemMessage,
+    TextPart,
+    ToolMessage,
+    UserMessage,
+)
+
+__all__ = [
+    "Compaction",
+    "HistoryContext",
+    "HistoryProblem",
+    "HistoryProcessor",
+    "PromptEstimate",
+    "apply_processors",
+    "clear_old_tool_results",
+    "compact",
+    "keep_last_turns",
+    "truncate_tool_results",
+]
+
+logger = logging.getLogger("agentkit")
+
+CHARS_PER_TOKEN = 4
+"""The estimate's rule: a token per four characters of text, tool arguments and results."""
+_MEDIA_TOKENS = 1_000
+"""What an attached image, document or audio part is counted as (its content is not read)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryContext:
+    """What a history processor knows besides the messages."""
+
+    model: Any
+    """The run's `Model` (a compaction may ask it, or another one)."""
+    model_name: str
+    window: int | None
+    """The model's context window in tokens (its profile's `context_window`), when known."""
+    estimate: int
+    """The estimated prompt tokens of the messages as they are now, instructions included."""
+    turn: int
+    """Which request of the run this is, from 0."""
+    forced: bool = False
+    """The provider just refused the prompt as too long: shrink it whatever the estimate."""
+
+
+HistoryProcessor = Callable[
+    [list[Message], HistoryContext], list[Message] | Awaitable[list[Message]]
+]
+
+
+class HistoryProblem(AgentkitError):
+    """A processor's history cannot be sent; the loop raises it as `HistoryError`."""
+
+
+async def apply_processors(
+    processors: Sequence[HistoryProcessor], messages: list[Message], context: HistoryContext
+) -> list[Message]:
+    """`messages` through each processor, each result checked (see the module docs)."""
+    for processor in processors:
+        name = getattr(processor, "__name__", None) or type(processor).__name__
+        try:
+            made = processor(list(messages), context)
+            if inspect.isawaitable(made):
+                made = await made
+        except Exception as error:
+            raise HistoryProblem(
+                f"history processor {name} raised {type(error).__name__}: {error}"[:500]
+            ) from error
+        check_history(made, name)
+        messages = made
+    return messages
+
+
+def check_history(messages: object, name: str) -> None:
+    """Refuse a history a provider would refuse, naming the processor that made it."""
+    if not isinstance(messages, list) or not all(
+        isinstance(m, UserMessage | AssistantMessage | ToolMessage | SystemMessage)
+        or hasattr(m, "role")
+        for m in messages
+    ):
+        raise HistoryProblem(f"history processor {name} returned {type(messages).__name__}, "
+                             "not a list of messages")  # fmt: skip
+    body = [m for m in messages if not isinstance(m, SystemMessage)]
+    if not body:
+        raise HistoryProblem(f"history processor {name} left no message to send")
+    if isinstance(body[0], ToolMessage):
+        raise HistoryProblem(
+            f"history processor {name} made the history start with a tool result; keep the "
+            "answer that called the tool, or drop both"
+        )
+    _check_pairs(body, name)
+
+
+def _check_pairs(messages: list[Message], name: str) -> None:
+    """Every tool result follows the answer that made its call, and every call has one."""
+    waiting: set[str] = set()
+    for message in messages:
+        if isinstance(message, ToolMessage):
+            if message.tool_call_id not in waiting:
+                raise HistoryProblem(
+                    f"history processor {name} parted the tool result "
+                    f"{message.tool_call_id!r} from the answer that called it"
+                )
+            waiting.discard(message.tool_call_id)
+            continue
+        if waiting:
+            raise HistoryProblem(
+                f"history processor {name} dropped the results of tool calls "
+                f"{', '.join(sorted(waiting))} but kept the calls"
+            )
+        if isinstance(message, AssistantMessage):
+            waiting = {call.id for call in message.tool_calls}
+    # calls at the very end are the ones this run is answering: nothing is missing yet
+
+
+# -- the estimate -------------------------------------------------------------------------
+
+
+def message_tokens(message: Message) -> int:
+    """The estimate for one message: its text, arguments and parts."""
+    content: Any = getattr(message, "content", None)
+    size = 4  # the role and the framing
+    if isinstance(content, str):
+        size += len(content) // CHARS_PER_TOKEN
+    elif isinstance(content, tuple):
+        for part in content:
+            text = part.text if isinstance(part, TextPart) else None
+            size += len(text) // CHARS_PER_TOKEN if text is not None else _MEDIA_TOKENS
+    if isinstance(message, AssistantMessage):
+        size += sum((len(c.arguments) + len(c.name)) // CHARS_PER_TOKEN for c in message.tool_calls)
+    if isinstance(message, ToolMessage):
+        size += _MEDIA_TOKENS * len(message.parts)
+    return size
+
+
+class PromptEstimate:
+    """The conversation's tokens before a request, in O(new messages) a turn.
+
+    Each message is counted once, as it joins (a quarter token per character); once the
+    provider reported `prompt_tokens` for a request that sent the conversation as it was,
+    the estimate is that figure plus the count of what came after it.
+    """
+
+    def __init__(self) -> None:
+        self.sizes = [0]
+        """Running totals over the conversation's messages, one more per message."""
+        self.report: tuple[int, int] | None = None
+        """(prompt tokens, messages covered) of the last request sent unprocessed."""
+
+    def of(self, messages: Sequence[Message]) -> int:
+        """The estimate for the conversation `messages` (it only grows during a run)."""
+        if len(messages) < len(self.sizes) - 1:  # not the conversation this one followed
+            self.sizes, self.report = [0], None
+        for message in messages[len(self.sizes) - 1 :]:
+            self.sizes.append(self.sizes[-1] + message_tokens(message))
+        if self.report is not None and self.report[1] < len(self.sizes):
+            tokens, covered = self.report
+            return tokens + self.sizes[-1] - self.sizes[covered]
+        return self.sizes[-1]
+
+    def reported(self, prompt_tokens: int, covered: int) -> None:
+        """The provider counted `prompt_tokens` for the first `covered` messages, as sent."""
+        if prompt_tokens > 0:
+            self.report = (prompt_tokens, covered)
+
+
+# -- built-in processors ------------------------------------------------------------------
+
+
+def _turn_starts(messages: list[Message]) -> list[int]:
+    """Where each model turn starts: at an answer, taking the user messages just before it."""
+    starts: list[int] = []
+    for position, message in enumerate(messages):
+        if isinstance(message, AssistantMessage):
+            start = position
+            while start > 0 and isinstance(messages[start - 1], UserMessage):
+                start -= 1
+            if not starts or start > starts[-1]:
+                starts.append(start)
+    return starts
+
+
+def keep_last_turns(n: int) -> HistoryProcessor:
+    """Send the first user message (the task) and the last `n` model turns.
+
+    A turn is whole: an answer with its tool results, and the user messages just before it.
+    """
+    if n < 1:
+        raise ValueError("keep_last_turns needs n >= 1")
+
+    def keep_last(messages: list[Message], context: HistoryContext) -> list[Message]:
+        return _kept(messages, n)
+
+    keep_last.__name__ = f"keep_last_turns({n})"
+    return keep_last
+
+
+def clear_old_tool_results(keep: int = 3) -> HistoryProcessor:
+    """Replace what tools returned more than `keep` model turns ago by a short placeholder.
+
+    The placeholder says what was there and how long it was; the calls stay.
+    """
+    if keep < 0:
+        raise ValueError("clear_old_tool_results needs keep >= 0")
+
+    def clear_old(messages: list[Message], context: HistoryContext) -> list[Message]:
+        return _cleared_before(messages, keep)
+
+    clear_old.__name__ = f"clear_old_tool_results(keep={keep})"
+    return clear_old
+
+
+def _kept(messages: list[Message], n: int) -> list[Message]:
+    starts = _turn_starts(messages)
+    if len(starts) <= n:
+        return messages
+    cut = starts[-n]
+    first = next((m for m in messages[:cut] if isinstance(m, UserMessage)), None)
+    return [first, *messages[cut:]] if first is not None else messages[cut:]
+
+
+def _cleared_before(messages: list[Message], keep: int) -> list[Message]:
+    starts = _turn_starts(messages)
+    if len(starts) <= keep:
+        return messages
+    boundary = starts[-keep] if keep else len(messages)
+    return [
+        _cleared(m) if position < boundary and isinstance(m, ToolMessage) else m
+        for position, m in enumerate(messages)
+    ]
+
+
+def _cleared(message: ToolMessage) -> ToolMessage:
+    if message.content.startswith("[tool result cleared"):
+        return message
+    media = f" and {len(message.parts)} attachments" if message.parts else ""
+    note = f"[tool result cleared to save context: {len(message.content)} characters{media}]"
+    return ToolMessage(tool_call_id=message.tool_call_id, content=note)
+
+
+def truncate_tool_results(max_chars: int = 20_000) -> HistoryProcessor:
+    """Cut any tool result longer than `max_chars`, saying how much was left out."""
+    if max_chars < 1:
+        raise ValueError("truncate_tool_results needs max_chars >= 1")
+
+    def truncate(messages: list[Message], context: HistoryContext) -> list[Message]:
+        return [
+            ToolMessage(
+                tool_call_id=m.tool_call_id,
+                content=f"{m.content[:max_chars]}\n[cut to save context: "
+                f"{len(m.content) - max_chars} of {len(m.content)} characters left out]",
+                parts=m.parts,
+            )
+            if isinstance(m, ToolMessage) and len(m.content) > max_chars
+            else m
+            for m in messages
+        ]
+
+    truncate.__name__ = f"truncate_tool_results({max_chars})"
+    return truncate
+
+
+# -- compaction ---------------------------------------------------------------------------
+
+_SUMMARY_HEADER = "[Summary of the earlier conversation, made to save context]"
+_SUMMARISE = (
+    "Summarise the conversation below for the assistant that will continue it: the task, "
+    "what was found (facts, numbers, names, file paths, tool results that matter), what was "
+    "decided and what is left to do. Be complete and concise; write only the summary."
+)
+_REMEMBERED = 64
+
+
+class Compaction:
+    """Summarise the older part of a long conversation into one message (see `compact`)."""
+
+    def __init__(self, model: Any, keep_last: int, at: float, instructions: str) -> None:
+        self.model, self.keep_last, self.at, self.instructions = model, keep_last, at, instructions
+        self.__name__ = f"compact(keep_last={keep_last})"
+        self._done: dict[int, tuple[Message, int, str]] = {}
+        """Per conversation (its first message): the last message summarised, its position,
+        and the summary, so each turn after a compaction sends it again at no cost."""
+        self.compactions = 0
+        """Summaries made (by every run using this processor)."""
+
+    async def __call__(self, messages: list[Message], context: HistoryContext) -> list[Message]:
+        starts = _turn_starts(messages)
+        if len(starts) <= self.keep_last:
+            return messages
+        split = starts[-self.keep_last]
+        first = next((i for i, m in enumerate(messages) if isinstance(m, UserMessage)), 0)
+        known = self._done.get(id(messages[0]))
+        if known is not None and not (known[1] < len(messages) and messages[known[1]] is known[0]):
+            known = None  # another conversation with a reused id: start afresh
+        due = context.forced or (
+            context.window is not None and context.estimate > self.at * context.window
+        )
+        if due and split > (known[1] + 1 if known else first + 1):
+            try:
+                summary = await self._summarise(messages, first, split, known, context)
+            except ContextWindowExceeded:  # the part to summarise is itself too long
+                logger.warning(
+                    "compaction: the older turns do not fit the summariser's window either; "
+                    "sending the last %d turns with old tool results cleared instead",
+                    self.keep_last,
+                )
+                return _cleared_before(_kept(messages, self.keep_last), self.keep_last)
+            known = (messages[split - 1], split - 1, summary)
+            self._remember(id(messages[0]), known)
+        if known is None:
+            return messages
+        summary_message = UserMessage(content=f"{_SUMMARY_HEADER}\n{known[2]}")
+        return [messages[first], summary_message, *messages[known[1] + 1 :]]
+
+    async def _summarise(
+        self,
+        messages: list[Message],
+        first: int,
+        split: int,
+        known: tuple[Message, int, str] | None,
+        context: HistoryContext,
+    ) -> str:
+        from .models._base import ModelRequest
+
+        start = known[1] + 1 if known else first + 1
+        earlier = f"Summary so far:\n{known[2]}\n\n" if known else ""
+        transcript = "\n".join(_line(m) for m in messages[start:split])
+        request = ModelRequest(
+            messages=[
+                SystemMessage(content=self.instructions),
+                UserMessage(content=f"{earlier}Conversation:\n{transcript}"),
+            ]
+        )
+        model = self.model or context.model
+        completion = await model.complete(request)
+        self.compactions += 1
+        return (completion.message.content or "").strip() or "(nothing to summarise)"
+
+    def _remember(self, key: int, entry: tuple[Message, int, str]) -> None:
+        self._done[key] = entry
+        while len(self._done) > _REMEMBERED:
+            self._done.pop(next(iter(self._done)))
+
+
+def _line(message: Message) -> str:
+    content: Any = getattr(message, "content", None)
+    if isinstance(content, tuple):
+        content = " ".join(p.text if isinstance(p, TextPart) else f"[{p.type}]" for p in content)
+    text = content or ""
+    if isinstance(message, AssistantMessage):
+        calls = "; ".join(f"{c.name}({c.arguments[:500]})" for c in message.tool_calls)
+        text = f"{text} [calls: {calls}]" if calls else text
+    return f"{message.role}: {str(text)[:4000]}"
+
+
+def compact(
+    model: Any = None,
+    *,
+    keep_last: int = 4,
+    at: float = 0.8,
+    instructions: str = _SUMMARISE,
+) -> Compaction:
+    """A processor that summarises the older turns into one message.
+
+    It compacts when the prompt nears the window, or when the provider refused it as too long.
+
+    Args:
+        model: Who summarises: a `Model` (a cheaper one), or None for the run's own.
+        keep_last: Model turns kept as they are (with every pending tool call).
+        at: Compact once the estimate passes this share of the model's `context_window`
+            (without a known window, only after the provider refused a prompt).
+        instructions: What the summariser is told.
+
+    The first user message (the task) and the instructions are always kept.
+    """
+    if keep_last < 1 or not 0 < at <= 1:
+        raise ValueError("compact needs keep_last >= 1 and 0 < at <= 1")
+    return Compaction(model, keep_last, at, instructions)
