@@ -9,12 +9,14 @@ is sent.
 
 from __future__ import annotations
 
+import itertools
 import secrets
 from collections.abc import Sequence
 from typing import Any
 
 from ._exceptions import ContextWindowExceeded, HistoryError, UsageLimitExceeded
 from ._history import (
+    CHARS_PER_TOKEN,
     Compaction,
     HistoryContext,
     HistoryProblem,
@@ -28,17 +30,21 @@ from .models._base import ModelRequest, ModelSettings, model_info
 
 __all__ = ["TurnRequests"]
 
+_PROCESS = secrets.token_hex(4)
+_RUNS = itertools.count(1)
+
 
 class TurnRequests:
     """Builds each turn's request for one run (see the module docs)."""
 
     def __init__(self, spec: RunSpec) -> None:
         self.spec = spec
-        self.token = secrets.token_hex(6)
-        """This run's name in its requests' `X-Client-Request-Id` (`ak-<token>-<turn>`)."""
+        self.token = f"{_PROCESS}{next(_RUNS):x}"
+        """This run's name in its requests' `X-Client-Request-Id` (`ak-<token>-<turn>`):
+        unique in the process, and across processes by a random part drawn once."""
         self.estimate = PromptEstimate()
         self.instruction_tokens = (
-            message_tokens(SystemMessage(content=spec.instructions)) if spec.instructions else 0
+            4 + len(spec.instructions) // CHARS_PER_TOKEN if spec.instructions else 0
         )
         self.last_estimate = 0
         """The estimate of the last request built (what it sent)."""

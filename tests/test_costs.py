@@ -28,7 +28,7 @@ from agentkit.testing import Fault, MockChatServer, Reply
 
 pytestmark = pytest.mark.anyio
 _MADE: list[Any] = []
-CLIENT_ID = re.compile(r"^ak-[0-9a-f]{12}-\d+$")
+CLIENT_ID = re.compile(r"^ak-[0-9a-f]{9,}-\d+$")
 
 
 @pytest.fixture(autouse=True)

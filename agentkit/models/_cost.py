@@ -61,23 +61,37 @@ def priced(
     `x-inference-id` or `x-request-id`.
     """
     update: dict[str, Any] = {}
-    if headers is not None:
-        found = headers.get("x-inference-id") or headers.get("x-request-id")
-        if found and completion.request_id is None:
-            update["request_id"] = found[:128]
-    usage = _costed(completion.usage, provider, model, headers)
+    said = _wanted(headers) if headers is not None else {}
+    found = said.get(b"x-inference-id") or said.get(b"x-request-id")
+    if found and completion.request_id is None:
+        update["request_id"] = found.decode("latin-1")[:128]
+    usage = _costed(completion.usage, provider, model, said.get(b"x-aimlapi-usd-spent"))
     if usage is not completion.usage:
         update["usage"] = usage
     return completion.model_copy(update=update) if update else completion
 
 
-def _costed(
-    usage: Usage, provider: str | None, model: str, headers: Mapping[str, str] | None
-) -> Usage:
+_WANTED = frozenset({b"x-inference-id", b"x-request-id", b"x-aimlapi-usd-spent"})
+
+
+def _wanted(headers: Mapping[str, str]) -> dict[bytes, bytes]:
+    """The headers read here, in one pass over the response's (httpx's) raw list."""
+    raw = getattr(headers, "raw", None)
+    if raw is None:
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    found = {}
+    for name, value in raw:
+        lowered = name.lower()
+        if lowered in _WANTED:
+            found[lowered] = value
+    return found
+
+
+def _costed(usage: Usage, provider: str | None, model: str, spent: bytes | None) -> Usage:
     if usage.cost is not None:  # the body said (a stream's meta.usage.usd_spent)
         return usage
-    if headers is not None and (spent := headers.get("x-aimlapi-usd-spent")) is not None:
-        cost = reported_usd(spent)
+    if spent is not None:
+        cost = reported_usd(spent.decode("latin-1"))
         if cost is not None:
             return usage.model_copy(update={"cost": cost, "cost_source": "reported"})
     if not usage.requests:
