@@ -21,9 +21,9 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 # 3. model boundary: models (records, the Chat Completions dialect, transport, providers)
 # 4. run loop: _events, _dispatch, _approvals, _output, _policy, _observe, _timeline, _history,
 #    _requests, _loop, _agent_setup, _agent, _extract
-# 5. edges: testing, batch, mcp, otel, _loading, _demo, _trace_page, _trace_view, _cli_common,
-#    _cli_models, _cli_schema, _cli_mcp, _cli_trace, _cli_sessions, _cli_approve, _cli_prompt,
-#    cli, __main__, tools
+# 5. edges: testing, batch, mcp, otel, durable, _loading, _demo, _trace_page, _trace_view,
+#    _cli_common, _cli_models, _cli_schema, _cli_mcp, _cli_trace, _cli_sessions, _cli_approve,
+#    _cli_prompt, cli, __main__, tools
 
 import importlib
 from typing import TYPE_CHECKING

@@ -1,0 +1,172 @@
+"""Layer 5 (edges): durable agent runs on DBOS Transact (the `agentkit-loop[dbos]` extra).
+
+```python
+from dbos import DBOS
+from agentkit.durable import DurableAgent
+
+refunds = DurableAgent(Agent(model, tools=[issue_refund]), name="refunds")  # at import
+
+DBOS(config={"name": "shop", "system_database_url": "sqlite:///shop.sqlite3"})
+DBOS.launch()                          # also resumes every run a crash left unfinished
+result = await refunds.run("Refund order 7", run_id="refund-order-7")
+```
+
+A run is a DBOS workflow whose id is the run id: the same `run_id` runs once, whatever
+happens (asked again, it gives the first run's result). Every model request and every tool
+call is a step, checkpointed in DBOS's database: after a crash, `DBOS.launch()` in a new
+process replays the recorded answers and results (no request is made and no tool runs
+again) and goes on from the first step that did not finish. A tool that was running when the
+process died runs again: make such tools idempotent, or let them check what they did.
+
+A durable run is not streamed; its tools' return values are checkpointed as the text the
+model sees (what `result.turns[i].tool_results[j].value` holds after a replay). The rules and
+what is not built yet are in `docs/durable.md`.
+"""
+
+from __future__ import annotations
+
+import json
+from types import MappingProxyType
+from typing import Any
+
+from dbos import DBOS, SetWorkflowID
+
+from ._agent import Agent
+from ._exceptions import ConfigurationError
+from ._messages import Completion, messages_from_json
+from ._tool import RunContext, serialize_result
+from .models._base import ModelInfo, ModelRequest, model_info
+
+__all__ = ["DurableAgent", "DurableResult"]
+
+_AGENTS: dict[str, DurableAgent] = {}
+"""Durable agents by name: a recovered run finds its agent here (made again at import)."""
+
+
+class DurableResult:
+    """What a durable run produced: its output text or JSON value, messages and usage."""
+
+    def __init__(self, data: dict[str, Any]) -> None:
+        self.run_id: str = data["run_id"]
+        self.output: Any = data["output"]
+        self.messages = messages_from_json(data["messages"])
+        self.usage: dict[str, Any] = data["usage"]
+
+    def __repr__(self) -> str:
+        return f"DurableResult(run_id={self.run_id!r}, output={self.output!r})"
+
+
+class DurableAgent:
+    """`agent`, whose runs survive a crash (see the module docs).
+
+    Args:
+        agent: The agent (its model, tools, instructions, limits...).
+        name: Its name among the durable agents of the process: a recovered run finds its
+            agent by it, so make it at import, before `DBOS.launch()`, with the same name.
+
+    Raises:
+        ConfigurationError: Another durable agent has this name.
+    """
+
+    def __init__(self, agent: Agent[Any], *, name: str) -> None:
+        known = _AGENTS.get(name)
+        if known is not None and known.agent is not agent:
+            raise ConfigurationError(f"a durable agent is already named {name!r}")
+        self.agent: Agent[Any] = agent
+        self.name = name
+        _AGENTS[name] = self
+
+    async def run(self, prompt: str, *, run_id: str | None = None) -> DurableResult:
+        """Run the agent on `prompt` as a workflow named `run_id` (exactly once per id)."""
+        if run_id is None:
+            data = await _durable_run(self.name, prompt)
+        else:
+            with SetWorkflowID(run_id):
+                data = await _durable_run(self.name, prompt)
+        return DurableResult(json.loads(data))
+
+
+@DBOS.workflow(name="agentkit.durable.run")
+async def _durable_run(agent_name: str, prompt: str) -> str:
+    """The workflow: the agent's loop, its model requests and tool calls made steps."""
+    durable = _AGENTS.get(agent_name)
+    if durable is None:
+        raise ConfigurationError(
+            f"no durable agent is named {agent_name!r} in this process; make it (at import, "
+            "with the same name) before DBOS.launch() so its runs can be resumed"
+        )
+    result = await _stepped(durable.agent).run(prompt)
+    output = result.output
+    if not isinstance(output, str):
+        output = json.loads(serialize_result(output, tool_name="output"))
+    return json.dumps(
+        {
+            "run_id": DBOS.workflow_id,
+            "output": output,
+            "messages": result.messages_json().decode(),
+            "usage": result.usage.model_dump(mode="json"),
+        }
+    )
+
+
+def _stepped(agent: Agent[Any]) -> Agent[Any]:
+    """`agent` with its model requests and tool calls as DBOS steps."""
+    twin = agent.with_model(_StepModel(agent.model))
+    tools = {name: _StepTool(tool) for name, tool in agent.tools.items()}
+    object.__setattr__(twin, "tools", MappingProxyType(tools))
+    return twin
+
+
+class _StepModel:
+    """A model whose every request is a checkpointed step (replayed after a crash)."""
+
+    def __init__(self, model: Any) -> None:
+        self.inner = model
+
+    @property
+    def info(self) -> ModelInfo:
+        return model_info(self.inner)
+
+    async def complete(self, request: ModelRequest) -> Completion:
+        recorded = await DBOS.run_step_async({"name": "agentkit.model"}, self._ask, request)
+        return Completion.model_validate_json(str(recorded))
+
+    async def _ask(self, request: ModelRequest) -> str:
+        completion: Completion = await self.inner.complete(request)
+        return completion.model_dump_json()
+
+    def stream(self, request: ModelRequest) -> Any:
+        raise ConfigurationError("a durable run is not streamed; use DurableAgent.run")
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _StepTool:
+    """A tool whose every call is a checkpointed step.
+
+    After a crash its result is replayed and it is not called again (unless it was running
+    when the process died).
+    """
+
+    is_async = True
+
+    def __init__(self, tool: Any) -> None:
+        self._tool = tool
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tool, name)
+
+    async def call(self, arguments: dict[str, Any], context: RunContext[Any] | None = None) -> Any:
+        name = f"agentkit.tool.{self._tool.name}"
+        return str(await DBOS.run_step_async({"name": name}, self._run, arguments, context))
+
+    async def _run(self, arguments: dict[str, Any], context: RunContext[Any] | None) -> str:
+        tool = self._tool
+        if tool.is_async:
+            value = await tool.call(arguments, context)
+        else:
+            import anyio.to_thread
+
+            value = await anyio.to_thread.run_sync(lambda: tool.call(arguments, context))
+        return serialize_result(value, tool_name=tool.name)
