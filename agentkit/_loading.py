@@ -22,7 +22,7 @@ from typing import Any
 from ._exceptions import AgentkitError
 from ._tool import Tool, tool
 
-__all__ = ["LoadError", "load_object", "load_tools"]
+__all__ = ["LoadError", "load_module", "load_object", "load_tools"]
 
 
 class LoadError(AgentkitError):
@@ -48,6 +48,11 @@ def load_tools(spec: str) -> list[Tool[..., Any]]:
     if not found:
         raise LoadError(f"{spec}: defines no tools (decorate functions with @tool)")
     return found
+
+
+def load_module(spec: str) -> ModuleType:
+    """The module a `module` or `path/to/file.py` value names, imported (once)."""
+    return _module(spec)
 
 
 def load_object(spec: str) -> Any:

@@ -43,6 +43,7 @@ from ._cli_common import (
     say,
     show,
 )
+from ._cli_durable import add_durable_command
 from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
 from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
 from ._cli_prompt import TerminalApprover
@@ -174,6 +175,7 @@ def _parser() -> argparse.ArgumentParser:
     add_trace_command(commands, _add_common)
     add_sessions_command(commands, _add_common)
     add_approve_command(commands, _add_common, _add_setup, approve_and_continue)
+    add_durable_command(commands, _add_common)
     demo = commands.add_parser(
         "demo", help="run a demo agent (offline unless AIMLAPI_API_KEY is set)",
         description="Run an agent with two tools on a question that needs parallel calls. "

@@ -26,18 +26,23 @@ what is not built yet are in `docs/durable.md`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
 from dbos import DBOS, SetWorkflowID
 
 from ._agent import Agent
+from ._dispatch import ApprovalRequest, Deferral
 from ._exceptions import ConfigurationError
 from ._messages import Completion, messages_from_json
-from ._tool import RunContext, serialize_result
+from ._tool import RunContext, canonical_arguments, serialize_result
 from .models._base import ModelInfo, ModelRequest, model_info
 
-__all__ = ["DurableAgent", "DurableResult"]
+__all__ = ["DurableAgent", "DurableResult", "approve", "pending"]
+
+PENDING_EVENT = "agentkit.pending"
+"""The workflow event listing the calls a durable run waits on (JSON), for `pending`."""
 
 _AGENTS: dict[str, DurableAgent] = {}
 """Durable agents by name: a recovered run finds its agent here (made again at import)."""
@@ -68,12 +73,16 @@ class DurableAgent:
         ConfigurationError: Another durable agent has this name.
     """
 
-    def __init__(self, agent: Agent[Any], *, name: str) -> None:
+    def __init__(
+        self, agent: Agent[Any], *, name: str, approval_timeout: float = 7 * 24 * 3600
+    ) -> None:
         known = _AGENTS.get(name)
         if known is not None and known.agent is not agent:
             raise ConfigurationError(f"a durable agent is already named {name!r}")
         self.agent: Agent[Any] = agent
         self.name = name
+        self.approval_timeout = approval_timeout
+        """Seconds a call waits for a decision (`approver=DEFER`) before it is denied."""
         _AGENTS[name] = self
 
     async def run(self, prompt: str, *, run_id: str | None = None) -> DurableResult:
@@ -95,7 +104,7 @@ async def _durable_run(agent_name: str, prompt: str) -> str:
             f"no durable agent is named {agent_name!r} in this process; make it (at import, "
             "with the same name) before DBOS.launch() so its runs can be resumed"
         )
-    result = await _stepped(durable.agent).run(prompt)
+    result = await _stepped(durable).run(prompt)
     output = result.output
     if not isinstance(output, str):
         output = json.loads(serialize_result(output, tool_name="output"))
@@ -109,12 +118,87 @@ async def _durable_run(agent_name: str, prompt: str) -> str:
     )
 
 
-def _stepped(agent: Agent[Any]) -> Agent[Any]:
-    """`agent` with its model requests and tool calls as DBOS steps."""
+def _stepped(durable: DurableAgent) -> Agent[Any]:
+    """The agent with its requests and tool calls as DBOS steps, deferrals as durable waits."""
+    agent = durable.agent
     twin = agent.with_model(_StepModel(agent.model))
     tools = {name: _StepTool(tool) for name, tool in agent.tools.items()}
     object.__setattr__(twin, "tools", MappingProxyType(tools))
+    if isinstance(agent.approver, Deferral):
+        object.__setattr__(twin, "approver", _DurableApprover(durable.approval_timeout))
     return twin
+
+
+class _DurableApprover:
+    """`approver=DEFER` in a durable run: publish the call, wait for a decision message.
+
+    The wait is DBOS's `recv`: it survives restarts (a recovered run waits again, and a
+    decision sent meanwhile is kept); while it waits, the run is a suspended coroutine in its
+    process, holding no thread. What a person decides on is the validated arguments the tool
+    will receive.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self.waiting: dict[str, dict[str, Any]] = {}
+
+    async def __call__(self, request: ApprovalRequest) -> bool:
+        call = request.call
+        shown = canonical_arguments(dict(request.arguments))
+        self.waiting[call.id] = {"call_id": call.id, "tool": call.name, "arguments": shown}
+        await DBOS.set_event_async(PENDING_EVENT, json.dumps(list(self.waiting.values())))
+        decision = await DBOS.recv_async(topic=_topic(call.id), timeout_seconds=self.timeout)
+        del self.waiting[call.id]
+        await DBOS.set_event_async(PENDING_EVENT, json.dumps(list(self.waiting.values())))
+        return decision is True
+
+
+def _topic(call_id: str) -> str:
+    return f"agentkit.approval.{call_id}"
+
+
+def _client(system_database_url: str) -> Any:
+    from dbos import DBOSClient
+
+    return DBOSClient(system_database_url=system_database_url)
+
+
+def pending(run_id: str, *, system_database_url: str) -> list[dict[str, Any]]:
+    """The calls the durable run `run_id` waits on: `{call_id, tool, arguments}` each.
+
+    The arguments are the validated ones the tool will receive. From any process: no
+    `DBOS.launch()` is needed.
+    """
+    client = _client(system_database_url)
+    try:
+        found = client.get_event(run_id, PENDING_EVENT, timeout_seconds=0)
+    finally:
+        client.destroy()
+    return list(json.loads(found)) if isinstance(found, str) else []
+
+
+def approve(run_id: str, decisions: Mapping[str, bool], *, system_database_url: str) -> None:
+    """Deliver decisions (call id -> approve?) to the durable run `run_id`, from any process.
+
+    A decision is delivered once (a repeat is ignored); the run goes on when its process
+    (or the one that recovers it) receives it.
+
+    Raises:
+        ConfigurationError: A call id the run is not waiting on.
+    """
+    waiting = {each["call_id"] for each in pending(run_id, system_database_url=system_database_url)}
+    unknown = sorted(set(decisions) - waiting)
+    if unknown:
+        raise ConfigurationError(
+            f"run {run_id!r} is not waiting on {', '.join(unknown)} (it waits on: "
+            f"{', '.join(sorted(waiting)) or 'nothing'})"
+        )
+    client = _client(system_database_url)
+    try:
+        for call_id, approved in decisions.items():
+            client.send(run_id, bool(approved), _topic(call_id), f"{run_id}:{call_id}")
+    finally:
+        client.destroy()
 
 
 class _StepModel:

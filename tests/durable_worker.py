@@ -1,15 +1,18 @@
-"""A process that runs (or resumes) a durable agent run, for tests/test_durable.py.
+"""A process that runs, resumes or decides on a durable agent run, for tests/test_durable.py.
 
-python tests/durable_worker.py DB SERVER_URL LOG RUN_ID [--crash-before-turn N]
+python tests/durable_worker.py run DB SERVER_URL LOG RUN_ID [--crash-before-turn N] [--approval]
+python tests/durable_worker.py pending DB RUN_ID
+python tests/durable_worker.py approve DB RUN_ID CALL_ID yes|no
 
-`transfer` notes each call in LOG (a side effect that must not happen twice). With
---crash-before-turn, the process kills itself (SIGKILL: no clean-up) when the run is about to
-send that turn's request, after the earlier steps were checkpointed.
+`transfer` notes each call in LOG (a side effect that must not happen twice); with --approval
+it needs approval and the agent defers (a durable wait). With --crash-before-turn, the process
+kills itself (SIGKILL: no clean-up) when the run is about to send that turn's request.
 """
 
 from __future__ import annotations
 
 import asyncio  # noqa: TID251 - DBOS runs its async workflows on asyncio
+import json
 import os
 import signal
 import sys
@@ -17,13 +20,36 @@ from typing import Any
 
 from dbos import DBOS
 
-from agentkit import Agent, ChatModel
-from agentkit.durable import DurableAgent
+from agentkit import DEFER, Agent, ChatModel, tool
+from agentkit.durable import DurableAgent, approve, pending
 
-DB, URL, LOG, RUN_ID = sys.argv[1:5]
-CRASH_TURN = int(sys.argv[6]) if len(sys.argv) > 6 and sys.argv[5] == "--crash-before-turn" else -1
+MODE, DB = sys.argv[1], sys.argv[2]
+URL_OF_DB = f"sqlite:///{DB}"
 
 
+def main_decisions() -> None:
+    if MODE == "pending":
+        print(json.dumps(pending(sys.argv[3], system_database_url=URL_OF_DB)), flush=True)
+    else:
+        run_id, call_id, answer = sys.argv[3:6]
+        approve(run_id, {call_id: answer == "yes"}, system_database_url=URL_OF_DB)
+
+
+if MODE != "run":
+    main_decisions()
+    sys.exit(0)
+
+URL, LOG, RUN_ID = sys.argv[3:6]
+OPTIONS = sys.argv[6:]
+CRASH_TURN = (
+    int(OPTIONS[OPTIONS.index("--crash-before-turn") + 1])
+    if "--crash-before-turn" in OPTIONS
+    else -1
+)
+APPROVAL = "--approval" in OPTIONS
+
+
+@tool(requires_approval=APPROVAL)
 def transfer(amount: int) -> str:
     """Move money (a side effect: noted in the log).
 
@@ -56,11 +82,12 @@ class Crashing:
 
 
 model = Crashing(ChatModel(base_url=URL, api_key="k", model="mock-model", max_retries=0))
-payments = DurableAgent(Agent(model, tools=[transfer]), name="payments")
+agent = Agent(model, tools=[transfer], approver=DEFER if APPROVAL else None)
+payments = DurableAgent(agent, name="payments")
 
 
 async def main() -> None:
-    DBOS(config={"name": "agentkit-test", "system_database_url": f"sqlite:///{DB}"})
+    DBOS(config={"name": "agentkit-test", "system_database_url": URL_OF_DB})
     DBOS.launch()  # resumes what a crashed process left unfinished
     try:
         result = await payments.run("Pay 5", run_id=RUN_ID)

@@ -4,6 +4,7 @@ SQLite system database, a real loopback server."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +19,15 @@ WORKER = str(Path(__file__).parent / "durable_worker.py")
 
 def _worker(db: Path, url: str, log: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, WORKER, str(db), url, str(log), "pay-order-7", *extra],
+        [sys.executable, WORKER, "run", str(db), url, str(log), "pay-order-7", *extra],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
+
+
+def _decide(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, WORKER, *args], capture_output=True, text=True, timeout=60, check=False
+    )
 
 
 def test_a_killed_run_resumes_without_repeating_a_request_or_a_tool_call(
@@ -54,3 +61,58 @@ def test_two_durable_agents_cannot_share_a_name() -> None:
     DurableAgent(Agent(FakeModel(["x"])), name="unique-a")
     with pytest.raises(ConfigurationError, match="already named"):
         DurableAgent(Agent(FakeModel(["y"])), name="unique-a")
+
+
+def test_a_deferred_approval_waits_durably_across_a_kill(tmp_path: Path) -> None:
+    db, log = tmp_path / "dbos.sqlite3", tmp_path / "transfers.log"
+    script = [Reply.tool_calls(("transfer", {"amount": 5})), Reply.text("paid 5")]
+    with MockChatServer(script) as server:
+        waiting = subprocess.Popen(
+            [sys.executable, WORKER, "run", str(db), server.base_url, str(log), "pay-order-7",
+             "--approval"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        try:
+            calls = _wait_for_pending(db)
+        finally:
+            waiting.kill()  # SIGKILL while it waits: the wait must outlive its process
+            waiting.wait(timeout=30)
+        assert calls == [{"call_id": "call_1", "tool": "transfer", "arguments": {"amount": 5}}]
+        assert not log.exists()  # nothing ran before the decision
+
+        refused = _decide("approve", str(db), "pay-order-7", "call_9", "yes")
+        assert refused.returncode != 0
+        assert "not waiting on call_9" in refused.stderr
+        shown = _agentkit("durable", "show", "pay-order-7", "--db", f"sqlite:///{db}")
+        assert shown.returncode == 0, shown.stderr[-2000:]
+        assert json.loads(shown.stdout)["waiting_on"] == calls
+        listed = _agentkit("durable", "list", "--db", f"sqlite:///{db}")
+        assert json.loads(listed.stdout.splitlines()[0])["run_id"] == "pay-order-7"
+        decided = _agentkit("durable", "approve", "pay-order-7", "--yes", "--db", f"sqlite:///{db}")
+        assert decided.returncode == 0, decided.stderr[-2000:]
+        assert json.loads(decided.stdout) == {"call_1": True}
+
+        resumed = _worker(db, server.base_url, log, "--approval")
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert resumed.stdout.strip() == "paid 5"
+        assert log.read_text() == "transfer 5\n"
+        assert len(server.requests) == 2
+
+
+def _agentkit(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agentkit", *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+def _wait_for_pending(db: Path) -> list[object]:
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        shown = _decide("pending", str(db), "pay-order-7")
+        if shown.returncode == 0 and json.loads(shown.stdout or "[]"):
+            return list(json.loads(shown.stdout))
+        time.sleep(0.5)
+    raise AssertionError("the run never asked for approval")

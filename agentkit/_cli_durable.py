@@ -1,0 +1,182 @@
+"""Layer 5 (edges): `agentkit durable worker|list|show|approve|cancel|resume` (the dbos extra).
+
+Durable runs live in DBOS's system database (`--db`, or `DBOS_SYSTEM_DATABASE_URL`). `worker`
+imports the module that makes the durable agents and launches DBOS, which resumes every
+unfinished run; the other actions read and steer runs from any process, without launching.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import threading
+from typing import Any
+
+import anyio
+
+from ._cli_common import ExitCode, UsageError, say, show
+from ._dispatch import ApprovalRequest
+from ._exceptions import ConfigurationError
+from ._messages import ToolCall
+
+__all__ = ["add_durable_command"]
+
+_WORKFLOW = "agentkit.durable.run"
+
+
+def add_durable_command(commands: Any, add_common: Any) -> None:
+    """Register `agentkit durable ...`."""
+    durable = commands.add_parser(
+        "durable", help="durable runs on DBOS: workers, listing, approvals (agentkit-loop[dbos])"
+    )
+    actions = durable.add_subparsers(title="actions", metavar="ACTION")
+    durable.set_defaults(usage_of=durable)
+    worker = actions.add_parser("worker", help="resume unfinished runs and serve new ones")
+    worker.add_argument("module", help="the module (or file.py) that makes the DurableAgents")
+    for name, text in (
+        ("list", "the durable runs, the latest first"),
+        ("show", "a run: its status, its steps and the calls it waits on"),
+        ("approve", "decide the calls a run waits on (shown first, exactly as they will run)"),
+        ("cancel", "stop a run (it does not resume)"),
+        ("resume", "resume a cancelled or failed run from its last step (a worker runs it)"),
+    ):
+        action = actions.add_parser(name, help=text)
+        if name != "list":
+            action.add_argument("run_id", help="the run id (`run(..., run_id=...)`)")
+        if name == "approve":
+            choice = action.add_mutually_exclusive_group()
+            choice.add_argument("--yes", action="store_true", help="approve every call")
+            choice.add_argument("--deny", action="store_true", help="deny every call")
+    for action in (worker, *[actions.choices[n] for n in ("list", "show", "approve", "cancel",
+                                                           "resume")]):  # fmt: skip
+        action.add_argument(
+            "--db", metavar="URL",
+            help="DBOS's system database (default: $DBOS_SYSTEM_DATABASE_URL), e.g. "
+            "sqlite:///runs.sqlite3",
+        )  # fmt: skip
+        add_common(action)
+    handlers = {"worker": _worker, "list": _list, "show": _show, "approve": _approve,
+                "cancel": _cancel, "resume": _resume}  # fmt: skip
+    for name, handler in handlers.items():
+        actions.choices[name].set_defaults(handler=handler)
+
+
+def _db(options: argparse.Namespace) -> str:
+    url = options.db or os.environ.get("DBOS_SYSTEM_DATABASE_URL")
+    if not url:
+        raise UsageError("give --db URL (or set DBOS_SYSTEM_DATABASE_URL): DBOS's database")
+    return str(url)
+
+
+def _client(options: argparse.Namespace) -> Any:
+    try:
+        from dbos import DBOSClient
+    except ImportError:
+        raise UsageError('durable runs need DBOS: pip install "agentkit-loop[dbos]"') from None
+    return DBOSClient(system_database_url=_db(options))
+
+
+def _list(options: argparse.Namespace) -> int:
+    client = _client(options)
+    try:
+        runs = client.list_workflows(name=_WORKFLOW, sort_desc=True, load_input=False,
+                                     load_output=False)  # fmt: skip
+    finally:
+        client.destroy()
+    for run in runs:
+        show(json.dumps({"run_id": run.workflow_id, "status": run.status,
+                         "created_at": run.created_at, "updated_at": run.updated_at}))  # fmt: skip
+    return ExitCode.OK
+
+
+def _show(options: argparse.Namespace) -> int:
+    from .durable import pending
+
+    client = _client(options)
+    try:
+        found = client.list_workflows(workflow_ids=[options.run_id], load_input=False)
+        if not found:
+            raise UsageError(f"no durable run {options.run_id!r} in {_db(options)}")
+        steps = client.list_workflow_steps(options.run_id, load_output=False)
+    finally:
+        client.destroy()
+    run = found[0]
+    show(json.dumps({
+        "run_id": run.workflow_id, "status": run.status,
+        "steps": [{"step": s["function_id"], "name": s["function_name"],
+                   "failed": s["error"] is not None} for s in steps],
+        "waiting_on": pending(options.run_id, system_database_url=_db(options)),
+    }, indent=2))  # fmt: skip
+    return ExitCode.OK
+
+
+def _approve(options: argparse.Namespace) -> int:
+    from ._cli_prompt import TerminalApprover
+    from .durable import approve, pending
+
+    waiting = pending(options.run_id, system_database_url=_db(options))
+    if not waiting:
+        say(f"run {options.run_id!r} waits on no call")
+        return ExitCode.OK
+    approver = TerminalApprover(yes=options.yes, deny=options.deny)
+
+    async def decide() -> dict[str, bool]:
+        decisions = {}
+        for each in waiting:
+            arguments = dict(each["arguments"])
+            call = ToolCall(id=each["call_id"], name=each["tool"], arguments=json.dumps(arguments))
+            decisions[call.id] = bool(await approver(ApprovalRequest(call, arguments)))
+        return decisions
+
+    decisions = anyio.run(decide)
+    try:
+        approve(options.run_id, decisions, system_database_url=_db(options))
+    except ConfigurationError as error:
+        raise UsageError(str(error)) from None
+    show(json.dumps(decisions))
+    return ExitCode.DENIED if approver.denied else ExitCode.OK
+
+
+def _cancel(options: argparse.Namespace) -> int:
+    client = _client(options)
+    try:
+        client.cancel_workflow(options.run_id)
+    finally:
+        client.destroy()
+    say(f"run {options.run_id!r} cancelled")
+    return ExitCode.OK
+
+
+def _resume(options: argparse.Namespace) -> int:
+    client = _client(options)
+    try:
+        client.resume_workflow(options.run_id)
+    finally:
+        client.destroy()
+    say(f"run {options.run_id!r} resumed: a worker with its agent runs it on")
+    return ExitCode.OK
+
+
+def _worker(options: argparse.Namespace) -> int:
+    from dbos import DBOS
+
+    from ._loading import LoadError, load_module
+
+    try:
+        load_module(options.module)  # it makes the DurableAgents
+    except LoadError as error:
+        raise UsageError(str(error)) from None
+    DBOS(config={"name": "agentkit", "system_database_url": _db(options)})
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    DBOS.launch()  # resumes every unfinished run of those agents
+    say("durable worker: resuming unfinished runs; Ctrl-C or SIGTERM to stop")
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        DBOS.destroy()
+    return ExitCode.OK
