@@ -124,6 +124,7 @@ def _stepped(durable: DurableAgent) -> Agent[Any]:
     twin = agent.with_model(_StepModel(agent.model))
     tools = {name: _StepTool(tool) for name, tool in agent.tools.items()}
     object.__setattr__(twin, "tools", MappingProxyType(tools))
+    object.__setattr__(twin, "toolsets", tuple(_StepToolset(t) for t in agent.toolsets))
     if isinstance(agent.approver, Deferral):
         object.__setattr__(twin, "approver", _DurableApprover(durable.approval_timeout))
     return twin
@@ -221,6 +222,22 @@ class _StepModel:
 
     def stream(self, request: ModelRequest) -> Any:
         raise ConfigurationError("a durable run is not streamed; use DurableAgent.run")
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+class _StepToolset:
+    """A toolset (an MCP server) whose tools' calls are steps.
+
+    Its listing is not a step: a resumed run lists the server's tools again.
+    """
+
+    def __init__(self, toolset: Any) -> None:
+        self.inner = toolset
+
+    async def list_tools(self) -> list[Any]:
+        return [_StepTool(tool) for tool in await self.inner.list_tools()]
 
     async def aclose(self) -> None:
         await self.inner.aclose()

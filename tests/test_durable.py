@@ -116,3 +116,24 @@ def _wait_for_pending(db: Path) -> list[object]:
             return list(json.loads(shown.stdout))
         time.sleep(0.5)
     raise AssertionError("the run never asked for approval")
+
+
+def test_a_toolsets_tools_become_steps_too() -> None:
+    import anyio
+
+    from agentkit import Agent, Tool
+    from agentkit.durable import DurableAgent, _stepped, _StepTool
+    from agentkit.testing import FakeModel
+
+    class Listing:
+        async def list_tools(self) -> list[Tool[..., object]]:
+            return [Tool(lambda x: x, name="echo", description="Echo.")]
+
+        async def aclose(self) -> None:
+            pass
+
+    durable = DurableAgent(Agent(FakeModel(["x"]), toolsets=[Listing()]), name="with-toolset")
+    twin = _stepped(durable)
+    (listed,) = anyio.run(twin.toolsets[0].list_tools)
+    assert isinstance(listed, _StepTool)
+    assert listed.name == "echo"
