@@ -14,8 +14,11 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any, TextIO
 
+from pydantic import ValidationError
+
 from ._exceptions import AgentkitError, ConfigurationError
 from ._visible import printable
+from .models._base import ModelSettings
 
 __all__ = [
     "CONSOLE",
@@ -25,7 +28,10 @@ __all__ = [
     "add_attach_option",
     "at_least_one",
     "attachments",
+    "read_text",
     "say",
+    "settings_of",
+    "short",
     "show",
 ]
 
@@ -164,3 +170,30 @@ def attachments(options: argparse.Namespace) -> list[Any]:
         except ConfigurationError as error:
             raise UsageError(f"--attach: {error}") from None
     return made
+
+
+def settings_of(options: argparse.Namespace) -> ModelSettings:
+    """`--max-tokens` and `--seed` as model settings (a bad value is a usage error)."""
+    values = {"max_tokens": options.max_tokens, "seed": options.seed}
+    try:
+        return ModelSettings(**{key: value for key, value in values.items() if value is not None})
+    except ValidationError as error:
+        problems = [
+            f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}"
+            for e in error.errors(include_url=False)
+        ]
+        raise UsageError("; ".join(problems)) from None
+
+
+def short(text: str, limit: int = 200) -> str:
+    """`text`, cut to `limit` characters with an ellipsis."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def read_text(path: str) -> str:
+    """A text file the user named (a missing or unreadable one is a usage error)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None

@@ -22,12 +22,10 @@ import json
 import os
 import sys
 import traceback
-from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 import anyio
-from pydantic import ValidationError
 from pydantic_core import to_json
 
 from ._agent import Agent
@@ -40,15 +38,20 @@ from ._cli_common import (
     add_attach_option,
     at_least_one,
     attachments,
+    read_text,
     say,
+    settings_of,
+    short,
     show,
 )
 from ._cli_durable import add_durable_command
+from ._cli_extract import add_extract_command
 from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
 from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
 from ._cli_prompt import TerminalApprover
 from ._cli_schema import schema_type
 from ._cli_sessions import add_session_options, add_sessions_command, session_for
+from ._cli_tools import add_tools_command
 from ._cli_trace import add_trace_command
 from ._dispatch import DEFER
 from ._events import RunEvent, ToolCallFinished
@@ -61,15 +64,12 @@ from ._exceptions import (
     StateSetupError,
     ToolDefinitionError,
 )
-from ._extract import Extractor
 from ._history import compact
 from ._loading import LoadError, load_tools
 from ._session import SessionStoreError
 from ._version import __version__
-from ._visible import visible
-from .models._base import ModelSettings, TextDelta
+from .models._base import TextDelta
 from .models._chat import ChatModel
-from .models._chat_wire import openai_tool
 
 __all__ = ["EXIT_CODES", "ExitCode", "UsageError", "main"]
 
@@ -165,8 +165,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"agentkit {__version__}")
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     _add_run(commands)
-    _add_tools(commands)
-    _add_extract(commands)
+    add_tools_command(commands, _add_common)
+    add_extract_command(commands, _add_common, _add_model_options)
     from .batch._cli import add_batch_commands
 
     add_batch_commands(commands, _add_common)
@@ -317,71 +317,7 @@ def _add_setup(parser: argparse.ArgumentParser) -> None:
     add_mcp_options(parser)
 
 
-def _add_tools(commands: Any) -> None:
-    tools = commands.add_parser("tools", help="inspect tools", description="Inspect tools.")
-    actions = tools.add_subparsers(title="actions", metavar="ACTION")
-    tools.set_defaults(usage_of=tools)
-    listing = actions.add_parser("list", help="names, descriptions and schemas of tools")
-    listing.add_argument(
-        "-T",
-        "--tool",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="tools to load (repeatable)",
-    )
-    listing.add_argument("--json", action="store_true", help="print JSON")
-    add_mcp_options(listing)
-    _add_common(listing)
-    listing.set_defaults(handler=_tools_list)
-    schema = actions.add_parser("schema", help="the exact wire definitions of a file's tools")
-    schema.add_argument("file", help="path/to/file.py, a module, or module:name")
-    _add_common(schema)
-    schema.set_defaults(handler=_tools_schema)
-
-
-def _add_extract(commands: Any) -> None:
-    extract = commands.add_parser(
-        "extract", help="extract a validated object from text",
-        description="Extract one object of a type from a file (or stdin); print it as JSON.",
-    )  # fmt: skip
-    extract.add_argument(
-        "--schema", required=True,
-        help="what to extract: fields ('name, age int, bio: a short bio'), a JSON Schema "
-        "file, or module:Model / path/to/file.py:Model",
-    )  # fmt: skip
-    extract.add_argument("file", nargs="?", default="-", help="input file, or - for stdin")
-    extract.add_argument("--retries", type=int, default=2, help="correction rounds (2)")
-    add_attach_option(extract)
-    _add_model_options(extract)
-    _add_common(extract)
-    extract.set_defaults(handler=_extract)
-
-
 # -- commands -------------------------------------------------------------------------
-
-
-async def _listed(toolsets: Sequence[Any]) -> list[Any]:
-    """Every tool the MCP servers offer (their sessions closed afterwards)."""
-    found: list[Any] = []
-    for toolset in toolsets:
-        try:
-            found += await toolset.list_tools()
-        finally:
-            await toolset.aclose()
-    return found
-
-
-def _settings(options: argparse.Namespace) -> ModelSettings:
-    values = {"max_tokens": options.max_tokens, "seed": options.seed}
-    try:
-        return ModelSettings(**{key: value for key, value in values.items() if value is not None})
-    except ValidationError as error:
-        problems = [
-            f"--{str(e['loc'][0]).replace('_', '-')}: {e['msg']}"
-            for e in error.errors(include_url=False)
-        ]
-        raise UsageError("; ".join(problems)) from None
 
 
 def _run(options: argparse.Namespace) -> int:
@@ -444,7 +380,7 @@ def _agent(options: argparse.Namespace, approver: Any) -> Agent[Any]:
             tool_choice=options.tool_choice,
             parallel_tool_calls=False if options.no_parallel else None,
             max_turns=options.max_turns,
-            settings=_settings(options),
+            settings=settings_of(options),
             approver=approver,
             toolsets=mcp_toolsets(options),
             history_processors=[compact()] if getattr(options, "compact", False) else (),
@@ -458,7 +394,7 @@ def _instructions(options: argparse.Namespace) -> str | None:
     path = getattr(options, "system_file", None)
     if path is None:
         return options.instructions  # type: ignore[no-any-return]
-    text = _read(path)
+    text = read_text(path)
     if not text.strip():
         raise UsageError(f"--system-file {path} is empty")
     return text
@@ -574,113 +510,6 @@ def _tracer(verbose: bool) -> Callable[[RunEvent], None]:
                 status = "" if result.ok else (" (denied)" if result.denied else " (failed)")
             call = f"{result.call.name}({result.call.arguments})"
             took = f"{result.duration * 1000:.0f} ms"
-            say(f"  -> {call} = {_short(result.content)}{status} [{took}]")
+            say(f"  -> {call} = {short(result.content)}{status} [{took}]")
 
     return trace
-
-
-def _short(text: str, limit: int = 200) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _tools_list(options: argparse.Namespace) -> int:
-    tools = [each for spec in options.tool for each in load_tools(spec)]
-    toolsets = mcp_toolsets(options)
-    if toolsets:
-        tools += anyio.run(_listed, toolsets)
-    names = Counter(t.name for t in tools)
-    if twice := sorted(n for n, count in names.items() if count > 1):
-        say(
-            f"warning: tool names {', '.join(twice)} are taken more than once; a run refuses "
-            "that: give one server a prefix (--mcp NAME=COMMAND, --mcp-url NAME=URL)"
-        )
-    if options.json:
-        entries = [
-            {
-                "name": t.name,
-                "description": t.description,
-                "strict": t.strict,
-                "requires_approval": t.requires_approval,
-                "parameters": t.parameters,
-            }
-            for t in tools
-        ]
-        print(json.dumps(entries, indent=2, ensure_ascii=False))
-        return ExitCode.OK
-    if not tools:
-        say("no tools given; load some with -T path/to/file.py")
-    for each in tools:
-        flags = [
-            f
-            for f, on in (("strict", each.strict), ("needs approval", each.requires_approval))
-            if on
-        ]
-        show(visible(each.name) + (f" [{', '.join(flags)}]" if flags else ""))
-        show(f"  {each.description.splitlines()[0] if each.description else '(no description)'}")
-        for name, schema in each.parameters.get("properties", {}).items():
-            about = f" - {schema['description']}" if schema.get("description") else ""
-            show(f"    {visible(name)}: {_type_name(schema)}{about}")
-    return ExitCode.OK
-
-
-def _type_name(schema: dict[str, Any]) -> str:
-    kind = schema.get("type")
-    if isinstance(kind, list):
-        return " | ".join(kind)
-    if kind:
-        return str(kind)
-    if "anyOf" in schema:
-        return " | ".join(_type_name(option) for option in schema["anyOf"])
-    return "object" if "$ref" in schema else "any"
-
-
-def _tools_schema(options: argparse.Namespace) -> int:
-    definitions = [openai_tool(each) for each in load_tools(options.file)]
-    print(json.dumps(definitions, indent=2, ensure_ascii=False))
-    return ExitCode.OK
-
-
-def _extract(options: argparse.Namespace) -> int:
-    output_type = schema_type(options.schema)
-    parts = attachments(options)
-    text = _extract_text(options.file, attached=bool(parts))
-    source: Any = [*([text] if text.strip() else []), *parts] if parts else text
-    extractor: Extractor[Any] = Extractor(
-        output_type,
-        model=chat_model(options),
-        max_retries=options.retries,
-        settings=_settings(options),
-    )
-
-    async def main() -> Any:
-        try:
-            return await extractor.run(source)
-        finally:
-            await extractor.model.aclose()
-
-    result = anyio.run(main)
-    for number, attempt in enumerate(result.attempts, start=1):
-        for error in attempt.errors:
-            say(f"  attempt {number} corrected: {_short(error)}")
-    print(to_json(result.value, indent=2).decode())
-    return ExitCode.OK
-
-
-def _extract_text(file: str, *, attached: bool) -> str:
-    """The text to extract from: the file, or stdin; none needed beside attachments."""
-    if file == "-" and sys.stdin.isatty():
-        if attached:
-            return ""
-        say("reading the text from stdin; end it with Ctrl-D (or give a file: extract FILE)")
-    text = sys.stdin.read() if file == "-" else _read(file)
-    if not text.strip() and not attached:
-        raise UsageError("the input is empty")
-    return text
-
-
-def _read(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror}") from None
