@@ -467,3 +467,15 @@ async def test_a_file_that_grows_past_its_limit_while_read_is_refused(tmp_path: 
     path.write_bytes(PNG + b"\0" * 100)
     with path.open("rb") as handle, pytest.raises(ConfigurationError, match="grew past"):
         _media._base64_of(handle, limit=50, name=str(path))
+
+
+async def test_large_attachments_arrive_whole_on_responses_and_as_audio() -> None:
+    picture = make_png() + os.urandom(200 * 1024)  # over the size written beside the JSON
+    sound = make_wav(seconds=20.0)
+    async with MockChatServer([Reply.text("a"), Reply.text("b")]) as server:
+        await Agent(_responses(server)).run(["Look", Image.from_bytes(picture)])
+        await Agent(_chat(server, model="gpt-4o-audio")).run(["Hear", Audio.from_bytes(sound)])
+    image = server.requests[0].body["input"][-1]["content"][1]["image_url"]
+    assert base64.b64decode(image.split(",", 1)[1]) == picture
+    audio = server.requests[1].messages[-1]["content"][1]["input_audio"]["data"]
+    assert base64.b64decode(audio) == sound

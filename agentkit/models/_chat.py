@@ -41,6 +41,7 @@ from ._chat_sse import SSEParser, StreamAccumulator
 from ._chat_wire import OPEN_PROFILE, decode_completion, encode_request
 from ._cost import priced
 from ._endpoint import Endpoint, certificate_problem, check_environment, is_loopback
+from ._media_wire import Spliced
 from ._profile import ModelProfile
 from ._providers import PROVIDERS
 from ._retry import RetryPolicy
@@ -236,8 +237,12 @@ class ChatModel:
     # The dialect: what a subclass speaking another one (ResponsesModel) changes.
     _PATH = "/chat/completions"
 
-    def _encode(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
-        return encode_request(request, model=self.model, stream=stream, profile=self.profile)
+    def _encode(
+        self, request: ModelRequest, *, stream: bool, spliced: Spliced | None = None
+    ) -> dict[str, Any]:
+        return encode_request(
+            request, model=self.model, stream=stream, profile=self.profile, spliced=spliced
+        )
 
     def _decode(self, data: Any) -> Completion:
         return decode_completion(data)
@@ -245,8 +250,10 @@ class ChatModel:
     def _accumulator(self) -> Any:
         return StreamAccumulator()
 
-    def _payload(self, request: ModelRequest, *, stream: bool) -> bytes:
-        return to_json(self._encode(request, stream=stream))
+    def _payload(self, request: ModelRequest, *, stream: bool) -> Payload:
+        """The body: JSON bytes, or pieces with large attachments between (never copied in)."""
+        spliced = Spliced()
+        return spliced.payload(to_json(self._encode(request, stream=stream, spliced=spliced)))
 
     def _headers(self, *, stream: bool) -> httpx.Headers:
         """The request headers, without `Host` and `Content-Length`; built once per kind."""
@@ -296,7 +303,7 @@ class ChatModel:
         return self._owned
 
     async def _send(
-        self, payload: bytes, headers: httpx.Headers, named: bytes, *, stream: bool
+        self, payload: Payload, headers: httpx.Headers, named: bytes, *, stream: bool
     ) -> httpx.Response:
         sender = self._sender()
         started = time.perf_counter()
@@ -304,15 +311,16 @@ class ChatModel:
             if isinstance(sender, httpx.AsyncClient):
                 headers = headers.copy()
                 headers["X-Client-Request-Id"] = named.decode()
+                content = payload if isinstance(payload, bytes) else b"".join(payload)
                 request = sender.build_request(
-                    "POST", self._parsed_url, content=payload, headers=headers
+                    "POST", self._parsed_url, content=content, headers=headers
                 )
                 response = await sender.send(request, stream=stream)
             else:  # the transport's fast path: no httpx.Request to build and take apart
                 raw = [
                     (b"Host", self._host_header),
                     *headers.raw,
-                    (b"Content-Length", str(len(payload)).encode()),
+                    (b"Content-Length", str(_length(payload)).encode()),
                     (b"X-Client-Request-Id", named),
                 ]
                 response = await sender.send(
@@ -327,13 +335,13 @@ class ChatModel:
         _log_response(response, started, self._shown)
         return response
 
-    async def _complete_once(self, payload: bytes, named: bytes) -> Completion:
+    async def _complete_once(self, payload: Payload, named: bytes) -> Completion:
         with self._endpoint.redacting():
             response = await self._post(payload, named)
             completion = self._decode(_json_body(response.content, self._shown))
             return priced(completion, self.provider, self.model, response.headers)
 
-    async def _post(self, payload: bytes, named: bytes) -> httpx.Response:
+    async def _post(self, payload: Payload, named: bytes) -> httpx.Response:
         response = await self._send(payload, self._headers(stream=False), named, stream=False)
         self._endpoint.refuse_redirect(response.status_code, response.headers.get("location"))
         if response.status_code >= 400:
@@ -342,7 +350,7 @@ class ChatModel:
             )
         return response
 
-    async def _start_stream(self, payload: bytes, named: bytes) -> _OpenStream:
+    async def _start_stream(self, payload: Payload, named: bytes) -> _OpenStream:
         with self._endpoint.redacting():
             response = await self._send(payload, self._headers(stream=True), named, stream=True)
             opened = _OpenStream(self._shown, response, response.aiter_bytes(), self._accumulator())  # type: ignore[arg-type]
@@ -393,6 +401,14 @@ class _OpenStream:
         # Close the byte iterator explicitly: left to the garbage collector, trio warns.
         await self.chunks.aclose()
         await self.response.aclose()
+
+
+Payload = bytes | list[bytes]
+"""A request body: bytes, or pieces written one after another (large attachments)."""
+
+
+def _length(payload: Payload) -> int:
+    return len(payload) if isinstance(payload, bytes) else sum(map(len, payload))
 
 
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")

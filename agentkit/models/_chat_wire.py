@@ -32,7 +32,7 @@ from agentkit._tool import Tool, ToolDefinition
 
 from ._base import TOOL_CHOICE_MODES, ModelRequest, ModelSettings, ResponseFormat
 from ._cost import reported_usd
-from ._media_wire import chat_part, chat_tool_media, check_media, describe_part
+from ._media_wire import Spliced, chat_part, chat_tool_media, check_media, describe_part
 from ._profile import ModelProfile, SettingDroppedWarning
 from ._wire_read import (
     short_repr,
@@ -63,6 +63,7 @@ def encode_request(
     model: str,
     stream: bool = False,
     profile: ModelProfile = OPEN_PROFILE,
+    spliced: Spliced | None = None,
 ) -> dict[str, Any]:
     """Build the JSON body of a `/chat/completions` request, shaped to `profile`.
 
@@ -75,7 +76,7 @@ def encode_request(
     settings = request.settings
     body: dict[str, Any] = {
         "model": model,
-        "messages": _encode_messages(request.messages, profile, model),
+        "messages": _encode_messages(request.messages, profile, model, spliced),
     }
     if settings.max_tokens is not None:
         body[profile.max_tokens_field] = settings.max_tokens
@@ -212,7 +213,7 @@ def _tool(definition: ToolDefinition, strict_ok: bool) -> dict[str, Any]:
 
 
 def _encode_messages(
-    messages: Sequence[Message], profile: ModelProfile, model: str
+    messages: Sequence[Message], profile: ModelProfile, model: str, spliced: Spliced | None
 ) -> list[dict[str, Any]]:
     """The conversation on the wire.
 
@@ -223,7 +224,7 @@ def _encode_messages(
     held: list[ToolMessage] = []  # tool messages of this turn that carry media
     for message in messages:
         if held and not isinstance(message, ToolMessage):
-            encoded.append(chat_tool_media(held, model))
+            encoded.append(chat_tool_media(held, model, spliced))
             held = []
         if isinstance(message, ToolMessage) and message.parts:
             check_media(message.parts, profile, model)
@@ -231,10 +232,12 @@ def _encode_messages(
         elif isinstance(message, UserMessage) and not isinstance(message.content, str):
             check_media(message.content, profile, model)
         encoded.append(
-            encode_message(message, profile.instructions_role, profile.reasoning_field, model)
+            encode_message(
+                message, profile.instructions_role, profile.reasoning_field, model, spliced
+            )
         )
     if held:
-        encoded.append(chat_tool_media(held, model))
+        encoded.append(chat_tool_media(held, model, spliced))
     return encoded
 
 
@@ -243,6 +246,7 @@ def encode_message(
     instructions_role: str | None = None,
     reasoning_field: str | None = None,
     model: str | None = None,
+    spliced: Spliced | None = None,
 ) -> dict[str, Any]:
     """Encode one message record in the wire format.
 
@@ -265,7 +269,7 @@ def encode_message(
             return {"role": "user", "content": message.content}
         if model is None:
             return {"role": "user", "content": [describe_part(p) for p in message.content]}
-        return {"role": "user", "content": [chat_part(part, model) for part in message.content]}
+        return {"role": "user", "content": [chat_part(p, model, spliced) for p in message.content]}
     encoded = _encode_assistant(message)
     if reasoning_field is not None and message.reasoning:
         encoded[reasoning_field] = "\n\n".join(r.summary for r in message.reasoning if r.summary)

@@ -17,6 +17,7 @@ Responses carries them in the `function_call_output` itself.
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from typing import Any
 
@@ -26,7 +27,51 @@ from agentkit._messages import ImagePart, TextPart, ToolMessage
 
 from ._profile import ModelProfile
 
-__all__ = ["chat_part", "chat_tool_media", "check_media", "describe_part", "responses_part"]
+__all__ = [
+    "Spliced",
+    "chat_part",
+    "chat_tool_media",
+    "check_media",
+    "describe_part",
+    "responses_part",
+]
+
+SPLICE_AT = 64 * 1024
+"""Base64 contents at least this long are written beside the JSON body, not copied into it."""
+
+
+class Spliced:
+    """Large base64 contents left out of a request's JSON and written beside it.
+
+    The body holds a token in each one's place; `payload` cuts the serialized body at the
+    tokens and puts each content between the pieces: the content is encoded to bytes once,
+    never copied into a `data:` URL string and then again into the JSON text.
+    """
+
+    def __init__(self) -> None:
+        self.held: list[tuple[str, str, str]] = []
+
+    def hold(self, prefix: str, data: str) -> str:
+        """`prefix + data` as the JSON string's value, or a token standing for it."""
+        if len(data) < SPLICE_AT:
+            return prefix + data
+        token = f"@@agentkit-part-{len(self.held)}-{secrets.token_hex(8)}@@"
+        self.held.append((token, prefix, data))
+        return token
+
+    def payload(self, body: bytes) -> bytes | list[bytes]:
+        """The body to send: itself, or its pieces with the contents between them."""
+        if not self.held:
+            return body
+        pieces: list[bytes] = []
+        rest = body
+        for token, prefix, data in self.held:
+            before, found, rest = rest.partition(token.encode("ascii"))
+            if not found:
+                raise AssertionError("a held attachment's place is missing from the body")
+            pieces += [before, prefix.encode("ascii"), data.encode("ascii")]
+        pieces.append(rest)
+        return pieces
 
 
 def check_media(parts: Iterable[object], profile: ModelProfile, model: str) -> None:
@@ -42,7 +87,7 @@ def check_media(parts: Iterable[object], profile: ModelProfile, model: str) -> N
             )
 
 
-def chat_part(part: object, model: str) -> dict[str, Any]:
+def chat_part(part: object, model: str, spliced: Spliced | None = None) -> dict[str, Any]:
     """A user message part in the Chat Completions shape."""
     if isinstance(part, TextPart):
         return {"type": "text", "text": part.text}
@@ -51,33 +96,36 @@ def chat_part(part: object, model: str) -> dict[str, Any]:
     if isinstance(part, Image):
         if part.file_id is not None:
             raise _no_form(model, part, "an image by file id", "by URL or inline")
-        return {"type": "image_url", "image_url": _image_url(part.data_url(), part.detail)}
+        return {"type": "image_url", "image_url": _image_url(_url(part, spliced), part.detail)}
     if isinstance(part, Document):
         if part.url is not None:
             raise _no_form(model, part, "a document by URL", "inline or by file id")
         if part.file_id is not None:
             return {"type": "file", "file": {"file_id": part.file_id}}
         name = part.filename or "document.pdf"
-        return {"type": "file", "file": {"file_data": part.data_url(), "filename": name}}
+        return {"type": "file", "file": {"file_data": _url(part, spliced), "filename": name}}
     if isinstance(part, Audio):
         if part.data is None:
             raise _no_form(model, part, "audio by URL or file id", "inline only")
-        return {"type": "input_audio", "input_audio": {"data": part.data, "format": part.format}}
+        data = spliced.hold("", part.data) if spliced is not None else part.data
+        return {"type": "input_audio", "input_audio": {"data": data, "format": part.format}}
     raise ConfigurationError(f"a message part of type {type(part).__name__} cannot be sent")
 
 
-def chat_tool_media(answers: list[ToolMessage], model: str) -> dict[str, Any]:
+def chat_tool_media(
+    answers: list[ToolMessage], model: str, spliced: Spliced | None = None
+) -> dict[str, Any]:
     """The user message that carries the media of `answers` (tool messages of one turn)."""
     content: list[dict[str, Any]] = []
     for answer in answers:
         content.append(
             {"type": "text", "text": f"The result of tool call {answer.tool_call_id} attached:"}
         )
-        content += [chat_part(part, model) for part in answer.parts]
+        content += [chat_part(part, model, spliced) for part in answer.parts]
     return {"role": "user", "content": content}
 
 
-def responses_part(part: object, model: str) -> dict[str, Any]:
+def responses_part(part: object, model: str, spliced: Spliced | None = None) -> dict[str, Any]:
     """A message part (or a tool output part) in the Responses shape."""
     if isinstance(part, TextPart):
         return {"type": "input_text", "text": part.text}
@@ -87,7 +135,7 @@ def responses_part(part: object, model: str) -> dict[str, Any]:
         source = (
             {"file_id": part.file_id}
             if part.file_id is not None
-            else {"image_url": part.data_url()}
+            else {"image_url": _url(part, spliced)}
         )
         return {"type": "input_image", **source, "detail": part.detail or "auto"}
     if isinstance(part, Document):
@@ -96,7 +144,7 @@ def responses_part(part: object, model: str) -> dict[str, Any]:
         if part.file_id is not None:
             return {"type": "input_file", "file_id": part.file_id}
         name = part.filename or "document.pdf"
-        return {"type": "input_file", "file_data": part.data_url(), "filename": name}
+        return {"type": "input_file", "file_data": _url(part, spliced), "filename": name}
     if isinstance(part, Audio):
         raise _no_form(model, part, "audio", "text, images and files", dialect="Responses")
     raise ConfigurationError(f"a message part of type {type(part).__name__} cannot be sent")
@@ -115,6 +163,13 @@ def describe_part(part: object) -> dict[str, Any]:
     if isinstance(part, Image | Document | Audio):
         return {"type": part.kind, "attached": part.describe()}
     return {"type": type(part).__name__}
+
+
+def _url(part: Image | Document, spliced: Spliced | None) -> str:
+    """The part's `data:` URL (or URL), held out of the body when it is large."""
+    if part.data is None or spliced is None:
+        return part.data_url()
+    return spliced.hold(f"data:{part.media_type};base64,", part.data)
 
 
 def _image_url(url: str, detail: str | None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from agentkit._messages import Completion
 
 from ._base import ModelRequest
 from ._chat import ChatModel
+from ._media_wire import Spliced
 from ._responses_sse import ResponsesAccumulator
 from ._responses_wire import decode_response, encode_responses_request
 
@@ -52,9 +53,11 @@ class ResponsesModel(ChatModel):
     def __repr__(self) -> str:
         return "Responses" + super().__repr__().removeprefix("Chat")
 
-    def _encode(self, request: ModelRequest, *, stream: bool) -> dict[str, Any]:
+    def _encode(
+        self, request: ModelRequest, *, stream: bool, spliced: Spliced | None = None
+    ) -> dict[str, Any]:
         return encode_responses_request(
-            request, model=self.model, stream=stream, profile=self.profile
+            request, model=self.model, stream=stream, profile=self.profile, spliced=spliced
         )
 
     def _decode(self, data: Any) -> Completion:

@@ -41,7 +41,7 @@ from agentkit._messages import (
 )
 
 from ._base import TOOL_CHOICE_MODES, ModelRequest
-from ._media_wire import check_media, responses_part
+from ._media_wire import Spliced, check_media, responses_part
 from ._profile import ModelProfile, SettingDroppedWarning
 from ._wire_read import wire_count, wire_list, wire_object, wire_text
 
@@ -53,7 +53,12 @@ _SAMPLING = ("temperature", "top_p", "user", "service_tier", "metadata")
 
 
 def encode_responses_request(
-    request: ModelRequest, *, model: str, stream: bool, profile: ModelProfile
+    request: ModelRequest,
+    *,
+    model: str,
+    stream: bool,
+    profile: ModelProfile,
+    spliced: Spliced | None = None,
 ) -> dict[str, Any]:
     """The JSON body of a `/responses` request.
 
@@ -71,7 +76,7 @@ def encode_responses_request(
     )
     body: dict[str, Any] = {
         "model": model,
-        "input": [item for m in messages for item in encode_input(m, profile, model)],
+        "input": [item for m in messages for item in encode_input(m, profile, model, spliced)],
         "store": profile.server_state,
     }
     if previous is not None:
@@ -129,7 +134,9 @@ def _unsent(messages: Sequence[Message]) -> tuple[Sequence[Message], str | None]
     return messages, None
 
 
-def encode_input(message: Message, profile: ModelProfile, model: str) -> list[dict[str, Any]]:
+def encode_input(
+    message: Message, profile: ModelProfile, model: str, spliced: Spliced | None = None
+) -> list[dict[str, Any]]:
     """One message as Responses input items (an answer may be several)."""
     if isinstance(message, SystemMessage | DeveloperMessage):
         return [{"role": message.role, "content": message.content}]
@@ -137,13 +144,18 @@ def encode_input(message: Message, profile: ModelProfile, model: str) -> list[di
         if isinstance(message.content, str):
             return [{"role": "user", "content": message.content}]
         check_media(message.content, profile, model)
-        return [{"role": "user", "content": [responses_part(p, model) for p in message.content]}]
+        return [
+            {
+                "role": "user",
+                "content": [responses_part(p, model, spliced) for p in message.content],
+            }
+        ]
     if isinstance(message, ToolMessage):
         output: str | list[dict[str, Any]] = message.content
         if message.parts:  # text, images and files together in the call's output
             check_media(message.parts, profile, model)
             output = [{"type": "input_text", "text": message.content}]
-            output += [responses_part(part, model) for part in message.parts]
+            output += [responses_part(part, model, spliced) for part in message.parts]
         return [{"type": "function_call_output", "call_id": message.tool_call_id,
                  "output": output}]  # fmt: skip
     items: list[dict[str, Any]] = [_reasoning_item(r) for r in message.reasoning if r.id]

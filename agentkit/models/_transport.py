@@ -108,7 +108,7 @@ class PooledTransport(httpx.AsyncBaseTransport):
         method: bytes,
         target: bytes,
         headers: list[tuple[bytes, bytes]],
-        body: bytes,
+        body: bytes | list[bytes],
         timeouts: dict[str, float | None],
     ) -> httpx.Response:
         """Send a request given as its parts (the fast path `ChatModel` uses).
@@ -136,7 +136,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
                 await connection.aclose()
 
     async def _exchange(
-        self, origin: Origin, head: h11.Request, body: bytes, timeouts: dict[str, float | None]
+        self,
+        origin: Origin,
+        head: h11.Request,
+        body: bytes | list[bytes],
+        timeouts: dict[str, float | None],
     ) -> tuple[_Connection, h11.Response]:
         busy = self._busy[origin] = self._busy.get(origin, 0) + 1
         if busy > self._peak.get(origin, 0):
@@ -148,7 +152,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
             raise
 
     async def _exchange_on(
-        self, origin: Origin, head: h11.Request, body: bytes, timeouts: dict[str, float | None]
+        self,
+        origin: Origin,
+        head: h11.Request,
+        body: bytes | list[bytes],
+        timeouts: dict[str, float | None],
     ) -> tuple[_Connection, h11.Response]:
         connection = await self._take_idle(origin)
         if connection is not None:
@@ -236,20 +244,21 @@ class _Connection:
         return cls(stream)
 
     async def exchange(
-        self, head: h11.Request, body: bytes, timeouts: dict[str, float | None]
+        self, head: h11.Request, body: bytes | list[bytes], timeouts: dict[str, float | None]
     ) -> h11.Response:
         """Send a request; return its final response head (interim `1xx` ones are skipped)."""
         try:
             pieces = [self.h11.send(head) or b""]
-            if body:
-                pieces += self.h11.send_with_data_passthrough(h11.Data(data=body)) or []
+            for part in [body] if isinstance(body, bytes) else body:
+                if part:
+                    pieces += self.h11.send_with_data_passthrough(h11.Data(data=part)) or []
             pieces.append(self.h11.send(h11.EndOfMessage()) or b"")
         except h11.LocalProtocolError as error:
             raise httpx.LocalProtocolError(f"cannot send this request: {error}") from error
         self.received = 0
         try:
             with _errors(timeouts.get("write"), httpx.WriteTimeout, httpx.WriteError):
-                if len(body) <= _ONE_WRITE:  # one write: one segment for a usual request
+                if isinstance(body, bytes) and len(body) <= _ONE_WRITE:  # one segment
                     await self.stream.send(b"".join(pieces))
                 else:  # a large body (an attached file): in slices, never copied whole
                     for piece in pieces:
