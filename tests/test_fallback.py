@@ -402,3 +402,58 @@ async def test_a_flaky_responder_fails_the_same_requests_on_every_run() -> None:
     assert 30 < outcomes(3).count("Fault") < 90
     with pytest.raises(ValueError, match="share"):
         flaky(echo, 1.5)
+
+
+async def test_a_rate_gate_charges_each_model_asked() -> None:
+    from agentkit.models import RateLimitedModel
+
+    class CountingGate:
+        def __init__(self) -> None:
+            self.entered = 0
+            self.left: list[int] = []
+
+        async def enter(self, payload_bytes: int) -> Any:
+            self.entered += 1
+            return self.entered
+
+        def leave(self, ticket: Any, tokens: int, retry_after: float | None) -> None:
+            self.left.append(ticket)
+
+    gate = CountingGate()
+    async with (
+        MockChatServer([Fault.http(503)]) as first,
+        MockChatServer([Reply.text("b")]) as second,
+    ):
+        limited = RateLimitedModel(FallbackModel(_model(first, "a"), _model(second, "b")), gate)
+        result = await Agent(limited).run("hi")
+    assert result.output == "b"
+    assert gate.entered == 2  # the fallback's request passed the gate too
+    assert sorted(gate.left) == [1, 2]  # each pass left once
+
+
+async def test_a_deferred_run_resumes_on_the_chain() -> None:
+    from agentkit import DEFER
+
+    def pay(amount: int) -> str:
+        """Pay.
+
+        Args:
+            amount: How much.
+        """
+        return f"paid {amount}"
+
+    from agentkit import tool as make_tool
+
+    paying = make_tool(pay, requires_approval=True)
+    script = [Reply.tool_calls(("pay", {"amount": 3}))]
+    async with (
+        MockChatServer([Fault.http(503), Reply.text("done")]) as first,
+        MockChatServer(script) as second,
+    ):
+        chain = FallbackModel(_model(first, "a"), _model(second, "b"), circuit=None)
+        agent = Agent(chain, tools=[paying], approver=DEFER)
+        stopped = await agent.run("pay 3")
+        assert stopped.pending is not None
+        resumed = await agent.resume(stopped.pending, {"call_1": True})
+    assert resumed.output == "done"
+    assert [t.model for t in resumed.turns] == ["openai:a"]  # the chain again, primary first
