@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import functools
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -293,7 +294,7 @@ class Agent(Fixed, Generic[OutputT]):
         async with session.recording() as record:
             return await self._run(
                 prompt, deps, record.history, emit, stream=False, trace_to=trace_to,
-                into=record.messages,
+                into=record.messages, memo=record.memo,
             )  # fmt: skip
 
     async def resume(
@@ -438,6 +439,7 @@ class Agent(Fixed, Generic[OutputT]):
         stream: bool,
         trace_to: str | os.PathLike[str] | None = None,
         into: list[Message] | None = None,
+        memo: dict[str, Any] | None = None,
     ) -> RunResult[OutputT]:
         messages = into if into is not None else []  # the caller may read it after a failure
         messages.extend(history)
@@ -449,6 +451,8 @@ class Agent(Fixed, Generic[OutputT]):
                 )
             messages.extend(prompt_messages(prompt))
         spec = self._spec()
+        if memo is not None and self.history_processors:  # a session's compaction, kept
+            spec = dataclasses.replace(spec, history_memo=memo)
         if self.toolsets:
             spec = await self._with_toolsets(spec)
         extra = (Timeline(trace_to),) if trace_to is not None else ()

@@ -94,11 +94,16 @@ def _row(info: Any) -> dict[str, Any]:
 def _show(options: argparse.Namespace) -> int:
     if options.name not in {info.id for info in SQLiteSession.list()}:
         raise UsageError(f"no conversation named {options.name!r}; see `agentkit sessions list`")
-    messages = SQLiteSession(session_id=options.name).messages()
+    session = SQLiteSession(session_id=options.name)
+    messages = session.messages()
+    compacted = session.compaction() or {}
+    covered = compacted.get("covered") if isinstance(compacted.get("covered"), int) else 0
     if options.json:
         print(json.dumps([m.model_dump(mode="json") for m in messages], indent=2))
         return ExitCode.OK
-    for message in messages:
+    for position, message in enumerate(messages):
+        if covered and position == 1:
+            show(f"[compacted: messages 2-{covered} are sent as a summary; the first is kept]")
         text = getattr(message, "content", None) or ""
         calls = getattr(message, "tool_calls", ())
         if calls:

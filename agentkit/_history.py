@@ -34,6 +34,7 @@ from ._messages import (
     TextPart,
     ToolMessage,
     UserMessage,
+    messages_to_json,
 )
 
 __all__ = [
@@ -72,6 +73,9 @@ class HistoryContext:
     """Which request of the run this is, from 0."""
     forced: bool = False
     """The provider just refused the prompt as too long: shrink it whatever the estimate."""
+    memo: dict[str, Any] | None = None
+    """Kept with a stored conversation (a session) from run to run: where a processor
+    remembers what it did (`compact()` keeps its summary here); None without a session."""
 
 
 HistoryProcessor = Callable[
@@ -323,6 +327,8 @@ class Compaction:
         known = self._done.get(id(messages[0]))
         if known is not None and not (known[1] < len(messages) and messages[known[1]] is known[0]):
             known = None  # another conversation with a reused id: start afresh
+        if known is None and context.memo:
+            known = _from_memo(context.memo, messages)  # a session's, from an earlier run
         due = context.forced or (
             context.window is not None and context.estimate > self.at * context.window
         )
@@ -338,6 +344,8 @@ class Compaction:
                 return _cleared_before(_kept(messages, self.keep_last), self.keep_last)
             known = (messages[split - 1], split - 1, summary)
             self._remember(id(messages[0]), known)
+            if context.memo is not None:  # kept with the session for its next run
+                context.memo.update(covered=split, summary=summary, anchor=_json(known[0]))
         if known is None:
             return messages
         summary_message = UserMessage(content=f"{_SUMMARY_HEADER}\n{known[2]}")
@@ -371,6 +379,20 @@ class Compaction:
         self._done[key] = entry
         while len(self._done) > _REMEMBERED:
             self._done.pop(next(iter(self._done)))
+
+
+def _json(message: Message) -> str:
+    return messages_to_json([message]).decode()
+
+
+def _from_memo(memo: dict[str, Any], messages: list[Message]) -> tuple[Message, int, str] | None:
+    """A stored compaction, when the conversation still holds what it summarised."""
+    covered, summary, anchor = memo.get("covered"), memo.get("summary"), memo.get("anchor")
+    if not (isinstance(covered, int) and isinstance(summary, str) and isinstance(anchor, str)):
+        return None
+    if not 0 < covered <= len(messages) or _json(messages[covered - 1]) != anchor:
+        return None  # the conversation changed (cleared, edited): compact afresh
+    return messages[covered - 1], covered - 1, summary
 
 
 def _line(message: Message) -> str:

@@ -127,3 +127,5 @@ class RunSpec:
     definitions: tuple[ToolDefinition, ...] = field(default=())
     history_processors: tuple[Any, ...] = ()
     """What of the conversation is sent (`_history`), applied in order before each request."""
+    history_memo: dict[str, Any] | None = None
+    """What processors keep with a stored conversation (a session's compaction)."""

@@ -62,7 +62,7 @@ class TurnRequests:
         self.last_estimate, changed = stored, False
         if self.spec.history_processors:
             context = HistoryContext(model, model_info(model).name, self._window(model), stored,
-                                     turn, forced)  # fmt: skip
+                                     turn, forced, self.spec.history_memo)  # fmt: skip
             try:
                 sent = await apply_processors(self.spec.history_processors, messages, context)
             except HistoryProblem as problem:

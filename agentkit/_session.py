@@ -21,6 +21,7 @@ else the platform's place for user data (`$XDG_DATA_HOME` or `~/.local/share` on
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import time
@@ -28,6 +29,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -56,6 +58,10 @@ CREATE TABLE IF NOT EXISTS runs (
     session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
     seq INTEGER NOT NULL, messages TEXT NOT NULL, partial INTEGER NOT NULL DEFAULT 0,
     at REAL NOT NULL, PRIMARY KEY (session, seq)
+);
+CREATE TABLE IF NOT EXISTS compactions (
+    session TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+    memo TEXT NOT NULL, at REAL NOT NULL
 );
 """
 _POLL = 0.05
@@ -92,9 +98,12 @@ def default_store() -> Path:
 class Recording:
     """A run's view of its stored conversation (see `SQLiteSession.recording`)."""
 
-    def __init__(self, history: list[Message]) -> None:
+    def __init__(self, history: list[Message], memo: dict[str, Any] | None = None) -> None:
         self.history = history
         """The conversation before the run."""
+        self.memo: dict[str, Any] = dict(memo or {})
+        """What history processors keep with the conversation (a compaction's summary and
+        how far it reaches), read before the run and stored after it when changed."""
         self.messages: list[Message] = []
         """Filled by the run: the history, then what the run adds."""
         self.complete = True
@@ -183,6 +192,7 @@ class SQLiteSession:
         """Forget the conversation's messages (the session stays, empty)."""
         with self._db() as db, _transaction(db):
             db.execute("DELETE FROM runs WHERE session = ?", (self.session_id,))
+            db.execute("DELETE FROM compactions WHERE session = ?", (self.session_id,))
 
     def delete(self) -> bool:
         """Remove the conversation; whether there was one."""
@@ -190,6 +200,7 @@ class SQLiteSession:
             return False
         with self._db() as db, _transaction(db):
             db.execute("DELETE FROM runs WHERE session = ?", (self.session_id,))
+            db.execute("DELETE FROM compactions WHERE session = ?", (self.session_id,))
             gone = db.execute("DELETE FROM sessions WHERE id = ?", (self.session_id,))
             return gone.rowcount > 0
 
@@ -202,7 +213,8 @@ class SQLiteSession:
         block raised or `recording.complete` was set to False.
         """
         async with self.hold():
-            record = Recording(self.messages())
+            loaded = self.compaction()
+            record = Recording(self.messages(), loaded)
             try:
                 yield record
             except BaseException:
@@ -210,6 +222,36 @@ class SQLiteSession:
                 raise
             finally:
                 self.append(record.messages[len(record.history) :], partial=not record.complete)
+                if record.memo and record.memo != loaded:
+                    self._save_compaction(record.memo)
+
+    def compaction(self) -> dict[str, Any] | None:
+        """The stored compaction of this conversation, or None.
+
+        `covered` messages summarised in `summary` (and `anchor`, the last one covered).
+        """
+        if not self.path.exists():
+            return None
+        with self._db() as db:
+            row = db.execute(
+                "SELECT memo FROM compactions WHERE session = ?", (self.session_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        try:
+            memo = json.loads(row[0])
+        except ValueError:
+            return None  # a damaged row: compact again rather than trust it
+        return memo if isinstance(memo, dict) else None
+
+    def _save_compaction(self, memo: dict[str, Any]) -> None:
+        with self._db() as db, _transaction(db):
+            self._ensure(db)
+            db.execute(
+                "INSERT INTO compactions (session, memo, at) VALUES (?, ?, ?) ON CONFLICT "
+                "(session) DO UPDATE SET memo = excluded.memo, at = excluded.at",
+                (self.session_id, json.dumps(memo), time.time()),
+            )
 
     @contextlib.asynccontextmanager
     async def hold(self) -> AsyncIterator[None]:

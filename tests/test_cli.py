@@ -470,3 +470,16 @@ def test_run_compact_keeps_a_long_run_inside_the_window() -> None:
         )
     assert compacted.returncode == 0, compacted.stderr
     assert compacted.stdout.strip() == "read all 40 pages"
+
+
+def test_sessions_show_marks_the_compacted_span() -> None:
+    from agentkit import AssistantMessage, SQLiteSession, UserMessage
+
+    session = SQLiteSession(session_id="compacted-talk")
+    session.append([UserMessage(content=f"m{n}") if n % 2 == 0 else AssistantMessage(content=f"a{n}")
+                    for n in range(6)])  # fmt: skip
+    session._save_compaction({"covered": 4, "summary": "s", "anchor": "x"})
+    shown = agentkit("sessions", "show", "compacted-talk")
+    assert shown.returncode == 0, shown.stderr
+    lines = shown.stdout.splitlines()
+    assert lines[1] == "[compacted: messages 2-4 are sent as a summary; the first is kept]"

@@ -233,3 +233,31 @@ async def test_the_per_request_input_cap_stops_before_sending() -> None:
     sent = len(server.requests)
     assert caught.value.result is not None
     assert len(caught.value.result.turns) == sent
+
+
+async def test_a_session_continued_later_starts_from_its_compaction_summary(
+    tmp_path: Path,
+) -> None:
+    from agentkit import SQLiteSession
+
+    store = tmp_path / "sessions.sqlite3"
+    async with MockChatServer(responder=pages(30), context_window=3_000) as server:
+        agent = Agent(_chat(server), tools=[read_page], history_processors=[compact(keep_last=2)],
+                      max_turns=60)  # fmt: skip
+        session = SQLiteSession(session_id="reading", path=store)
+        first = await agent.run("Read the document", session=session)
+        assert first.compactions >= 1
+        kept = session.compaction()
+        assert kept is not None
+        assert kept["covered"] > 2
+        summaries = sum("Summarise the conversation" in json.dumps(r.messages)
+                        for r in server.requests)  # fmt: skip
+
+        # The next day: a new process, a new agent and compactor; the summary is the session's.
+        later = Agent(_chat(server), tools=[read_page], history_processors=[compact(keep_last=2)])
+        before = len(server.requests)
+        await later.run("And now the summary, please", session=SQLiteSession(store, "reading"))
+        sent = json.dumps(server.requests[before].messages)
+    assert "[Summary of the earlier conversation" in sent  # from the stored summary
+    assert sum("Summarise the conversation" in json.dumps(r.messages)
+               for r in server.requests) == summaries  # no new summary was asked  # fmt: skip
