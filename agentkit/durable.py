@@ -30,7 +30,9 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
+import sniffio
 from dbos import DBOS, SetWorkflowID
+from pydantic import TypeAdapter
 
 from ._agent import Agent
 from ._dispatch import ApprovalRequest, Deferral
@@ -49,7 +51,10 @@ _AGENTS: dict[str, DurableAgent] = {}
 
 
 class DurableResult:
-    """What a durable run produced: its output text or JSON value, messages and usage."""
+    """What a durable run produced: its output, messages and usage.
+
+    The output is text, or a value of the agent's output type (validated again).
+    """
 
     def __init__(self, data: dict[str, Any]) -> None:
         self.run_id: str = data["run_id"]
@@ -86,13 +91,25 @@ class DurableAgent:
         _AGENTS[name] = self
 
     async def run(self, prompt: str, *, run_id: str | None = None) -> DurableResult:
-        """Run the agent on `prompt` as a workflow named `run_id` (exactly once per id)."""
+        """Run the agent on `prompt` as a workflow named `run_id` (exactly once per id).
+
+        Raises:
+            ConfigurationError: Not on asyncio (DBOS runs async workflows on asyncio only).
+        """
+        if sniffio.current_async_library() != "asyncio":
+            raise ConfigurationError(
+                "durable runs need asyncio (DBOS runs its async workflows on asyncio): call "
+                "them from asyncio.run() or anyio.run(..., backend='asyncio'), not trio"
+            )
         if run_id is None:
             data = await _durable_run(self.name, prompt)
         else:
             with SetWorkflowID(run_id):
                 data = await _durable_run(self.name, prompt)
-        return DurableResult(json.loads(data))
+        result = DurableResult(json.loads(data))
+        if self.agent.output_type is not str:  # the structured output, validated again
+            result.output = TypeAdapter(self.agent.output_type).validate_python(result.output)
+        return result
 
 
 @DBOS.workflow(name="agentkit.durable.run")
