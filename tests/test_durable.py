@@ -137,3 +137,25 @@ def test_a_toolsets_tools_become_steps_too() -> None:
     (listed,) = anyio.run(twin.toolsets[0].list_tools)
     assert isinstance(listed, _StepTool)
     assert listed.name == "echo"
+
+
+def test_ten_kills_in_a_row_between_steps_never_repeat_a_transfer(tmp_path: Path) -> None:
+    import random
+
+    draw = random.Random(20261205)
+    for round_ in range(10):
+        db, log = tmp_path / f"dbos-{round_}.sqlite3", tmp_path / f"transfers-{round_}.log"
+        crash = draw.choice([1, 2])  # before the second or the third model request
+        script = [
+            Reply.tool_calls(("transfer", {"amount": 1})),
+            Reply.tool_calls(("transfer", {"amount": 2})),
+            Reply.text("paid 5"),
+        ]
+        with MockChatServer(script) as server:
+            crashed = _worker(db, server.base_url, log, "--crash-before-turn", str(crash))
+            assert crashed.returncode == -9, crashed.stderr[-2000:]
+            resumed = _worker(db, server.base_url, log)
+            assert resumed.returncode == 0, resumed.stderr[-2000:]
+            assert resumed.stdout.strip() == "paid 5"  # as an uninterrupted run ends
+            assert len(server.requests) == 3  # no request was made twice
+        assert log.read_text() == "transfer 1\ntransfer 2\n", f"round {round_}, crash {crash}"
