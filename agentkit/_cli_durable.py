@@ -140,22 +140,20 @@ def _approve(options: argparse.Namespace) -> int:
 
 
 def _cancel(options: argparse.Namespace) -> int:
-    client = _client(options)
-    try:
-        client.cancel_workflow(options.run_id)
-    finally:
-        client.destroy()
-    say(f"run {options.run_id!r} cancelled")
-    return ExitCode.OK
+    return _steer(options, "cancel_workflow", "cancelled")
 
 
 def _resume(options: argparse.Namespace) -> int:
+    return _steer(options, "resume_workflow", "resumed: a worker with its agent runs it on")
+
+
+def _steer(options: argparse.Namespace, action: str, done: str) -> int:
     client = _client(options)
     try:
-        client.resume_workflow(options.run_id)
+        getattr(client, action)(options.run_id)
     finally:
         client.destroy()
-    say(f"run {options.run_id!r} resumed: a worker with its agent runs it on")
+    say(f"run {options.run_id!r} {done}")
     return ExitCode.OK
 
 

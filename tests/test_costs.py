@@ -5,7 +5,6 @@ loopback server that reports charges as AI/ML API does."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,23 +25,10 @@ from agentkit.models._base import ModelRequest
 from agentkit.models._cost import estimated_usd, reported_usd
 from agentkit.testing import Fault, MockChatServer, Reply
 
+from .loopback import chat, closes_models, made  # noqa: F401 (closes what chat makes)
+
 pytestmark = pytest.mark.anyio
-_MADE: list[Any] = []
 CLIENT_ID = re.compile(r"^ak-[0-9a-f]{9,}-\d+$")
-
-
-@pytest.fixture(autouse=True)
-async def _close_models() -> AsyncIterator[None]:
-    yield
-    for model in _MADE:
-        await model.aclose()
-    _MADE.clear()
-
-
-def _chat(server: MockChatServer, **options: Any) -> Any:
-    options.setdefault("max_retries", 0)
-    _MADE.append(server.chat_model(**options))
-    return _MADE[-1]
 
 
 def lookup(city: str) -> str:
@@ -64,7 +50,7 @@ def _always_calls(request: Any) -> Reply:
 async def test_reported_charges_add_up_over_a_tool_loop() -> None:
     script = [Reply.tool_calls(("lookup", {"city": "Oslo"})), Reply.text("sunny")]
     async with MockChatServer(script, usd_per_request="0.0021") as server:
-        result = await Agent(_chat(server), tools=[lookup]).run("weather?")
+        result = await Agent(chat(server), tools=[lookup]).run("weather?")
     assert result.usage.cost == Decimal("0.0042")
     assert result.usage.cost_source == "reported"
     assert [t.usage.cost for t in result.turns] == [Decimal("0.0021")] * 2
@@ -76,7 +62,7 @@ async def test_reported_charges_add_up_over_a_tool_loop() -> None:
 
 async def test_a_streamed_answer_reports_its_charge_in_the_last_chunk() -> None:
     server = MockChatServer([Reply.text("streamed")], usd_per_request="0.0007")
-    async with server, Agent(_chat(server)).stream("hi") as run:
+    async with server, Agent(chat(server)).stream("hi") as run:
         async for _ in run:
             pass
     assert run.result.usage.cost == Decimal("0.0007")  # the chunks' `obfuscation` is ignored
@@ -85,7 +71,7 @@ async def test_a_streamed_answer_reports_its_charge_in_the_last_chunk() -> None:
 
 async def test_the_providers_request_id_is_kept() -> None:
     async with MockChatServer([Reply.text("x")], usd_per_request="0.001") as server:
-        completion = await _chat(server).complete(
+        completion = await chat(server).complete(
             ModelRequest(messages=[UserMessage(content="hi")], client_request_id="mine:1.a_b-c")
         )
     assert completion.request_id == "inf-mock-1"
@@ -94,7 +80,7 @@ async def test_the_providers_request_id_is_kept() -> None:
 
 async def test_a_model_used_directly_names_its_requests_and_refuses_a_bad_name() -> None:
     async with MockChatServer([Reply.text("x")]) as server:
-        model = _chat(server)
+        model = chat(server)
         await model.complete(ModelRequest(messages=[UserMessage(content="hi")]))
         assert re.fullmatch(r"ak-[0-9a-f]{16}", server.requests[0].client_request_id or "")
         with pytest.raises(ConfigurationError, match="A-Za-z0-9"):
@@ -128,7 +114,7 @@ async def test_without_a_reported_charge_the_price_table_estimates() -> None:
         "prompt_tokens": 1000, "completion_tokens": 200, "total_tokens": 1200,
         "prompt_tokens_details": {"cached_tokens": 400},
     })]) as server:  # fmt: skip
-        result = await Agent(_chat(server, model="gpt-4.1", provider="openai")).run("hi")
+        result = await Agent(chat(server, model="gpt-4.1", provider="openai")).run("hi")
     expected = calc_price(
         Counted(input_tokens=1000, output_tokens=200, cache_read_tokens=400),
         model_ref="gpt-4.1", provider_id="openai",
@@ -139,7 +125,7 @@ async def test_without_a_reported_charge_the_price_table_estimates() -> None:
 
 async def test_an_unknown_model_has_an_unknown_cost_never_zero() -> None:
     async with MockChatServer([Reply.text("x")]) as server:
-        result = await Agent(_chat(server, model="house-model-7")).run("hi")
+        result = await Agent(chat(server, model="house-model-7")).run("hi")
     assert result.usage.cost is None
     assert result.usage.cost_source == "unknown"
     assert estimated_usd("ollama", "llama3.2", Usage(requests=1, prompt_tokens=5)) is None
@@ -159,7 +145,7 @@ async def test_sums_of_different_sources_say_mixed() -> None:
 
 async def test_a_run_stops_before_a_request_that_would_pass_its_budget() -> None:
     async with MockChatServer(responder=_always_calls, usd_per_request="0.01") as server:
-        agent = Agent(_chat(server), tools=[lookup], limits=UsageLimits(cost="0.025"))
+        agent = Agent(chat(server), tools=[lookup], limits=UsageLimits(cost="0.025"))
         with pytest.raises(UsageLimitExceeded, match="would be passed") as caught:
             await agent.run("loop")
     assert len(server.requests) == 2  # a third would have made 0.03
@@ -173,7 +159,7 @@ async def test_a_run_stops_before_a_request_that_would_pass_its_budget() -> None
 
 async def test_a_run_stops_after_a_request_that_passed_its_budget() -> None:
     async with MockChatServer([Reply.text("dear answer")], usd_per_request="0.05") as server:
-        agent = Agent(_chat(server), limits=UsageLimits(cost=0.01))
+        agent = Agent(chat(server), limits=UsageLimits(cost=0.01))
         with pytest.raises(UsageLimitExceeded, match="exceeded") as caught:
             await agent.run("hi")
     assert caught.value.result is not None
@@ -182,7 +168,7 @@ async def test_a_run_stops_after_a_request_that_passed_its_budget() -> None:
 
 async def test_a_budget_cannot_be_kept_when_costs_are_unknown() -> None:
     async with MockChatServer(responder=_always_calls) as server:
-        agent = Agent(_chat(server, model="house-model"), tools=[lookup],
+        agent = Agent(chat(server, model="house-model"), tools=[lookup],
                       limits=UsageLimits(cost=1))  # fmt: skip
         with pytest.raises(UsageLimitExceeded, match=r"cannot be kept.*agentkit-loop\[prices\]"):
             await agent.run("loop")
@@ -202,7 +188,7 @@ async def test_out_of_credits_is_not_retried_and_says_what_to_do() -> None:
     fault = Fault.http(403, style="aimlapi", message="Insufficient credits to run this model")
     async with MockChatServer([fault]) as server:
         with pytest.raises(PermissionDeniedError, match=r"out of credits.*not retried"):
-            await Agent(_chat(server, max_retries=3)).run("hi")
+            await Agent(chat(server, max_retries=3)).run("hi")
     assert len(server.requests) == 1
 
 
@@ -224,7 +210,7 @@ async def test_spans_timeline_and_page_show_the_cost(tmp_path: Path) -> None:
     trace = tmp_path / "run.jsonl"
     instruments = [OpenTelemetryInstrument(provider, None, False), Timeline(trace)]
     async with MockChatServer([Reply.text("x")], usd_per_request="0.0031") as server:
-        await Agent(_chat(server), instrument=instruments).run("hi")
+        await Agent(chat(server), instrument=instruments).run("hi")
     spans = {s.name.split(" ")[0]: s.attributes or {} for s in exporter.get_finished_spans()}
     assert spans["chat"]["agentkit.cost.usd"] == pytest.approx(0.0031)
     assert spans["chat"]["agentkit.cost.source"] == "reported"
@@ -247,7 +233,7 @@ async def test_a_batch_stops_handing_out_items_at_its_budget(tmp_path: Path) -> 
     async with MockChatServer(
         responder=lambda r: Reply.text("ok"), usd_per_request="0.01"
     ) as server:
-        agent = Agent(_chat(server))
+        agent = Agent(chat(server))
         summary = await run_batch(
             agent, items, journal=tmp_path / "j.sqlite3", concurrency=1, budget="0.05"
         )
@@ -275,5 +261,4 @@ async def test_a_bad_batch_budget_is_a_configuration_error(tmp_path: Path) -> No
 
 
 def _chat_nowhere() -> Any:
-    _MADE.append(ChatModel(base_url="http://127.0.0.1:9/v1", api_key="k", model="m"))
-    return _MADE[-1]
+    return made(ChatModel(base_url="http://127.0.0.1:9/v1", api_key="k", model="m"))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -28,12 +27,13 @@ from agentkit.models import CircuitBreaker, FallbackModel, should_fall_back
 from agentkit.models._base import ModelRequest
 from agentkit.testing import Fault, MockChatServer, Reply, echo, flaky, tool_loop
 
+from .loopback import chat, closes_models, made  # noqa: F401 (closes what they make)
+
+pytestmark = pytest.mark.anyio
+
 
 def user(text: str) -> UserMessage:
     return UserMessage(content=text)
-
-
-pytestmark = pytest.mark.anyio
 
 
 def _closed_port_url() -> str:
@@ -44,22 +44,8 @@ def _closed_port_url() -> str:
     return f"http://127.0.0.1:{port}/v1"
 
 
-_MADE: list[Any] = []
-"""Models made by a test, closed after it (their pooled connections)."""
-
-
-@pytest.fixture(autouse=True)
-async def _close_models() -> AsyncIterator[None]:
-    yield
-    for model in _MADE:
-        await model.aclose()
-    _MADE.clear()
-
-
 def _model(server: MockChatServer, name: str, **options: Any) -> Any:
-    options.setdefault("max_retries", 0)
-    _MADE.append(server.chat_model(model=name, **options))
-    return _MADE[-1]
+    return chat(server, model=name, **options)
 
 
 async def test_the_next_model_answers_when_the_first_fails_with_5xx() -> None:
@@ -210,8 +196,7 @@ async def test_every_circuit_open_fails_at_once_saying_so() -> None:
 def _model_at(base_url: str, name: str) -> Any:
     from agentkit import ChatModel
 
-    _MADE.append(ChatModel(model=name, base_url=base_url, api_key="k", max_retries=0))
-    return _MADE[-1]
+    return made(ChatModel(model=name, base_url=base_url, api_key="k", max_retries=0))
 
 
 class City(BaseModel):
@@ -355,7 +340,7 @@ async def test_a_chain_may_mix_the_two_dialects() -> None:
         MockChatServer([Reply.text("from responses")]) as second,
     ):
         responses = second.responses_model(model="r", max_retries=0)
-        _MADE.append(responses)
+        made(responses)
         result = await Agent(FallbackModel(_model(first, "chat"), responses)).run("hi")
     assert result.output == "from responses"
     assert second.requests[0].path.endswith("/responses")

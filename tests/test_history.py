@@ -4,7 +4,6 @@ server that enforces a context window and answers as providers do."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -30,23 +29,10 @@ from agentkit.models._retry import RetryPolicy
 from agentkit.models._wire_read import decode_error
 from agentkit.testing import MockChatServer, Reply
 
+from .loopback import chat, closes_models  # noqa: F401 (closes what chat makes)
+
 pytestmark = pytest.mark.anyio
 FIXTURES = json.loads((Path(__file__).parent / "data" / "context_errors.json").read_text())
-_MADE: list[Any] = []
-
-
-@pytest.fixture(autouse=True)
-async def _close_models() -> AsyncIterator[None]:
-    yield
-    for model in _MADE:
-        await model.aclose()
-    _MADE.clear()
-
-
-def _chat(server: MockChatServer, **options: Any) -> Any:
-    options.setdefault("max_retries", 0)
-    _MADE.append(server.chat_model(**options))
-    return _MADE[-1]
 
 
 def read_page(page: int) -> str:
@@ -101,7 +87,7 @@ async def test_other_bad_requests_are_not_context_errors() -> None:
 
 async def test_without_processors_the_run_ends_with_the_error_and_its_partial_result() -> None:
     async with MockChatServer(responder=pages(50), context_window=1000) as server:
-        agent = Agent(_chat(server), tools=[read_page], max_turns=60)
+        agent = Agent(chat(server), tools=[read_page], max_turns=60)
         with pytest.raises(ContextWindowExceeded) as caught:
             await agent.run("Read the document")
     error = caught.value
@@ -126,9 +112,7 @@ async def test_a_300_turn_run_finishes_inside_a_small_window(
 ) -> None:
     # 300 pages of ~500 characters: ~45,000 tokens if all were sent.
     async with MockChatServer(responder=pages(300), context_window=window) as server:
-        agent = Agent(
-            _chat(server), tools=[read_page], history_processors=processors, max_turns=400
-        )
+        agent = Agent(chat(server), tools=[read_page], history_processors=processors, max_turns=400)
         result = await agent.run("Read the document")
     assert result.output == "read all 300 pages"
     assert server.refused_as_too_long == 0
@@ -152,7 +136,7 @@ async def test_truncate_cuts_long_results_and_says_how_much() -> None:
 async def test_compaction_before_the_window_is_reached() -> None:
     compactor = compact(keep_last=2)
     async with MockChatServer(responder=pages(60), context_window=6_000) as server:
-        model = _chat(server, profile=ModelProfile(context_window=6_000))
+        model = chat(server, profile=ModelProfile(context_window=6_000))
         agent = Agent(model, tools=[read_page], history_processors=[compactor], max_turns=100)
         result = await agent.run("Read the document")
     assert result.output == "read all 60 pages"
@@ -166,7 +150,7 @@ async def test_compaction_before_the_window_is_reached() -> None:
 async def test_a_refused_prompt_is_compacted_and_sent_again() -> None:
     compactor = compact(keep_last=2)  # no window known: it compacts when the provider refuses
     async with MockChatServer(responder=pages(30), context_window=3_000) as server:
-        agent = Agent(_chat(server), tools=[read_page], history_processors=[compactor],
+        agent = Agent(chat(server), tools=[read_page], history_processors=[compactor],
                       max_turns=60)  # fmt: skip
         result = await agent.run("Read the document")
     assert result.output == "read all 30 pages"
@@ -205,7 +189,7 @@ def _drops_results(messages: list[Any], context: HistoryContext) -> list[Any]:
 )
 async def test_a_bad_processor_ends_the_run_naming_it(processor: Any, words: str) -> None:
     async with MockChatServer(responder=pages(3)) as server:
-        agent = Agent(_chat(server), tools=[read_page], history_processors=[processor])
+        agent = Agent(chat(server), tools=[read_page], history_processors=[processor])
         with pytest.raises(HistoryError, match=words) as caught:
             await agent.run("Read")
     assert caught.value.result is not None
@@ -219,14 +203,14 @@ async def test_an_async_processor_is_awaited() -> None:
         return messages
 
     async with MockChatServer(responder=pages(2)) as server:
-        await Agent(_chat(server), tools=[read_page], history_processors=[count]).run("Read")
+        await Agent(chat(server), tools=[read_page], history_processors=[count]).run("Read")
     assert seen == [0, 1, 2]
 
 
 async def test_the_per_request_input_cap_stops_before_sending() -> None:
     # A wide window: the server only counts the prompt as providers do (the estimate's base).
     async with MockChatServer(responder=pages(50), context_window=100_000) as server:
-        agent = Agent(_chat(server), tools=[read_page], max_turns=60,
+        agent = Agent(chat(server), tools=[read_page], max_turns=60,
                       limits=UsageLimits(request_input_tokens=800))  # fmt: skip
         with pytest.raises(UsageLimitExceeded, match="request_input_tokens=800") as caught:
             await agent.run("Read the document")
@@ -242,7 +226,7 @@ async def test_a_session_continued_later_starts_from_its_compaction_summary(
 
     store = tmp_path / "sessions.sqlite3"
     async with MockChatServer(responder=pages(30), context_window=3_000) as server:
-        agent = Agent(_chat(server), tools=[read_page], history_processors=[compact(keep_last=2)],
+        agent = Agent(chat(server), tools=[read_page], history_processors=[compact(keep_last=2)],
                       max_turns=60)  # fmt: skip
         session = SQLiteSession(session_id="reading", path=store)
         first = await agent.run("Read the document", session=session)
@@ -254,7 +238,7 @@ async def test_a_session_continued_later_starts_from_its_compaction_summary(
                         for r in server.requests)  # fmt: skip
 
         # The next day: a new process, a new agent and compactor; the summary is the session's.
-        later = Agent(_chat(server), tools=[read_page], history_processors=[compact(keep_last=2)])
+        later = Agent(chat(server), tools=[read_page], history_processors=[compact(keep_last=2)])
         before = len(server.requests)
         await later.run("And now the summary, please", session=SQLiteSession(store, "reading"))
         sent = json.dumps(server.requests[before].messages)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 import os
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -32,31 +31,21 @@ from agentkit._timeline import Timeline
 from agentkit.models import ModelProfile
 from agentkit.testing import MockChatServer, Reply, make_pdf, make_png, make_wav
 
+from .loopback import chat, closes_models, made, responses  # noqa: F401 (closes them)
 from .spec import DEFAULT_MODEL, openai_validator, request_problems
 
 pytestmark = pytest.mark.anyio
 
 PNG, PDF, WAV = make_png(), make_pdf("Invoice INV-7", "Total 42.50 EUR"), make_wav()
-_MADE: list[Any] = []
-
-
-@pytest.fixture(autouse=True)
-async def _close_models() -> AsyncIterator[None]:
-    yield
-    for model in _MADE:
-        await model.aclose()
-    _MADE.clear()
 
 
 def _chat(server: MockChatServer, **options: Any) -> Any:
     options.setdefault("model", DEFAULT_MODEL)  # AI/ML API's schema names its one model
-    _MADE.append(server.chat_model(**options))
-    return _MADE[-1]
+    options.setdefault("max_retries", 2)
+    return chat(server, **options)
 
 
-def _responses(server: MockChatServer, **options: Any) -> Any:
-    _MADE.append(server.responses_model(**options))
-    return _MADE[-1]
+_responses = responses
 
 
 def _checked(*script: Any) -> MockChatServer:
@@ -247,8 +236,7 @@ async def test_a_prompt_mixing_messages_and_parts_is_refused() -> None:
 def _chat_nowhere() -> Any:
     from agentkit import ChatModel
 
-    _MADE.append(ChatModel(base_url="http://127.0.0.1:9/v1", api_key="k", model="m"))
-    return _MADE[-1]
+    return made(ChatModel(base_url="http://127.0.0.1:9/v1", api_key="k", model="m"))
 
 
 # -- tool results -------------------------------------------------------------------------

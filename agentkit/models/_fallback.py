@@ -30,7 +30,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -246,18 +246,14 @@ class FallbackModel:
     async def complete(self, request: ModelRequest) -> Completion:
         """The first answer of the chain's models (see the module docs)."""
         attempt = _Attempts(request)
-        for position, model in enumerate(self.models):
-            circuit = self._circuits[position]
-            if circuit is not None and not circuit.admits():
-                attempt.skipped(self.labels[position], circuit)
-                continue
+        for position, model in self._admitted(attempt):
             await attempt.moving_on()
             try:
                 completion = await model.complete(attempt.request)
             except BaseException as error:
                 self._failed(position, error, attempt)
                 continue
-            if circuit is not None:
+            if (circuit := self._circuits[position]) is not None:
                 circuit.succeeded()
             return completion.model_copy(update={"served_by": self.labels[position]})
         raise attempt.exhausted(self)
@@ -266,11 +262,7 @@ class FallbackModel:
     async def stream(self, request: ModelRequest) -> AsyncIterator[AsyncIterator[StreamDelta]]:
         """The first stream of the chain's models that yields a delta (see the module docs)."""
         attempt = _Attempts(request)
-        for position, model in enumerate(self.models):
-            circuit = self._circuits[position]
-            if circuit is not None and not circuit.admits():
-                attempt.skipped(self.labels[position], circuit)
-                continue
+        for position, model in self._admitted(attempt):
             await attempt.moving_on()
             stack = contextlib.AsyncExitStack()
             try:
@@ -292,6 +284,15 @@ class FallbackModel:
             await model.aclose()
 
     # -- failures ----------------------------------------------------------------------
+
+    def _admitted(self, attempt: _Attempts) -> Iterator[tuple[int, Model]]:
+        """The chain's models in turn, skipping (and noting) those whose circuit is open."""
+        for position, model in enumerate(self.models):
+            circuit = self._circuits[position]
+            if circuit is not None and not circuit.admits():
+                attempt.skipped(self.labels[position], circuit)
+                continue
+            yield position, model
 
     def _failed(self, position: int, error: BaseException, attempt: _Attempts) -> None:
         """Note a model's failure, or raise `error` when it is not one to fall back on."""
