@@ -157,6 +157,11 @@ def add_attach_option(parser: argparse.ArgumentParser) -> None:
         help="attach an image (PNG, JPEG, GIF, WebP), a PDF or audio (WAV, MP3); its kind is "
         "read from the file's content, or from a URL's name (repeatable)",
     )  # fmt: skip
+    parser.add_argument(
+        "--inline", action="store_true",
+        help="fetch --attach URLs here (as the web tool fetches: public addresses only) and "
+        "send their content, for what the model cannot fetch itself (a PDF on Chat Completions)",
+    )  # fmt: skip
 
 
 def attachments(options: argparse.Namespace) -> list[Any]:
@@ -164,12 +169,29 @@ def attachments(options: argparse.Namespace) -> list[Any]:
     from ._media import attachment
 
     made = []
+    inline = getattr(options, "inline", False)
     for source in getattr(options, "attach", None) or []:
         try:
-            made.append(attachment(source))
+            if inline and source.startswith(("http://", "https://")):
+                made.append(_fetched(source))
+            else:
+                made.append(attachment(source))
         except ConfigurationError as error:
             raise UsageError(f"--attach: {error}") from None
     return made
+
+
+def _fetched(url: str) -> Any:
+    """An attachment fetched now, as the web tool fetches (public addresses only)."""
+    import importlib
+
+    import anyio
+
+    fetch_attachment = importlib.import_module("agentkit.tools.web").fetch_attachment
+    try:
+        return anyio.run(fetch_attachment, url)
+    except (OSError, ValueError) as error:  # blocked, unreachable, too large, timed out
+        raise UsageError(f"--attach {url} --inline: {error}") from None
 
 
 def settings_of(options: argparse.Namespace) -> ModelSettings:

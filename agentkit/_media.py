@@ -27,7 +27,16 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from ._exceptions import ConfigurationError
 
-__all__ = ["MEDIA_LIMITS", "Audio", "Document", "Image", "MediaKind", "attachment", "sniff"]
+__all__ = [
+    "MEDIA_LIMITS",
+    "Audio",
+    "Document",
+    "Image",
+    "MediaKind",
+    "attachment",
+    "attachment_of_bytes",
+    "sniff",
+]
 
 MediaKind = Literal["image", "document", "audio"]
 
@@ -234,6 +243,30 @@ def _other_kind(media_type: str | None) -> str:
         if media_type in kind.accepted:
             return f"; use {kind.__name__}.from_... for a {name}"
     return ""
+
+
+def attachment_of_bytes(
+    content: bytes, *, filename: str | None = None, max_bytes: int | None = None
+) -> Any:
+    """An `Image`, `Document` or `Audio` of `content`, its kind read from its first bytes.
+
+    Raises:
+        ConfigurationError: Content of no kind models take, or over its kind's limit.
+    """
+    media_type = sniff(content[:16])
+    for kind in _KINDS.values():
+        if media_type in kind.accepted:
+            limit = max_bytes if max_bytes is not None else MEDIA_LIMITS[kind.kind]
+            if len(content) > limit:
+                raise ConfigurationError(
+                    f"{filename or 'the content'} is {len(content) / MB:.1f} MB, over the "
+                    f"{limit / MB:g} MB limit for a {kind.kind}"
+                )
+            return kind.from_bytes(content, filename=filename)
+    raise ConfigurationError(
+        f"{filename or 'the content'} is not an image (PNG, JPEG, GIF, WebP), a PDF or audio "
+        "(WAV, MP3), by its content"
+    )
 
 
 def attachment(source: str | os.PathLike[str], *, max_bytes: int | None = None) -> Any:

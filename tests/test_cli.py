@@ -483,3 +483,9 @@ def test_sessions_show_marks_the_compacted_span() -> None:
     assert shown.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     assert lines[1] == "[compacted: messages 2-4 are sent as a summary; the first is kept]"
+
+
+def test_attach_inline_fetches_as_the_web_tool_does_and_refuses_private_addresses() -> None:
+    refused = agentkit("run", "hi", "-a", "http://127.0.0.1:9/invoice.pdf", "--inline")
+    assert refused.returncode == 2
+    assert "not allowed" in refused.stderr

@@ -9,6 +9,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from agentkit import ConfigurationError
+from agentkit.testing import make_pdf
+
 from .ready_tools import load
 
 web = load("web")
@@ -25,6 +28,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "/plain": (200, "text/plain", b"just text"),
             "/big": (200, "text/plain", b"x" * 5000),
             "/image": (200, "image/png", b"\x89PNG"),
+            "/invoice.pdf": (200, "application/octet-stream", make_pdf("Invoice 9")),
+            "/redirect-pdf": (302, "text/plain", b""),
             "/missing": (404, "text/plain", b"not here"),
             "/hostile": (200, "text/html", b"<" * (2 * 1024 * 1024 - 16)),
         }
@@ -40,6 +45,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     time.sleep(0.1)
             except OSError:
                 pass  # the client gave up, as it should
+            return
+        if self.path == "/redirect-pdf":
+            self.send_response(302)
+            self.send_header("Location", "/invoice.pdf")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if self.path == "/redirect":
             self.send_response(302)
@@ -172,3 +183,25 @@ async def test_hostile_html_neither_freezes_the_loop_nor_outlasts_the_deadline(s
     assert time.monotonic() - started < 4
     assert max(gaps) < 1.0  # the loop kept running while the page was parsed
     assert text  # an answer either way: the text read in time, or the timeout
+
+
+async def test_an_attachment_is_fetched_inline_through_the_same_guard(site: str) -> None:
+    from agentkit import Document
+
+    fetched = await web.fetch_attachment(
+        f"http://{site}/redirect-pdf", allow_private=True, resolver=resolving_to("127.0.0.1")
+    )
+    assert isinstance(fetched, Document)  # the kind read from the bytes, not the server's word
+    assert fetched.filename == "invoice.pdf"
+    assert fetched.data is not None
+    with pytest.raises(web.BlockedAddressError):  # an intranet address, not allowed
+        await web.fetch_attachment(f"http://{site}/invoice.pdf", resolver=resolving_to("10.0.0.1"))
+    with pytest.raises(ConfigurationError, match="not an image"):
+        await web.fetch_attachment(
+            f"http://{site}/page", allow_private=True, resolver=resolving_to("127.0.0.1")
+        )
+    with pytest.raises(ValueError, match="larger than"):
+        await web.fetch_attachment(
+            f"http://{site}/invoice.pdf", allow_private=True, max_bytes=100,
+            resolver=resolving_to("127.0.0.1"),
+        )  # fmt: skip

@@ -126,6 +126,29 @@ class WebTools:
         except TimeoutError:
             raise TimeoutError(f"{url} was not fetched within {self.timeout:g} s") from None
 
+    async def fetch_bytes(self, url: str) -> tuple[bytes, str]:
+        """The content at `url` and its final URL, through the same guard (no text made).
+
+        What `fetch_attachment` reads an image, a PDF or audio with.
+        """
+        backend = _GuardedBackend(self.allow_private, self.resolver)
+        try:
+            with anyio.fail_after(self.timeout):
+                async with httpcore.AsyncConnectionPool(network_backend=backend, retries=0) as pool:
+                    for _ in range(MAX_REDIRECTS + 1):
+                        _check_scheme(url)
+                        status, headers, body = await self._get(pool, url)
+                        location = headers.get("location")
+                        if status in (301, 302, 303, 307, 308) and location:
+                            url = urljoin(url, location)
+                            continue
+                        if status >= 400:
+                            raise ConnectionError(f"{url} answered HTTP {status}")
+                        return body, url
+        except TimeoutError:
+            raise TimeoutError(f"{url} was not fetched within {self.timeout:g} s") from None
+        raise ValueError(f"more than {MAX_REDIRECTS} redirects")
+
     async def _fetch(
         self, backend: _GuardedBackend, url: str, max_chars: int, deadline: float
     ) -> str:
@@ -183,6 +206,29 @@ class WebTools:
             if cause is not None:
                 raise cause from None
             raise ConnectionError(f"cannot fetch {url}: {error or type(error).__name__}") from None
+
+
+async def fetch_attachment(
+    url: str,
+    *,
+    allow_private: bool = False,
+    max_bytes: int | None = None,
+    resolver: Resolver = system_resolver,
+) -> Any:
+    """An `Image`, `Document` or `Audio` with the content at `url`, fetched now (inline).
+
+    For what a model cannot fetch itself (a PDF on Chat Completions, a private intranet page
+    with `allow_private=True`). Fetched as the web tool fetches: never from a private address
+    unless allowed, redirects checked, one deadline, and at most `max_bytes` (default: the
+    kind's media limit; checked while reading). The kind is read from the content.
+    """
+    from agentkit._media import MEDIA_LIMITS, attachment_of_bytes
+
+    limit = max_bytes if max_bytes is not None else max(MEDIA_LIMITS.values())
+    fetcher = WebTools(allow_private=allow_private, max_bytes=limit, resolver=resolver)
+    body, final = await fetcher.fetch_bytes(url)
+    name = urlsplit(final).path.rsplit("/", 1)[-1] or None
+    return attachment_of_bytes(body, filename=name, max_bytes=max_bytes)
 
 
 def _check_scheme(url: str) -> None:

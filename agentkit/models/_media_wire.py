@@ -185,8 +185,9 @@ def _no_form(
 ) -> ConfigurationError:  # fmt: skip
     return ConfigurationError(
         f"{model} speaks {dialect}, which takes no {what}: {part.describe()} was not sent "
-        f"(it takes them {takes}); attach the file (from_path / from_bytes) or use a "
-        "model of the other dialect"
+        f"(it takes them {takes}); attach the file (from_path / from_bytes), fetch it inline "
+        "(agentkit.tools.web.fetch_attachment, or -a URL --inline), or use a model of the "
+        "other dialect"
         if dialect == "Chat Completions"
         else f"{model} speaks {dialect}, which takes no {what}: {part.describe()} was not "
         f"sent (it takes {takes}); use a Chat Completions model for audio"
