@@ -21,6 +21,7 @@ else the platform's place for user data (`$XDG_DATA_HOME` or `~/.local/share` on
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sqlite3
@@ -59,12 +60,20 @@ CREATE TABLE IF NOT EXISTS runs (
     seq INTEGER NOT NULL, messages TEXT NOT NULL, partial INTEGER NOT NULL DEFAULT 0,
     at REAL NOT NULL, PRIMARY KEY (session, seq)
 );
+CREATE TABLE IF NOT EXISTS blobs (
+    session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    sha256 TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (session, sha256)
+);
 CREATE TABLE IF NOT EXISTS compactions (
     session TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
     memo TEXT NOT NULL, at REAL NOT NULL
 );
 """
 _POLL = 0.05
+_BLOB = "blob:sha256:"
+"""Where a stored message holds an attachment by hash (never valid base64: it has colons)."""
+_BLOB_AT = 64 * 1024
+"""Attachments with this much base64 or more are stored once per session, by hash."""
 
 
 class SessionBusy(AgentkitError):
@@ -144,7 +153,24 @@ class SQLiteSession:
             rows = db.execute(
                 "SELECT messages FROM runs WHERE session = ? ORDER BY seq", (self.session_id,)
             ).fetchall()
-        return [m for (text,) in rows for m in messages_from_json(text)]
+            return [m for (text,) in rows for m in self._read(db, text)]
+
+    def _read(self, db: sqlite3.Connection, text: str) -> list[Message]:
+        if _BLOB not in text:
+            return messages_from_json(text)
+        data = json.loads(text)
+        for part in _parts(data):
+            sha = str(part["data"])[len(_BLOB) :]
+            row = db.execute(
+                "SELECT data FROM blobs WHERE session = ? AND sha256 = ?", (self.session_id, sha)
+            ).fetchone()
+            if row is None:
+                raise SessionStoreError(
+                    f"session {self.session_id!r} names an attachment its store does not hold "
+                    f"(sha256 {sha[:12]}...): the store is damaged"
+                )
+            part["data"] = row[0]
+        return messages_from_json(json.dumps(data))
 
     @classmethod
     def list(cls, path: str | os.PathLike[str] | None = None) -> list[SessionInfo]:
@@ -177,6 +203,7 @@ class SQLiteSession:
         text = messages_to_json(messages).decode()
         with self._db() as db, _transaction(db):
             self._ensure(db)
+            text = self._held_apart(db, text)
             (last,) = db.execute(
                 "SELECT COALESCE(MAX(seq), 0) FROM runs WHERE session = ?", (self.session_id,)
             ).fetchone()
@@ -188,11 +215,27 @@ class SQLiteSession:
                 "UPDATE sessions SET updated = ? WHERE id = ?", (time.time(), self.session_id)
             )
 
+    def _held_apart(self, db: sqlite3.Connection, text: str) -> str:
+        """`text` with each large attachment stored once, by its hash, beside the messages."""
+        if len(text) < _BLOB_AT:
+            return text
+        data = json.loads(text)
+        held = False
+        for part in _parts(data, _BLOB_AT):
+            sha = hashlib.sha256(part["data"].encode("ascii")).hexdigest()
+            db.execute(
+                "INSERT OR IGNORE INTO blobs (session, sha256, data) VALUES (?, ?, ?)",
+                (self.session_id, sha, part["data"]),
+            )
+            part["data"], held = _BLOB + sha, True
+        return json.dumps(data) if held else text
+
     def clear(self) -> None:
         """Forget the conversation's messages (the session stays, empty)."""
         with self._db() as db, _transaction(db):
             db.execute("DELETE FROM runs WHERE session = ?", (self.session_id,))
             db.execute("DELETE FROM compactions WHERE session = ?", (self.session_id,))
+            db.execute("DELETE FROM blobs WHERE session = ?", (self.session_id,))
 
     def delete(self) -> bool:
         """Remove the conversation; whether there was one."""
@@ -201,6 +244,7 @@ class SQLiteSession:
         with self._db() as db, _transaction(db):
             db.execute("DELETE FROM runs WHERE session = ?", (self.session_id,))
             db.execute("DELETE FROM compactions WHERE session = ?", (self.session_id,))
+            db.execute("DELETE FROM blobs WHERE session = ?", (self.session_id,))
             gone = db.execute("DELETE FROM sessions WHERE id = ?", (self.session_id,))
             return gone.rowcount > 0
 
@@ -346,6 +390,27 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+def _parts(messages: Any, at: int = 0) -> list[dict[str, Any]]:
+    """The image, document and audio parts of stored messages, by their data.
+
+    With `at`, those whose base64 is that long or more; without, those held apart by hash.
+    """
+    found = []
+    for message in messages if isinstance(messages, list) else []:
+        content = message.get("content") if isinstance(message, dict) else None
+        parts = [*(content if isinstance(content, list) else []), *message.get("parts", [])]
+        for part in parts:
+            data = part.get("data") if isinstance(part, dict) else None
+            if not isinstance(data, str) or part.get("type") not in _KINDS:
+                continue
+            if (at and len(data) >= at) or (not at and data.startswith(_BLOB)):
+                found.append(part)
+    return found
+
+
+_KINDS = frozenset({"image", "document", "audio"})
 
 
 def _first_prompt(text: str | None) -> str:

@@ -75,7 +75,7 @@ class _Recorder:
         shared = 0
         while shared < min(len(sent), len(known)) and sent[shared] is known[shared]:
             shared += 1
-        messages = [_bounded(encode_message(m)) for m in sent[shared:]]
+        messages = [_bounded(encode_message(m, thumbnails=True)) for m in sent[shared:]]
         self._recorded = tuple(sent)
         self._write(
             "request_started", request=self.requests, messages=messages,

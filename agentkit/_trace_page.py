@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import json
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,17 +188,42 @@ def _message(message: dict[str, Any]) -> str:
     if isinstance(content, str) and content:
         lines.append(content)
     elif isinstance(content, list):
-        lines += [str(p.get("text", f"[{p.get('type', 'part')}]")) for p in content
-                  if isinstance(p, dict)]  # fmt: skip
+        lines += [_part_line(p) for p in content if isinstance(p, dict)]
+    given = message.get("parts")
+    attached = [p for p in (given if isinstance(given, list) else []) if isinstance(p, dict)]
+    lines += [_part_line(p) for p in attached]
+    parts = [p for p in (content if isinstance(content, list) else []) if isinstance(p, dict)]
+    parts += attached
     for call in message.get("tool_calls") or ():
         function = call.get("function", {}) if isinstance(call, dict) else {}
         lines.append(f"→ {function.get('name')}({_short(str(function.get('arguments', '')))})")
     label = role if role != "tool" else f"tool {message.get('tool_call_id', '')}"
     text = "\n".join(_short(line, 600) for line in lines)
+    pictures = "".join(_thumbnail(p) for p in parts)
     return (
         f'<div class="message {html.escape(role)}"><b>{html.escape(label)}</b>'
-        f"<pre>{html.escape(text)}</pre></div>"
+        f"<pre>{html.escape(text)}</pre>{pictures}</div>"
     )
+
+
+def _part_line(part: dict[str, Any]) -> str:
+    if "text" in part:
+        return str(part["text"])
+    return f"[{part.get('attached') or part.get('type', 'part')}]"
+
+
+_PICTURE = re.compile(r"data:image/(png|jpeg|gif|webp);base64,[A-Za-z0-9+/]+={0,2}")
+
+
+def _thumbnail(part: dict[str, Any]) -> str:
+    """An attached image as a thumbnail, when the file holds one.
+
+    Checked: a raster image's base64 `data:` URL and nothing else, or no picture at all.
+    """
+    source = part.get("thumbnail")
+    if not isinstance(source, str) or len(source) > 80_000 or not _PICTURE.fullmatch(source):
+        return ""
+    return f'<img class="thumb" alt="attached image" src="{html.escape(source, quote=True)}">'
 
 
 def _short(text: str, limit: int = 80) -> str:
@@ -217,11 +243,12 @@ def _ms(seconds: float) -> str:
 _PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <meta http-equiv="Content-Security-Policy"
- content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'">
+ content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
 <style>
 body {{ font: 13px system-ui, sans-serif; margin: 16px; color: #222; }}
 h2 {{ font-size: 14px; margin: 16px 0 2px; }} h3 {{ font-size: 13px; margin: 0 0 6px; }}
 .summary {{ color: #555; margin: 0 0 8px; }}
+.thumb {{ max-width: 160px; max-height: 120px; display: block; margin: 4px 0; }}
 .grid {{ display: grid; grid-template-columns: minmax(0, 3fr) minmax(0, 2fr); gap: 16px; }}
 .row {{ display: flex; align-items: center; min-height: 24px; border-bottom: 1px solid #eee; }}
 .name {{ width: 190px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }}

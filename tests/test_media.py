@@ -326,18 +326,19 @@ async def test_streamed_extraction_from_an_image_and_text() -> None:
 # -- what is recorded ---------------------------------------------------------------------
 
 
-async def test_timelines_record_parts_by_kind_and_size_never_their_content(
+async def test_timelines_record_large_parts_by_kind_and_size_never_their_content(
     tmp_path: Path,
 ) -> None:
+    large = PNG + os.urandom(60 * 1024)  # over the thumbnail size
     script = [Reply.tool_calls(("screenshot", {"page": "home"})), Reply.text("ok")]
     async with _checked(*script) as server:
         agent = Agent(
             _chat(server), tools=[screenshot], instrument=[Timeline(tmp_path / "t.jsonl")]
         )
-        await agent.run(["Look", Image.from_bytes(PNG, filename="in.png")])
+        await agent.run(["Look", Image.from_bytes(large, filename="in.png")])
     recorded = (tmp_path / "t.jsonl").read_text()
-    assert base64.b64encode(PNG).decode()[:40] not in recorded
-    assert "image (image/png, 0.1 KB, in.png)" in recorded
+    assert base64.b64encode(large).decode()[400:460] not in recorded  # past the PNG header
+    assert "image (image/png, 60.1 KB, in.png)" in recorded
     assert "home.png" in recorded
 
 
@@ -467,3 +468,61 @@ async def test_large_attachments_arrive_whole_on_responses_and_as_audio() -> Non
     assert base64.b64decode(image.split(",", 1)[1]) == picture
     audio = server.requests[1].messages[-1]["content"][1]["input_audio"]["data"]
     assert base64.b64decode(audio) == sound
+
+
+async def test_a_session_stores_a_large_attachment_once(tmp_path: Path) -> None:
+    import sqlite3
+
+    from agentkit import SQLiteSession
+
+    picture = make_png() + os.urandom(300 * 1024)
+    image = Image.from_bytes(picture, filename="big.png")
+    store = tmp_path / "sessions.sqlite3"
+    async with MockChatServer([Reply.text("one"), Reply.text("two")]) as server:
+        agent = Agent(_chat(server))
+        session = SQLiteSession(store, "pictures")
+        await agent.run(["First look", image], session=session)
+        await agent.run(["Again", image], session=session)  # the same picture, twice
+    with sqlite3.connect(store) as db:
+        (blobs,) = db.execute("SELECT COUNT(*) FROM blobs").fetchone()
+        (inline,) = db.execute(
+            "SELECT COUNT(*) FROM runs WHERE instr(messages, ?) > 0", (image.data[:64],)
+        ).fetchone()
+    assert blobs == 1  # stored once, by its hash
+    assert inline == 0  # not copied into the messages
+    again = SQLiteSession(store, "pictures").messages()
+    kept = [p for m in again if isinstance(m, UserMessage) and not isinstance(m.content, str)
+            for p in m.content if isinstance(p, Image)]  # fmt: skip
+    assert [base64.b64decode(p.data or "") for p in kept] == [picture, picture]
+
+
+async def test_the_timeline_page_shows_small_images_as_thumbnails(tmp_path: Path) -> None:
+    from agentkit._trace_view import read_events, render
+
+    trace = tmp_path / "run.jsonl"
+    async with MockChatServer([Reply.text("red")]) as server:
+        agent = Agent(_chat(server), instrument=[Timeline(trace)])
+        await agent.run(["Look", Image.from_bytes(PNG, filename="dot.png"),
+                         Document.from_bytes(PDF, filename="inv.pdf")])  # fmt: skip
+    page = render(read_events(trace.read_text().splitlines()))
+    assert '<img class="thumb" alt="attached image" src="data:image/png;base64,iVBOR' in page
+    assert "inv.pdf" in page
+    assert base64.b64encode(PDF).decode()[:40] not in trace.read_text()  # a PDF is named only
+
+
+async def test_a_hostile_trace_cannot_put_anything_but_a_picture_in_the_page() -> None:
+    from agentkit._trace_view import render
+
+    hostile = [
+        {"event": "run_started", "run": "r", "t": 0},
+        {"event": "request_started", "run": "r", "t": 0, "request": 1, "messages": [
+            {"role": "user", "content": [
+                {"type": "image", "attached": "x", "thumbnail": "javascript:alert(1)"},
+                {"type": "image", "attached": "y", "thumbnail": "data:image/svg+xml;base64,PHN2Zz4="},
+                {"type": "image", "attached": "z", "thumbnail": 'data:image/png;base64,AA" onerror="x'},
+            ]},
+        ], "parts": 7},
+    ]  # fmt: skip
+    page = render(hostile)
+    assert "<img" not in page
+    assert "javascript:" not in page.split("<script", 1)[0]

@@ -247,6 +247,7 @@ def encode_message(
     reasoning_field: str | None = None,
     model: str | None = None,
     spliced: Spliced | None = None,
+    thumbnails: bool = False,
 ) -> dict[str, Any]:
     """Encode one message record in the wire format.
 
@@ -262,13 +263,16 @@ def encode_message(
     if isinstance(message, ToolMessage):
         encoded = {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
         if message.parts and model is None:
-            encoded["parts"] = [describe_part(part) for part in message.parts]
+            encoded["parts"] = [describe_part(part, thumbnails) for part in message.parts]
         return encoded
     if isinstance(message, UserMessage):
         if isinstance(message.content, str):
             return {"role": "user", "content": message.content}
         if model is None:
-            return {"role": "user", "content": [describe_part(p) for p in message.content]}
+            return {
+                "role": "user",
+                "content": [describe_part(p, thumbnails) for p in message.content],
+            }
         return {"role": "user", "content": [chat_part(p, model, spliced) for p in message.content]}
     encoded = _encode_assistant(message)
     if reasoning_field is not None and message.reasoning:

@@ -150,7 +150,12 @@ def responses_part(part: object, model: str, spliced: Spliced | None = None) -> 
     raise ConfigurationError(f"a message part of type {type(part).__name__} cannot be sent")
 
 
-def describe_part(part: object) -> dict[str, Any]:
+THUMBNAIL_BYTES = 48 * 1024
+"""Images up to this size are kept whole in a timeline, as its page's thumbnails."""
+_RASTER = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})
+
+
+def describe_part(part: object, thumbnails: bool = False) -> dict[str, Any]:
     """A part as traces and timelines record it: text as it is, media by kind, type and size.
 
     Never the content: a base64 image would fill a span or a timeline line.
@@ -161,7 +166,12 @@ def describe_part(part: object) -> dict[str, Any]:
         url = part.url if not part.url.startswith("data:") else part.url[:40] + "…"
         return {"type": "image_url", "image_url": {"url": url}}
     if isinstance(part, Image | Document | Audio):
-        return {"type": part.kind, "attached": part.describe()}
+        described = {"type": part.kind, "attached": part.describe()}
+        small = part.size is not None and part.size <= THUMBNAIL_BYTES
+        raster = part.media_type in _RASTER  # never SVG: a picture, not a document
+        if thumbnails and isinstance(part, Image) and part.data and small and raster:
+            described["thumbnail"] = part.data_url()
+        return described
     return {"type": type(part).__name__}
 
 
