@@ -76,6 +76,23 @@ class HistoryContext:
     memo: dict[str, Any] | None = None
     """Kept with a stored conversation (a session) from run to run: where a processor
     remembers what it did (`compact()` keeps its summary here); None without a session."""
+    observer: Any = None
+    """The run's observer (internal): what `ask` reports its request to."""
+
+    async def ask(self, model: Any, request: Any) -> Any:
+        """`model`'s answer to `request`, observed as one of the run's requests.
+
+        It gets its span and its bar on the timeline: how a processor that asks a model (a
+        compaction) shows.
+        """
+        from ._observe import ObservedRequest
+
+        if self.observer is None:
+            return await model.complete(request)
+        with ObservedRequest(self.observer, request) as watch:
+            completion = await model.complete(watch.request)
+            watch.completed(completion)
+        return completion
 
 
 HistoryProcessor = Callable[
@@ -371,7 +388,7 @@ class Compaction:
             ]
         )
         model = self.model or context.model
-        completion = await model.complete(request)
+        completion = await context.ask(model, request)
         self.compactions += 1
         return (completion.message.content or "").strip() or "(nothing to summarise)"
 

@@ -244,15 +244,17 @@ class _Run:
         """
         requests = self.requests
         request = await requests.build(turn, self.messages, self.tool_choice, self.model,
-                                       self.result)  # fmt: skip
+                                       self.result, observer=self.observer)  # fmt: skip
         try:
             return await self._response(request)
         except ContextWindowExceeded as error:
             if not requests.can_compact():
                 raise requests.too_long(error, self.model) from None
         logger.warning("turn %d: the prompt was too long for the model; compacting", turn)
-        request = await requests.build(turn, self.messages, self.tool_choice, self.model,
-                                       self.result, forced=True)  # fmt: skip
+        request = await requests.build(
+            turn, self.messages, self.tool_choice, self.model, self.result, forced=True,
+            observer=self.observer,
+        )  # fmt: skip
         self.result.compactions += 1
         try:
             return await self._response(request)

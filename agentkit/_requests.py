@@ -53,7 +53,7 @@ class TurnRequests:
 
     async def build(
         self, turn: int, messages: list[Message], tool_choice: str | None, model: Any,
-        result: Any, *, forced: bool = False,
+        result: Any, *, forced: bool = False, observer: Any = None,
     ) -> ModelRequest:  # fmt: skip
         """The request of `turn` (`forced`: the provider refused the last one as too long)."""
         extra = 0 if self.estimate.report else self.instruction_tokens  # a report counts them
@@ -62,7 +62,7 @@ class TurnRequests:
         self.last_estimate, changed = stored, False
         if self.spec.history_processors:
             context = HistoryContext(model, model_info(model).name, self._window(model), stored,
-                                     turn, forced, self.spec.history_memo)  # fmt: skip
+                                     turn, forced, self.spec.history_memo, observer)  # fmt: skip
             try:
                 sent = await apply_processors(self.spec.history_processors, messages, context)
             except HistoryProblem as problem:

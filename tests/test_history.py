@@ -245,3 +245,19 @@ async def test_a_session_continued_later_starts_from_its_compaction_summary(
     assert "[Summary of the earlier conversation" in sent  # from the stored summary
     assert sum("Summarise the conversation" in json.dumps(r.messages)
                for r in server.requests) == summaries  # no new summary was asked  # fmt: skip
+
+
+async def test_a_compaction_shows_on_the_timeline_as_a_request(tmp_path: Path) -> None:
+    from agentkit._timeline import Timeline
+    from agentkit._trace_view import read_events
+
+    trace = tmp_path / "run.jsonl"
+    async with MockChatServer(responder=pages(30), context_window=3_000) as server:
+        agent = Agent(chat(server), tools=[read_page], history_processors=[compact(keep_last=2)],
+                      max_turns=60, instrument=[Timeline(trace)])  # fmt: skip
+        result = await agent.run("Read the document")
+    events = read_events(trace.read_text().splitlines())
+    started = [e for e in events if e["event"] == "request_started"]
+    summaries = [e for e in started if "Summarise the conversation" in json.dumps(e["messages"])]
+    assert summaries  # the summary request has its own bar
+    assert len(started) == len(result.turns) + len(summaries) + result.compactions
