@@ -23,7 +23,7 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 #    _requests, _loop, _agent_setup, _agent, _extract
 # 5. edges: testing, batch, mcp, otel, durable, _loading, _demo, _trace_page, _trace_view,
 #    _cli_common, _cli_models, _cli_schema, _cli_mcp, _cli_trace, _cli_sessions, _cli_approve,
-#    _cli_prompt, _cli_durable, _cli_tools, _cli_extract, cli, __main__, tools
+#    _cli_prompt, _cli_durable, _cli_tools, _cli_extract, _cli_catalogue, cli, __main__, tools
 
 import importlib
 from typing import TYPE_CHECKING

@@ -158,11 +158,22 @@ def add_models_command(commands: Any, add_common: Any) -> None:
         "key variables, and whether each is ready to use on this machine.",
     )  # fmt: skip
     models.add_argument("--json", action="store_true", help="print JSON")
+    models.add_argument(
+        "--remote", action="store_true",
+        help="list the models the provider offers (GET /models): context, output, modalities, "
+        "prices, as it reports them",
+    )  # fmt: skip
+    models.add_argument("--provider", metavar="NAME", help="whose models --remote lists (aimlapi)")
+    models.add_argument("--base-url", help="the provider's API root, for --remote")
     add_common(models)
     models.set_defaults(handler=_models)
 
 
 def _models(options: argparse.Namespace) -> int:
+    if options.remote:
+        from ._cli_catalogue import remote_models
+
+        return remote_models(options)
     rows = [_row(provider) for provider in PROVIDERS.values()]
     if options.json:
         print(json.dumps(rows, indent=2))

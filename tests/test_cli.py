@@ -489,3 +489,34 @@ def test_attach_inline_fetches_as_the_web_tool_does_and_refuses_private_addresse
     refused = agentkit("run", "hi", "-a", "http://127.0.0.1:9/invoice.pdf", "--inline")
     assert refused.returncode == 2
     assert "not allowed" in refused.stderr
+
+
+def test_models_remote_lists_the_providers_catalogue_and_keeps_it_by_etag() -> None:
+    catalogue = [
+        {"id": "openai/gpt-4.1", "context_length": 1047576,
+         "top_provider": {"max_completion_tokens": 32768},
+         "architecture": {"input_modalities": ["text", "image"]},
+         "pricing": {"prompt": "0.000002", "completion": "0.000008"}},
+        {"id": "odd/model", "context_window": "lots", "pricing": {"prompt": "free"}},
+        "not an entry",
+    ]  # fmt: skip
+    with MockChatServer(catalogue=catalogue) as server:
+        first = agentkit("models", "--remote", "--json", server=server)
+        assert first.returncode == 0, first.stderr
+        rows = json.loads(first.stdout)
+        assert rows[0] == {
+            "id": "openai/gpt-4.1", "context_window": 1047576, "max_output_tokens": 32768,
+            "input_modalities": ["text", "image"], "usd_per_million_input": "2",
+            "usd_per_million_output": "8",
+        }  # fmt: skip
+        assert rows[1]["context_window"] is None  # not a number: empty, never a guess
+        assert rows[1]["usd_per_million_input"] is None
+        assert len(rows) == 2
+        again = agentkit("models", "--remote", server=server)
+        assert again.returncode == 0, again.stderr
+        assert (
+            "openai/gpt-4.1  context 1047576  output 32768  text,image  $2/$8 per M" in again.stdout
+        )
+        asked = [r for r in server.requests if r.method == "GET"]
+    assert asked[0].path.endswith("/models?include=pricing%2Ccapabilities%2Cmodalities")
+    assert asked[1].headers.get("if-none-match")  # the second time: by its ETag (a 304)

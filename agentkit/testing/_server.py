@@ -9,6 +9,7 @@ body with a function you give it.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import re
@@ -17,7 +18,7 @@ import ssl
 import struct
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
@@ -142,6 +143,7 @@ class MockChatServer:
         usd_per_request: str | None = None,
         context_window: int | None = None,
         context_error: str = "openai",
+        catalogue: Sequence[Mapping[str, Any]] | None = None,
     ) -> None:
         """Prepare the server (it starts with `with`, `async with` or `start()`).
 
@@ -164,7 +166,10 @@ class MockChatServer:
             context_window: Refuse a request whose messages pass this many tokens (their
                 JSON, four characters a token) as a provider does, without using the script.
             context_error: Whose "too long" answer to give: `openai`, `vllm`, `llamacpp`.
+            catalogue: Serve these model entries at `GET /v1/models` (with an ETag), for
+                `agentkit models --remote`.
         """
+        self.catalogue = catalogue
         self.usd_per_request = usd_per_request
         self.context_window = context_window
         if context_error not in _TOO_LONG:
@@ -313,6 +318,9 @@ class MockChatServer:
             self.requests.append(request)
         keep_alive = headers.get("connection", "").lower() != "close"
         target = path.partition("?")[0]
+        if method == "GET" and target.endswith("/models") and self.catalogue is not None:
+            await self._catalogue(stream, headers, keep_alive)
+            return keep_alive
         if method != "POST" or not target.endswith(("/chat/completions", "/responses")):
             await _send_fault(
                 stream, Fault.http(404, message=f"no route for {method} {path}"), keep_alive
@@ -330,6 +338,17 @@ class MockChatServer:
             await _send(stream, too_long[0], "application/json", too_long[1], keep_alive)
             return keep_alive
         return await self._answer(stream, request, self._counted(request), keep_alive)
+
+    async def _catalogue(
+        self, stream: anyio.abc.ByteStream, headers: Mapping[str, str], keep_alive: bool
+    ) -> None:
+        """`GET /v1/models`: the catalogue, with an ETag (304 when the client has it)."""
+        body = json.dumps({"object": "list", "data": list(self.catalogue or [])}).encode()
+        etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
+        if headers.get("if-none-match") == etag:
+            await stream.send(_head(304, "application/json", keep_alive, extra={"etag": etag}))
+            return
+        await _send(stream, 200, "application/json", body, keep_alive, {"etag": etag})
 
     def _counted(self, request: RecordedRequest) -> Reply | Fault:
         """The next item; with a context window, a reply's usage counts the prompt.
