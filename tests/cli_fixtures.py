@@ -33,3 +33,12 @@ class Contact(BaseModel):
 
     name: str
     email: str | None = None
+
+
+def read_page(page: int) -> str:
+    """Read one page of the long document.
+
+    Args:
+        page: The page number.
+    """
+    return f"page {page}: " + "lorem ipsum " * 40  # ~500 characters

@@ -460,7 +460,7 @@ def test_batch_run_stops_at_its_budget_and_says_how_to_go_on(tmp_path: Path) -> 
 def test_run_compact_keeps_a_long_run_inside_the_window() -> None:
     from .test_history import pages
 
-    tools = f"{Path(__file__).parent / 'test_history.py'}:read_page"
+    tools = f"{FIXTURES}:read_page"
     with MockChatServer(responder=pages(40), context_window=3_000) as server:
         plain = agentkit("run", "Read", "-T", tools, "--max-turns", "60", server=server)
         assert plain.returncode == 3, plain.stderr  # the provider refused: a model error

@@ -29,19 +29,11 @@ from agentkit.models._retry import RetryPolicy
 from agentkit.models._wire_read import decode_error
 from agentkit.testing import MockChatServer, Reply
 
+from .cli_fixtures import read_page
 from .loopback import chat, closes_models  # noqa: F401 (closes what chat makes)
 
 pytestmark = pytest.mark.anyio
 FIXTURES = json.loads((Path(__file__).parent / "data" / "context_errors.json").read_text())
-
-
-def read_page(page: int) -> str:
-    """Read one page of the long document.
-
-    Args:
-        page: The page number.
-    """
-    return f"page {page}: " + "lorem ipsum " * 40  # ~500 characters
 
 
 def pages(total: int) -> Any:

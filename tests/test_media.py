@@ -526,3 +526,11 @@ async def test_a_hostile_trace_cannot_put_anything_but_a_picture_in_the_page() -
     page = render(hostile)
     assert "<img" not in page
     assert "javascript:" not in page.split("<script", 1)[0]
+
+
+async def test_a_profile_limit_on_attachment_size_refuses_before_sending() -> None:
+    async with MockChatServer() as server:
+        small = _chat(server, profile=ModelProfile(max_media_bytes=50))
+        with pytest.raises(ConfigurationError, match=r"up to 50 bytes.*max_media_bytes"):
+            await Agent(small).run(["Look", Image.from_bytes(PNG)])
+        assert server.requests == []

@@ -77,13 +77,20 @@ class Spliced:
 def check_media(parts: Iterable[object], profile: ModelProfile, model: str) -> None:
     """Refuse a part `model` does not take (its profile's `media`), before anything is sent."""
     for part in parts:
-        if isinstance(part, Image | Document | Audio) and part.kind not in profile.media:
-            kind = part.kind
+        if not isinstance(part, Image | Document | Audio):
+            continue
+        if part.kind not in profile.media:
             takes = ", ".join(sorted(profile.media)) or "no attachments"
             raise ConfigurationError(
-                f"{model} does not take a {kind}: {part.describe()} was not sent (its profile "
-                f"takes: {takes}); choose a model that does, or set its profile's media if it "
-                "does after all"
+                f"{model} does not take a {part.kind}: {part.describe()} was not sent (its "
+                f"profile takes: {takes}); choose a model that does, or set its profile's media "
+                "if it does after all"
+            )
+        limit = profile.max_media_bytes
+        if limit is not None and part.size is not None and part.size > limit:
+            raise ConfigurationError(
+                f"{model} takes attachments of up to {limit} bytes: {part.describe()} was not "
+                "sent; make it smaller, or raise its profile's max_media_bytes"
             )
 
 

@@ -105,6 +105,9 @@ class ModelProfile:
     media: frozenset[str] = frozenset({"image", "document", "audio"})
     """What a user message or tool result may attach: `image`, `document` (PDF), `audio`.
     Anything else is refused before the request is sent, naming the model and the part."""
+    max_media_bytes: int | None = None
+    """The largest attachment (bytes of content) the model takes; None: only the media
+    limits apply. A larger part is refused before the request, naming the model and it."""
 
     def __post_init__(self) -> None:
         if self.media - MEDIA_KINDS:
