@@ -263,12 +263,26 @@ def clear_old_tool_results(keep: int = 3) -> HistoryProcessor:
 
 
 def _kept(messages: list[Message], n: int) -> list[Message]:
-    starts = _turn_starts(messages)
-    if len(starts) <= n:
+    cut = _nth_last_turn(messages, n)  # from the end: what is read grows with n, not the history
+    if cut is None:
         return messages
-    cut = starts[-n]
     first = next((m for m in messages[:cut] if isinstance(m, UserMessage)), None)
     return [first, *messages[cut:]] if first is not None else messages[cut:]
+
+
+def _nth_last_turn(messages: list[Message], n: int) -> int | None:
+    """Where the `n`-th last model turn starts, when there are more than `n` turns."""
+    seen = 0
+    for position in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[position], AssistantMessage):
+            seen += 1
+            if seen == n:
+                start = position
+                while start > 0 and isinstance(messages[start - 1], UserMessage):
+                    start -= 1
+                earlier = any(isinstance(m, AssistantMessage) for m in messages[:start])
+                return start if earlier else None
+    return None
 
 
 def _cleared_before(messages: list[Message], keep: int) -> list[Message]:
