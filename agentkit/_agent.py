@@ -32,7 +32,13 @@ from ._agent_setup import (
 from ._approvals import ApprovalLedger, Decision, check_setup, decided, setup_of
 from ._dispatch import Approver
 from ._events import PendingApprovals, RunEvent, RunResult
-from ._exceptions import AgentRunError, ConfigurationError, HistoryError, run_sync_guard
+from ._exceptions import (
+    AgentRunError,
+    ConfigurationError,
+    HistoryError,
+    ModelError,
+    run_sync_guard,
+)
 from ._fixed import Fixed
 from ._history import HistoryProcessor
 from ._loop import call_event_sink, run_loop, single_error
@@ -292,10 +298,16 @@ class Agent(Fixed, Generic[OutputT]):
     ) -> RunResult[OutputT]:
         """A run on a stored conversation: held, loaded, and appended to in one transaction."""
         async with session.recording() as record:
-            return await self._run(
-                prompt, deps, record.history, emit, stream=False, trace_to=trace_to,
-                into=record.messages, memo=record.memo,
-            )  # fmt: skip
+            try:
+                result = await self._run(
+                    prompt, deps, record.history, emit, stream=False, trace_to=trace_to,
+                    into=record.messages, memo=record.memo,
+                )  # fmt: skip
+            except (AgentRunError, ModelError) as error:  # what it spent before it stopped
+                record.usage = error.result.usage if error.result is not None else None
+                raise
+            record.usage = result.usage
+            return result
 
     async def resume(
         self,
@@ -406,6 +418,8 @@ class Agent(Fixed, Generic[OutputT]):
                     await receive.aclose()
             if record is not None:
                 record.complete = run._finished and run._error is None
+                spent = run.result or getattr(run._error, "result", None)
+                record.usage = spent.usage if spent is not None else None
             run._raise_error()
 
     async def _stream_into(

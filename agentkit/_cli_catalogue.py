@@ -12,15 +12,15 @@ its size, entries and strings are bounded and escaped.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from ._cli_common import ExitCode, UsageError, show
-from ._private import PrivateFileError, data_dir, open_private
+from ._private import PrivateFileError, open_private
 from ._visible import visible
+from .models._cost import catalogue_path
 from .models._providers import PROVIDERS
 
 __all__ = ["remote_models"]
@@ -68,9 +68,7 @@ def _catalogue(name: str, base_url: str, key: str | None) -> list[Any]:
     """The provider's list, from its server or (unchanged, by ETag) from the disk."""
     import httpx
 
-    cache = (
-        data_dir() / f"catalogue-{name}-{hashlib.sha256(base_url.encode()).hexdigest()[:12]}.json"
-    )
+    cache = catalogue_path(name, base_url)
     cached = _read_cache(cache)
     headers = {"Accept": "application/json"}
     if key:

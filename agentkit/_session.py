@@ -35,7 +35,14 @@ from typing import Any
 import anyio
 
 from ._exceptions import AgentkitError, ConfigurationError
-from ._messages import Message, TextPart, UserMessage, messages_from_json, messages_to_json
+from ._messages import (
+    Message,
+    TextPart,
+    Usage,
+    UserMessage,
+    messages_from_json,
+    messages_to_json,
+)
 from ._private import data_dir, private_file
 
 __all__ = [
@@ -63,6 +70,10 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS blobs (
     session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
     sha256 TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (session, sha256)
+);
+CREATE TABLE IF NOT EXISTS run_usage (
+    session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL, usage TEXT NOT NULL, PRIMARY KEY (session, seq)
 );
 CREATE TABLE IF NOT EXISTS compactions (
     session TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
@@ -117,6 +128,8 @@ class Recording:
         """Filled by the run: the history, then what the run adds."""
         self.complete = True
         """Whether the run finished; False stores its messages marked partial."""
+        self.usage: Usage | None = None
+        """What the run spent (tokens, cost), stored with its messages when set."""
 
 
 class SQLiteSession:
@@ -196,8 +209,13 @@ class SQLiteSession:
 
     # -- writing ------------------------------------------------------------------------
 
-    def append(self, messages: Sequence[Message], *, partial: bool = False) -> None:
-        """Add one run's messages, in one transaction (nothing when there are none)."""
+    def append(
+        self, messages: Sequence[Message], *, partial: bool = False, usage: Usage | None = None
+    ) -> None:
+        """Add one run's messages and what it spent, in one transaction.
+
+        Nothing is added when there are no messages.
+        """
         if not messages:
             return
         text = messages_to_json(messages).decode()
@@ -211,6 +229,11 @@ class SQLiteSession:
                 "INSERT INTO runs (session, seq, messages, partial, at) VALUES (?, ?, ?, ?, ?)",
                 (self.session_id, last + 1, text, int(partial), time.time()),
             )
+            if usage is not None:
+                db.execute(
+                    "INSERT INTO run_usage (session, seq, usage) VALUES (?, ?, ?)",
+                    (self.session_id, last + 1, usage.model_dump_json()),
+                )
             db.execute(
                 "UPDATE sessions SET updated = ? WHERE id = ?", (time.time(), self.session_id)
             )
@@ -236,6 +259,7 @@ class SQLiteSession:
             db.execute("DELETE FROM runs WHERE session = ?", (self.session_id,))
             db.execute("DELETE FROM compactions WHERE session = ?", (self.session_id,))
             db.execute("DELETE FROM blobs WHERE session = ?", (self.session_id,))
+            db.execute("DELETE FROM run_usage WHERE session = ?", (self.session_id,))
 
     def delete(self) -> bool:
         """Remove the conversation; whether there was one."""
@@ -245,6 +269,7 @@ class SQLiteSession:
             db.execute("DELETE FROM runs WHERE session = ?", (self.session_id,))
             db.execute("DELETE FROM compactions WHERE session = ?", (self.session_id,))
             db.execute("DELETE FROM blobs WHERE session = ?", (self.session_id,))
+            db.execute("DELETE FROM run_usage WHERE session = ?", (self.session_id,))
             gone = db.execute("DELETE FROM sessions WHERE id = ?", (self.session_id,))
             return gone.rowcount > 0
 
@@ -265,9 +290,29 @@ class SQLiteSession:
                 record.complete = False
                 raise
             finally:
-                self.append(record.messages[len(record.history) :], partial=not record.complete)
+                self.append(
+                    record.messages[len(record.history) :],
+                    partial=not record.complete,
+                    usage=record.usage,
+                )
                 if record.memo and record.memo != loaded:
                     self._save_compaction(record.memo)
+
+    def usage(self) -> Usage:
+        """What every run of the conversation spent, summed (tokens, and cost where known)."""
+        if not self.path.exists():
+            return Usage()
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT usage FROM run_usage WHERE session = ? ORDER BY seq", (self.session_id,)
+            ).fetchall()
+        total = Usage()
+        for (text,) in rows:
+            try:
+                total = total + Usage.model_validate_json(text)
+            except ValueError:
+                continue  # a damaged row: counted as nothing rather than failing the read
+        return total
 
     def compaction(self) -> dict[str, Any] | None:
         """The stored compaction of this conversation, or None.

@@ -520,3 +520,16 @@ def test_models_remote_lists_the_providers_catalogue_and_keeps_it_by_etag() -> N
         asked = [r for r in server.requests if r.method == "GET"]
     assert asked[0].path.endswith("/models?include=pricing%2Ccapabilities%2Cmodalities")
     assert asked[1].headers.get("if-none-match")  # the second time: by its ETag (a 304)
+
+
+def test_a_fetched_catalogue_prices_what_the_provider_does_not_report() -> None:
+    catalogue = [{"id": "house-model", "pricing": {"prompt": "0.000001", "completion": "0.000002"}}]
+    with MockChatServer([Reply.text("hi")], catalogue=catalogue) as server:
+        listed = agentkit("models", "--remote", "--base-url", server.base_url, server=server)
+        assert listed.returncode == 0, listed.stderr
+        run = agentkit("run", "hi", "--model", "house-model", "--json", server=server)
+    answer = json.loads(run.stdout)
+    usage = answer["usage"]
+    expected = usage["prompt_tokens"] * 0.000001 + usage["completion_tokens"] * 0.000002
+    assert answer["cost_source"] == "estimated"
+    assert answer["cost"] == pytest.approx(expected)

@@ -262,3 +262,20 @@ async def test_a_bad_batch_budget_is_a_configuration_error(tmp_path: Path) -> No
 
 def _chat_nowhere() -> Any:
     return made(ChatModel(base_url="http://127.0.0.1:9/v1", api_key="k", model="m"))
+
+
+async def test_a_sessions_runs_add_up_their_cost(tmp_path: Path) -> None:
+    from agentkit import SQLiteSession
+
+    store = tmp_path / "sessions.sqlite3"
+    async with MockChatServer(responder=lambda r: Reply.text("ok"), usd_per_request="0.004") as s:
+        agent = Agent(chat(s))
+        session = SQLiteSession(store, "talk")
+        await agent.run("one", session=session)
+        async with agent.stream("two", session=session) as run:
+            async for _ in run:
+                pass
+    total = SQLiteSession(store, "talk").usage()
+    assert total.requests == 2
+    assert total.cost == Decimal("0.008")
+    assert total.cost_source == "reported"

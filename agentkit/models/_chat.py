@@ -221,7 +221,7 @@ class ChatModel:
         payload = self._payload(request, stream=True)
         named = _client_request_id(request)
         opened = await self.retry.call(lambda: self._start_stream(payload, named), request.on_retry)
-        deltas = _deltas(opened, self.provider, self.model)
+        deltas = _deltas(opened, (self.provider, self.model, self.base_url))
         try:
             with self._endpoint.redacting():  # errors from the middle of the stream too
                 yield deltas
@@ -339,7 +339,7 @@ class ChatModel:
         with self._endpoint.redacting():
             response = await self._post(payload, named)
             completion = self._decode(_json_body(response.content, self._shown))
-            return priced(completion, self.provider, self.model, response.headers)
+            return priced(completion, self.provider, self.model, response.headers, self.base_url)
 
     async def _post(self, payload: Payload, named: bytes) -> httpx.Response:
         response = await self._send(payload, self._headers(stream=False), named, stream=False)
@@ -427,18 +427,19 @@ def _client_request_id(request: ModelRequest) -> bytes:
     return named.encode()
 
 
-async def _deltas(opened: _OpenStream, provider: str, model: str) -> AsyncGenerator[StreamDelta]:
+async def _deltas(opened: _OpenStream, who: tuple[str, str, str]) -> AsyncGenerator[StreamDelta]:
     for delta in opened.pending:
-        yield _costed(delta, opened, provider, model)
+        yield _costed(delta, opened, who)
     while not opened.done:
         for delta in await _next_deltas(opened, mid_stream=True):
-            yield _costed(delta, opened, provider, model)
+            yield _costed(delta, opened, who)
 
 
-def _costed(delta: StreamDelta, opened: _OpenStream, provider: str, model: str) -> StreamDelta:
+def _costed(delta: StreamDelta, opened: _OpenStream, who: tuple[str, str, str]) -> StreamDelta:
     if delta.kind != "response_completed":
         return delta
-    completion = priced(delta.completion, provider, model, opened.response.headers)
+    provider, model, base_url = who
+    completion = priced(delta.completion, provider, model, opened.response.headers, base_url)
     return delta if completion is delta.completion else ResponseCompleted(completion)
 
 

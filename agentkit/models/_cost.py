@@ -10,14 +10,18 @@ A reported figure that is not a number, is negative or absurd is ignored (a debu
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from typing import Any
 
 from agentkit._messages import Completion, Usage
+from agentkit._private import data_dir
 
 __all__ = ["MAX_REPORTED_USD", "priced", "reported_usd"]
 
@@ -54,6 +58,7 @@ def priced(
     provider: str | None,
     model: str,
     headers: Mapping[str, str] | None = None,
+    base_url: str | None = None,
 ) -> Completion:
     """`completion` with its cost and the provider's id of its request.
 
@@ -65,7 +70,7 @@ def priced(
     found = said.get(b"x-inference-id") or said.get(b"x-request-id")
     if found and completion.request_id is None:
         update["request_id"] = found.decode("latin-1")[:128]
-    usage = _costed(completion.usage, provider, model, said.get(b"x-aimlapi-usd-spent"))
+    usage = _costed(completion.usage, provider, model, said.get(b"x-aimlapi-usd-spent"), base_url)
     if usage is not completion.usage:
         update["usage"] = usage
     return completion.model_copy(update=update) if update else completion
@@ -87,7 +92,9 @@ def _wanted(headers: Mapping[str, str]) -> dict[bytes, bytes]:
     return found
 
 
-def _costed(usage: Usage, provider: str | None, model: str, spent: bytes | None) -> Usage:
+def _costed(
+    usage: Usage, provider: str | None, model: str, spent: bytes | None, base_url: str | None
+) -> Usage:
     if usage.cost is not None:  # the body said (a stream's meta.usage.usd_spent)
         return usage
     if spent is not None:
@@ -96,10 +103,62 @@ def _costed(usage: Usage, provider: str | None, model: str, spent: bytes | None)
             return usage.model_copy(update={"cost": cost, "cost_source": "reported"})
     if not usage.requests:
         return usage
-    estimate = estimated_usd(provider, model, usage)
+    estimate = catalogue_usd(provider, base_url, model, usage)
+    if estimate is None:
+        estimate = estimated_usd(provider, model, usage)
     if estimate is None:
         return usage
     return usage.model_copy(update={"cost": estimate, "cost_source": "estimated"})
+
+
+def catalogue_path(provider: str, base_url: str) -> Path:
+    """Where `agentkit models --remote` keeps a provider's model list (with its ETag)."""
+    where = hashlib.sha256(base_url.rstrip("/").encode()).hexdigest()[:12]
+    return data_dir() / f"catalogue-{provider}-{where}.json"
+
+
+_LISTS: dict[Path, tuple[float, dict[str, tuple[Decimal, Decimal]]]] = {}
+
+
+def catalogue_usd(
+    provider: str | None, base_url: str | None, model: str, usage: Usage
+) -> Decimal | None:
+    """The cost of `usage` at the provider's own prices, or None.
+
+    From its model list when one was fetched (`agentkit models --remote`). Cached prompt
+    tokens are priced as input (the list gives no cache price): an estimate on the safe side.
+    """
+    if not provider or not base_url:
+        return None
+    prices = _listed_prices(catalogue_path(provider, base_url)).get(model)
+    if prices is None:
+        return None
+    return prices[0] * usage.prompt_tokens + prices[1] * usage.completion_tokens
+
+
+def _listed_prices(path: Path) -> dict[str, tuple[Decimal, Decimal]]:
+    """Per-token input and output prices by model id, read again when the file changes."""
+    try:
+        changed = path.stat().st_mtime
+    except OSError:
+        return {}
+    known = _LISTS.get(path)
+    if known is not None and known[0] == changed:
+        return known[1]
+    prices: dict[str, tuple[Decimal, Decimal]] = {}
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8")).get("data", [])
+    except (OSError, ValueError, AttributeError):
+        entries = []
+    for entry in entries if isinstance(entries, list) else []:
+        pricing = entry.get("pricing") if isinstance(entry, dict) else None
+        if isinstance(pricing, dict) and isinstance(entry.get("id"), str):
+            cost_in = reported_usd(pricing.get("prompt", pricing.get("input")))
+            cost_out = reported_usd(pricing.get("completion", pricing.get("output")))
+            if cost_in is not None and cost_out is not None:
+                prices[entry["id"]] = (cost_in, cost_out)
+    _LISTS[path] = (changed, prices)
+    return prices
 
 
 def estimated_usd(provider: str | None, model: str, usage: Usage) -> Decimal | None:
