@@ -13,6 +13,7 @@ import os
 import signal
 import threading
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
@@ -21,7 +22,7 @@ from ._dispatch import ApprovalRequest
 from ._exceptions import ConfigurationError
 from ._messages import ToolCall
 
-__all__ = ["add_durable_command"]
+__all__ = ["add_durable_command", "masked"]
 
 _WORKFLOW = "agentkit.durable.run"
 
@@ -75,7 +76,22 @@ def _client(options: argparse.Namespace) -> Any:
         from dbos import DBOSClient
     except ImportError:
         raise UsageError('durable runs need DBOS: pip install "agentkit-loop[dbos]"') from None
-    return DBOSClient(system_database_url=_db(options))
+    url = _db(options)
+    try:
+        client = DBOSClient(system_database_url=url)
+        client.check_connection()
+    except Exception as error:  # the driver's own errors: say which database, never its password
+        raise UsageError(f"cannot reach {masked(url)}: {type(error).__name__}") from None
+    return client
+
+
+def masked(url: str) -> str:
+    """A database URL with its password replaced by ***."""
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _list(options: argparse.Namespace) -> int:

@@ -159,3 +159,10 @@ def test_ten_kills_in_a_row_between_steps_never_repeat_a_transfer(tmp_path: Path
             assert resumed.stdout.strip() == "paid 5"  # as an uninterrupted run ends
             assert len(server.requests) == 3  # no request was made twice
         assert log.read_text() == "transfer 1\ntransfer 2\n", f"round {round_}, crash {crash}"
+
+
+def test_an_unreachable_database_is_named_without_its_password() -> None:
+    refused = _agentkit("durable", "list", "--db", "postgresql://bob:s3cret@127.0.0.1:9/runs")
+    assert refused.returncode == 2
+    assert "cannot reach postgresql://bob:***@127.0.0.1:9/runs" in refused.stderr
+    assert "s3cret" not in refused.stderr + refused.stdout
