@@ -47,9 +47,8 @@ from ._exceptions import (
     ModelResponseError,
     OutputValidationError,
     ToolArgumentsError,
-    ToolRetriesExhausted,
-    UsageLimitExceeded,
 )
+from ._limits import check_request, check_retry_budgets, check_tool_calls, usage_added
 from ._messages import (
     AssistantMessage,
     Completion,
@@ -466,57 +465,19 @@ class _Run:
     # -- limits -------------------------------------------------------------------------
 
     def _add_usage(self, usage: Usage) -> None:
-        self.result.usage = self.result.usage + usage
         if usage.cost is not None and usage.cost > self.dearest:
             self.dearest = usage.cost
-        exceeded = self.spec.limits.check_tokens(self.result.usage)
-        if exceeded is None and self.spec.limits.over_budget(self.result.usage):
-            raise UsageLimitExceeded(
-                f"usage limit cost=${self.spec.limits.cost} exceeded: "
-                f"${self.result.usage.cost} spent", limit="cost",
-                value=Decimal(self.spec.limits.cost or 0), result=self.result,
-            )  # fmt: skip
-        if exceeded is not None:
-            name, limit = exceeded
-            raise UsageLimitExceeded(
-                f"usage limit {name}={limit} exceeded", limit=name, value=limit, result=self.result
-            )
+        usage_added(self.spec.limits, self.result, usage)
 
     def _check_request_limit(self) -> None:
-        if self.spec.limits.cost is not None:
-            problem = self.spec.limits.cost_problem(self.result.usage, self.dearest)
-            if problem is not None:
-                raise UsageLimitExceeded(
-                    problem, limit="cost", value=Decimal(self.spec.limits.cost), result=self.result
-                )
-        limit = self.spec.limits.requests
-        if limit is not None and self.result.usage.requests >= limit:
-            raise UsageLimitExceeded(
-                f"usage limit requests={limit} reached; the next request was not sent",
-                limit="requests", value=limit, result=self.result,
-            )  # fmt: skip
+        check_request(self.spec.limits, self.result, self.dearest)
 
     def _check_tool_call_limit(self, more: int) -> None:
-        limit = self.spec.limits.tool_calls
-        if limit is not None and self.tool_calls_made + more > limit:
-            raise UsageLimitExceeded(
-                f"usage limit tool_calls={limit} would be exceeded; the calls were not run",
-                limit="tool_calls", value=limit, result=self.result,
-            )  # fmt: skip
+        check_tool_calls(self.spec.limits, self.tool_calls_made, more, self.result)
 
     def _check_retry_budgets(self) -> None:
-        for name, errors in self.dispatcher.failures.items():
-            tool = self.spec.tools.get(name)
-            own = tool.max_retries if tool is not None else None
-            budget = own if own is not None else self.spec.policy.tool_retries
-            if len(errors) > budget:
-                raise ToolRetriesExhausted(
-                    f"tool {name!r} failed {len(errors)} times (retry budget {budget}); "
-                    f"last error: {errors[-1]}",
-                    tool_name=name,
-                    errors=errors,
-                    result=self.result,
-                )
+        failures = self.dispatcher.failures
+        check_retry_budgets(failures, self.spec.tools, self.spec.policy, self.result)
 
 
 _NO_OUTPUT = object()
