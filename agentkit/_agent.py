@@ -13,7 +13,6 @@ import functools
 import os
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
@@ -29,6 +28,7 @@ from ._agent_setup import (
     tools_by_name,
     with_toolsets,
 )
+from ._agent_stream import AgentStream, send_event
 from ._approvals import ApprovalLedger, Decision, check_setup, decided, setup_of
 from ._dispatch import Approver
 from ._events import PendingApprovals, RunEvent, RunResult
@@ -53,7 +53,7 @@ from .models._base import Model, ModelSettings, ModelSpec, model_name
 from .models._providers import DEFAULT_MODEL_STRING, profile_of
 
 if TYPE_CHECKING:
-    from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+    from anyio.streams.memory import MemoryObjectSendStream
 
     from ._session import (
         SQLiteSession,  # the memory stream module loads with the first streamed run
@@ -434,7 +434,7 @@ class Agent(Fixed, Generic[OutputT]):
     ) -> None:
         async with send:
             try:
-                emit = functools.partial(_send_event, send)
+                emit = functools.partial(send_event, send)
                 run.result = await self._run(
                     prompt, deps, history, emit, stream=True, trace_to=trace_to, into=into
                 )
@@ -526,54 +526,3 @@ class Agent(Fixed, Generic[OutputT]):
             request: What to ask, in plain words.
         """
         return Tool(delegate, name=name)
-
-
-@dataclass(eq=False, init=False)
-class AgentStream(Generic[OutputT]):
-    """A streaming run: iterate its events; `result` is set when the run has ended.
-
-    Made by `async with agent.stream(prompt) as run:`, never directly.
-    """
-
-    _events: MemoryObjectReceiveStream[RunEvent]
-    result: RunResult[OutputT] | None = None
-    _error: BaseException | None = field(default=None, repr=False)
-    _finished: bool = field(default=False, repr=False)
-
-    _error_raised: bool = field(default=False, repr=False)
-
-    def __init__(self) -> None:
-        raise TypeError("an AgentStream is made by `async with agent.stream(prompt) as run:`")
-
-    @classmethod
-    def _reading(cls, events: MemoryObjectReceiveStream[RunEvent]) -> AgentStream[OutputT]:
-        run = cls.__new__(cls)
-        run._events = events
-        return run
-
-    def __aiter__(self) -> AgentStream[OutputT]:
-        return self
-
-    async def __anext__(self) -> RunEvent:
-        try:
-            try:  # buffered events are handed out without a trip through the event loop
-                return self._events.receive_nowait()
-            except anyio.WouldBlock:
-                return await self._events.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError):
-            self._raise_error()
-            raise StopAsyncIteration from None
-
-    def _raise_error(self) -> None:
-        if self._error is not None and not self._error_raised:
-            self._error_raised = True
-            raise self._error
-
-
-async def _send_event(send: MemoryObjectSendStream[RunEvent], event: RunEvent) -> None:
-    # Waits (a checkpoint) only when the buffer is full: one loop iteration per event would
-    # cost more than the event.
-    try:
-        send.send_nowait(event)
-    except anyio.WouldBlock:
-        await send.send(event)
