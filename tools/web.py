@@ -135,40 +135,40 @@ class WebTools:
         try:
             with anyio.fail_after(self.timeout):
                 async with httpcore.AsyncConnectionPool(network_backend=backend, retries=0) as pool:
-                    for _ in range(MAX_REDIRECTS + 1):
-                        _check_scheme(url)
-                        status, headers, body = await self._get(pool, url)
-                        location = headers.get("location")
-                        if status in (301, 302, 303, 307, 308) and location:
-                            url = urljoin(url, location)
-                            continue
-                        if status >= 400:
-                            raise ConnectionError(f"{url} answered HTTP {status}")
-                        return body, url
+                    status, _, body, url = await self._followed(pool, url)
         except TimeoutError:
             raise TimeoutError(f"{url} was not fetched within {self.timeout:g} s") from None
-        raise ValueError(f"more than {MAX_REDIRECTS} redirects")
+        if status >= 400:
+            raise ConnectionError(f"{url} answered HTTP {status}")
+        return body, url
 
     async def _fetch(
         self, backend: _GuardedBackend, url: str, max_chars: int, deadline: float
     ) -> str:
         async with httpcore.AsyncConnectionPool(network_backend=backend, retries=0) as pool:
-            for _ in range(MAX_REDIRECTS + 1):
-                _check_scheme(url)
-                status, headers, body = await self._get(pool, url)
-                location = headers.get("location")
-                if status in (301, 302, 303, 307, 308) and location:
-                    url = urljoin(url, location)
-                    continue
-                # Parsed in a worker thread, within the fetch's deadline: hostile HTML (2 MiB
-                # of `<`) is slow to parse, and must neither freeze the event loop nor
-                # outlast the timeout.
-                parse = functools.partial(
-                    _as_text, body, headers.get("content-type", ""), url, deadline
-                )
-                text = await anyio.to_thread.run_sync(parse, abandon_on_cancel=True)
-                prefix = "" if status < 400 else f"[HTTP {status}]\n"
-                return (prefix + text)[:max_chars]
+            status, headers, body, url = await self._followed(pool, url)
+        # Parsed in a worker thread, within the fetch's deadline: hostile HTML (2 MiB of `<`)
+        # is slow to parse, and must neither freeze the event loop nor outlast the timeout.
+        parse = functools.partial(_as_text, body, headers.get("content-type", ""), url, deadline)
+        text = await anyio.to_thread.run_sync(parse, abandon_on_cancel=True)
+        prefix = "" if status < 400 else f"[HTTP {status}]\n"
+        return (prefix + text)[:max_chars]
+
+    async def _followed(
+        self, pool: httpcore.AsyncConnectionPool, url: str
+    ) -> tuple[int, dict[str, str], bytes, str]:
+        """The answer at `url`, redirects followed (each one checked again).
+
+        Its status, headers, body and final URL.
+        """
+        for _ in range(MAX_REDIRECTS + 1):
+            _check_scheme(url)
+            status, headers, body = await self._get(pool, url)
+            location = headers.get("location")
+            if status in (301, 302, 303, 307, 308) and location:
+                url = urljoin(url, location)
+                continue
+            return status, headers, body, url
         raise ValueError(f"more than {MAX_REDIRECTS} redirects")
 
     async def _get(
