@@ -14,9 +14,8 @@ import os
 import re
 import secrets
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -27,24 +26,22 @@ from pydantic_core import from_json, to_json
 from agentkit._exceptions import (
     ConfigurationError,
     ModelConfigurationError,
-    ModelConnectionError,
     ModelResponseError,
-    ModelTimeoutError,
-    StreamInterrupted,
 )
 from agentkit._messages import Completion
 from agentkit._redact import shown_url
 from agentkit._version import __version__
 
-from ._base import ModelInfo, ModelRequest, ResponseCompleted, StreamDelta, completion_deltas
-from ._chat_sse import SSEParser, StreamAccumulator
+from ._base import ModelInfo, ModelRequest, StreamDelta, completion_deltas
+from ._chat_sse import StreamAccumulator
 from ._chat_wire import OPEN_PROFILE, decode_completion, encode_request
 from ._cost import priced
-from ._endpoint import Endpoint, certificate_problem, check_environment, is_loopback
+from ._endpoint import Endpoint, check_environment, is_loopback
 from ._media_wire import Spliced
 from ._profile import ModelProfile
 from ._providers import PROVIDERS
 from ._retry import RetryPolicy
+from ._stream_read import OpenStream, next_deltas, read_deltas, transport_errors
 from ._transport import PooledTransport, origin_of
 from ._wire_read import decode_error
 
@@ -65,7 +62,6 @@ _PROXY_VARIABLES = tuple(
 USER_AGENT = f"agentkit/{__version__}"
 # After [DONE], the rest of the body (the chunked terminator) is read for at most this long so
 # the connection can be reused; a server that keeps the body open gets its connection closed.
-_DRAIN_SECONDS = 0.1
 _STREAM_TYPES = ("text/event-stream", "application/json", "text/plain", "")
 
 logger = logging.getLogger("agentkit")
@@ -221,7 +217,7 @@ class ChatModel:
         payload = self._payload(request, stream=True)
         named = _client_request_id(request)
         opened = await self.retry.call(lambda: self._start_stream(payload, named), request.on_retry)
-        deltas = _deltas(opened, (self.provider, self.model, self.base_url))
+        deltas = read_deltas(opened, (self.provider, self.model, self.base_url))
         try:
             with self._endpoint.redacting():  # errors from the middle of the stream too
                 yield deltas
@@ -307,7 +303,7 @@ class ChatModel:
     ) -> httpx.Response:
         sender = self._sender()
         started = time.perf_counter()
-        with _transport_errors(self._shown, mid_stream=False):
+        with transport_errors(self._shown, mid_stream=False):
             if isinstance(sender, httpx.AsyncClient):
                 headers = headers.copy()
                 headers["X-Client-Request-Id"] = named.decode()
@@ -350,10 +346,10 @@ class ChatModel:
             )
         return response
 
-    async def _start_stream(self, payload: Payload, named: bytes) -> _OpenStream:
+    async def _start_stream(self, payload: Payload, named: bytes) -> OpenStream:
         with self._endpoint.redacting():
             response = await self._send(payload, self._headers(stream=True), named, stream=True)
-            opened = _OpenStream(self._shown, response, response.aiter_bytes(), self._accumulator())  # type: ignore[arg-type]
+            opened = OpenStream(self._shown, response, response.aiter_bytes(), self._accumulator())  # type: ignore[arg-type]
             try:
                 await self._first_deltas(opened)
             except BaseException:
@@ -362,7 +358,7 @@ class ChatModel:
                 raise
             return opened
 
-    async def _first_deltas(self, opened: _OpenStream) -> None:
+    async def _first_deltas(self, opened: OpenStream) -> None:
         """Check the answer is a stream (or a whole completion) and read its first deltas."""
         response = opened.response
         self._endpoint.refuse_redirect(response.status_code, response.headers.get("location"))
@@ -383,24 +379,7 @@ class ChatModel:
                 body=(await response.aread())[:500].decode("utf-8", "replace"),
             )
         else:
-            opened.pending = await _next_deltas(opened, mid_stream=False)
-
-
-@dataclass(slots=True)
-class _OpenStream:
-    url: str
-    response: httpx.Response
-    chunks: AsyncGenerator[bytes]
-    accumulator: Any
-    """The dialect's: Chat Completions' chunks, or the Responses events."""
-    parser: SSEParser = field(default_factory=SSEParser)
-    pending: list[StreamDelta] = field(default_factory=list)
-    done: bool = False
-
-    async def aclose(self) -> None:
-        # Close the byte iterator explicitly: left to the garbage collector, trio warns.
-        await self.chunks.aclose()
-        await self.response.aclose()
+            opened.pending = await next_deltas(opened, mid_stream=False)
 
 
 Payload = bytes | list[bytes]
@@ -425,113 +404,6 @@ def _client_request_id(request: ModelRequest) -> bytes:
             "(a provider drops any other id without a word)"
         )
     return named.encode()
-
-
-async def _deltas(opened: _OpenStream, who: tuple[str, str, str]) -> AsyncGenerator[StreamDelta]:
-    for delta in opened.pending:
-        yield _costed(delta, opened, who)
-    while not opened.done:
-        for delta in await _next_deltas(opened, mid_stream=True):
-            yield _costed(delta, opened, who)
-
-
-def _costed(delta: StreamDelta, opened: _OpenStream, who: tuple[str, str, str]) -> StreamDelta:
-    if delta.kind != "response_completed":
-        return delta
-    provider, model, base_url = who
-    completion = priced(delta.completion, provider, model, opened.response.headers, base_url)
-    return delta if completion is delta.completion else ResponseCompleted(completion)
-
-
-async def _next_deltas(opened: _OpenStream, *, mid_stream: bool) -> list[StreamDelta]:
-    """Read until at least one delta is ready (or the stream is done)."""
-    deltas: list[StreamDelta] = []
-    while not deltas and not opened.done:
-        with _transport_errors(opened.url, mid_stream, opened.accumulator):
-            chunk = await anext(opened.chunks, None)
-        if chunk is None:
-            opened.parser.close()
-            if not mid_stream:  # nothing reached the caller: as retryable as a dropped stream
-                raise ModelConnectionError(
-                    f"the stream from {opened.url} ended before any event arrived"
-                )
-            raise StreamInterrupted(
-                "the stream ended before [DONE]; the response is incomplete",
-                received=opened.accumulator.completion(),
-            )
-        for event in opened.parser.feed(chunk):
-            if event.data == "[DONE]":
-                opened.done = True
-                deltas.extend(opened.accumulator.finish())
-                await _drain(opened)
-                break
-            deltas.extend(opened.accumulator.feed(_parse_event(event.data)))
-            if opened.accumulator.done:  # a dialect that ends at an event, not at [DONE]
-                opened.done = True
-                await _drain(opened)
-                break
-    return deltas
-
-
-async def _drain(opened: _OpenStream) -> None:
-    """Read the few bytes after [DONE], so the body ends and the connection is reused.
-
-    Only briefly: a server that keeps the body open (keep-alive pings after [DONE]) would
-    otherwise hold the run forever. Whatever is not read by then closes the connection.
-    """
-    with anyio.move_on_after(_DRAIN_SECONDS):
-        try:
-            async for _ in opened.chunks:
-                pass
-        except httpx.TransportError:  # the response is already complete; a late break is fine
-            pass
-
-
-class _transport_errors:  # lower case: it reads like a function in `with` statements
-    """Turn httpx's transport exceptions into agentkit's typed errors.
-
-    Once a stream has handed deltas to the caller (`mid_stream`), any break is a
-    `StreamInterrupted` carrying what arrived; before that, it is a retryable
-    connection or timeout error.
-    """
-
-    def __init__(self, url: str, mid_stream: bool, accumulator: Any = None) -> None:
-        self.url, self.mid_stream, self.accumulator = url, mid_stream, accumulator
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
-        if error is None or not isinstance(error, httpx.TransportError):
-            return
-        if self.mid_stream and self.accumulator is not None:
-            raise StreamInterrupted(
-                f"the stream from {self.url} broke before [DONE] ({_describe(error)})",
-                received=self.accumulator.completion(),
-            ) from error
-        if isinstance(error, httpx.TimeoutException):
-            raise ModelTimeoutError(
-                f"no answer from {self.url} in time ({_describe(error)})"
-            ) from error
-        if (problem := certificate_problem(error)) is not None:  # no retry will change that
-            raise ModelConfigurationError(
-                f"the TLS certificate of {self.url} did not verify: {problem} ({_describe(error)})"
-            ) from error
-        raise ModelConnectionError(
-            f"connection to {self.url} failed ({_describe(error)})"
-        ) from error
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
-def _parse_event(data: str) -> Any:
-    try:
-        return from_json(data)
-    except ValueError:
-        raise ModelResponseError("a stream event is not valid JSON", body=data[:500]) from None
 
 
 def _json_body(raw: bytes, url: str) -> Any:

@@ -13,9 +13,7 @@ import hashlib
 import json
 import logging
 import re
-import socket
 import ssl
-import struct
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -33,7 +31,19 @@ from agentkit.models._chat import ChatModel
 from agentkit.models._responses import ResponsesModel
 
 from ._responses import SSE, input_messages, response_body, response_events, uses_responses
-from ._script import Fault, Renderer, Reply, default_usage, error_body
+from ._script import Fault, Renderer, Reply, default_usage
+from ._wire import (
+    TOO_LONG,
+    chunk,
+    json_or_none,
+    parse_head,
+    reset,
+    response_head,
+    send,
+    send_fault,
+    sleep_for,
+    stream_fault,
+)
 
 __all__ = ["MockChatServer", "RecordedRequest", "Responder"]
 
@@ -42,24 +52,6 @@ Responder = Callable[["RecordedRequest"], "Reply | Fault"]
 
 _MAX_HEADER_BYTES = 64 * 1024
 _CLIENT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_TOO_LONG: dict[str, tuple[int, dict[str, Any]]] = {
-    "openai": (400, {"error": {
-        "message": "This model's maximum context length is {window} tokens. However, your "
-        "messages resulted in {tokens} tokens. Please reduce the length of the messages.",
-        "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded",
-    }}),
-    "vllm": (400, {
-        "object": "error", "message": "This model's maximum context length is {window} tokens. "
-        "However, you requested {tokens} tokens. Please reduce the length of the messages or "
-        "completion.", "type": "BadRequestError", "param": None, "code": 400,
-    }),
-    "llamacpp": (400, {"error": {
-        "code": 400, "message": "the request exceeds the available context size. try "
-        "increasing the context size or enable context shift",
-        "type": "exceed_context_size_error", "n_prompt_tokens": "{tokens}", "n_ctx": "{window}",
-    }}),
-}  # fmt: skip
-"""Providers' answers to a prompt over the window (tests/data/context_errors.json has more)."""
 _CLIENT_GONE = (
     anyio.EndOfStream,
     anyio.IncompleteRead,
@@ -69,12 +61,6 @@ _CLIENT_GONE = (
     ConnectionError,
 )
 logger = logging.getLogger("agentkit.testing")
-_REASONS = {
-    200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-    408: "Request Timeout", 409: "Conflict", 422: "Unprocessable Entity",
-    429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-    503: "Service Unavailable", 504: "Gateway Timeout",
-}  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +158,8 @@ class MockChatServer:
         self.catalogue = catalogue
         self.usd_per_request = usd_per_request
         self.context_window = context_window
-        if context_error not in _TOO_LONG:
-            raise ValueError(f"context_error is one of {', '.join(_TOO_LONG)}")
+        if context_error not in TOO_LONG:
+            raise ValueError(f"context_error is one of {', '.join(TOO_LONG)}")
         self.context_error = context_error
         self.refused_as_too_long = 0
         """Requests answered "too long" (they did not use a scripted reply)."""
@@ -310,10 +296,10 @@ class MockChatServer:
             head = await buffered.receive_until(b"\r\n\r\n", _MAX_HEADER_BYTES)
         if idle.cancelled_caught:
             return False  # idle too long: close, as real servers do
-        method, path, headers = _parse_head(head)
+        method, path, headers = parse_head(head)
         length = int(headers.get("content-length", "0"))
         raw = await buffered.receive_exactly(length) if length else b""
-        request = RecordedRequest(method, path, headers, _json_or_none(raw), number)
+        request = RecordedRequest(method, path, headers, json_or_none(raw), number)
         with self._lock:
             self.requests.append(request)
         keep_alive = headers.get("connection", "").lower() != "close"
@@ -322,7 +308,7 @@ class MockChatServer:
             await self._catalogue(stream, headers, keep_alive)
             return keep_alive
         if method != "POST" or not target.endswith(("/chat/completions", "/responses")):
-            await _send_fault(
+            await send_fault(
                 stream, Fault.http(404, message=f"no route for {method} {path}"), keep_alive
             )
             return keep_alive
@@ -331,11 +317,11 @@ class MockChatServer:
             with self._lock:
                 self.validation_errors.append(problems)
             fault = Fault.http(400, message="; ".join(problems)[:2000], code="invalid_request")
-            await _send_fault(stream, fault, keep_alive)
+            await send_fault(stream, fault, keep_alive)
             return keep_alive
         too_long = self._over_window(request)
         if too_long is not None:  # refused before the script is read, as a provider would
-            await _send(stream, too_long[0], "application/json", too_long[1], keep_alive)
+            await send(stream, too_long[0], "application/json", too_long[1], keep_alive)
             return keep_alive
         return await self._answer(stream, request, self._counted(request), keep_alive)
 
@@ -346,9 +332,11 @@ class MockChatServer:
         body = json.dumps({"object": "list", "data": list(self.catalogue or [])}).encode()
         etag = f'"{hashlib.sha256(body).hexdigest()[:16]}"'
         if headers.get("if-none-match") == etag:
-            await stream.send(_head(304, "application/json", keep_alive, extra={"etag": etag}))
+            await stream.send(
+                response_head(304, "application/json", keep_alive, extra={"etag": etag})
+            )
             return
-        await _send(stream, 200, "application/json", body, keep_alive, {"etag": etag})
+        await send(stream, 200, "application/json", body, keep_alive, {"etag": etag})
 
     def _counted(self, request: RecordedRequest) -> Reply | Fault:
         """The next item; with a context window, a reply's usage counts the prompt.
@@ -375,7 +363,7 @@ class MockChatServer:
             return None
         with self._lock:
             self.refused_as_too_long += 1
-        status, body = _TOO_LONG[self.context_error]
+        status, body = TOO_LONG[self.context_error]
         text = json.dumps(body).replace("{window}", str(self.context_window))
         return status, text.replace("{tokens}", str(tokens)).encode()
 
@@ -386,25 +374,25 @@ class MockChatServer:
         item: Reply | Fault,
         keep_alive: bool,
     ) -> bool:
-        await _sleep(self.latency + item.latency)
+        await sleep_for(self.latency + item.latency)
         body = request.body if isinstance(request.body, dict) else {}
         model, n = str(body.get("model", "")), int(body.get("n") or 1)
         if isinstance(item, Fault) and item.kind in ("status", "reset", "malformed"):
             if item.kind == "reset":
-                await _reset(stream)
+                await reset(stream)
                 return False
             if item.kind == "malformed" and not request.stream:
-                await _send(stream, 200, "application/json", b'{"id": "broken', keep_alive)
+                await send(stream, 200, "application/json", b'{"id": "broken', keep_alive)
                 return keep_alive
             if item.kind == "status":
-                await _send_fault(stream, item, keep_alive)
+                await send_fault(stream, item, keep_alive)
                 return keep_alive
         if uses_responses(request.path):
             return await self._respond(stream, request, item, model, keep_alive)
         if not request.stream:
             assert isinstance(item, Reply)
             payload = json.dumps(self._renderer.completion(item, model, n)).encode()
-            await _send(stream, 200, "application/json", payload, keep_alive, self._billed())
+            await send(stream, 200, "application/json", payload, keep_alive, self._billed())
             return keep_alive
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await self._stream(stream, item, model, n, include_usage, keep_alive)
@@ -445,23 +433,23 @@ class MockChatServer:
         number, ids = self._renderer.response_number(), self._renderer.call_ids(reply)
         if not request.stream:
             payload = json.dumps(response_body(reply, model, number, ids)).encode()
-            await _send(stream, 200, "application/json", payload, keep_alive)
+            await send(stream, 200, "application/json", payload, keep_alive)
             return keep_alive
         fault = item if isinstance(item, Fault) else None
-        await stream.send(_head(200, "text/event-stream", keep_alive, chunked=True))
+        await stream.send(response_head(200, "text/event-stream", keep_alive, chunked=True))
         if fault is not None and fault.kind == "malformed":
-            await stream.send(_chunk(b"event: response.created\ndata: {not json\n\n"))
+            await stream.send(chunk(b"event: response.created\ndata: {not json\n\n"))
             fault = None
         for position, event in enumerate(response_events(reply, model, number, ids)):
             if fault is not None and position == fault.after_events:
                 if fault.kind == "stream_error":  # this dialect's error event
                     error = {"type": "error", "code": "overloaded", "message": fault.message}
-                    await stream.send(_chunk(SSE(error)) + b"0\r\n\r\n")
+                    await stream.send(chunk(SSE(error)) + b"0\r\n\r\n")
                     return keep_alive
-                return await _stream_fault(stream, fault, keep_alive)
+                return await stream_fault(stream, fault, keep_alive)
             if position and reply.chunk_delay:
                 await anyio.sleep(reply.chunk_delay)
-            await stream.send(_chunk(SSE(event)))
+            await stream.send(chunk(SSE(event)))
         await stream.send(b"0\r\n\r\n")
         return keep_alive
 
@@ -476,8 +464,7 @@ class MockChatServer:
     ) -> bool:
         reply = item if isinstance(item, Reply) else (item.reply or Reply.text(""))
         fault = item if isinstance(item, Fault) else None
-        head = _head(200, "text/event-stream", keep_alive, chunked=True)
-        await stream.send(head)
+        await stream.send(response_head(200, "text/event-stream", keep_alive, chunked=True))
         events = [
             json.dumps(self._with_meta(chunk))
             for chunk in self._renderer.chunks(reply, model, n, include_usage)
@@ -487,87 +474,9 @@ class MockChatServer:
             fault = None
         for number, data in enumerate(events):
             if fault is not None and number == fault.after_events:
-                return await _stream_fault(stream, fault, keep_alive)
+                return await stream_fault(stream, fault, keep_alive)
             if number and reply.chunk_delay:
                 await anyio.sleep(reply.chunk_delay)
-            await stream.send(_chunk(f"data: {data}\n\n".encode()))
-        await stream.send(_chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
+            await stream.send(chunk(f"data: {data}\n\n".encode()))
+        await stream.send(chunk(b"data: [DONE]\n\n") + b"0\r\n\r\n")
         return keep_alive
-
-
-async def _stream_fault(stream: anyio.abc.ByteStream, fault: Fault, keep_alive: bool) -> bool:
-    if fault.kind == "cut":
-        await _reset(stream)
-        return False
-    if fault.kind == "stream_error":
-        error = {"error": {"message": fault.message, "type": "server_error", "code": "overloaded"}}
-        await stream.send(_chunk(f"data: {json.dumps(error)}\n\n".encode()))
-    await stream.send(b"0\r\n\r\n")  # a clean end of the body, with no [DONE]
-    return keep_alive
-
-
-async def _sleep(seconds: float) -> None:
-    if seconds > 0:
-        await anyio.sleep(seconds)
-
-
-def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
-    lines = head.decode("latin-1").split("\r\n")
-    method, path, _ = lines[0].split(" ", 2)
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return method, path, headers
-
-
-def _json_or_none(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return None
-
-
-def _head(
-    status: int,
-    content_type: str,
-    keep_alive: bool,
-    *,
-    length: int | None = None,
-    chunked: bool = False,
-    extra: Mapping[str, str] | None = None,
-) -> bytes:
-    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}", f"content-type: {content_type}"]
-    lines.append("transfer-encoding: chunked" if chunked else f"content-length: {length or 0}")
-    lines.append("connection: keep-alive" if keep_alive else "connection: close")
-    lines.extend(f"{name}: {value}" for name, value in (extra or {}).items())
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-
-
-async def _send(
-    stream: anyio.abc.ByteStream,
-    status: int,
-    content_type: str,
-    body: bytes,
-    keep_alive: bool,
-    extra: Mapping[str, str] | None = None,
-) -> None:
-    head = _head(status, content_type, keep_alive, length=len(body), extra=extra)
-    await stream.send(head + body)
-
-
-async def _send_fault(stream: anyio.abc.ByteStream, fault: Fault, keep_alive: bool) -> None:
-    request_id = fault.headers.get("x-request-id", "req_mock")
-    content_type, body = error_body(fault, request_id)
-    await _send(stream, fault.status, content_type, body, keep_alive, fault.headers)
-
-
-def _chunk(data: bytes) -> bytes:
-    return f"{len(data):x}\r\n".encode() + data + b"\r\n"
-
-
-async def _reset(stream: anyio.abc.ByteStream) -> None:
-    """Abort the connection with a TCP RST (SO_LINGER 0) instead of a clean close."""
-    raw: socket.socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)
-    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    await stream.aclose()
