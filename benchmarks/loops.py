@@ -175,6 +175,28 @@ def agentkit_responses(url: str, delay: float) -> Runner:
     return run
 
 
+def agentkit_billed(url: str, delay: float) -> Runner:
+    """The agentkit loop on a model the server reports charges for (cost read per request)."""
+    return _agentkit_named(url, delay, "mock-model-billed")
+
+
+def agentkit_unbilled(url: str, delay: float) -> Runner:
+    """The same loop on a model the server reports nothing for (cost unknown)."""
+    return _agentkit_named(url, delay, "mock-model")
+
+
+def _agentkit_named(url: str, delay: float, name: str) -> Runner:
+    from agentkit import Agent, ChatModel, tool
+
+    model = ChatModel(base_url=url, api_key="mock-key", model=name)
+    agent = Agent(model, instructions="Be brief.", tools=[tool(tool_body(delay))])
+
+    async def run() -> Any:
+        return (await agent.run("Weather?")).output
+
+    return run
+
+
 def agentkit_fallback(url: str, delay: float) -> Runner:
     """The same agentkit loop through a `FallbackModel` whose primary answers every time."""
     from agentkit import Agent, ChatModel, tool
@@ -217,6 +239,8 @@ LOOPS: dict[str, Callable[[str, float], Runner]] = {
     "agentkit": agentkit_agent,
     "agentkit-responses": agentkit_responses,
     "agentkit-fallback": agentkit_fallback,
+    "agentkit-billed": agentkit_billed,
+    "agentkit-unbilled": agentkit_unbilled,
 }
 
 

@@ -55,6 +55,8 @@ class Scenario:
     chunk_delay: float = 0.0
     rounds: int | None = None
     """Rounds of this scenario, when not the run's (a long, deterministic one needs one)."""
+    server_options: tuple[str, ...] = ()
+    """More options for the scenario's mock server (`python -m agentkit.testing`)."""
 
 
 SCENARIOS = {
@@ -131,6 +133,16 @@ SCENARIOS = {
         [*PEERS, "agentkit-responses", "agentkit-fallback"],
         description="CPU ms per 2-request tool loop, sequential, 0 ms latency "
         "(agentkit-fallback: through a FallbackModel whose primary answers)",
+    ),
+    "tool-loop-costs": Scenario(
+        0.0,
+        (200, 40),
+        "cpu_per_unit",
+        ["agentkit-unbilled", "agentkit-billed"],
+        description="CPU ms per 2-request tool loop against one server that reports AI/ML "
+        "API's charges for one model name only: cost accounting off (no charge, an unknown "
+        "model) and on (the charge read from the headers)",
+        server_options=("--usd-per-request", "0.000123", "--bill-model", "mock-model-billed"),
     ),
     "tool-loop-wall": Scenario(
         0.0,
@@ -288,6 +300,7 @@ TARGETS = [
     Target("tool-loop-otel", "ratio", 1.1, "with OpenTelemetry on, the 2-request tool loop costs under 1.1x the CPU of the same loop with it off (17)", "agentkit-off"),
     Target("cache-hit", "at_most", 0.3, "a response-cache hit costs under 0.3 ms (18)"),
     Target("session-100", "at_most", 5.0, "a session load + append of a 100-message conversation under 5 ms (18)"),
+    Target("tool-loop-costs", "adds", 0.02, "cost accounting adds at most 0.01 ms per request to the 2-request tool loop (29)", "agentkit-unbilled", subject="agentkit-billed"),
     Target("tool-loop", "adds", 0.01, "a FallbackModel whose primary answers adds under 0.01 ms to the 2-request tool loop (0.005 ms per request) (31)", "agentkit", subject="agentkit-fallback"),
     Target("tool-loop", "ratio", 1.5, "a 2-request tool loop costs at most 1.5x the raw httpx loop (4)", "raw-httpx"),
     Target("parallel-tools", "at_most", 105.0, "8 parallel tool calls of 100 ms under 105 ms, read as the whole loop with its two requests (4)"),
@@ -326,7 +339,7 @@ def mock_server(spec: Scenario) -> Iterator[str]:
     command = ["-m", "agentkit.testing", "--scenario", "tools", "--latency", str(spec.latency)]
     command += ["--tool-calls", str(spec.tool_calls), "--chunk-size", str(spec.chunk_size)]
     process = subprocess.Popen(
-        [str(PYTHON), *command, "--chunk-delay", str(spec.chunk_delay)],
+        [str(PYTHON), *command, "--chunk-delay", str(spec.chunk_delay), *spec.server_options],
         stdout=subprocess.PIPE,
         text=True,
     )

@@ -276,6 +276,7 @@ SCENARIOS: dict[str, tuple[Any, Callable[..., Awaitable[Clock]]]] = {
     "concurrent-exchanges": (EXCHANGES, concurrent),
     "tool-loop": (lambda: loop_factories(0.0), sequential),
     "tool-loop-otel": (lambda: loop_factories(0.0, instrumented=True), sequential),
+    "tool-loop-costs": (lambda: loop_factories(0.0), sequential),
     "parallel-tools": (lambda: loop_factories(0.1), tool_phases),
     "tool-loop-stream": (lambda: loop_factories(0.0, streamed=True), sequential),
     "eager-start": (lambda: loop_factories(0.1, streamed=True), sequential),

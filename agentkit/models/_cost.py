@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -117,7 +118,10 @@ def catalogue_path(provider: str, base_url: str) -> Path:
     return data_dir() / f"catalogue-{provider}-{where}.json"
 
 
-_LISTS: dict[Path, tuple[float, dict[str, tuple[Decimal, Decimal]]]] = {}
+_LISTS: dict[tuple[str, str], tuple[float, float, dict[str, tuple[Decimal, Decimal]]]] = {}
+"""Per provider and endpoint: when the list was last looked for, its file's mtime, prices."""
+_LOOK_AGAIN = 5.0
+"""Seconds between looks at the list's file: a request costs no file-system call."""
 
 
 def catalogue_usd(
@@ -130,21 +134,27 @@ def catalogue_usd(
     """
     if not provider or not base_url:
         return None
-    prices = _listed_prices(catalogue_path(provider, base_url)).get(model)
+    prices = _listed_prices(provider, base_url).get(model)
     if prices is None:
         return None
     return prices[0] * usage.prompt_tokens + prices[1] * usage.completion_tokens
 
 
-def _listed_prices(path: Path) -> dict[str, tuple[Decimal, Decimal]]:
+def _listed_prices(provider: str, base_url: str) -> dict[str, tuple[Decimal, Decimal]]:
     """Per-token input and output prices by model id, read again when the file changes."""
+    key, now = (provider, base_url), time.monotonic()
+    known = _LISTS.get(key)
+    if known is not None and now - known[0] < _LOOK_AGAIN:
+        return known[2]
+    path = catalogue_path(provider, base_url)
     try:
         changed = path.stat().st_mtime
     except OSError:
+        _LISTS[key] = (now, 0.0, {})
         return {}
-    known = _LISTS.get(path)
-    if known is not None and known[0] == changed:
-        return known[1]
+    if known is not None and known[1] == changed:
+        _LISTS[key] = (now, changed, known[2])
+        return known[2]
     prices: dict[str, tuple[Decimal, Decimal]] = {}
     try:
         entries = json.loads(path.read_text(encoding="utf-8")).get("data", [])
@@ -157,7 +167,7 @@ def _listed_prices(path: Path) -> dict[str, tuple[Decimal, Decimal]]:
             cost_out = reported_usd(pricing.get("completion", pricing.get("output")))
             if cost_in is not None and cost_out is not None:
                 prices[entry["id"]] = (cost_in, cost_out)
-    _LISTS[path] = (changed, prices)
+    _LISTS[key] = (now, changed, prices)
     return prices
 
 

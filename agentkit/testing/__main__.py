@@ -36,6 +36,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--fail-status", type=int, default=503, help="the status of those errors (--fail-rate)"
     )
+    parser.add_argument(
+        "--usd-per-request", help="report this charge as AI/ML API does (a decimal string)"
+    )
+    parser.add_argument(
+        "--bill-model", action="append", metavar="NAME",
+        help="report charges only for requests naming this model (repeatable)",
+    )  # fmt: skip
     options = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -47,8 +54,9 @@ def main(argv: list[str] | None = None) -> None:
             responder, options.fail_rate, fault=Fault.http(options.fail_status, message="flaky")
         )
     server = MockChatServer(
-        responder=responder, latency=options.latency, host=options.host, port=options.port
-    )
+        responder=responder, latency=options.latency, host=options.host, port=options.port,
+        usd_per_request=options.usd_per_request, billed_models=options.bill_model,
+    )  # fmt: skip
     with server:
         print(server.base_url, flush=True)
         with contextlib.suppress(KeyboardInterrupt):

@@ -130,6 +130,7 @@ class MockChatServer:
         context_window: int | None = None,
         context_error: str = "openai",
         catalogue: Sequence[Mapping[str, Any]] | None = None,
+        billed_models: Iterable[str] | None = None,
     ) -> None:
         """Prepare the server (it starts with `with`, `async with` or `start()`).
 
@@ -154,7 +155,10 @@ class MockChatServer:
             context_error: Whose "too long" answer to give: `openai`, `vllm`, `llamacpp`.
             catalogue: Serve these model entries at `GET /v1/models` (with an ETag), for
                 `agentkit models --remote`.
+            billed_models: Report charges (`usd_per_request`) only for requests naming one
+                of these models: one server for a provider that reports and one that does not.
         """
+        self.billed_models = frozenset(billed_models) if billed_models is not None else None
         self.catalogue = catalogue
         self.usd_per_request = usd_per_request
         self.context_window = context_window
@@ -392,14 +396,18 @@ class MockChatServer:
         if not request.stream:
             assert isinstance(item, Reply)
             payload = json.dumps(self._renderer.completion(item, model, n)).encode()
-            await send(stream, 200, "application/json", payload, keep_alive, self._billed())
+            await send(stream, 200, "application/json", payload, keep_alive, self._billed(model))
             return keep_alive
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         return await self._stream(stream, item, model, n, include_usage, keep_alive)
 
-    def _billed(self) -> dict[str, str] | None:
+    def _charges(self, model: str) -> bool:
+        billed = self.billed_models
+        return self.usd_per_request is not None and (billed is None or model in billed)
+
+    def _billed(self, model: str) -> dict[str, str] | None:
         """AI/ML API's headers of a charged answer (None when not reporting charges)."""
-        if self.usd_per_request is None:
+        if not self._charges(model) or self.usd_per_request is None:
             return None
         with self._lock:
             number = len(self.requests)
@@ -409,9 +417,9 @@ class MockChatServer:
             "x-inference-id": f"inf-mock-{number}",
         }
 
-    def _with_meta(self, chunk: dict[str, Any]) -> dict[str, Any]:
+    def _with_meta(self, chunk: dict[str, Any], model: str) -> dict[str, Any]:
         """A stream chunk as AI/ML API sends it: `obfuscation`, and the charge with usage."""
-        if self.usd_per_request is None:
+        if not self._charges(model) or self.usd_per_request is None:
             return chunk
         chunk = {**chunk, "obfuscation": "x9Qa"}
         if chunk.get("usage"):
@@ -466,7 +474,7 @@ class MockChatServer:
         fault = item if isinstance(item, Fault) else None
         await stream.send(response_head(200, "text/event-stream", keep_alive, chunked=True))
         events = [
-            json.dumps(self._with_meta(chunk))
+            json.dumps(self._with_meta(chunk, model))
             for chunk in self._renderer.chunks(reply, model, n, include_usage)
         ]
         if fault is not None and fault.kind == "malformed":
