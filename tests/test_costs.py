@@ -279,3 +279,12 @@ async def test_a_sessions_runs_add_up_their_cost(tmp_path: Path) -> None:
     assert total.requests == 2
     assert total.cost == Decimal("0.008")
     assert total.cost_source == "reported"
+
+
+async def test_a_server_may_bill_only_some_model_names() -> None:
+    script = [Reply.text("a"), Reply.text("b")]
+    async with MockChatServer(script, usd_per_request="0.002", billed_models={"billed"}) as s:
+        billed = await Agent(chat(s, model="billed")).run("hi")
+        free = await Agent(chat(s, model="house-model")).run("hi")
+    assert billed.usage.cost == Decimal("0.002")
+    assert free.usage.cost is None
