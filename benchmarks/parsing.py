@@ -2,8 +2,9 @@
 
 `http-parse`: one unit is what the transport parses for one plain and one streamed exchange
 (a JSON completion with Content-Length, and a chunked SSE answer of 24 events), fed as it
-arrives in 4 KiB reads. h11 is what agentkit's transport uses; httptools (llhttp, the parser
-behind uvicorn) was the other candidate. `sse-long-line`: one streamed `data:` line of 64 MB,
+arrives in 4 KiB reads: h11 and httptools (llhttp, the parser behind uvicorn) bare, and
+agentkit's two framers over them (`models/_framing.py`: the request written, neutral events,
+the reuse verdict), llhttp being the default since #26. `sse-long-line`: one streamed `data:` line of 64 MB,
 read through agentkit's SSE parser in 64 KiB pieces (linear, whatever the line length).
 `request-build`: one unit is the JSON body of the tool loop's second request (system, user,
 assistant with two calls, two tool results, one strict tool, max_tokens and temperature set),
@@ -120,6 +121,31 @@ def httptools_parse() -> Callable[[str], Awaitable[None]]:
     return work
 
 
+def framer_parse(parser: str) -> Callable[[], Callable[[str], Awaitable[None]]]:
+    """agentkit's own framer (what the transport runs): the request written, the response read."""
+
+    def build() -> Callable[[str], Awaitable[None]]:
+        from agentkit.models._framing import END, NEED_DATA, framer_for
+
+        responses = _responses()
+
+        async def work(_: str) -> None:
+            for raw in responses:
+                framer = framer_for(parser, b"POST")  # type: ignore[arg-type]
+                framer.request(b"POST", b"/v1/chat/completions", REQUEST_HEADERS, [b"x" * 64])
+                done = False
+                for start in range(0, len(raw), READ):
+                    framer.receive(raw[start : start + READ])
+                    while (event := framer.next_event()) is not NEED_DATA:
+                        done = done or event is END
+                assert done
+                assert framer.reusable()
+
+        return work
+
+    return build
+
+
 def sse_long_line() -> Callable[[str], Awaitable[None]]:
     from agentkit.models._chat_sse import SSEParser
 
@@ -184,6 +210,11 @@ def request_build(profiled: bool) -> Callable[[], Callable[[str], Awaitable[None
     return make
 
 
-PARSERS = {"h11": h11_parse, "httptools": httptools_parse}
+PARSERS = {
+    "h11": h11_parse,
+    "httptools": httptools_parse,
+    "agentkit-h11": framer_parse("h11"),
+    "agentkit-llhttp": framer_parse("llhttp"),
+}
 BUILDS = {"no-profile": request_build(False), "agentkit": request_build(True)}
 LONG_LINE = {"agentkit": sse_long_line}

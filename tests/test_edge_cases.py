@@ -44,6 +44,15 @@ from .edge_server import (
 )
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True, params=["llhttp", "h11"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every case against both response parsers: llhttp (the default) and h11 (the fallback)."""
+    monkeypatch.setenv("AGENTKIT_HTTP_PARSER", request.param)
+    return str(request.param)
+
+
 HANG_GUARD = 20  # seconds: a case that hangs fails instead of stalling the suite
 
 
@@ -121,7 +130,7 @@ CASES: dict[str, tuple[bool, Callable[[Seen], list[Action]], Expect]] = {
     "switching-protocols-101": (
         False,
         first_only(lambda _: [head("101 Switching Protocols", "Upgrade: websocket"), CLOSE]),
-        Expect(error=ModelConnectionError, match="malformed response.*SWITCH_UPGRADE"),
+        Expect(error=ModelConnectionError, match="malformed response.*(101|SWITCH_UPGRADE)"),
     ),
     "linger-after-done": (
         True,

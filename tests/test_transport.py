@@ -11,6 +11,14 @@ from agentkit.testing import Fault, MockChatServer, Reply, echo
 
 pytestmark = pytest.mark.anyio
 
+
+@pytest.fixture(autouse=True, params=["llhttp", "h11"])
+def parser(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test against both response parsers: llhttp (the default) and h11 (the fallback)."""
+    monkeypatch.setenv("AGENTKIT_HTTP_PARSER", request.param)
+    return str(request.param)
+
+
 BODY = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
 
 

@@ -19,7 +19,7 @@ Nothing here imports httpx until a model is built.
 # 0. records: _base, _profile, _providers
 # 1. dialects: _wire_read, _cost, _media_wire, _chat_wire, _chat_sse, _responses_wire,
 #    _responses_sse
-# 2. sending: _retry, _gate, _transport, _endpoint, _stream_read
+# 2. sending: _retry, _gate, _framing, _transport, _endpoint, _stream_read
 # 3. models: _chat, _responses
 # 4. model strings and wrappers: _infer, _cache, _limited, _fallback
 

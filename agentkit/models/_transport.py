@@ -4,11 +4,11 @@ httpx's default transport (httpcore) spends more CPU per request than the reques
 and its pool's connection assignment grows with the number of waiting requests: with hundreds
 of concurrent agent runs it is the bottleneck (benchmarks/README.md). `PooledTransport` keeps
 what makes it fast, a stack of idle connections per origin (O(1) in and out) on anyio byte
-streams, so it runs on asyncio and trio alike, and leaves every byte of HTTP framing to h11,
-the maintained HTTP/1.1 state machine httpcore is built on:
+streams, so it runs on asyncio and trio alike, and leaves the framing of every response to a
+maintained parser: llhttp (httptools, C) where installed, else h11 (`_framing`):
 
 - interim `1xx` replies (`100 Continue`, `103 Early Hints`) are skipped; `101` is an error;
-- a connection goes back to the pool only when h11 says its response was completely and
+- a connection goes back to the pool only when the parser says its response was completely and
   correctly framed and both sides may go on (`Connection: close`, HTTP/1.0 and read-to-close
   bodies are closed); a broken or half-read response closes it;
 - an idle connection that expired, or that the server closed or wrote to while it sat in the
@@ -31,8 +31,9 @@ from typing import Any
 
 import anyio
 import anyio.abc
-import h11
 import httpx
+
+from ._framing import END, NEED_DATA, Framer, Head, ParserName, framer_for, parser_choice
 
 __all__ = ["Origin", "PooledTransport", "origin_of"]
 
@@ -45,7 +46,6 @@ def origin_of(url: httpx.URL) -> Origin:
     return (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
 
 
-_MAX_HEAD_BYTES = 256 * 1024
 _READ_SIZE = 65536
 _CLOSING_ERRORS = (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError)
 _MIN_IDLE = 64
@@ -59,7 +59,7 @@ _ONE_WRITE = 256 * 1024
 
 
 class PooledTransport(httpx.AsyncBaseTransport):
-    """An `httpx.AsyncBaseTransport` speaking HTTP/1.1 (framed by h11) with an O(1) pool.
+    """An `httpx.AsyncBaseTransport` speaking HTTP/1.1 with an O(1) pool.
 
     Args:
         max_idle_per_origin: Idle connections kept per scheme/host/port, at most; more are
@@ -68,6 +68,8 @@ class PooledTransport(httpx.AsyncBaseTransport):
             closing and reopening the ones past a fixed limit), up to `MAX_IDLE_CEILING`.
         keepalive_expiry: Seconds an idle connection may wait to be reused.
         verify: Verify TLS certificates (default), or the `ssl.SSLContext` to use.
+        parser: `"llhttp"` (httptools), `"h11"`, or None: `AGENTKIT_HTTP_PARSER`, else
+            llhttp where httptools is installed, else h11.
     """
 
     def __init__(
@@ -76,7 +78,9 @@ class PooledTransport(httpx.AsyncBaseTransport):
         max_idle_per_origin: int | None = None,
         keepalive_expiry: float = 30.0,
         verify: bool | ssl.SSLContext = True,
+        parser: ParserName | None = None,
     ) -> None:
+        self.parser: ParserName = parser_choice(parser)
         self._max_idle = max_idle_per_origin
         self._keepalive_expiry = keepalive_expiry
         self._verify = verify
@@ -115,14 +119,11 @@ class PooledTransport(httpx.AsyncBaseTransport):
 
         `headers` must include `Host` and, with a body, `Content-Length`.
         """
-        try:
-            head = h11.Request(method=method, target=target, headers=headers)
-        except h11.LocalProtocolError as error:  # a header h11 refuses to send, e.g. a newline
-            raise httpx.LocalProtocolError(f"cannot send this request: {error}") from error
-        connection, response = await self._exchange(origin, head, body, timeouts)
+        request = _Request(self.parser, method, target, headers, body)
+        connection, response = await self._exchange(origin, request, timeouts)
         return httpx.Response(
             status_code=response.status_code,
-            headers=response.headers.raw_items(),
+            headers=response.headers,
             stream=_Body(self, connection, origin, timeouts.get("read")),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": response.reason},
         )
@@ -138,15 +139,14 @@ class PooledTransport(httpx.AsyncBaseTransport):
     async def _exchange(
         self,
         origin: Origin,
-        head: h11.Request,
-        body: bytes | list[bytes],
+        request: _Request,
         timeouts: dict[str, float | None],
-    ) -> tuple[_Connection, h11.Response]:
+    ) -> tuple[_Connection, Head]:
         busy = self._busy[origin] = self._busy.get(origin, 0) + 1
         if busy > self._peak.get(origin, 0):
             self._peak[origin] = busy
         try:
-            return await self._exchange_on(origin, head, body, timeouts)
+            return await self._exchange_on(origin, request, timeouts)
         except BaseException:
             self._done_with(origin)
             raise
@@ -154,25 +154,25 @@ class PooledTransport(httpx.AsyncBaseTransport):
     async def _exchange_on(
         self,
         origin: Origin,
-        head: h11.Request,
-        body: bytes | list[bytes],
+        request: _Request,
         timeouts: dict[str, float | None],
-    ) -> tuple[_Connection, h11.Response]:
+    ) -> tuple[_Connection, Head]:
         connection = await self._take_idle(origin)
         if connection is not None:
             try:
-                return connection, await connection.exchange(head, body, timeouts)
+                return connection, await connection.exchange(request, timeouts)
             except _StaleConnection:
                 # The server closed it while it sat idle, before answering anything: a fresh
                 # connection is safe, as nothing of this request was processed.
                 await connection.aclose()
+                request.renew()
             except BaseException:
                 await connection.aclose()
                 raise
         connection = await _Connection.open(origin, self._ssl(origin), timeouts)
         self.opened += 1
         try:
-            return connection, await connection.exchange(head, body, timeouts)
+            return connection, await connection.exchange(request, timeouts)
         except _StaleConnection as error:
             await connection.aclose()
             raise httpx.RemoteProtocolError("server disconnected without a response") from error
@@ -218,12 +218,38 @@ class _StaleConnection(Exception):
     """A reused connection failed before any byte of the response arrived."""
 
 
+class _Request:
+    """One request ready to send: its bytes, and the framer that reads its response."""
+
+    __slots__ = ("_head", "_parts", "framer", "large", "pieces")
+
+    def __init__(
+        self,
+        parser: ParserName,
+        method: bytes,
+        target: bytes,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes | list[bytes],
+    ) -> None:
+        parts = [body] if isinstance(body, bytes) else body
+        self._head, self._parts = (parser, method, target, headers), parts
+        self.framer = framer_for(parser, method)
+        self.pieces = self.framer.request(method, target, headers, parts)
+        self.large = len(parts) > 1 or len(parts[0]) > _ONE_WRITE
+
+    def renew(self) -> None:
+        """A fresh framer, for sending the request again on a new connection."""
+        parser, method, target, headers = self._head
+        self.framer = framer_for(parser, method)
+        self.framer.request(method, target, headers, self._parts)
+
+
 class _Connection:
-    """One HTTP/1.1 connection: an anyio byte stream and the h11 state machine framing it."""
+    """One HTTP/1.1 connection: an anyio byte stream and the framer of its current exchange."""
 
     def __init__(self, stream: anyio.abc.ByteStream) -> None:
         self.stream = stream
-        self.h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_HEAD_BYTES)
+        self.framer: Framer | None = None
         self.expires_at = 0.0
         self.received = 0  # bytes of the current response so far
         # Looked up once: anyio builds its attribute table on every `extra()` call.
@@ -243,47 +269,34 @@ class _Connection:
                 )
         return cls(stream)
 
-    async def exchange(
-        self, head: h11.Request, body: bytes | list[bytes], timeouts: dict[str, float | None]
-    ) -> h11.Response:
+    async def exchange(self, request: _Request, timeouts: dict[str, float | None]) -> Head:
         """Send a request; return its final response head (interim `1xx` ones are skipped)."""
-        try:
-            pieces = [self.h11.send(head) or b""]
-            for part in [body] if isinstance(body, bytes) else body:
-                if part:
-                    pieces += self.h11.send_with_data_passthrough(h11.Data(data=part)) or []
-            pieces.append(self.h11.send(h11.EndOfMessage()) or b"")
-        except h11.LocalProtocolError as error:
-            raise httpx.LocalProtocolError(f"cannot send this request: {error}") from error
-        self.received = 0
+        self.framer, self.received = request.framer, 0
         try:
             with _errors(timeouts.get("write"), httpx.WriteTimeout, httpx.WriteError):
-                if isinstance(body, bytes) and len(body) <= _ONE_WRITE:  # one segment
-                    await self.stream.send(b"".join(pieces))
+                if not request.large:  # one segment
+                    await self.stream.send(b"".join(request.pieces))
                 else:  # a large body (an attached file): in slices, never copied whole
-                    for piece in pieces:
+                    for piece in request.pieces:
                         view = memoryview(piece)
                         for start in range(0, len(view), _ONE_WRITE):
                             await self.stream.send(view[start : start + _ONE_WRITE])  # type: ignore[arg-type]
-            while True:  # h11 refuses a 101 we did not ask for; other 1xx are skipped
-                event = await self.next_event(timeouts.get("read"))
-                if isinstance(event, h11.Response):
-                    return event
+            event = await self.next_event(timeouts.get("read"))
+            if type(event) is not Head:  # a framer yields the head first
+                raise httpx.RemoteProtocolError("malformed response: no status line")
+            return event
         except (httpx.ReadError, httpx.WriteError, httpx.RemoteProtocolError) as error:
             if not self.received:  # not one byte of a response: the request was not served
                 raise _StaleConnection() from error
             raise
 
-    async def next_event(self, read_timeout: float | None) -> Any:
-        """The next h11 event of the response, reading from the network when h11 needs it."""
+    async def next_event(self, read_timeout: float | None) -> Head | bytes | str:
+        """The next event of the response, reading from the network when the framer needs it."""
+        framer = self.framer
+        assert framer is not None
         while True:
-            try:  # not `with _protocol_errors()`: this runs several times per response
-                event = self.h11.next_event()
-            except h11.RemoteProtocolError as error:
-                raise _malformed(error) from error
-            if event is not h11.NEED_DATA:
-                if type(event) is h11.ConnectionClosed:
-                    raise httpx.RemoteProtocolError("server disconnected")
+            event = framer.next_event()
+            if event is not NEED_DATA:
                 return event
             with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
                 try:
@@ -291,18 +304,11 @@ class _Connection:
                 except anyio.EndOfStream:
                     data = b""
             self.received += len(data)
-            try:
-                self.h11.receive_data(data)
-            except h11.RemoteProtocolError as error:
-                raise _malformed(error) from error
+            framer.receive(data)
 
     def reusable(self) -> bool:
         """Whether the response just read left the connection fit for another request."""
-        if self.h11.our_state is not h11.DONE or self.h11.their_state is not h11.DONE:
-            return False
-        self.h11.start_next_cycle()
-        # Bytes after a complete response are not an answer to anything we asked.
-        return not self.h11.trailing_data[0]
+        return self.framer is not None and self.framer.reusable()
 
     def readable_while_idle(self) -> bool:
         """Whether the server closed the idle connection or wrote to it unasked.
@@ -355,10 +361,10 @@ class _Body(httpx.AsyncByteStream):
         await self._finish()
         raise StopAsyncIteration
 
-    def _take(self, event: Any) -> bytes:
-        if isinstance(event, h11.Data):
-            return bytes(event.data)
-        if isinstance(event, h11.EndOfMessage):
+    def _take(self, event: Head | bytes | str) -> bytes:
+        if type(event) is bytes:
+            return event
+        if event is END:
             self._done = True
         return b""
 
@@ -374,11 +380,6 @@ class _Body(httpx.AsyncByteStream):
         else:
             self._pool._done_with(self._origin)
             await self._connection.aclose()
-
-
-def _malformed(error: h11.RemoteProtocolError) -> httpx.RemoteProtocolError:
-    """h11's verdict on a malformed response, as httpx's exception."""
-    return httpx.RemoteProtocolError(f"malformed response: {error}")
 
 
 @contextmanager
