@@ -89,6 +89,54 @@ async def test_read_timeout_is_an_httpx_timeout() -> None:
                 await post(client, server)
 
 
+class SlowServer:
+    """Accepts one connection; reads nothing (`head=None`) or answers a byte at a time."""
+
+    def __init__(self, head: bytes | None, every: float = 0.0) -> None:
+        import socket
+        import threading
+
+        self.head, self.every = head, every
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen()
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/x"
+        threading.Thread(target=self.serve, daemon=True).start()
+
+    def serve(self) -> None:
+        import time
+
+        connection, _ = self.sock.accept()
+        with connection:
+            if self.head is None:  # never read: the client's write fills the buffers
+                time.sleep(3)
+                return
+            connection.recv(65536)
+            for byte in self.head:
+                connection.sendall(bytes([byte]))
+                time.sleep(self.every)
+            time.sleep(1)
+
+
+async def test_a_write_that_cannot_finish_is_a_write_timeout() -> None:
+    server = SlowServer(head=None)
+    timeout = httpx.Timeout(5.0, write=0.2)
+    async with httpx.AsyncClient(transport=PooledTransport(), timeout=timeout) as client:
+        with anyio.fail_after(5), pytest.raises(httpx.WriteTimeout):
+            await client.post(server.url, content=b"x" * (64 << 20))
+    server.sock.close()
+
+
+async def test_the_read_timeout_bounds_each_read_not_the_whole_head() -> None:
+    """A head trickling in a byte every 20 ms, a 0.2 s read timeout: each read is in time."""
+    head = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"
+    server = SlowServer(head, every=0.02)
+    async with httpx.AsyncClient(transport=PooledTransport(), timeout=0.2) as client:
+        response = await client.post(server.url, content=b"{}")
+        assert response.content == b"ok"  # 0.8 s in all, more than the read timeout
+    server.sock.close()
+
+
 async def test_streamed_bodies_closed_early_release_cleanly() -> None:
     with MockChatServer(responder=echo) as server:
         async with httpx.AsyncClient(transport=PooledTransport()) as client:

@@ -22,11 +22,11 @@ transport when proxy variables are set.
 from __future__ import annotations
 
 import contextlib
+import math
 import select
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -270,10 +270,15 @@ class _Connection:
         return cls(stream)
 
     async def exchange(self, request: _Request, timeouts: dict[str, float | None]) -> Head:
-        """Send a request; return its final response head (interim `1xx` ones are skipped)."""
+        """Send a request; return its final response head (interim `1xx` ones are skipped).
+
+        One cancel scope for the write and the head's reads (its deadline moved on at each
+        step): on asyncio a scope costs more than a small request's write.
+        """
         self.framer, self.received = request.framer, 0
+        bound = _errors(timeouts.get("write"), httpx.WriteTimeout, httpx.WriteError, always=True)
         try:
-            with _errors(timeouts.get("write"), httpx.WriteTimeout, httpx.WriteError):
+            with bound:
                 if not request.large:  # one segment
                     await self.stream.send(b"".join(request.pieces))
                 else:  # a large body (an attached file): in slices, never copied whole
@@ -281,7 +286,12 @@ class _Connection:
                         view = memoryview(piece)
                         for start in range(0, len(view), _ONE_WRITE):
                             await self.stream.send(view[start : start + _ONE_WRITE])  # type: ignore[arg-type]
-            event = await self.next_event(timeouts.get("read"))
+                bound.rearm(timeouts.get("read"), httpx.ReadTimeout, httpx.ReadError)
+                event = self.framer.next_event()
+                while event is NEED_DATA:
+                    await self._read()
+                    event = self.framer.next_event()
+                    bound.rearm(timeouts.get("read"), httpx.ReadTimeout, httpx.ReadError)
             if type(event) is not Head:  # a framer yields the head first
                 raise httpx.RemoteProtocolError("malformed response: no status line")
             return event
@@ -299,12 +309,16 @@ class _Connection:
             if event is not NEED_DATA:
                 return event
             with _errors(read_timeout, httpx.ReadTimeout, httpx.ReadError):
-                try:
-                    data = await self.stream.receive(_READ_SIZE)
-                except anyio.EndOfStream:
-                    data = b""
-            self.received += len(data)
-            framer.receive(data)
+                await self._read()
+
+    async def _read(self) -> None:
+        """Read once from the network into the framer (`b""` at the end of the stream)."""
+        try:
+            data = await self.stream.receive(_READ_SIZE)
+        except anyio.EndOfStream:
+            data = b""
+        self.received += len(data)
+        self.framer.receive(data)  # type: ignore[union-attr]
 
     def reusable(self) -> bool:
         """Whether the response just read left the connection fit for another request."""
@@ -382,26 +396,60 @@ class _Body(httpx.AsyncByteStream):
             await self._connection.aclose()
 
 
-@contextmanager
-def _errors(
-    timeout: float | None, on_timeout: type[httpx.TimeoutException], on_error: type[Any]
-) -> Iterator[None]:
-    """Bound one network operation by `timeout` and raise httpx's exceptions for failures."""
-    try:
-        if timeout is None:
-            yield
-        else:
-            with anyio.fail_after(timeout):
-                yield
-    except TimeoutError as error:
-        raise on_timeout(f"timed out after {timeout} s") from error
-    except (
-        anyio.EndOfStream,
-        anyio.BrokenResourceError,
-        anyio.ClosedResourceError,
-        OSError,
-    ) as error:
-        raise on_error(_describe(error)) from error
+class _errors:
+    """Bound one network operation by `timeout` and raise httpx's exceptions for failures.
+
+    A class rather than `anyio.fail_after` in a generator: this runs for every read and write,
+    and two generator context managers cost more than the operation they guard.
+    """
+
+    __slots__ = ("_always", "_on_error", "_on_timeout", "_scope", "_timeout")
+
+    def __init__(
+        self,
+        timeout: float | None,
+        on_timeout: type[httpx.TimeoutException],
+        on_error: type[httpx.TransportError],
+        *,
+        always: bool = False,
+    ) -> None:
+        self._timeout, self._on_timeout, self._on_error = timeout, on_timeout, on_error
+        self._always = always  # a scope even without a timeout, for `rearm` to give one later
+        self._scope: anyio.CancelScope | None = None
+
+    def __enter__(self) -> None:
+        if self._timeout is not None or self._always:
+            self._scope = anyio.CancelScope(deadline=self._deadline())
+            self._scope.__enter__()
+
+    def _deadline(self) -> float:
+        return math.inf if self._timeout is None else anyio.current_time() + self._timeout
+
+    def rearm(
+        self,
+        timeout: float | None,
+        on_timeout: type[httpx.TimeoutException],
+        on_error: type[httpx.TransportError],
+    ) -> None:
+        """Bound the next operation instead: a new timeout from now, and its exceptions."""
+        self._timeout, self._on_timeout, self._on_error = timeout, on_timeout, on_error
+        assert self._scope is not None
+        self._scope.deadline = self._deadline()
+
+    def __exit__(self, kind: Any, error: BaseException | None, traceback: Any) -> bool:
+        scope = self._scope
+        if scope is not None:
+            swallowed = scope.__exit__(kind, error, traceback)
+            if scope.cancelled_caught:
+                raise self._on_timeout(f"timed out after {self._timeout} s") from error
+            if swallowed:
+                return True
+        if isinstance(error, _FAILURES):
+            raise self._on_error(_describe(error)) from error
+        return False
+
+
+_FAILURES = (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError)
 
 
 def _describe(error: BaseException) -> str:
