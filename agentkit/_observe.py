@@ -8,14 +8,13 @@ no instrument registered, a run asks nobody and pays nothing: the loop checks on
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from ._events import RunResult, ToolResult
 from ._messages import Completion, ToolCall
-from .models._base import Model, ModelRequest
+from .models._base import Model, ModelRequest, with_retry_hook
 
 __all__ = [
     "Instrument",
@@ -146,7 +145,7 @@ class ObservedRequest:
         self.token = observer.request_started(request)
         self.open = True
         self._then = request.on_retry
-        self.request = dataclasses.replace(request, on_retry=self._retried)
+        self.request = with_retry_hook(request, self._retried)
 
     def __enter__(self) -> ObservedRequest:
         return self

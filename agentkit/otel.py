@@ -258,14 +258,12 @@ class _RunSpans:
         self._current = otel_context.attach(self.context)  # the user's spans in the run nest
 
     def request_started(self, request: ModelRequest) -> _Current:
+        attributes = self.model.request_attributes(request.settings)
+        if request.client_request_id is not None:  # one dict: set_attribute takes a lock
+            attributes = {**attributes, AGENTKIT_CLIENT_REQUEST_ID: request.client_request_id}
         span = self.tracer.start_span(
-            self.model.span_name,
-            context=self.context,
-            kind=SpanKind.CLIENT,
-            attributes=self.model.request_attributes(request.settings),
+            self.model.span_name, context=self.context, kind=SpanKind.CLIENT, attributes=attributes
         )
-        if request.client_request_id is not None:
-            span.set_attribute(AGENTKIT_CLIENT_REQUEST_ID, request.client_request_id)
         if self.owner.include_content:
             messages = [encode_message(m) for m in request.messages]
             span.set_attribute(GEN_AI_INPUT_MESSAGES, json.dumps(messages))

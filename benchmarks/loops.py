@@ -223,11 +223,37 @@ def agentkit_instrumented(url: str, delay: float) -> Runner:
 
 
 def sdk_providers() -> tuple[Any, Any]:
-    """OpenTelemetry SDK tracer and meter providers with nothing to export to."""
+    """OpenTelemetry SDK providers as users run them (#26): spans through a
+    `BatchSpanProcessor`, metrics through a `PeriodicExportingMetricReader` (every second),
+    both to exporters that receive everything and keep nothing (no network, no memory growth)
+    so export and aggregation run as they would against a collector."""
     from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import (
+        MetricExporter,
+        MetricExportResult,
+        PeriodicExportingMetricReader,
+    )
     from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-    return TracerProvider(), MeterProvider()
+    class Spans(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    class Metrics(MetricExporter):
+        def export(self, metrics_data: Any, timeout_millis: float = 0, **_: Any) -> Any:
+            return MetricExportResult.SUCCESS
+
+        def force_flush(self, timeout_millis: float = 0) -> bool:
+            return True
+
+        def shutdown(self, timeout_millis: float = 0, **_: Any) -> None:
+            return None
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(BatchSpanProcessor(Spans()))
+    reader = PeriodicExportingMetricReader(Metrics(), export_interval_millis=1000)
+    return tracer_provider, MeterProvider(metric_readers=[reader])
 
 
 LOOPS: dict[str, Callable[[str, float], Runner]] = {
@@ -246,8 +272,10 @@ LOOPS: dict[str, Callable[[str, float], Runner]] = {
 
 def sdk_floor(url: str, delay: float) -> Runner:
     """The uninstrumented agentkit loop plus, by hand, exactly the SDK calls the GenAI
-    conventions ask of it (4 spans, 6 histogram records, the same attributes): what any
-    instrumentation must cost at least, if its own code were free."""
+    conventions ask of it (4 spans, each current while it lasts, 6 histogram records made
+    while the request's span is current, the same attributes): what any instrumentation must
+    cost at least, if its own code were free."""
+    from opentelemetry import context as otel_context
     from opentelemetry import trace
     from opentelemetry.semconv._incubating.metrics import gen_ai_metrics
     from opentelemetry.trace import SpanKind
@@ -293,19 +321,26 @@ def sdk_floor(url: str, delay: float) -> Runner:
             },
         )
         context = trace.set_span_in_context(run)
-        for first in (True, False):
+        outer = otel_context.attach(context)  # current, as any instrumentation's spans must
+        for first in (True, False):  # be for the user's and the HTTP client's spans to nest
             request = tracer.start_span("chat mock-model", context, SpanKind.CLIENT, chat)
+            inner = otel_context.attach(trace.set_span_in_context(request, context))
             request.set_attributes(response)
-            tokens.record(20, tokens_in)
-            tokens.record(10, tokens_out)
+            tokens.record(20, tokens_in)  # while the request's span is current: the SDK
+            tokens.record(10, tokens_out)  # offers each record as an exemplar of that trace
             duration.record(0.001, timed)
             request.end()
+            otel_context.detach(inner)
             if first:
-                tracer.start_span(
-                    "execute_tool get_weather", context, attributes=tool_attributes
-                ).end()
+                called = tracer.start_span(
+                    "execute_tool get_weather", context, None, tool_attributes
+                )
+                inner = otel_context.attach(trace.set_span_in_context(called, context))
+                called.end()
+                otel_context.detach(inner)
         run.set_attributes({"gen_ai.usage.input_tokens": 40, "gen_ai.usage.output_tokens": 20})
         run.end()
+        otel_context.detach(outer)
 
     async def run() -> Any:
         output = await loop()

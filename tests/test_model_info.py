@@ -95,3 +95,30 @@ def test_a_chat_model_info_follows_its_settings() -> None:
     after = model_info(model)
     assert (after.name, after.profile) == ("m-2", model.profile)
     assert after.endpoint != before.endpoint  # the profile is part of the cache key
+
+
+def test_a_retry_hook_replaced_keeps_every_other_field() -> None:
+    """`with_retry_hook` builds the request by position: a new field must not be dropped."""
+    import dataclasses
+
+    from agentkit import ModelSettings, UserMessage
+    from agentkit.models._base import ModelRequest, with_retry_hook
+
+    async def hook(attempt: int, error: BaseException, wait: float) -> None:
+        return None
+
+    request = ModelRequest(
+        [UserMessage(content="hi")],
+        tools=(),
+        settings=ModelSettings(max_tokens=5),
+        client_request_id="ak-1-1",
+        on_retry=None,
+    )
+    names = [f.name for f in dataclasses.fields(ModelRequest)]
+    assert names == ["messages", "tools", "settings", "client_request_id", "on_retry"], (
+        "a field was added to ModelRequest: add it to with_retry_hook too"
+    )
+    changed = with_retry_hook(request, hook)
+    assert changed.on_retry is hook
+    for name in names[:-1]:
+        assert getattr(changed, name) is getattr(request, name)

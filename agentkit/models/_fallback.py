@@ -25,7 +25,6 @@ rules are in `docs/fallback.md`.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
 import threading
 import time
@@ -53,7 +52,15 @@ from agentkit._exceptions import (
 )
 from agentkit._messages import Completion
 
-from ._base import Model, ModelInfo, ModelRequest, ResponseCompleted, StreamDelta, model_info
+from ._base import (
+    Model,
+    ModelInfo,
+    ModelRequest,
+    ResponseCompleted,
+    StreamDelta,
+    model_info,
+    with_retry_hook,
+)
 from ._infer import infer_model
 from ._profile import chain_profile
 
@@ -335,9 +342,7 @@ class _Attempts:
         self.made = 0
         self._then = request.on_retry
         self.request = (
-            request
-            if request.on_retry is None
-            else dataclasses.replace(request, on_retry=self._retried)
+            request if request.on_retry is None else with_retry_hook(request, self._retried)
         )
         self._last: BaseException | None = None
 

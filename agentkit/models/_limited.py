@@ -17,13 +17,20 @@ whatever the model is.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 from agentkit._messages import Completion, messages_to_json
 
-from ._base import Model, ModelInfo, ModelRequest, ResponseCompleted, StreamDelta, model_info
+from ._base import (
+    Model,
+    ModelInfo,
+    ModelRequest,
+    ResponseCompleted,
+    StreamDelta,
+    model_info,
+    with_retry_hook,
+)
 from ._gate import GatePass, RequestGate, leave_failed
 
 __all__ = ["RateLimitedModel"]
@@ -75,7 +82,7 @@ class _Passing:
         self.gate = gate
         self.size = len(messages_to_json(request.messages))
         self._then = request.on_retry
-        self.request = dataclasses.replace(request, on_retry=self._retried)
+        self.request = with_retry_hook(request, self._retried)
         self.current: GatePass | None = None
 
     async def enter(self) -> None:
