@@ -101,7 +101,22 @@ SCENARIOS = {
         (2000, 200),
         "wall_per_unit",
         ["agentkit"],
-        description="wall ms per request answered by a warm ResponseCache (SQLite)",
+        description="wall ms per request answered by a warm ResponseCache (SQLite): the "
+        "second request of a tool loop (4 messages, the tool)",
+    ),
+    "cache-hit-20": Scenario(
+        0.0,
+        (2000, 200),
+        "wall_per_unit",
+        ["agentkit"],
+        description="wall ms per cache hit, a 20-message tool-loop conversation",
+    ),
+    "cache-hit-200": Scenario(
+        0.0,
+        (2000, 200),
+        "wall_per_unit",
+        ["agentkit"],
+        description="wall ms per cache hit, a 200-message tool-loop conversation",
     ),
     "session-100": Scenario(
         0.0,
@@ -301,6 +316,8 @@ TARGETS = [
     Target("tool-loop-otel", "adds", 0.05, "with exporters on (batch span processor, periodic metric reader), agentkit's own share over the SDK floor is under 0.05 ms per loop (#26)", "sdk-floor"),
     Target("tool-loop-otel", "ratio", 1.1, "with OpenTelemetry on, the 2-request tool loop costs under 1.1x the CPU of the same loop with it off (17: set with providers that exported nothing; since #26 the SDK's own export and aggregation run, and the share target above judges agentkit)", "agentkit-off"),
     Target("cache-hit", "at_most", 0.3, "a response-cache hit costs under 0.3 ms (18)"),
+    Target("cache-hit-20", "at_most", 0.05, "a cache hit on a 20-message conversation costs at most 0.05 ms (#26)"),
+    Target("cache-hit-200", "at_most", 0.05, "... and stays flat: at most 0.05 ms at 200 messages (#26)"),
     Target("session-100", "at_most", 5.0, "a session load + append of a 100-message conversation under 5 ms (18)"),
     Target("tool-loop-costs", "adds", 0.02, "cost accounting adds at most 0.01 ms per request to the 2-request tool loop (29)", "agentkit-unbilled", subject="agentkit-billed"),
     Target("tool-loop", "adds", 0.01, "a FallbackModel whose primary answers adds under 0.01 ms to the 2-request tool loop (0.005 ms per request) (31)", "agentkit", subject="agentkit-fallback"),

@@ -264,6 +264,8 @@ SCENARIOS: dict[str, tuple[Any, Callable[..., Awaitable[Clock]]]] = {
     "request-build": (lambda: __import__("parsing").BUILDS, sequential),
     "mcp-call": (lambda: __import__("mcp_calls").CALLS, sequential),
     "cache-hit": (lambda: __import__("storage").STORAGE["cache-hit"], sequential),
+    "cache-hit-20": (lambda: __import__("storage").STORAGE["cache-hit-20"], sequential),
+    "cache-hit-200": (lambda: __import__("storage").STORAGE["cache-hit-200"], sequential),
     "session-100": (lambda: __import__("storage").STORAGE["session-100"], sequential),
     "extraction-batch": ({"agentkit": lambda: None}, extraction_batch),
     "media-pdf": ({"agentkit": lambda: None}, lambda *a: __import__("media").big_pdf(*a)),

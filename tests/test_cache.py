@@ -248,3 +248,40 @@ async def test_a_locked_cache_is_a_miss_not_a_stall(tmp_path: Path) -> None:
         holder.execute("ROLLBACK")
         holder.close()
     assert answer.message.content == "second"  # a miss: the model answered
+
+
+def test_the_key_follows_every_part_of_the_request_though_parts_are_remembered(
+    tmp_path: Path,
+) -> None:
+    """Digests are remembered by identity (#26: a hit no longer re-serializes the history),
+    so a changed model, settings object, tool or message order must still change the key."""
+    from agentkit import AssistantMessage, ChatModel, ModelProfile
+
+    @tool
+    def sub(a: int, b: int) -> int:
+        """Subtract."""
+        return a - b
+
+    cache = ResponseCache(tmp_path / "cache.sqlite3")
+    model = ChatModel(base_url="http://127.0.0.1:9/v1", model="m", api_key="k")
+    first, second = UserMessage(content="a"), AssistantMessage(content="b")
+    settings = ModelSettings(max_tokens=5)
+    base = ModelRequest(messages=[first, second], tools=(add.definition(),), settings=settings)
+    key = cache.key(model, base)
+    assert cache.key(model, base) == key  # remembered, same answer
+    variants = [
+        ModelRequest(messages=[second, first], tools=base.tools, settings=settings),
+        ModelRequest(messages=[first], tools=base.tools, settings=settings),
+        ModelRequest(messages=[first, second], tools=(sub.definition(),), settings=settings),
+        ModelRequest(messages=[first, second], tools=(), settings=settings),
+        ModelRequest(
+            messages=base.messages, tools=base.tools, settings=ModelSettings(max_tokens=6)
+        ),
+    ]
+    keys = {cache.key(model, each) for each in variants}
+    assert len(keys) == len(variants)
+    assert key not in keys
+    model.profile = ModelProfile(strict_tools=False)  # the same model object, changed
+    assert cache.key(model, base) != key
+    model.base_url = "http://127.0.0.1:10/v1"
+    assert len({key, cache.key(model, base)}) == 2

@@ -38,11 +38,13 @@ from typing import TYPE_CHECKING, Any, overload
 from agentkit._exceptions import ConfigurationError
 from agentkit._messages import Completion, Usage, messages_to_json
 from agentkit._private import private_file
+from agentkit._tool import ToolDefinition
 
 from ._base import (
     Model,
     ModelInfo,
     ModelRequest,
+    ModelSettings,
     ResponseCompleted,
     StreamDelta,
     completion_deltas,
@@ -95,6 +97,7 @@ class ResponseCache:
         self._lock = threading.Lock()
         self._reported = False
         self._digests: dict[int, tuple[Any, bytes]] = {}
+        self._identity: tuple[Any, Any, bytes] = (None, None, b"")
         self._touched: set[str] = set()
         """Keys whose `used` time this process already wrote (once per process is enough)."""
 
@@ -127,28 +130,47 @@ class ResponseCache:
             return None
         # A model that knows more of its endpoint (ChatModel: URL with query, headers that
         # are not secrets, profile) says so; other models are known by their name.
+        digest = hashlib.sha256(self._identity_digest(model, settings))
+        remembered, parts = self._digests, []
+        for part in (*request.tools, *request.messages):  # each serialized once, remembered
+            found = remembered.get(id(part))
+            parts.append(found[1] if found is not None and found[0] is part else self._digest(part))
+        digest.update(b"".join(parts))
+        return digest.hexdigest()
+
+    def _identity_digest(self, model: Model, settings: ModelSettings) -> bytes:
+        """The digest of who answers and how: the model, its endpoint, the settings.
+
+        A run sends one model and one settings object request after request: the last
+        pair's digest is kept, by the identity of the model's `info` (remade when the model
+        is changed) and of the settings (an immutable record).
+        """
         info = model_info(model)
+        last_info, last_settings, found = self._identity
+        if info is last_info and settings is last_settings:
+            return found
+        # A model that knows more of its endpoint (ChatModel: URL with query, headers that
+        # are not secrets, profile) says so; other models are known by their name.
         identity = {
             "model": info.name,
             "endpoint": info.endpoint if info.endpoint is not None else (info.base_url or ""),
-            "tools": [dataclasses.asdict(d) for d in request.tools],
             "settings": settings.model_dump(mode="json", exclude_defaults=True),
         }
         text = json.dumps(identity, sort_keys=True, separators=(",", ":"), default=str)
-        digest = hashlib.sha256(text.encode())
-        for message in request.messages:  # each message serialized once, then remembered
-            digest.update(self._message_digest(message))
-        return digest.hexdigest()
+        found = hashlib.sha256(text.encode()).digest()
+        self._identity = (info, settings, found)
+        return found
 
-    def _message_digest(self, message: Any) -> bytes:
-        """A message's own digest, remembered by identity (records are immutable)."""
-        found = self._digests.get(id(message))
-        if found is not None and found[0] is message:
-            return found[1]
+    def _digest(self, part: Any) -> bytes:
+        """A tool definition's or a message's own digest, remembered by identity."""
         if len(self._digests) >= _DIGESTS_KEPT:
             self._digests.clear()
-        made = hashlib.sha256(messages_to_json([message])).digest()
-        self._digests[id(message)] = (message, made)
+        if isinstance(part, ToolDefinition):
+            text = json.dumps(dataclasses.asdict(part), sort_keys=True, default=str).encode()
+            made = hashlib.sha256(b"tool:" + text).digest()
+        else:
+            made = hashlib.sha256(messages_to_json([part])).digest()
+        self._digests[id(part)] = (part, made)
         return made
 
     def get(self, key: str) -> Completion | None:
