@@ -213,6 +213,19 @@ SCENARIOS = {
         [*PEERS, "agentkit-responses"],
         description="wall ms for 200 concurrent tool loops, 50 ms latency",
     ),
+    "concurrent-runs-1000": Scenario(
+        1.0,
+        (1000, 1000),
+        "wall",
+        ["raw-aiohttp", "agentkit"],
+        description="wall ms for 1,000 concurrent tool loops (2 requests each), 1 s latency",
+    ),
+    "concurrent-runs-1000-cpu": Scenario(
+        1.0, (0, 0), "cpu_per_unit", [], description="CPU ms per run of the same 1,000"
+    ),
+    "concurrent-runs-1000-connections": Scenario(
+        1.0, (0, 0), "connections", [], description="connections opened for the same 1,000"
+    ),
     "run-memory": Scenario(
         0.05,
         (200, 50),
@@ -266,6 +279,8 @@ DERIVED = {
     "tool-phase": "parallel-tools",
     "rate-limit-max": "rate-limit",
     "media-pdf-cost": "media-pdf",
+    "concurrent-runs-1000-cpu": "concurrent-runs-1000",
+    "concurrent-runs-1000-connections": "concurrent-runs-1000",
 }
 """Scenarios read from another scenario's samples (another figure of the same runs)."""
 UNITS = {
@@ -274,6 +289,7 @@ UNITS = {
     "growth_kib": "KiB",
     "peak_x_file": "x the file",
     "ms_per_mb": "ms/MB",
+    "connections": "connections",
 }
 REPORTED = {
     "tool_phase_ms",
@@ -282,6 +298,7 @@ REPORTED = {
     "peak_x_file",
     "ms_per_mb",
     "growth_kib",
+    "connections",
 }
 """Figures a workload reports itself, next to wall and CPU time."""
 IMPORTS = {  # what a user's first line does
@@ -315,6 +332,9 @@ TARGETS = [
     Target("mcp-call", "adds", 2.0, "a call of a local stdio MCP tool adds under 2 ms to the bare SDK client's (16)", "mcp-sdk"),
     Target("tool-loop-otel", "adds", 0.05, "with exporters on (batch span processor, periodic metric reader), agentkit's own share over the SDK floor is under 0.05 ms per loop (#26)", "sdk-floor"),
     Target("tool-loop-otel", "ratio", 1.1, "with OpenTelemetry on, the 2-request tool loop costs under 1.1x the CPU of the same loop with it off (17: set with providers that exported nothing; since #26 the SDK's own export and aggregation run, and the share target above judges agentkit)", "agentkit-off"),
+    Target("concurrent-runs-1000", "ratio", 1.1, "1,000 concurrent runs at 1 s latency: at most 1.1x raw aiohttp's wall time (#26)", "raw-aiohttp"),
+    Target("concurrent-runs-1000-cpu", "ratio", 2.0, "... and at most 2x its CPU (#26)", "raw-aiohttp"),
+    Target("concurrent-runs-1000-connections", "at_most", 1100, "... opening at most 1,100 connections (#26)"),
     Target("cache-hit", "at_most", 0.3, "a response-cache hit costs under 0.3 ms (18)"),
     Target("cache-hit-20", "at_most", 0.05, "a cache hit on a 20-message conversation costs at most 0.05 ms (#26)"),
     Target("cache-hit-200", "at_most", 0.05, "... and stays flat: at most 0.05 ms at 200 messages (#26)"),

@@ -114,6 +114,28 @@ async def concurrent(work: Callable[[str], Awaitable[None]], url: str, count: in
     return clock
 
 
+async def concurrent_connections(
+    work: Callable[[str], Awaitable[None]], url: str, count: int
+) -> Clock:
+    """`count` concurrent loops, counting the connections opened meanwhile (every client here
+    connects through the event loop's `create_connection`: anyio's and aiohttp's alike)."""
+    loop = asyncio.get_running_loop()
+    original = loop.create_connection
+    opened = [0]
+
+    async def counted(*args: Any, **kwargs: Any) -> Any:
+        opened[0] += 1
+        return await original(*args, **kwargs)
+
+    loop.create_connection = counted  # type: ignore[method-assign]
+    await work(url)
+    opened[0] = 0
+    with Clock() as clock:
+        await asyncio.gather(*(work(url) for _ in range(count)))
+    clock.extra["connections"] = opened[0]
+    return clock
+
+
 def loop_factories(
     delay: float, streamed: bool = False, instrumented: bool = False
 ) -> dict[str, Callable[[], Callable[[str], Awaitable[Any]]]]:
@@ -283,6 +305,7 @@ SCENARIOS: dict[str, tuple[Any, Callable[..., Awaitable[Clock]]]] = {
     "tool-loop-stream": (lambda: loop_factories(0.0, streamed=True), sequential),
     "eager-start": (lambda: loop_factories(0.1, streamed=True), sequential),
     "concurrent-runs": (lambda: loop_factories(0.0), concurrent),
+    "concurrent-runs-1000": (lambda: loop_factories(0.0), concurrent_connections),
     "run-memory": (lambda: loop_factories(0.0), traced_concurrent),
 }
 
