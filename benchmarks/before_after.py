@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).parent))
-import run as bench  # noqa: E402
+import run as bench
 
 PLAN = {
     "exchange": ["agentkit", "raw-aiohttp"],
