@@ -425,6 +425,43 @@ def openai_sdk_streamed(url: str, delay: float, one_by_one: bool = False) -> Run
     return run
 
 
+def raw_aiohttp_streamed(url: str, delay: float) -> Runner:
+    """The floor of a streamed loop: aiohttp reading SSE lines, deltas accumulated by hand."""
+    import aiohttp
+
+    sessions: list[aiohttp.ClientSession] = []
+    tool = tool_body(delay)
+
+    async def post(body: dict[str, Any]) -> dict[str, Any]:
+        if not sessions:
+            sessions.append(aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)))
+        text, calls = "", {}
+        async with sessions[0].post(
+            f"{url}/chat/completions", json={**body, "stream": True}, headers=HEADERS
+        ) as response:
+            async for line in response.content:
+                if not line.startswith(b"data: ") or line.startswith(b"data: [DONE]"):
+                    continue
+                for choice in json.loads(line[6:])["choices"]:
+                    delta = choice["delta"]
+                    text += delta.get("content") or ""
+                    for part in delta.get("tool_calls") or []:
+                        call = calls.setdefault(part["index"], {"id": "", "arguments": ""})
+                        call["id"] = part.get("id") or call["id"]
+                        function = part.get("function") or {}
+                        call["name"] = function.get("name") or call.get("name", "")
+                        call["arguments"] += function.get("arguments") or ""
+        tool_calls = [
+            {"id": c["id"], "type": "function",
+             "function": {"name": c["name"], "arguments": c["arguments"]}}
+            for _, c in sorted(calls.items())
+        ]  # fmt: skip
+        message = {"role": "assistant", "content": text, "tool_calls": tool_calls}
+        return {"choices": [{"message": message}]}
+
+    return lambda: _raw_loop(post, tool)
+
+
 def openai_sdk_streamed_sequential(url: str, delay: float) -> Runner:
     """The textbook loop: wait for the whole response, then run its calls one by one."""
     return openai_sdk_streamed(url, delay, one_by_one=True)
@@ -470,6 +507,7 @@ def agentkit_streamed(url: str, delay: float) -> Runner:
 
 
 STREAMED_LOOPS: dict[str, Callable[[str, float], Runner]] = {
+    "raw-aiohttp": raw_aiohttp_streamed,
     "openai-sdk": openai_sdk_streamed,
     "openai-sdk-one-by-one": openai_sdk_streamed_sequential,
     "openai-agents": openai_agents_streamed,

@@ -171,8 +171,15 @@ SCENARIOS = {
         0.0,
         (100, 20),
         "cpu_per_unit",
-        ["openai-sdk", "openai-agents", "pydantic-ai", "agentkit"],
+        ["raw-aiohttp", "openai-sdk", "openai-agents", "pydantic-ai", "agentkit"],
         description="CPU ms per streamed 2-request tool loop, 0 ms latency",
+    ),
+    "tool-loop-stream-wall": Scenario(
+        0.0,
+        (0, 0),
+        "wall_per_unit",
+        [],
+        description="wall ms per streamed 2-request tool loop, sequential, 0 ms latency",
     ),
     "eager-start": Scenario(
         0.0,
@@ -276,6 +283,7 @@ SCENARIOS = {
 }
 DERIVED = {
     "tool-loop-wall": "tool-loop",
+    "tool-loop-stream-wall": "tool-loop-stream",
     "tool-phase": "parallel-tools",
     "rate-limit-max": "rate-limit",
     "media-pdf-cost": "media-pdf",
@@ -335,6 +343,8 @@ TARGETS = [
     Target("concurrent-runs-1000", "ratio", 1.1, "1,000 concurrent runs at 1 s latency: at most 1.1x raw aiohttp's wall time (#26)", "raw-aiohttp"),
     Target("concurrent-runs-1000-cpu", "ratio", 2.0, "... and at most 2x its CPU (#26)", "raw-aiohttp"),
     Target("concurrent-runs-1000-connections", "at_most", 1100, "... opening at most 1,100 connections (#26)"),
+    Target("tool-loop", "ratio", 1.3, "a 2-request tool loop costs at most 1.3x raw aiohttp's CPU (#26)", "raw-aiohttp"),
+    Target("tool-loop-stream-wall", "ratio", 1.5, "a streamed 2-request tool loop takes at most 1.5x raw aiohttp's wall time (#26)", "raw-aiohttp"),
     Target("cache-hit", "at_most", 0.3, "a response-cache hit costs under 0.3 ms (18)"),
     Target("cache-hit-20", "at_most", 0.05, "a cache hit on a 20-message conversation costs at most 0.05 ms (#26)"),
     Target("cache-hit-200", "at_most", 0.05, "... and stays flat: at most 0.05 ms at 200 messages (#26)"),
