@@ -20,7 +20,7 @@ from typing import Any
 from ._cli_common import ExitCode, UsageError, show
 from ._private import PrivateFileError, open_private
 from ._visible import visible
-from .models._cost import catalogue_path
+from .models._cost import catalogue_path, forget_listed_prices
 from .models._providers import PROVIDERS
 
 __all__ = ["remote_models"]
@@ -92,6 +92,7 @@ def _catalogue(name: str, base_url: str, key: str | None) -> list[Any]:
     etag = response.headers.get("etag")
     if etag:
         _write_cache(cache, {"etag": etag[:200], "data": data})
+        forget_listed_prices(name, base_url)
     return data
 
 

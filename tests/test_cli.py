@@ -524,7 +524,11 @@ def test_models_remote_lists_the_providers_catalogue_and_keeps_it_by_etag() -> N
 
 def test_a_fetched_catalogue_prices_what_the_provider_does_not_report() -> None:
     catalogue = [{"id": "house-model", "pricing": {"prompt": "0.000001", "completion": "0.000002"}}]
-    with MockChatServer([Reply.text("hi")], catalogue=catalogue) as server:
+    with MockChatServer([Reply.text("before"), Reply.text("hi")], catalogue=catalogue) as server:
+        # A run before the list exists looked for it (and remembers for 5 s that there was
+        # none): the list written next must still price the run after it, at once.
+        before = agentkit("run", "hi", "--model", "house-model", "--json", server=server)
+        assert json.loads(before.stdout)["cost_source"] == "unknown"
         listed = agentkit("models", "--remote", "--base-url", server.base_url, server=server)
         assert listed.returncode == 0, listed.stderr
         run = agentkit("run", "hi", "--model", "house-model", "--json", server=server)

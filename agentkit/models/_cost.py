@@ -124,6 +124,12 @@ _LOOK_AGAIN = 5.0
 """Seconds between looks at the list's file: a request costs no file-system call."""
 
 
+def forget_listed_prices(provider: str, base_url: str) -> None:
+    """A new list was written for this endpoint: the next request reads it at once."""
+    for key in [k for k in _LISTS if k[0] == provider and k[1].rstrip("/") == base_url.rstrip("/")]:
+        del _LISTS[key]
+
+
 def catalogue_usd(
     provider: str | None, base_url: str | None, model: str, usage: Usage
 ) -> Decimal | None:
