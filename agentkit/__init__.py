@@ -130,6 +130,7 @@ from .models._base import (
     ToolCallArgumentsDelta,
     ToolCallReady,
     ToolCallStarted,
+    UseTool,
 )
 from .models._profile import ModelProfile, SettingDroppedWarning
 from .models._retry import RetryPolicy
@@ -238,6 +239,7 @@ __all__ = [
     "Usage",
     "UsageLimitExceeded",
     "UsageLimits",
+    "UseTool",
     "UserMessage",
     "capture_run_messages",
     "clear_old_tool_results",

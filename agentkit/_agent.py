@@ -49,7 +49,7 @@ from ._policy import LoopPolicy, RunSpec, UsageLimits
 from ._timeline import Timeline
 from ._tool import RunContext, Tool
 from ._toolset import Toolset
-from .models._base import Model, ModelSettings, ModelSpec, model_name
+from .models._base import Model, ModelSettings, ModelSpec, ToolChoice, model_name
 from .models._providers import DEFAULT_MODEL_STRING, profile_of
 
 if TYPE_CHECKING:
@@ -91,7 +91,7 @@ class Agent(Fixed, Generic[OutputT]):
         instructions: str | None = None,
         tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
         output_type: type[str] = str,
-        tool_choice: str | None = None,
+        tool_choice: ToolChoice | None = None,
         parallel_tool_calls: bool | None = None,
         max_turns: int = DEFAULT_MAX_TURNS,
         settings: ModelSettings | None = None,
@@ -112,7 +112,7 @@ class Agent(Fixed, Generic[OutputT]):
         instructions: str | None = None,
         tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
         output_type: type[OutputT],
-        tool_choice: str | None = None,
+        tool_choice: ToolChoice | None = None,
         parallel_tool_calls: bool | None = None,
         max_turns: int = DEFAULT_MAX_TURNS,
         settings: ModelSettings | None = None,
@@ -132,7 +132,7 @@ class Agent(Fixed, Generic[OutputT]):
         instructions: str | None = None,
         tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
         output_type: Any = str,
-        tool_choice: str | None = None,
+        tool_choice: ToolChoice | None = None,
         parallel_tool_calls: bool | None = None,
         max_turns: int = DEFAULT_MAX_TURNS,
         settings: ModelSettings | None = None,
@@ -155,7 +155,8 @@ class Agent(Fixed, Generic[OutputT]):
                 `result.messages`, so a transcript can be continued by any agent).
             tools: `Tool`s, or plain functions (made into tools with `tool()`).
             output_type: `str` for text, or a type the final answer must validate as.
-            tool_choice: `"auto"`, `"none"`, `"required"` or a tool name. A forced choice
+            tool_choice: `"auto"`, `"none"`, `"required"`, or a tool: `UseTool(name)` or its
+                name (`UseTool` for a tool named like a mode). A forced choice
                 applies until a tool has run (see `LoopPolicy.after_tool_choice`).
                 With structured output in tool mode it defaults to `"required"`.
             parallel_tool_calls: Sent with the tools when set.
@@ -206,8 +207,9 @@ class Agent(Fixed, Generic[OutputT]):
         self.instrument = instrument if isinstance(instrument, bool) else tuple(instrument)
         self.history_processors = tuple(history_processors)
         definitions = [t.definition() for t in self.tools.values()]
-        if self.output.tool is not None and self.output.mode == "tool":
-            definitions.append(self.output.tool.definition())
+        output = self.output.definition()
+        if output is not None and self.output.mode == "tool":
+            definitions.append(output)
         self._definitions = tuple(definitions)  # the same for every run: built once
         self._fix()
 

@@ -28,7 +28,7 @@ from ._output import OUTPUT_TOOL_NAME, OutputMode
 from ._policy import LoopPolicy, RunSpec
 from ._tool import Tool, ToolDefinition, tool
 from ._toolset import Toolset
-from .models._base import TOOL_CHOICE_MODES, Model
+from .models._base import Model, ToolChoice, forced_tool
 from .models._profile import ModelProfile
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ async def with_toolsets(
     spec: RunSpec,
     tools: Mapping[str, Tool[..., Any]],
     toolsets: Sequence[Toolset],
-    tool_choice: str | None,
+    tool_choice: ToolChoice | None,
 ) -> RunSpec:
     """`spec` with the toolsets' current tools added after the agent's own."""
     merged = dict(tools)
@@ -68,8 +68,8 @@ async def with_toolsets(
             merged[each.name] = each
             added.append(each.definition())
     check_names(tool_choice, spec.stop_at_tools, merged)
-    local = [d for d in spec.definitions if d.name != OUTPUT_TOOL_NAME]
-    output = [d for d in spec.definitions if d.name == OUTPUT_TOOL_NAME]
+    local = [d for d in spec.definitions if d.kind != "output"]
+    output = [d for d in spec.definitions if d.kind == "output"]
     return dataclasses.replace(spec, tools=merged, definitions=(*local, *added, *output))
 
 
@@ -81,7 +81,7 @@ def output_mode(policy: LoopPolicy, profile: ModelProfile) -> OutputMode:
 
 
 def check_names(
-    choice: str | None, stop_names: frozenset[str], tools: Mapping[str, Tool[..., Any]]
+    choice: ToolChoice | None, stop_names: frozenset[str], tools: Mapping[str, Tool[..., Any]]
 ) -> None:
     _check_tool_choice(choice, tools)
     unknown_stops = sorted(stop_names - set(tools))
@@ -89,14 +89,11 @@ def check_names(
         raise ConfigurationError(f"stop_at_tools names unknown tools: {', '.join(unknown_stops)}")
 
 
-def _check_tool_choice(choice: str | None, tools: Mapping[str, Tool[..., Any]]) -> None:
-    if choice is not None and choice not in TOOL_CHOICE_MODES and choice not in tools:
+def _check_tool_choice(choice: ToolChoice | None, tools: Mapping[str, Tool[..., Any]]) -> None:
+    """A mode stays a mode even beside a tool of that name (`UseTool(name)` forces the tool)."""
+    named = forced_tool(choice)
+    if named is not None and named not in tools:
         raise ConfigurationError(f"tool_choice {choice!r} names no tool of this agent")
-    if choice in TOOL_CHOICE_MODES and choice in tools:
-        raise ConfigurationError(
-            f"tool_choice {choice!r} is ambiguous: it is a mode and a tool's name; "
-            "rename the tool to force it by name"
-        )
 
 
 def stop_names(stop_at_tools: Sequence[str | Tool[..., Any]]) -> frozenset[str]:

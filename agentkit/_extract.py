@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import os
 import types
@@ -48,6 +49,8 @@ from .models._base import (
     ModelSettings,
     ModelSpec,
     ToolCallArgumentsDelta,
+    ToolChoice,
+    UseTool,
     model_name,
 )
 from .models._providers import DEFAULT_MODEL_STRING, profile_of
@@ -195,7 +198,9 @@ class Extractor(Fixed, Generic[T]):
         if n is not None:
             overrides["n"] = n
         self.settings = (settings or ModelSettings()).merged(ModelSettings(**overrides))
-        self.definitions = tuple(t.definition() for t in self.target.tools.values())
+        self.definitions = tuple(
+            dataclasses.replace(t.definition(), kind="output") for t in self.target.tools.values()
+        )
         self._fix()
 
     @property
@@ -357,7 +362,7 @@ class Extractor(Fixed, Generic[T]):
             )
             return ModelRequest(messages=tuple(messages), settings=settings)
         names = list(self.target.tools)
-        choice = names[0] if len(names) == 1 else "required"
+        choice: ToolChoice = UseTool(names[0]) if len(names) == 1 else "required"
         settings = self.settings.merged(ModelSettings(tool_choice=choice))
         return ModelRequest(messages=tuple(messages), tools=self.definitions, settings=settings)
 

@@ -153,6 +153,10 @@ class _Run:
         """Where events go (`on_event`, or a stream's channel); None when nobody listens."""
         self.tool_choice = spec.tool_choice
         """The `tool_choice` of the next request: forced until a tool has run (rule 6)."""
+        output = spec.output.tool
+        self.output_name = None if output is None else output.name
+        """The final-output tool's name, if the output is structured (its definition is the
+        one of `kind="output"`)."""
         self.output_failures: list[str] = []
         """Why each structured output so far failed validation (within its retry budget)."""
         self.tool_calls_made = 0
@@ -301,7 +305,7 @@ class _Run:
         limit = self.spec.limits.tool_calls
         if limit is not None and self.tool_calls_made + 1 > limit:
             return False  # let the limit check raise once the response is complete
-        return call.name != OUTPUT_TOOL_NAME or self.spec.output.is_text
+        return call.name != self.output_name
 
     async def _run_early(self, ready: ToolCallReady, early: dict[int, ToolResult]) -> None:
         self.tool_calls_made += 1
@@ -381,7 +385,7 @@ class _Run:
         return [results[i] for i in range(len(calls))]
 
     def _is_output_call(self, call: ToolCall) -> bool:
-        return not self.spec.output.is_text and call.name == OUTPUT_TOOL_NAME
+        return call.name == self.output_name
 
     def _check_output_call(self, call: ToolCall, truncated: bool) -> ToolResult:
         try:

@@ -18,7 +18,7 @@ from pydantic_core import from_json
 from typing_extensions import is_typeddict
 
 from ._exceptions import ToolArgumentsError
-from ._tool import Tool
+from ._tool import Tool, ToolDefinition
 from .models._base import JsonSchemaFormat
 
 __all__ = ["OUTPUT_TOOL_NAME", "OutputMode", "OutputSpec"]
@@ -51,6 +51,12 @@ class OutputSpec:
             description="Give the final answer. Call this once you have the complete answer.",
         )
         return cls(output_type, mode, tool, wrapped)
+
+    def definition(self) -> ToolDefinition | None:
+        """The final-output tool as the model sees it, marked `kind="output"`."""
+        if self.tool is None:
+            return None
+        return dataclasses.replace(self.tool.definition(), kind="output")
 
     @property
     def is_text(self) -> bool:

@@ -15,7 +15,7 @@ from ._exceptions import ConfigurationError
 from ._messages import Usage
 from ._output import OutputMode, OutputSpec
 from ._tool import Tool, ToolDefinition
-from .models._base import Model, ModelSettings
+from .models._base import Model, ModelSettings, ToolChoice
 
 __all__ = ["LoopPolicy", "RunSpec", "UsageLimits"]
 
@@ -100,7 +100,7 @@ class LoopPolicy:
     `max_retries` wins)."""
     output_retries: int = 2
     """Correction rounds for invalid structured output."""
-    after_tool_choice: str | None = "auto"
+    after_tool_choice: ToolChoice | None = "auto"
     """What a forced `tool_choice` becomes once a tool ran (`None` keeps it forced)."""
     raise_tool_errors: bool = False
     """Let tool exceptions propagate instead of sending them to the model."""
@@ -117,7 +117,7 @@ class RunSpec:
     tools: Mapping[str, Tool[..., Any]]
     output: OutputSpec
     settings: ModelSettings
-    tool_choice: str | None
+    tool_choice: ToolChoice | None
     parallel_tool_calls: bool | None
     max_turns: int
     limits: UsageLimits

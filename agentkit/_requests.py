@@ -26,7 +26,7 @@ from ._history import (
 )
 from ._messages import Message, SystemMessage
 from ._policy import RunSpec
-from .models._base import ModelRequest, ModelSettings, model_info
+from .models._base import ModelRequest, ModelSettings, ToolChoice, model_info
 
 __all__ = ["TurnRequests"]
 
@@ -52,7 +52,7 @@ class TurnRequests:
         self._covered = 0
 
     async def build(
-        self, turn: int, messages: list[Message], tool_choice: str | None, model: Any,
+        self, turn: int, messages: list[Message], tool_choice: ToolChoice | None, model: Any,
         result: Any, *, forced: bool = False, observer: Any = None,
     ) -> ModelRequest:  # fmt: skip
         """The request of `turn` (`forced`: the provider refused the last one as too long)."""
@@ -113,7 +113,7 @@ class TurnRequests:
         return profile.context_window if profile is not None else None
 
     def _request(
-        self, turn: int, messages: Sequence[Message], tool_choice: str | None
+        self, turn: int, messages: Sequence[Message], tool_choice: ToolChoice | None
     ) -> ModelRequest:
         spec = self.spec
         # A snapshot: the run's list keeps growing, a request must not.

@@ -15,7 +15,7 @@ import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, ParamSpec, TypeVar, get_origin, overload
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, get_origin, overload
 
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError, to_json
@@ -51,6 +51,10 @@ T = TypeVar("T")
 _TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # used with fullmatch: "$" would allow a "\n"
 
 
+ToolKind = Literal["function", "output"]
+"""What a `ToolDefinition` is for: a tool to run, or the final-output tool."""
+
+
 @dataclass(frozen=True, slots=True)
 class ToolDefinition:
     """A tool as a model sees it, in no provider's wire shape.
@@ -68,6 +72,10 @@ class ToolDefinition:
     """What it does, for the model (None: no description)."""
     strict: bool = False
     """Whether the provider should hold the model to the schema exactly (strict mode)."""
+    kind: ToolKind = "function"
+    """`"function"`: a tool the loop runs. `"output"`: the final-output tool of structured
+    output; calling it gives the answer (agents and extraction know it by this, not by its
+    name)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

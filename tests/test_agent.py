@@ -333,11 +333,15 @@ async def test_unknown_tool_choice_is_refused_at_configuration() -> None:
         Agent(FakeModel(), tools=[add], tool_choice="nope")
 
 
-def test_a_tool_named_like_a_mode_cannot_be_forced_ambiguously() -> None:
+def test_a_tool_named_like_a_mode_is_forced_with_use_tool() -> None:
+    """A plain mode string is the mode; `UseTool(name)` names the tool (#25)."""
+    from agentkit import UseTool
+
     required = tool(add, name="required")
-    with pytest.raises(ValueError, match="'required' is ambiguous"):
-        Agent(FakeModel(), tools=[required], tool_choice="required")
-    Agent(FakeModel(), tools=[required], tool_choice="auto")  # other modes stay usable
+    Agent(FakeModel(), tools=[required], tool_choice="required")  # the mode
+    Agent(FakeModel(), tools=[required], tool_choice=UseTool("required"))  # the tool
+    with pytest.raises(ValueError, match="names no tool"):
+        Agent(FakeModel(), tools=[add], tool_choice=UseTool("auto"))
 
 
 # --- rule 7: how a run ends ---------------------------------------------------------------
@@ -365,6 +369,20 @@ async def test_structured_output_through_the_output_tool() -> None:
     assert [t.name for t in sent.tools] == ["final_result"]
     assert sent.settings.tool_choice == "required"
     assert tool_messages(result.messages)[0].content == "Final result accepted."
+
+
+async def test_the_output_tool_is_known_by_its_kind_not_its_name() -> None:
+    """#25: `ToolDefinition.kind` marks the final-output tool; the wire never carries it."""
+    from agentkit import extract, openai_tool
+
+    model = FakeModel([Reply.tool_calls(("final_result", {"city": "Oslo", "celsius": 3}))])
+    await Agent(model, tools=[add], output_type=Weather).run("Weather?")
+    kinds = {t.name: t.kind for t in model.requests[0].tools}
+    assert kinds == {"add": "function", "final_result": "output"}
+    assert "kind" not in json.dumps([openai_tool(t) for t in model.requests[0].tools])
+    extraction = FakeModel([Reply.tool_calls(("Weather", {"city": "Oslo", "celsius": 3}))])
+    await extract(Weather, "Oslo, 3 degrees", model=extraction)
+    assert [t.kind for t in extraction.requests[0].tools] == ["output"]
 
 
 async def test_invalid_output_is_sent_back_for_correction() -> None:

@@ -83,3 +83,25 @@ async def test_eight_parallel_tools_over_http(server: MockChatServer) -> None:
         result = await Agent(model, tools=[wait]).run("go", deps=log)
     assert result.output == "all done"
     assert max(log.at(f"start {i}") for i in range(8)) < min(log.at(f"end {i}") for i in range(8))
+
+
+@pytest.mark.parametrize("dialect", ["chat", "responses"])
+async def test_a_tool_named_auto_is_forced_by_name_on_the_wire(
+    server: MockChatServer, dialect: str
+) -> None:
+    """`UseTool("auto")` sends the named form; the plain string `"auto"` stays the mode."""
+    from agentkit import UseTool, tool
+
+    auto = tool(add, name="auto")
+    server.add(Reply.tool_calls(("auto", {"a": 1, "b": 2})), Reply.text("3."), Reply.text("ok"))
+    build = server.chat_model if dialect == "chat" else server.responses_model
+    async with build(model=DEFAULT_MODEL) as model:
+        assert (await Agent(model, tools=[auto], tool_choice=UseTool("auto")).run("go")).output
+        assert (await Agent(model, tools=[auto], tool_choice="auto").run("go")).output == "ok"
+    forced, relaxed, plain = (request.body["tool_choice"] for request in server.requests)
+    named = (
+        {"type": "function", "function": {"name": "auto"}}
+        if dialect == "chat"
+        else {"type": "function", "name": "auto"}
+    )
+    assert (forced, relaxed, plain) == (named, "auto", "auto")

@@ -14,6 +14,7 @@ from agentkit import (
     Extractor,
     ToolMessage,
     UserMessage,
+    UseTool,
     extract,
     extract_sync,
 )
@@ -56,7 +57,7 @@ async def test_each_output_kind(output_type: Any, arguments: dict[str, Any], exp
     model = FakeModel([call(tool_name, arguments)])
     assert await extract(output_type, TEXT, model=model) == expected
     settings = model.requests[0].settings
-    assert settings.tool_choice == tool_name
+    assert settings.tool_choice == UseTool(tool_name)
     assert settings.parallel_tool_calls is False
     assert [t.name for t in model.requests[0].tools] == [tool_name]
 

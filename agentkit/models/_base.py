@@ -78,16 +78,41 @@ ToolChoiceMode = Literal["none", "auto", "required"]
 TOOL_CHOICE_MODES: tuple[ToolChoiceMode, ...] = get_args(ToolChoiceMode)
 
 
+@dataclass(frozen=True, slots=True)
+class UseTool:
+    """A `tool_choice` that forces one tool, named: `UseTool("search")`.
+
+    A plain string works too, except for a tool named like a mode: `tool_choice="auto"` is
+    the mode, `UseTool("auto")` the tool called `auto`.
+    """
+
+    name: str
+
+
+ToolChoice = ToolChoiceMode | UseTool | str
+"""A mode (`"none"`, `"auto"`, `"required"`), or one tool: `UseTool(name)` or its name."""
+
+
+def forced_tool(choice: ToolChoice | None) -> str | None:
+    """The tool `choice` forces by name; None for a mode or no choice."""
+    if isinstance(choice, UseTool):
+        return choice.name
+    if choice is None or choice in TOOL_CHOICE_MODES:
+        return None
+    return choice
+
+
 class ModelSettings(FrozenRecord):
     """Request settings; only the ones set are sent.
 
-    `tool_choice` is `"none"`, `"auto"`, `"required"` or the name of one of the request's
-    tools (sent in the named-function form). `tool_choice` and `parallel_tool_calls` are sent
-    only with tools. `extra_body` passes other providers' parameters through as they are.
+    `tool_choice` is `"none"`, `"auto"`, `"required"`, or one of the request's tools:
+    `UseTool(name)` or its name (sent in the named-function form). `tool_choice` and
+    `parallel_tool_calls` are sent only with tools. `extra_body` passes other providers'
+    parameters through as they are.
     """
 
     max_tokens: int | None = Field(default=None, ge=1)
-    tool_choice: ToolChoiceMode | str | None = None
+    tool_choice: ToolChoiceMode | UseTool | str | None = None
     parallel_tool_calls: bool | None = None
     n: int | None = Field(default=None, ge=1, le=128)
     seed: int | None = Field(default=None, ge=1)

@@ -30,7 +30,7 @@ from agentkit._messages import (
 )
 from agentkit._tool import Tool, ToolDefinition
 
-from ._base import TOOL_CHOICE_MODES, ModelRequest, ModelSettings, ResponseFormat
+from ._base import ModelRequest, ModelSettings, ResponseFormat, ToolChoice, forced_tool
 from ._cost import reported_usd
 from ._media_wire import Spliced, chat_part, chat_tool_media, check_media, describe_part
 from ._profile import ModelProfile, SettingDroppedWarning
@@ -173,25 +173,26 @@ def _with_extra_body(body: dict[str, Any], extra: Mapping[str, Any] | None) -> d
 
 
 def _encode_tool_choice(
-    choice: str, request: ModelRequest, profile: ModelProfile, model: str
+    choice: ToolChoice, request: ModelRequest, profile: ModelProfile, model: str
 ) -> str | dict[str, Any] | None:
     names = [definition.name for definition in request.tools]
-    if choice not in TOOL_CHOICE_MODES and choice not in names:
+    named = forced_tool(choice)
+    if named is not None and named not in names:
         raise ConfigurationError(
             f"tool_choice {choice!r} is neither 'none', 'auto', 'required' nor the name of a "
             f"tool of this request ({', '.join(names)})"
         )
-    if choice not in TOOL_CHOICE_MODES and not profile.tool_choice_named:
+    if named is not None and not profile.tool_choice_named:
         if len(names) > 1 or not profile.tool_choice_required:
             _dropped(model, "tool_choice naming a tool")
             return None
-        choice = "required"  # the only tool: the same thing
+        named, choice = None, "required"  # the only tool: the same thing
     if choice == "required" and not profile.tool_choice_required:
         _dropped(model, "tool_choice 'required'")
         return None
-    if choice in TOOL_CHOICE_MODES:
-        return choice
-    return {"type": "function", "function": {"name": choice}}
+    if named is None:
+        return str(choice)
+    return {"type": "function", "function": {"name": named}}
 
 
 def openai_tool(tool: ToolDefinition | Tool[..., Any]) -> dict[str, Any]:

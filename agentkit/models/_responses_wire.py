@@ -40,7 +40,7 @@ from agentkit._messages import (
     repeated_call_ids,
 )
 
-from ._base import TOOL_CHOICE_MODES, ModelRequest
+from ._base import ModelRequest, ToolChoice, forced_tool
 from ._media_wire import Spliced, check_media, responses_part
 from ._profile import ModelProfile, SettingDroppedWarning
 from ._wire_read import wire_count, wire_list, wire_object, wire_text
@@ -190,8 +190,9 @@ def _tool(name: str, parameters: Any, description: str | None, strict: bool) -> 
     return tool
 
 
-def _tool_choice(choice: str) -> str | dict[str, str]:
-    return choice if choice in TOOL_CHOICE_MODES else {"type": "function", "name": choice}
+def _tool_choice(choice: ToolChoice) -> str | dict[str, str]:
+    named = forced_tool(choice)
+    return str(choice) if named is None else {"type": "function", "name": named}
 
 
 def _text_format(response_format: dict[str, Any]) -> dict[str, Any]:
