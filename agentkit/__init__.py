@@ -17,7 +17,7 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 #
 # 0. foundation: _exceptions, _version, _private, _redact, _visible, _fixed
 # 1. conversation data: _media, _messages, _session
-# 2. tool definition: _docstrings, _strict, _schema, _tool, _toolset
+# 2. tool definition: _docstrings, _strict, _schema, _tool_base, _tool, _toolset
 # 3. model boundary: models (records, the Chat Completions dialect, transport, providers)
 # 4. run loop: _events, _dispatch, _approvals, _output, _policy, _observe, _timeline, _history,
 #    _requests, _limits, _loop, _agent_setup, _agent_stream, _agent, _extract
@@ -106,6 +106,7 @@ from ._policy import LoopPolicy, UsageLimits
 from ._tool import (
     DEFAULT_MAX_RESULT_CHARS,
     DEFAULT_TOOL_TIMEOUT,
+    BaseTool,
     RunContext,
     Tool,
     ToolDefinition,
@@ -151,6 +152,7 @@ __all__ = [
     "Audio",
     "AuthenticationError",
     "BadRequestError",
+    "BaseTool",
     "Candidate",
     "ChatModel",
     "Choice",

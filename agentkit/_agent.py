@@ -47,7 +47,7 @@ from ._observe import Instrument, RunInfo, start_observing
 from ._output import OutputSpec
 from ._policy import LoopPolicy, RunSpec, UsageLimits
 from ._timeline import Timeline
-from ._tool import RunContext, Tool
+from ._tool import BaseTool, RunContext, Tool
 from ._toolset import Toolset
 from .models._base import Model, ModelSettings, ModelSpec, ToolChoice, model_name
 from .models._providers import DEFAULT_MODEL_STRING, profile_of
@@ -89,14 +89,14 @@ class Agent(Fixed, Generic[OutputT]):
         model: ModelSpec = None,
         *,
         instructions: str | None = None,
-        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
+        tools: Sequence[BaseTool | Callable[..., Any]] = (),
         output_type: type[str] = str,
         tool_choice: ToolChoice | None = None,
         parallel_tool_calls: bool | None = None,
         max_turns: int = DEFAULT_MAX_TURNS,
         settings: ModelSettings | None = None,
         limits: UsageLimits | None = None,
-        stop_at_tools: Sequence[str | Tool[..., Any]] = (),
+        stop_at_tools: Sequence[str | BaseTool] = (),
         approver: Approver | None = None,
         policy: LoopPolicy | None = None,
         toolsets: Sequence[Toolset] = (),
@@ -110,14 +110,14 @@ class Agent(Fixed, Generic[OutputT]):
         model: ModelSpec = None,
         *,
         instructions: str | None = None,
-        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
+        tools: Sequence[BaseTool | Callable[..., Any]] = (),
         output_type: type[OutputT],
         tool_choice: ToolChoice | None = None,
         parallel_tool_calls: bool | None = None,
         max_turns: int = DEFAULT_MAX_TURNS,
         settings: ModelSettings | None = None,
         limits: UsageLimits | None = None,
-        stop_at_tools: Sequence[str | Tool[..., Any]] = (),
+        stop_at_tools: Sequence[str | BaseTool] = (),
         approver: Approver | None = None,
         policy: LoopPolicy | None = None,
         toolsets: Sequence[Toolset] = (),
@@ -130,14 +130,14 @@ class Agent(Fixed, Generic[OutputT]):
         model: ModelSpec = None,
         *,
         instructions: str | None = None,
-        tools: Sequence[Tool[..., Any] | Callable[..., Any]] = (),
+        tools: Sequence[BaseTool | Callable[..., Any]] = (),
         output_type: Any = str,
         tool_choice: ToolChoice | None = None,
         parallel_tool_calls: bool | None = None,
         max_turns: int = DEFAULT_MAX_TURNS,
         settings: ModelSettings | None = None,
         limits: UsageLimits | None = None,
-        stop_at_tools: Sequence[str | Tool[..., Any]] = (),
+        stop_at_tools: Sequence[str | BaseTool] = (),
         approver: Approver | None = None,
         policy: LoopPolicy | None = None,
         toolsets: Sequence[Toolset] = (),
@@ -184,7 +184,7 @@ class Agent(Fixed, Generic[OutputT]):
                 no model.
         """
         self.policy = policy or LoopPolicy()
-        self.tools: Mapping[str, Tool[..., Any]] = MappingProxyType(tools_by_name(tools))
+        self.tools: Mapping[str, BaseTool] = MappingProxyType(tools_by_name(tools))
         self.profile = profile_of(model)  # a bad model string fails here, not at the first run
         self.output = OutputSpec.for_type(output_type, output_mode(self.policy, self.profile))
         stops = stop_names(stop_at_tools)
@@ -343,7 +343,7 @@ class Agent(Fixed, Generic[OutputT]):
         _, setup = await self._setup()
         check_setup(state, setup)
 
-    async def _setup(self) -> tuple[Mapping[str, Tool[..., Any]], dict[str, str]]:
+    async def _setup(self) -> tuple[Mapping[str, BaseTool], dict[str, str]]:
         spec = self._spec()
         if self.toolsets:
             spec = await self._with_toolsets(spec)

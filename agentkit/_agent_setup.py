@@ -26,7 +26,7 @@ from ._messages import (
 )
 from ._output import OUTPUT_TOOL_NAME, OutputMode
 from ._policy import LoopPolicy, RunSpec
-from ._tool import Tool, ToolDefinition, tool
+from ._tool import BaseTool, ToolDefinition, tool
 from ._toolset import Toolset
 from .models._base import Model, ToolChoice, forced_tool
 from .models._profile import ModelProfile
@@ -50,7 +50,7 @@ __all__ = [
 
 async def with_toolsets(
     spec: RunSpec,
-    tools: Mapping[str, Tool[..., Any]],
+    tools: Mapping[str, BaseTool],
     toolsets: Sequence[Toolset],
     tool_choice: ToolChoice | None,
 ) -> RunSpec:
@@ -81,7 +81,7 @@ def output_mode(policy: LoopPolicy, profile: ModelProfile) -> OutputMode:
 
 
 def check_names(
-    choice: ToolChoice | None, stop_names: frozenset[str], tools: Mapping[str, Tool[..., Any]]
+    choice: ToolChoice | None, stop_names: frozenset[str], tools: Mapping[str, BaseTool]
 ) -> None:
     _check_tool_choice(choice, tools)
     unknown_stops = sorted(stop_names - set(tools))
@@ -89,17 +89,17 @@ def check_names(
         raise ConfigurationError(f"stop_at_tools names unknown tools: {', '.join(unknown_stops)}")
 
 
-def _check_tool_choice(choice: ToolChoice | None, tools: Mapping[str, Tool[..., Any]]) -> None:
+def _check_tool_choice(choice: ToolChoice | None, tools: Mapping[str, BaseTool]) -> None:
     """A mode stays a mode even beside a tool of that name (`UseTool(name)` forces the tool)."""
     named = forced_tool(choice)
     if named is not None and named not in tools:
         raise ConfigurationError(f"tool_choice {choice!r} names no tool of this agent")
 
 
-def stop_names(stop_at_tools: Sequence[str | Tool[..., Any]]) -> frozenset[str]:
+def stop_names(stop_at_tools: Sequence[str | BaseTool]) -> frozenset[str]:
     names = set()
     for each in stop_at_tools:
-        if isinstance(each, Tool):
+        if isinstance(each, BaseTool):
             names.add(each.name)
         elif isinstance(each, str):
             names.add(each)
@@ -111,11 +111,11 @@ def stop_names(stop_at_tools: Sequence[str | Tool[..., Any]]) -> frozenset[str]:
 
 
 def tools_by_name(
-    tools: Sequence[Tool[..., Any] | Callable[..., Any]],
-) -> dict[str, Tool[..., Any]]:
-    made: dict[str, Tool[..., Any]] = {}
+    tools: Sequence[BaseTool | Callable[..., Any]],
+) -> dict[str, BaseTool]:
+    made: dict[str, BaseTool] = {}
     for each in tools:
-        item = each if isinstance(each, Tool) else tool(each)
+        item = each if isinstance(each, BaseTool) else tool(each)
         if item.name in made:
             raise ConfigurationError(f"two tools are named {item.name!r}; give one another name")
         if item.name == OUTPUT_TOOL_NAME:

@@ -34,7 +34,7 @@ from ._events import PendingApprovals, PendingCall
 from ._exceptions import ConfigurationError, StateAlreadyDecided, StateSetupError
 from ._messages import Message, ToolCall, ToolMessage, Usage
 from ._private import data_dir, private_file
-from ._tool import Tool, canonical_arguments
+from ._tool import BaseTool, canonical_arguments
 
 __all__ = [
     "ApprovalLedger",
@@ -66,9 +66,7 @@ class Supply:
 Decision = bool | Deny | Supply
 
 
-def setup_of(
-    tools: Mapping[str, Tool[..., Any]], instructions: str | None, model: str
-) -> dict[str, str]:
+def setup_of(tools: Mapping[str, BaseTool], instructions: str | None, model: str) -> dict[str, str]:
     """What a stopped run was set up with, as data: digests and names, nothing to execute."""
     setup = {"model": model, "instructions": _digest((instructions or "").encode())}
     for name, each in sorted(tools.items()):
@@ -148,7 +146,7 @@ class ApprovalLedger:
 async def decided(
     state: PendingApprovals,
     decisions: Mapping[str, Decision],
-    tools: Mapping[str, Tool[..., Any]],
+    tools: Mapping[str, BaseTool],
     deps: Any,
     *,
     setup: Mapping[str, str],
@@ -199,7 +197,7 @@ def requests_of(state: PendingApprovals) -> list[ApprovalRequest]:
     ]
 
 
-async def _run_approved(call: PendingCall, tools: Mapping[str, Tool[..., Any]], deps: Any) -> str:
+async def _run_approved(call: PendingCall, tools: Mapping[str, BaseTool], deps: Any) -> str:
     """Run one approved call: exactly the validated arguments the person saw."""
     chosen = tools.get(call.name)
     if chosen is None:
@@ -220,7 +218,7 @@ async def _run_approved(call: PendingCall, tools: Mapping[str, Tool[..., Any]], 
     return (await dispatcher.run_one(request, Usage())).content
 
 
-def _definition(each: Tool[..., Any]) -> dict[str, Any]:
+def _definition(each: BaseTool) -> dict[str, Any]:
     definition = each.definition()
     return {
         "name": definition.name,

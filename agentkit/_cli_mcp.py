@@ -173,9 +173,9 @@ def _serve_approver(kind: str | None, transport: str) -> Any:
 
 
 def _is_tool(target: object) -> bool:
-    from ._tool import Tool
+    from ._tool import BaseTool
 
-    return isinstance(target, Tool)
+    return isinstance(target, BaseTool)
 
 
 def _is_agent(target: object) -> bool:

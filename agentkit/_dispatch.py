@@ -33,7 +33,7 @@ from pydantic_core import to_json
 from ._events import ToolResult
 from ._exceptions import ToolArgumentsError, ToolError, ToolResultError
 from ._messages import MediaRecord, ToolCall, Usage
-from ._tool import RunContext, Tool, result_with_media
+from ._tool import BaseTool, RunContext, result_with_media
 from ._visible import visible
 
 __all__ = ["DEFER", "ApprovalRequest", "Approver", "Deferral", "Dispatcher", "denial", "visible"]
@@ -110,7 +110,7 @@ def denial(name: str, why: str = "") -> str:
 class Dispatcher:
     """Runs tool calls for one run: the tools, the limiter, the approver, the deps."""
 
-    tools: Mapping[str, Tool[..., Any]]
+    tools: Mapping[str, BaseTool]
     limiter: anyio.CapacityLimiter
     deps: Any = None
     approver: Approver | None = None
@@ -221,7 +221,7 @@ class Dispatcher:
             raise _ToolFailure(denial(call.name), denied=True)
 
     async def _call(
-        self, tool: Tool[..., Any], arguments: dict[str, Any], context: RunContext[Any]
+        self, tool: BaseTool, arguments: dict[str, Any], context: RunContext[Any]
     ) -> Any:
         try:
             # No timeout, no cancel scope: a scope per call adds up.

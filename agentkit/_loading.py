@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any
 
 from ._exceptions import AgentkitError
-from ._tool import Tool, tool
+from ._tool import BaseTool, tool
 
 __all__ = ["LoadError", "load_module", "load_object", "load_tools"]
 
@@ -29,7 +29,7 @@ class LoadError(AgentkitError):
     """A tool or type named on the command line cannot be loaded."""
 
 
-def load_tools(spec: str) -> list[Tool[..., Any]]:
+def load_tools(spec: str) -> list[BaseTool]:
     """The tools a `-T` value names.
 
     Raises:
@@ -39,12 +39,12 @@ def load_tools(spec: str) -> list[Tool[..., Any]]:
     module = _module(module_part)
     if attribute:
         value = _attribute(module, attribute, spec)
-        if isinstance(value, Tool):
+        if isinstance(value, BaseTool):
             return [value]
         if callable(value):
             return [tool(value)]
         raise LoadError(f"{spec}: {attribute!r} is neither a tool nor a function")
-    found = [value for value in vars(module).values() if isinstance(value, Tool)]
+    found = [value for value in vars(module).values() if isinstance(value, BaseTool)]
     if not found:
         raise LoadError(f"{spec}: defines no tools (decorate functions with @tool)")
     return found

@@ -14,7 +14,7 @@ from ._dispatch import Approver
 from ._exceptions import ConfigurationError
 from ._messages import Usage
 from ._output import OutputMode, OutputSpec
-from ._tool import Tool, ToolDefinition
+from ._tool import BaseTool, ToolDefinition
 from .models._base import Model, ModelSettings, ToolChoice
 
 __all__ = ["LoopPolicy", "RunSpec", "UsageLimits"]
@@ -114,7 +114,7 @@ class RunSpec:
 
     model: Model
     instructions: str | None
-    tools: Mapping[str, Tool[..., Any]]
+    tools: Mapping[str, BaseTool]
     output: OutputSpec
     settings: ModelSettings
     tool_choice: ToolChoice | None

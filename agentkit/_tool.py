@@ -11,28 +11,29 @@ import dataclasses
 import functools
 import inspect
 import json
-import re
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, ParamSpec, TypeVar, get_origin, overload
+from typing import Any, Generic, ParamSpec, TypeVar, get_origin, overload
 
 from pydantic import BaseModel
 from pydantic_core import PydanticSerializationError, to_json
 
 from ._docstrings import DocstringStyle
 from ._exceptions import ToolDefinitionError, ToolResultError
-from ._fixed import Fixed
 from ._media import Audio, Document, Image
 from ._messages import MediaRecord, Usage
-from ._schema import FunctionSchema, function_schema
+from ._schema import function_schema
+from ._tool_base import BaseTool, ToolDefinition, ToolKind, checked_name
 
 __all__ = [
     "DEFAULT_MAX_RESULT_CHARS",
     "DEFAULT_TOOL_TIMEOUT",
+    "BaseTool",
     "RunContext",
     "Tool",
     "ToolDefinition",
+    "ToolKind",
     "canonical_arguments",
     "serialize_result",
     "tool",
@@ -47,35 +48,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 DepsT = TypeVar("DepsT")
 T = TypeVar("T")
-
-_TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")  # used with fullmatch: "$" would allow a "\n"
-
-
-ToolKind = Literal["function", "output"]
-"""What a `ToolDefinition` is for: a tool to run, or the final-output tool."""
-
-
-@dataclass(frozen=True, slots=True)
-class ToolDefinition:
-    """A tool as a model sees it, in no provider's wire shape.
-
-    What tools produce (`Tool.definition()`) and what the loop, extraction and the model
-    doubles pass around; a model's dialect renders it for its API (for Chat Completions:
-    `agentkit.openai_tool(definition)`).
-    """
-
-    name: str
-    """The name the model calls it by."""
-    parameters: Mapping[str, Any]
-    """The JSON schema of its arguments (the strict form when `strict`)."""
-    description: str | None = None
-    """What it does, for the model (None: no description)."""
-    strict: bool = False
-    """Whether the provider should hold the model to the schema exactly (strict mode)."""
-    kind: ToolKind = "function"
-    """`"function"`: a tool the loop runs. `"output"`: the final-output tool of structured
-    output; calling it gives the answer (agents and extraction know it by this, not by its
-    name)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -129,8 +101,10 @@ def _is_run_context(annotation: Any) -> bool:
     return annotation is RunContext or get_origin(annotation) is RunContext
 
 
-class Tool(Fixed, Generic[P, R]):
+class Tool(BaseTool, Generic[P, R]):
     """A Python callable the model can call, with its name, description and JSON schema.
+
+    A function tool: the sibling of the MCP servers' tools under `BaseTool`.
 
     Make one with `@tool`, `Tool(function, ...)` or `Tool.from_model(Model)`. The tool stays
     callable as the original function.
@@ -173,35 +147,32 @@ class Tool(Fixed, Generic[P, R]):
             ToolDefinitionError: The function, a parameter type or an option is unusable.
         """
         self.function = function
-        self.name = _checked_name(name if name is not None else _default_name(function))
-        self.timeout = _checked_timeout(timeout, self.name)
-        self.max_result_chars = _checked_limit(max_result_chars, self.name)
-        self.max_retries = _checked_retries(max_retries, self.name)
-        self.requires_approval = requires_approval
-        self.is_async = _is_async(function)
+        shown = checked_name(name if name is not None else _default_name(function))
         schema = function_schema(
             function,
-            display_name=self.name,
+            display_name=shown,
             docstring_style=docstring_style,
             describe_returns=describe_returns,
             is_context=_is_run_context,
             local_names=_defining_locals(),
         )
-        self._setup(schema, description, strict)
-        functools.update_wrapper(self, function, updated=())
-        self._fix()  # a definition an agent already sent must not change silently
-
-    def _what(self) -> str:
-        return f"tool {self.name!r}"
-
-    def _setup(self, schema: FunctionSchema, description: str | None, strict: bool | None) -> None:
         if strict and schema.strict_parameters is None:
             reasons = "; ".join(schema.strict_problems)
-            raise ToolDefinitionError(f"{self.name}: strict mode is impossible: {reasons}")
+            raise ToolDefinitionError(f"{shown}: strict mode is impossible: {reasons}")
         self._schema = schema
-        self.description = description if description is not None else schema.description
-        self.strict = strict is not False and schema.strict_parameters is not None
-        self.takes_context = schema.takes_context
+        super().__init__(
+            name=shown,
+            description=description if description is not None else schema.description,
+            strict=strict is not False and schema.strict_parameters is not None,
+            timeout=timeout,
+            max_result_chars=max_result_chars,
+            max_retries=max_retries,
+            requires_approval=requires_approval,
+            is_async=_is_async(function),
+            takes_context=schema.takes_context,
+        )
+        functools.update_wrapper(self, function, updated=())
+        self._fix()  # a definition an agent already sent must not change silently
 
     @classmethod
     def from_model(
@@ -241,15 +212,6 @@ class Tool(Fixed, Generic[P, R]):
     def strict_problems(self) -> tuple[str, ...]:
         """Why strict mode is impossible for this tool (empty when it is possible)."""
         return self._schema.strict_problems
-
-    def definition(self) -> ToolDefinition:
-        """The tool as a model sees it (`agentkit.openai_tool(...)` gives the wire dict)."""
-        return ToolDefinition(
-            name=self.name,
-            parameters=self.parameters,
-            description=self.description or None,
-            strict=self.strict,
-        )
 
     def validate(self, raw_arguments: str) -> dict[str, Any]:
         """Check the model's raw JSON arguments and return them by parameter name.
@@ -436,32 +398,6 @@ def _default_name(function: Callable[..., Any]) -> str:
     if name == "<lambda>":
         raise ToolDefinitionError("a lambda has no name; pass one: tool(fn, name='...')")
     return str(name)
-
-
-def _checked_name(name: str) -> str:
-    if not _TOOL_NAME.fullmatch(name):
-        raise ToolDefinitionError(
-            f"tool name {name!r} is not allowed: use 1 to 64 letters, digits, '_' or '-'"
-        )
-    return name
-
-
-def _checked_timeout(timeout: float | None, name: str) -> float | None:
-    if timeout is not None and not timeout > 0:
-        raise ToolDefinitionError(f"{name}: timeout must be a positive number of seconds")
-    return timeout
-
-
-def _checked_limit(limit: int | None, name: str) -> int | None:
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
-        raise ToolDefinitionError(f"{name}: max_result_chars must be a whole number >= 1 or None")
-    return limit
-
-
-def _checked_retries(max_retries: int | None, name: str) -> int | None:
-    if max_retries is not None and (not isinstance(max_retries, int) or max_retries < 0):
-        raise ToolDefinitionError(f"{name}: max_retries must be a whole number >= 0")
-    return max_retries
 
 
 def _is_async(function: Callable[..., Any]) -> bool:

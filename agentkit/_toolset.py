@@ -8,9 +8,9 @@ caches what it listed, so that costs nothing until the list changes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from ._tool import Tool
+from ._tool import BaseTool
 
 __all__ = ["TOOL_PREFIX", "Toolset"]
 
@@ -22,7 +22,7 @@ TOOL_PREFIX = r"[A-Za-z0-9_-]{1,40}"
 class Toolset(Protocol):
     """A source of tools listed at run time (`agentkit.mcp.MCPServerStdio`, your own)."""
 
-    async def list_tools(self) -> Sequence[Tool[..., Any]]:
+    async def list_tools(self) -> Sequence[BaseTool]:
         """The tools to offer now (from a cache while nothing changed)."""
         ...
 

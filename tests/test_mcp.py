@@ -577,3 +577,34 @@ async def test_a_server_installed_beside_this_python_is_found_without_path() -> 
     if shutil.which("uvx") is None:  # where uv is installed, uvx is found
         with pytest.raises(MCPConnectionError, match="comes with uv: pip install uv"):
             await MCPServerStdio("uvx", ["mcp-server-time"]).list_tools()
+
+
+def test_function_tools_and_mcp_tools_are_siblings_under_base_tool() -> None:
+    """#25: MCPTool is not a Tool copying its attributes by hand; both are BaseTools, set up
+    through BaseTool's one constructor, so every field reaches both, checked the same way."""
+    from mcp_types import Tool as RemoteTool
+
+    from agentkit import BaseTool, Tool
+    from agentkit.mcp._tools import MCPTool
+
+    async def caller(name: str, arguments: dict[str, Any], backstop: float | None) -> Any:
+        raise AssertionError("not called")
+
+    remote = RemoteTool(name="echo", description="Echo.", inputSchema={
+        "type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"]})  # fmt: skip
+    served = MCPTool(remote, caller, name="srv_echo", timeout=5.0, max_result_chars=10,
+                     requires_approval=True)  # fmt: skip
+    local = tool(lambda text: text, name="echo")
+    assert isinstance(served, BaseTool)
+    assert isinstance(local, BaseTool)
+    assert not isinstance(served, Tool)
+    fields = [name for name in BaseTool.__annotations__]
+    for each in (served, local):
+        assert all(hasattr(each, name) for name in fields), type(each)
+    assert (served.timeout, served.max_result_chars, served.requires_approval) == (5.0, 10, True)
+    assert served.definition().parameters["required"] == ["text"]
+    with pytest.raises(AttributeError, match="fixed once made"):
+        served.description = "changed"  # type: ignore[misc]
+    with pytest.raises(ToolDefinitionError, match="timeout must be a positive"):
+        MCPTool(remote, caller, name="srv_echo", timeout=0, max_result_chars=None,
+                requires_approval=False)  # fmt: skip

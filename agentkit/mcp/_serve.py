@@ -37,7 +37,7 @@ from agentkit._agent import Agent
 from agentkit._dispatch import ApprovalRequest, Approver, Dispatcher
 from agentkit._exceptions import AgentkitError, ConfigurationError
 from agentkit._messages import ToolCall, Usage
-from agentkit._tool import Tool, tool
+from agentkit._tool import BaseTool, tool
 from agentkit._version import __version__
 from agentkit.models._endpoint import is_loopback
 
@@ -62,7 +62,7 @@ _CONCURRENT_CALLS = 16
 
 
 def mcp_server(
-    target: Agent[Any] | Sequence[Tool[..., Any] | Any],
+    target: Agent[Any] | Sequence[BaseTool | Any],
     *,
     name: str = "agentkit",
     tool_name: str | None = None,
@@ -88,7 +88,7 @@ def mcp_server(
             approval with no approver and is not in `allow_unapproved`.
     """
     served: _AgentTool | None = None
-    tools: dict[str, Tool[..., Any]] = {}
+    tools: dict[str, BaseTool] = {}
     if isinstance(target, Agent):
         served = _AgentTool(target, tool_name or name, description)
     else:
@@ -119,7 +119,7 @@ def mcp_server(
 
 
 def _check_approvals(
-    tools: dict[str, Tool[..., Any]], approver: object, allowed: Collection[str]
+    tools: dict[str, BaseTool], approver: object, allowed: Collection[str]
 ) -> None:
     unknown = sorted(set(allowed) - set(tools))
     if unknown:
@@ -166,7 +166,7 @@ async def _elicited(request: ApprovalRequest, context: Any) -> bool:
 
 
 def serve(
-    target: Agent[Any] | Sequence[Tool[..., Any] | Any],
+    target: Agent[Any] | Sequence[BaseTool | Any],
     *,
     transport: Transport = "stdio",
     host: str = "127.0.0.1",
@@ -303,10 +303,10 @@ class _AgentTool:
         )
 
 
-def _tools_by_name(items: Sequence[Tool[..., Any] | Any]) -> dict[str, Tool[..., Any]]:
-    tools: dict[str, Tool[..., Any]] = {}
+def _tools_by_name(items: Sequence[BaseTool | Any]) -> dict[str, BaseTool]:
+    tools: dict[str, BaseTool] = {}
     for item in items:
-        made = item if isinstance(item, Tool) else tool(item)
+        made = item if isinstance(item, BaseTool) else tool(item)
         if made.takes_context:
             raise ConfigurationError(
                 f"{made.name} takes a RunContext, which an MCP client cannot give"
@@ -317,7 +317,7 @@ def _tools_by_name(items: Sequence[Tool[..., Any] | Any]) -> dict[str, Tool[...,
     return tools
 
 
-def _listing(served: Tool[..., Any]) -> types.Tool:
+def _listing(served: BaseTool) -> types.Tool:
     return types.Tool(
         name=served.name, description=served.description or None, input_schema=served.parameters
     )

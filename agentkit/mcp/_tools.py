@@ -31,7 +31,7 @@ from agentkit._exceptions import (
 from agentkit._media import MEDIA_LIMITS, Audio, Document, Image
 from agentkit._schema import describe_errors, parse_arguments
 from agentkit._strict import check_foreign_schema, clean_schema, drop_default_nulls, to_strict
-from agentkit._tool import RunContext, Tool
+from agentkit._tool_base import BaseTool
 
 __all__ = ["MCPTool", "result_text", "result_value"]
 
@@ -43,8 +43,12 @@ _BACKSTOP_SECONDS = 5.0
 Caller = Callable[[str, dict[str, Any], float | None], Awaitable[CallToolResult]]
 
 
-class MCPTool(Tool[..., Any]):
-    """One tool of an MCP server, called through the server's session."""
+class MCPTool(BaseTool):
+    """One tool of an MCP server, called through the server's session.
+
+    The sibling of function tools under `BaseTool`: the server's schema instead of a Python
+    signature, a call sent to the server instead of a function run.
+    """
 
     def __init__(
         self,
@@ -56,23 +60,15 @@ class MCPTool(Tool[..., Any]):
         max_result_chars: int | None,
         requires_approval: bool,
     ) -> None:
-        # Not Tool.__init__: there is no Python function to read a schema from.
         self.remote_name = remote.name
-        self.name = name
-        self.description = remote.description or ""
-        self.timeout = timeout
-        self.max_result_chars = max_result_chars
-        self.max_retries = None
-        self.requires_approval = requires_approval
-        self.is_async = True
-        self.takes_context = False
         self._caller = caller
         self.input_schema = dict(remote.input_schema)
         if (problem := check_foreign_schema(self.input_schema)) is not None:
             raise ToolDefinitionError(f"{name}: the server's input schema is refused: {problem}")
-        if len(self.description) > MAX_DESCRIPTION:  # sent with every request: bounded
-            cut = len(self.description) - MAX_DESCRIPTION
-            self.description = f"{self.description[:MAX_DESCRIPTION]}… [{cut} characters cut]"
+        description = remote.description or ""
+        if len(description) > MAX_DESCRIPTION:  # sent with every request: bounded
+            cut = len(description) - MAX_DESCRIPTION
+            description = f"{description[:MAX_DESCRIPTION]}… [{cut} characters cut]"
         try:
             self._validator = Draft202012Validator(self.input_schema)
             Draft202012Validator.check_schema(self.input_schema)
@@ -86,10 +82,19 @@ class MCPTool(Tool[..., Any]):
             raise ToolDefinitionError(
                 f"{name}: the server's input schema cannot be used ({type(error).__name__})"
             ) from None
-        self.strict = not problems
         self._strict_schema = strict
         self._problems = tuple(problems)
-        self.function = self._call
+        super().__init__(
+            name=name,
+            description=description,
+            strict=not problems,
+            timeout=timeout,
+            max_result_chars=max_result_chars,
+            max_retries=None,
+            requires_approval=requires_approval,
+            is_async=True,
+            takes_context=False,
+        )
         self._fix()
 
     @property
@@ -118,7 +123,7 @@ class MCPTool(Tool[..., Any]):
             raise ToolArgumentsError(describe_errors(details), tool_name=self.name, errors=details)
         return dict(data)
 
-    def call(self, arguments: Mapping[str, Any], context: RunContext[Any] | None = None) -> Any:
+    def call(self, arguments: Mapping[str, Any], context: Any = None) -> Any:
         """Send the call to the server (an awaitable of its text, or its text and media)."""
         return self._call(**arguments)
 

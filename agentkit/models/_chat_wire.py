@@ -28,7 +28,7 @@ from agentkit._messages import (
     UserMessage,
     repeated_call_ids,
 )
-from agentkit._tool import Tool, ToolDefinition
+from agentkit._tool import BaseTool, ToolDefinition
 
 from ._base import ModelRequest, ModelSettings, ResponseFormat, ToolChoice, forced_tool
 from ._cost import reported_usd
@@ -195,12 +195,12 @@ def _encode_tool_choice(
     return {"type": "function", "function": {"name": named}}
 
 
-def openai_tool(tool: ToolDefinition | Tool[..., Any]) -> dict[str, Any]:
+def openai_tool(tool: ToolDefinition | BaseTool) -> dict[str, Any]:
     """A tool in the Chat Completions wire shape, `{"type": "function", "function": {...}}`.
 
     What agentkit sends in a request's `tools`; use it to hand a tool to another client.
     """
-    return _tool(tool.definition() if isinstance(tool, Tool) else tool, strict_ok=True)
+    return _tool(tool.definition() if isinstance(tool, BaseTool) else tool, strict_ok=True)
 
 
 def _tool(definition: ToolDefinition, strict_ok: bool) -> dict[str, Any]:
