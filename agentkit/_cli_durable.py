@@ -13,7 +13,6 @@ import os
 import signal
 import threading
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import anyio
 
@@ -21,6 +20,7 @@ from ._cli_common import ExitCode, UsageError, say, show
 from ._dispatch import ApprovalRequest
 from ._exceptions import ConfigurationError
 from ._messages import ToolCall
+from ._redact import masked_url
 
 __all__ = ["add_durable_command", "masked"]
 
@@ -87,11 +87,7 @@ def _client(options: argparse.Namespace) -> Any:
 
 def masked(url: str) -> str:
     """A database URL with its password replaced by ***."""
-    parts = urlsplit(url)
-    if not parts.password:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
+    return masked_url(url)
 
 
 def _list(options: argparse.Namespace) -> int:

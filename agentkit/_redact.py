@@ -39,6 +39,20 @@ def shown_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
+def masked_url(url: str) -> str:
+    """A database URL (or `dbos:URL`) with its password replaced by `***`."""
+    prefix = "dbos:" if url.startswith("dbos:") else ""
+    try:
+        parts = urlsplit(url[len(prefix) :])
+        password = parts.password
+    except ValueError:
+        return "(a URL that cannot be parsed)"
+    if not password:
+        return url
+    netloc = parts.netloc.replace(f":{password}@", ":***@", 1)
+    return prefix + urlunsplit(parts._replace(netloc=netloc))
+
+
 class Redactor:
     """Replaces known secrets by `[redacted]` in texts and in errors.
 

@@ -63,3 +63,11 @@ async def slow_async_echo(record: dict[str, Any], context: BatchContext) -> dict
         await log.write(context.id + "\n")
     await anyio.sleep(0.05)
     return {"echo": record.get("text")}
+
+
+async def dbos_echo(record: dict[str, Any], context: BatchContext) -> dict[str, Any]:
+    """Note when and where the item started (a DBOS worker or the driver), then echo it."""
+    started = time.time()
+    with open(os.environ["CALLS_LOG"], "a") as log:  # noqa: ASYNC230 - one short line
+        log.write(f"{os.getpid()} {context.id} {started}\n")
+    return {"pid": os.getpid(), "started": started, "text": record.get("text")}

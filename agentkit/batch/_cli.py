@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
+import socket
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -12,9 +14,10 @@ from typing import Any
 
 import anyio
 
-from agentkit._cli_common import ExitCode, UsageError, at_least_one
+from agentkit._cli_common import ExitCode, UsageError, at_least_one, say
 from agentkit._cli_models import add_model_options, chat_model
 from agentkit._loading import load_object
+from agentkit._redact import masked_url
 from agentkit.models._cache import ResponseCache
 from agentkit.models._chat import ChatModel
 
@@ -89,11 +92,29 @@ def add_batch_commands(commands: Any, add_common: Any) -> None:
         help="answer repeated requests from this SQLite response cache (extraction tasks)",
     )  # fmt: skip
     run.add_argument(
-        "--executor", help="dask://HOST:PORT or dask-local://N (needs agentkit-loop[dask])"
+        "--executor",
+        help="dask://HOST:PORT or dask-local://N (agentkit-loop[dask]); dbos (a durable queue, "
+        "SQLite beside the journal) or dbos:postgresql://... (workers elsewhere take items "
+        "too: `batch worker`; --rpm then holds across them) (agentkit-loop[dbos])",
     )
     add_model_options(run).description = "for an output type (an extraction task)"
     add_common(run)
     run.set_defaults(handler=_run)
+    worker = actions.add_parser(
+        "worker", help="take items of `batch run --executor dbos:URL` from its queue (DBOS)"
+    )
+    worker.add_argument("task", help="module:name of the task, as given to `batch run`")
+    worker.add_argument(
+        "--executor", required=True, metavar="dbos:URL",
+        help="the queue's database, as given to `batch run` (Postgres: dbos:postgresql://...)",
+    )  # fmt: skip
+    worker.add_argument(
+        "--worker-id", metavar="ID",
+        help="this worker's name in DBOS (default: HOST-PID); start a killed worker again "
+        "with the same id and it resumes the items it had",
+    )  # fmt: skip
+    add_common(worker)
+    worker.set_defaults(handler=_worker)
     status = actions.add_parser("status", help="counts of a journal's items")
     status.add_argument("journal", help="the journal (by default INPUT.journal)")
     add_common(status)
@@ -132,7 +153,7 @@ def _settings_for(options: argparse.Namespace, journal: str) -> None:
         flag = "--" + name.replace("_", "-")
         if given is None and before is not None:
             setattr(options, name, before)
-            said.append(f"{flag} {before}")
+            said.append(f"{flag} {masked_url(before) if name == 'executor' else before}")
         elif given is not None and before is not None and given != before:
             said.append(f"{flag} {given} (given again, instead of {before})")
         elif given is None:
@@ -225,6 +246,22 @@ def _open(path: str) -> Journal:
         return Journal.open_existing(path)
     except (FileNotFoundError, JournalError) as error:
         raise UsageError(str(error)) from None
+
+
+def _worker(options: argparse.Namespace) -> int:
+    from ._dbos import dbos_url, serve_worker
+
+    if not options.executor.startswith("dbos:"):
+        raise UsageError("give the queue's database: --executor dbos:postgresql://...")
+    url = dbos_url(options.executor, "unused")
+    worker_id = options.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+    where = masked_url(url)
+    say(f"batch worker {worker_id}: taking items from the queues in {where}; Ctrl-C stops")
+    try:
+        serve_worker(url, worker_id, options.task)
+    except KeyboardInterrupt:
+        return ExitCode.INTERRUPTED
+    return ExitCode.OK
 
 
 def _status(options: argparse.Namespace) -> int:

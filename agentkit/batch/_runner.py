@@ -162,8 +162,11 @@ async def run_batch(
         field: The record field holding the prompt or text.
         progress: Where to write progress (e.g. `sys.stderr`); None for quiet.
         limiter: A ready `RateLimiter` (overrides rpm/tpm).
-        executor: `dask://HOST:PORT` or `dask-local://N` to run on Dask workers; `target`
-            must then be a `module:name` spec the workers can load.
+        executor: `dask://HOST:PORT` or `dask-local://N` to run on Dask workers, `dbos`
+            (SQLite beside the journal) or `dbos:postgresql://...` to put the items on a
+            durable DBOS queue that `agentkit batch worker` processes elsewhere take from too
+            (`rpm` then limits items started across all workers); `target` must then be a
+            `module:name` spec the workers can load.
         trace_dir: Record each item's runs as a timeline, `trace_dir/ITEM_ID.jsonl`
             (`agentkit trace view`); not with a Dask executor.
         attachments_dir: The folder an item's `attachments` are read from (default: the
@@ -174,7 +177,14 @@ async def run_batch(
     """
     dollars = _budget(budget)
     if executor is not None and not isinstance(target, str):
-        raise ConfigurationError("with a Dask executor, give the task as a 'module:name' string")
+        raise ConfigurationError(
+            "with a Dask or DBOS executor, give the task as a 'module:name' string (workers "
+            "load it by that name)"
+        )
+    if executor is not None and executor.startswith("dbos") and tpm is not None:
+        raise ConfigurationError(
+            "tpm is not held across DBOS workers: the queue limits items started (--rpm)"
+        )
     task = make_task(load_object(target) if isinstance(target, str) else target, field=field)
     if restart and resume:
         raise ConfigurationError("restart and resume exclude each other: choose one")
@@ -208,6 +218,12 @@ async def run_batch(
         started = time.perf_counter()
         if executor is None:
             await driver.run(concurrency)
+        elif executor == "dbos" or executor.startswith("dbos:"):
+            from ._dbos import DbosExecutor
+
+            queue = DbosExecutor(executor, str(target), field, journal=journal,
+                                 concurrency=concurrency, rpm=rpm)  # fmt: skip
+            driver.processed = await queue.run(store, max_attempts, None)
         else:
             from ._dask import DaskExecutor
 

@@ -1,0 +1,112 @@
+"""Batch items on a durable DBOS queue: SQLite beside the journal, and Postgres shared by
+real worker processes, where `--rpm` holds across all of them (#32)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .postgres import postgres_server
+
+pytest.importorskip("dbos")
+
+FIXTURES = str(Path(__file__).parent / "batch_fixtures.py")
+TASK = f"{FIXTURES}:dbos_echo"
+
+
+def batch(*args: str, calls: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "agentkit", "batch", *args],
+        env={**os.environ, "CALLS_LOG": str(calls)},
+        capture_output=True, text=True, timeout=timeout, check=False,
+    )  # fmt: skip
+
+
+def items(folder: Path, count: int) -> Path:
+    source = folder / "in.jsonl"
+    source.write_text(
+        "".join(json.dumps({"id": f"i{n:02d}", "text": str(n)}) + "\n" for n in range(count))
+    )
+    return source
+
+
+def starts(calls: Path) -> list[tuple[int, str, float]]:
+    rows = [line.split() for line in calls.read_text().splitlines()]
+    return [(int(pid), item, float(at)) for pid, item, at in rows]
+
+
+def test_a_batch_on_the_embedded_queue_runs_every_item_once_and_resumes(tmp_path: Path) -> None:
+    source, calls, out = items(tmp_path, 12), tmp_path / "calls.log", tmp_path / "out.jsonl"
+    journal = tmp_path / "job.journal"
+    done = batch("run", TASK, str(source), "--journal", str(journal), "--out", str(out),
+                 "--executor", "dbos", "--quiet", calls=calls)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["done"] == 12
+    assert sorted(item for _, item, _ in starts(calls)) == [f"i{n:02d}" for n in range(12)]
+    assert Path(f"{journal.resolve()}.dbos.sqlite3").is_file()
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [row["result"]["text"] for row in rows] == [str(n) for n in range(12)]
+    again = batch("run", TASK, str(source), "--journal", str(journal), "--resume", "--quiet",
+                  calls=calls)  # fmt: skip
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert len(starts(calls)) == 12  # nothing ran twice
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+def test_the_rate_limit_holds_across_two_workers_on_postgres(tmp_path: Path, postgres: str) -> None:
+    """A driver and a second worker process on one Postgres queue, --rpm 120 (2 a second):
+    both take items, each item runs once, and no second sees more than 2 items start."""
+    count = 10
+    source, calls, out = items(tmp_path, count), tmp_path / "calls.log", tmp_path / "out.jsonl"
+    calls.touch()
+    # The server trusts local connections: any password works, and none may be printed.
+    executor = "dbos:" + postgres.replace("postgres@", "postgres:s3cret-word@", 1)
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "agentkit", "batch", "worker", TASK, "--executor", executor,
+         "--worker-id", "second"],
+        env={**os.environ, "CALLS_LOG": str(calls)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        done = batch("run", TASK, str(source), "--journal", str(tmp_path / "job.journal"),
+                     "--out", str(out), "--executor", executor, "--rpm", "120", "--quiet",
+                     calls=calls)  # fmt: skip
+    finally:
+        worker.terminate()
+        worker_output = "".join(worker.communicate(timeout=30))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["done"] == count
+    started = starts(calls)
+    assert sorted(item for _, item, _ in started) == [f"i{n:02d}" for n in range(count)]
+    assert len({pid for pid, _, _ in started}) == 2, "both processes took items"
+    times = sorted(at for _, _, at in started)
+    for first in range(len(times)):
+        within = [t for t in times[first:] if t - times[first] < 0.9]
+        assert len(within) <= 2, f"more than 2 items started within a second: {times}"
+    assert times[-1] - times[0] >= 3.0  # 10 items at 2 a second: at least 4 s, less jitter
+    assert "s3cret-word" not in done.stdout + done.stderr + worker_output
+    assert "postgres:***@" in worker_output  # the worker names its queue's database, masked
+
+
+def test_a_dbos_executor_refuses_what_it_cannot_hold(tmp_path: Path) -> None:
+    source, calls = items(tmp_path, 1), tmp_path / "calls.log"
+    bad = batch("run", TASK, str(source), "--executor", "dbos:mysql://x/y", calls=calls)
+    assert bad.returncode == 2
+    assert "dbos:postgresql://" in bad.stderr
+    tpm = batch("run", TASK, str(source), "--executor", "dbos", "--tpm", "1000", calls=calls)
+    assert tpm.returncode == 2
+    assert "tpm is not held across DBOS workers" in tpm.stderr
+    worker = batch("worker", TASK, "--executor", "dbos", calls=calls)
+    assert worker.returncode == 2
+    assert "dbos:postgresql://" in worker.stderr
