@@ -70,4 +70,8 @@ async def dbos_echo(record: dict[str, Any], context: BatchContext) -> dict[str, 
     started = time.time()
     with open(os.environ["CALLS_LOG"], "a") as log:  # noqa: ASYNC230 - one short line
         log.write(f"{os.getpid()} {context.id} {started}\n")
+    if record.get("hold"):  # busy for a while: one process alone cannot keep up
+        import anyio
+
+        await anyio.sleep(float(record["hold"]))
     return {"pid": os.getpid(), "started": started, "text": record.get("text")}

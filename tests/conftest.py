@@ -76,3 +76,12 @@ def _own_data_dir(
 ) -> None:
     """Sessions a test stores (`agentkit run` stores each run) go to a folder of its own."""
     monkeypatch.setenv("AGENTKIT_DATA_DIR", str(tmp_path_factory.mktemp("data")))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    """A real Postgres server on loopback for the session (tests/postgres.py), as its URL."""
+    from .postgres import postgres_server
+
+    with postgres_server() as url:
+        yield url

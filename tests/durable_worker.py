@@ -1,6 +1,7 @@
 """A process that runs, resumes or decides on a durable agent run, for tests/test_durable.py.
 
 python tests/durable_worker.py run DB SERVER_URL LOG RUN_ID [--crash-before-turn N] [--approval]
+(DB: a SQLite file, or a database URL such as postgresql://...)
 python tests/durable_worker.py pending DB RUN_ID
 python tests/durable_worker.py approve DB RUN_ID CALL_ID yes|no
 
@@ -24,7 +25,7 @@ from agentkit import DEFER, Agent, ChatModel, tool
 from agentkit.durable import DurableAgent, approve, pending
 
 MODE, DB = sys.argv[1], sys.argv[2]
-URL_OF_DB = f"sqlite:///{DB}"
+URL_OF_DB = DB if "://" in DB else f"sqlite:///{DB}"  # a file, or a database URL
 
 
 def main_decisions() -> None:

@@ -7,12 +7,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from .postgres import postgres_server
 
 pytest.importorskip("dbos")
 
@@ -28,11 +25,11 @@ def batch(*args: str, calls: Path, timeout: float = 120) -> subprocess.Completed
     )  # fmt: skip
 
 
-def items(folder: Path, count: int) -> Path:
+def items(folder: Path, count: int, hold: float = 0.0) -> Path:
     source = folder / "in.jsonl"
-    source.write_text(
-        "".join(json.dumps({"id": f"i{n:02d}", "text": str(n)}) + "\n" for n in range(count))
-    )
+    source.write_text("".join(
+        json.dumps({"id": f"i{n:02d}", "text": str(n), "hold": hold}) + "\n" for n in range(count)
+    ))  # fmt: skip
     return source
 
 
@@ -58,17 +55,14 @@ def test_a_batch_on_the_embedded_queue_runs_every_item_once_and_resumes(tmp_path
     assert len(starts(calls)) == 12  # nothing ran twice
 
 
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[str]:
-    with postgres_server() as url:
-        yield url
-
-
 def test_the_rate_limit_holds_across_two_workers_on_postgres(tmp_path: Path, postgres: str) -> None:
     """A driver and a second worker process on one Postgres queue, --rpm 120 (2 a second):
-    both take items, each item runs once, and no second sees more than 2 items start."""
+    each item runs once, and no second sees more than 2 items start. Each process runs one
+    item at a time (--concurrency 1) and an item holds it 0.7 s: one process alone could not
+    keep up with the limit, so both must take items."""
     count = 10
-    source, calls, out = items(tmp_path, count), tmp_path / "calls.log", tmp_path / "out.jsonl"
+    source, calls = items(tmp_path, count, hold=0.7), tmp_path / "calls.log"
+    out = tmp_path / "out.jsonl"
     calls.touch()
     # The server trusts local connections: any password works, and none may be printed.
     executor = "dbos:" + postgres.replace("postgres@", "postgres:s3cret-word@", 1)
@@ -79,12 +73,19 @@ def test_the_rate_limit_holds_across_two_workers_on_postgres(tmp_path: Path, pos
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
+        assert worker.stderr is not None
+        ready = ""  # said once DBOS is launched and polling the queue
+        while "taking items" not in ready:
+            line = worker.stderr.readline()
+            assert line, ready + worker.stderr.read()[-2000:]  # the worker ended: why
+            ready += line
         done = batch("run", TASK, str(source), "--journal", str(tmp_path / "job.journal"),
-                     "--out", str(out), "--executor", executor, "--rpm", "120", "--quiet",
+                     "--out", str(out), "--executor", executor, "--rpm", "120",
+                     "--concurrency", "1", "--quiet",
                      calls=calls)  # fmt: skip
     finally:
         worker.terminate()
-        worker_output = "".join(worker.communicate(timeout=30))
+        worker_output = ready + "".join(worker.communicate(timeout=30))
     assert done.returncode == 0, done.stderr[-3000:]
     assert json.loads(done.stdout.strip().splitlines()[-1])["done"] == count
     started = starts(calls)

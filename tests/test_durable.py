@@ -17,9 +17,11 @@ pytest.importorskip("dbos")
 WORKER = str(Path(__file__).parent / "durable_worker.py")
 
 
-def _worker(db: Path, url: str, log: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def _worker(
+    db: Path | str, url: str, log: Path, *extra: str, run_id: str = "pay-order-7"
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, WORKER, "run", str(db), url, str(log), "pay-order-7", *extra],
+        [sys.executable, WORKER, "run", str(db), url, str(log), run_id, *extra],
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
 
@@ -139,12 +141,19 @@ def test_a_toolsets_tools_become_steps_too() -> None:
     assert listed.name == "echo"
 
 
-def test_ten_kills_in_a_row_between_steps_never_repeat_a_transfer(tmp_path: Path) -> None:
+@pytest.mark.parametrize("database", ["sqlite", "postgres"])
+def test_ten_kills_in_a_row_between_steps_never_repeat_a_transfer(
+    tmp_path: Path, database: str, request: pytest.FixtureRequest
+) -> None:
+    """Each round: a process killed (SIGKILL) between steps, another one resuming its run. On
+    Postgres the rounds share one database (a run id each), as workers of one service do."""
     import random
 
+    shared = request.getfixturevalue("postgres") if database == "postgres" else None
     draw = random.Random(20261205)
     for round_ in range(10):
-        db, log = tmp_path / f"dbos-{round_}.sqlite3", tmp_path / f"transfers-{round_}.log"
+        db: Path | str = shared or tmp_path / f"dbos-{round_}.sqlite3"
+        log = tmp_path / f"transfers-{round_}.log"
         crash = draw.choice([1, 2])  # before the second or the third model request
         script = [
             Reply.tool_calls(("transfer", {"amount": 1})),
@@ -152,9 +161,11 @@ def test_ten_kills_in_a_row_between_steps_never_repeat_a_transfer(tmp_path: Path
             Reply.text("paid 5"),
         ]
         with MockChatServer(script) as server:
-            crashed = _worker(db, server.base_url, log, "--crash-before-turn", str(crash))
+            run_id = f"pay-{round_}"
+            crashed = _worker(db, server.base_url, log, "--crash-before-turn", str(crash),
+                              run_id=run_id)  # fmt: skip
             assert crashed.returncode == -9, crashed.stderr[-2000:]
-            resumed = _worker(db, server.base_url, log)
+            resumed = _worker(db, server.base_url, log, run_id=run_id)
             assert resumed.returncode == 0, resumed.stderr[-2000:]
             assert resumed.stdout.strip() == "paid 5"  # as an uninterrupted run ends
             assert len(server.requests) == 3  # no request was made twice

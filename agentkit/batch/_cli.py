@@ -256,9 +256,9 @@ def _worker(options: argparse.Namespace) -> int:
     url = dbos_url(options.executor, "unused")
     worker_id = options.worker_id or f"{socket.gethostname()}-{os.getpid()}"
     where = masked_url(url)
-    say(f"batch worker {worker_id}: taking items from the queues in {where}; Ctrl-C stops")
+    ready = f"batch worker {worker_id}: taking items from the queues in {where}; Ctrl-C stops"
     try:
-        serve_worker(url, worker_id, options.task)
+        serve_worker(url, worker_id, options.task, on_ready=lambda: say(ready))
     except KeyboardInterrupt:
         return ExitCode.INTERRUPTED
     return ExitCode.OK

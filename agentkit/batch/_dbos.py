@@ -22,6 +22,7 @@ import os
 import re
 import socket
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -217,10 +218,13 @@ def _again(state: _Pass) -> list[Item]:
     return list(state.again)
 
 
-def serve_worker(url: str, worker_id: str, task_spec: str, stop: anyio.Event | None = None) -> None:
+def serve_worker(
+    url: str, worker_id: str, task_spec: str, on_ready: Callable[[], None] = lambda: None
+) -> None:
     """Take items from every batch queue in `url` until interrupted (`agentkit batch worker`).
 
-    The task is loaded first, so a worker that could not run it fails at once.
+    The task is loaded first, so a worker that could not run it fails at once; `on_ready` is
+    called once DBOS is launched and polling the queues.
     """
     from agentkit._loading import load_object
 
@@ -228,13 +232,7 @@ def serve_worker(url: str, worker_id: str, task_spec: str, stop: anyio.Event | N
     _register()
     dbos = _launch(url, worker_id)
     try:
-        anyio.run(_wait, stop, backend="asyncio")
+        on_ready()
+        anyio.run(anyio.sleep_forever, backend="asyncio")
     finally:
         dbos.destroy()
-
-
-async def _wait(stop: anyio.Event | None) -> None:
-    if stop is None:
-        await anyio.sleep_forever()
-    else:
-        await stop.wait()
