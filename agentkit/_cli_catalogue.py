@@ -20,15 +20,20 @@ from typing import Any
 from ._cli_common import ExitCode, UsageError, show
 from ._private import PrivateFileError, open_private
 from ._visible import visible
-from .models._cost import catalogue_path, forget_listed_prices
+from .models._cost import (
+    CONTEXT_FIELDS,
+    catalogue_path,
+    first_field,
+    forget_listed_prices,
+    positive_count,
+)
 from .models._providers import PROVIDERS
 
 __all__ = ["remote_models"]
 
 _MAX_BYTES = 32 * 1024 * 1024
 _MAX_ENTRIES = 10_000
-_CONTEXT = ("context_length", "context_window", "contextLength", "max_context_length",
-            "max_input_tokens", "top_provider.context_length", "info.contextLength")  # fmt: skip
+_CONTEXT = CONTEXT_FIELDS
 _OUTPUT = ("max_output_tokens", "max_completion_tokens", "top_provider.max_completion_tokens",
            "info.maxTokens", "max_tokens")  # fmt: skip
 _MODALITIES = ("architecture.input_modalities", "input_modalities", "modalities.input",
@@ -135,31 +140,17 @@ def _write_cache(path: Any, content: dict[str, Any]) -> None:
 
 
 def _row(entry: dict[str, Any]) -> dict[str, Any]:
-    modalities = _first(entry, _MODALITIES)
+    modalities = first_field(entry, _MODALITIES)
     return {
         "id": str(entry.get("id", ""))[:200],
-        "context_window": _count(_first(entry, _CONTEXT)),
-        "max_output_tokens": _count(_first(entry, _OUTPUT)),
+        "context_window": positive_count(first_field(entry, _CONTEXT)),
+        "max_output_tokens": positive_count(first_field(entry, _OUTPUT)),
         "input_modalities": [str(m)[:40] for m in modalities[:10]]
         if isinstance(modalities, list)
         else [],
-        "usd_per_million_input": _per_million(_first(entry, _PRICE_IN)),
-        "usd_per_million_output": _per_million(_first(entry, _PRICE_OUT)),
+        "usd_per_million_input": _per_million(first_field(entry, _PRICE_IN)),
+        "usd_per_million_output": _per_million(first_field(entry, _PRICE_OUT)),
     }
-
-
-def _first(entry: dict[str, Any], names: tuple[str, ...]) -> Any:
-    for name in names:
-        value: Any = entry
-        for key in name.split("."):
-            value = value.get(key) if isinstance(value, dict) else None
-        if value is not None:
-            return value
-    return None
-
-
-def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
 def _per_million(value: Any) -> str | None:

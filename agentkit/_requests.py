@@ -27,6 +27,7 @@ from ._history import (
 from ._messages import Message, SystemMessage
 from ._policy import RunSpec
 from .models._base import ModelRequest, ModelSettings, ToolChoice, model_info
+from .models._cost import catalogue_window
 
 __all__ = ["TurnRequests"]
 
@@ -109,8 +110,11 @@ class TurnRequests:
 
     @staticmethod
     def _window(model: Any) -> int | None:
-        profile = model_info(model).profile
-        return profile.context_window if profile is not None else None
+        """The profile's context window, else the provider's fetched model list's (#29/#30)."""
+        info = model_info(model)
+        if info.profile is not None and info.profile.context_window is not None:
+            return info.profile.context_window
+        return catalogue_window(info.provider, info.base_url, info.name)
 
     def _request(
         self, turn: int, messages: Sequence[Message], tool_choice: ToolChoice | None

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -537,3 +538,34 @@ def test_a_fetched_catalogue_prices_what_the_provider_does_not_report() -> None:
     expected = usage["prompt_tokens"] * 0.000001 + usage["completion_tokens"] * 0.000002
     assert answer["cost_source"] == "estimated"
     assert answer["cost"] == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(("listed", "seen"), [(8192, 8192), (10**12, None), ("big", None)])
+def test_a_fetched_catalogue_gives_the_context_window_the_profile_lacks(
+    monkeypatch: pytest.MonkeyPatch, listed: object, seen: int | None
+) -> None:
+    """#29/#30: the window a history processor (and the context error) sees comes from the
+    profile, else from the provider's fetched model list; absurd values are not believed."""
+    import anyio
+
+    from agentkit import Agent, HistoryContext, infer_model
+
+    windows: list[int | None] = []
+
+    def note(messages: list[Any], context: HistoryContext) -> list[Any]:
+        windows.append(context.window)
+        return messages
+
+    catalogue = [{"id": "wide-model", "context_length": listed}]
+    with MockChatServer([Reply.text("hi")], catalogue=catalogue) as server:
+        listing = agentkit("models", "--remote", "--base-url", server.base_url, server=server)
+        assert listing.returncode == 0, listing.stderr
+        monkeypatch.setenv("AIMLAPI_BASE_URL", server.base_url)
+        monkeypatch.setenv("AIMLAPI_API_KEY", "sk-test")
+
+        async def run() -> None:
+            async with infer_model("aimlapi:wide-model") as model:
+                await Agent(model, history_processors=[note]).run("hi")
+
+        anyio.run(run)
+    assert windows == [seen]

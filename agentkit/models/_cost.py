@@ -16,6 +16,7 @@ import logging
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -118,8 +119,43 @@ def catalogue_path(provider: str, base_url: str) -> Path:
     return data_dir() / f"catalogue-{provider}-{where}.json"
 
 
-_LISTS: dict[tuple[str, str], tuple[float, float, dict[str, tuple[Decimal, Decimal]]]] = {}
-"""Per provider and endpoint: when the list was last looked for, its file's mtime, prices."""
+CONTEXT_FIELDS = (
+    "context_length", "context_window", "contextLength", "max_context_length",
+    "max_input_tokens", "top_provider.context_length", "info.contextLength",
+)  # fmt: skip
+"""Where model lists give a model's context window (AI/ML API's own name is not documented:
+the common ones are read, OpenRouter's first)."""
+MAX_LISTED_WINDOW = 100_000_000
+"""A listed context window larger than this is not believed (a hand-edited or hostile file)."""
+
+
+def first_field(entry: dict[str, Any], names: tuple[str, ...]) -> Any:
+    """The first of `names` (dotted: nested) that `entry` has, else None."""
+    for name in names:
+        value: Any = entry
+        for key in name.split("."):
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is not None:
+            return value
+    return None
+
+
+def positive_count(value: Any) -> int | None:
+    """`value` if it is a whole number above zero, else None."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    """What a fetched model list says of one model."""
+
+    prices: tuple[Decimal, Decimal] | None
+    """Per-token input and output prices."""
+    context_window: int | None
+
+
+_LISTS: dict[tuple[str, str], tuple[float, float, dict[str, _Listed]]] = {}
+"""Per provider and endpoint: when the list was last looked for, its file's mtime, models."""
 _LOOK_AGAIN = 5.0
 """Seconds between looks at the list's file: a request costs no file-system call."""
 
@@ -138,16 +174,22 @@ def catalogue_usd(
     From its model list when one was fetched (`agentkit models --remote`). Cached prompt
     tokens are priced as input (the list gives no cache price): an estimate on the safe side.
     """
+    listed = _listed(provider, base_url).get(model)
+    if listed is None or listed.prices is None:
+        return None
+    return listed.prices[0] * usage.prompt_tokens + listed.prices[1] * usage.completion_tokens
+
+
+def catalogue_window(provider: str | None, base_url: str | None, model: str) -> int | None:
+    """The model's context window from the provider's fetched model list, or None."""
+    listed = _listed(provider, base_url).get(model)
+    return None if listed is None else listed.context_window
+
+
+def _listed(provider: str | None, base_url: str | None) -> dict[str, _Listed]:
+    """The fetched list's models by id, read again when the file changes."""
     if not provider or not base_url:
-        return None
-    prices = _listed_prices(provider, base_url).get(model)
-    if prices is None:
-        return None
-    return prices[0] * usage.prompt_tokens + prices[1] * usage.completion_tokens
-
-
-def _listed_prices(provider: str, base_url: str) -> dict[str, tuple[Decimal, Decimal]]:
-    """Per-token input and output prices by model id, read again when the file changes."""
+        return {}
     key, now = (provider, base_url), time.monotonic()
     known = _LISTS.get(key)
     if known is not None and now - known[0] < _LOOK_AGAIN:
@@ -161,20 +203,30 @@ def _listed_prices(provider: str, base_url: str) -> dict[str, tuple[Decimal, Dec
     if known is not None and known[1] == changed:
         _LISTS[key] = (now, changed, known[2])
         return known[2]
-    prices: dict[str, tuple[Decimal, Decimal]] = {}
     try:
         entries = json.loads(path.read_text(encoding="utf-8")).get("data", [])
     except (OSError, ValueError, AttributeError):
         entries = []
+    models: dict[str, _Listed] = {}
     for entry in entries if isinstance(entries, list) else []:
-        pricing = entry.get("pricing") if isinstance(entry, dict) else None
-        if isinstance(pricing, dict) and isinstance(entry.get("id"), str):
-            cost_in = reported_usd(pricing.get("prompt", pricing.get("input")))
-            cost_out = reported_usd(pricing.get("completion", pricing.get("output")))
-            if cost_in is not None and cost_out is not None:
-                prices[entry["id"]] = (cost_in, cost_out)
-    _LISTS[key] = (now, changed, prices)
-    return prices
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            models[entry["id"]] = _read_entry(entry)
+    _LISTS[key] = (now, changed, models)
+    return models
+
+
+def _read_entry(entry: dict[str, Any]) -> _Listed:
+    pricing = entry.get("pricing")
+    prices = None
+    if isinstance(pricing, dict):
+        cost_in = reported_usd(pricing.get("prompt", pricing.get("input")))
+        cost_out = reported_usd(pricing.get("completion", pricing.get("output")))
+        if cost_in is not None and cost_out is not None:
+            prices = (cost_in, cost_out)
+    window = positive_count(first_field(entry, CONTEXT_FIELDS))
+    if window is not None and window > MAX_LISTED_WINDOW:
+        window = None
+    return _Listed(prices, window)
 
 
 def estimated_usd(provider: str | None, model: str, usage: Usage) -> Decimal | None:
