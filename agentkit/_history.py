@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import operator
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -123,46 +124,49 @@ async def apply_processors(
     return messages
 
 
+_MESSAGE_TYPES = (UserMessage, AssistantMessage, ToolMessage, SystemMessage)
+
+
 def check_history(messages: object, name: str) -> None:
-    """Refuse a history a provider would refuse, naming the processor that made it."""
-    if not isinstance(messages, list) or not all(
-        isinstance(m, UserMessage | AssistantMessage | ToolMessage | SystemMessage)
-        or hasattr(m, "role")
-        for m in messages
-    ):
+    """Refuse a history a provider would refuse, naming the processor that made it.
+
+    One pass over the messages (this runs after every processor, every turn).
+    """
+    if not isinstance(messages, list):
         raise HistoryProblem(f"history processor {name} returned {type(messages).__name__}, "
                              "not a list of messages")  # fmt: skip
-    body = [m for m in messages if not isinstance(m, SystemMessage)]
-    if not body:
-        raise HistoryProblem(f"history processor {name} left no message to send")
-    if isinstance(body[0], ToolMessage):
-        raise HistoryProblem(
-            f"history processor {name} made the history start with a tool result; keep the "
-            "answer that called the tool, or drop both"
-        )
-    _check_pairs(body, name)
-
-
-def _check_pairs(messages: list[Message], name: str) -> None:
-    """Every tool result follows the answer that made its call, and every call has one."""
     waiting: set[str] = set()
+    first = True
     for message in messages:
+        if not isinstance(message, _MESSAGE_TYPES) and not hasattr(message, "role"):
+            raise HistoryProblem(f"history processor {name} returned a list holding "
+                                 f"{type(message).__name__}, not only messages")  # fmt: skip
+        if isinstance(message, SystemMessage):
+            continue
         if isinstance(message, ToolMessage):
+            if first:
+                raise HistoryProblem(
+                    f"history processor {name} made the history start with a tool result; "
+                    "keep the answer that called the tool, or drop both"
+                )
             if message.tool_call_id not in waiting:
                 raise HistoryProblem(
                     f"history processor {name} parted the tool result "
                     f"{message.tool_call_id!r} from the answer that called it"
                 )
             waiting.discard(message.tool_call_id)
-            continue
-        if waiting:
-            raise HistoryProblem(
-                f"history processor {name} dropped the results of tool calls "
-                f"{', '.join(sorted(waiting))} but kept the calls"
-            )
-        if isinstance(message, AssistantMessage):
-            waiting = {call.id for call in message.tool_calls}
+        else:
+            if waiting:
+                raise HistoryProblem(
+                    f"history processor {name} dropped the results of tool calls "
+                    f"{', '.join(sorted(waiting))} but kept the calls"
+                )
+            if isinstance(message, AssistantMessage) and message.tool_calls:
+                waiting = {call.id for call in message.tool_calls}
+        first = False
     # calls at the very end are the ones this run is answering: nothing is missing yet
+    if first:
+        raise HistoryProblem(f"history processor {name} left no message to send")
 
 
 # -- the estimate -------------------------------------------------------------------------
@@ -255,8 +259,19 @@ def clear_old_tool_results(keep: int = 3) -> HistoryProcessor:
     if keep < 0:
         raise ValueError("clear_old_tool_results needs keep >= 0")
 
+    made: dict[int, tuple[ToolMessage, ToolMessage]] = {}  # each result cleared once
+    last: list[list[Message]] = [[], []]  # the last history given, and what was sent for it
+
     def clear_old(messages: list[Message], context: HistoryContext) -> list[Message]:
-        return _cleared_before(messages, keep)
+        before, sent = last
+        # The run's history only grows: what was cleared last turn stays cleared. Reused only
+        # where the history still holds the very same messages (compared at C speed).
+        reused = 0
+        if len(before) <= len(messages) and all(map(operator.is_, before, messages)):
+            reused = _last_tool_position(sent, before)
+        out = _cleared_before(messages, keep, made, sent[:reused])
+        last[:] = [list(messages), out]
+        return out
 
     clear_old.__name__ = f"clear_old_tool_results(keep={keep})"
     return clear_old
@@ -285,15 +300,51 @@ def _nth_last_turn(messages: list[Message], n: int) -> int | None:
     return None
 
 
-def _cleared_before(messages: list[Message], keep: int) -> list[Message]:
-    starts = _turn_starts(messages)
-    if len(starts) <= keep:
+def _last_tool_position(sent: list[Message], given: list[Message]) -> int:
+    """How many of the last output's first messages can be kept as they are.
+
+    Up to the last result it cleared: later ones were sent unchanged and may be cleared now.
+    """
+    for position in range(min(len(sent), len(given)) - 1, -1, -1):
+        if sent[position] is not given[position]:
+            return position + 1
+    return 0
+
+
+def _cleared_before(
+    messages: list[Message],
+    keep: int,
+    made: dict[int, tuple[ToolMessage, ToolMessage]],
+    done: list[Message] | None = None,
+) -> list[Message]:
+    """Tool results before the `keep`-th last turn cleared.
+
+    The turn is found reading back from the end, and each result's placeholder is made once:
+    the same object every turn, so what is counted per message is remembered downstream.
+    """
+    if keep:
+        boundary = _nth_last_turn(messages, keep)
+    else:
+        turns = any(isinstance(m, AssistantMessage) for m in messages)
+        boundary = len(messages) if turns else None
+    if boundary is None:
         return messages
-    boundary = starts[-keep] if keep else len(messages)
-    return [
-        _cleared(m) if position < boundary and isinstance(m, ToolMessage) else m
-        for position, m in enumerate(messages)
-    ]
+    if len(made) > _CLEARED_KEPT:
+        made.clear()
+    start = min(len(done or ()), boundary)
+    out = [*(done or ())[:start], *messages[start:]]
+    for position in range(start, boundary):
+        message = out[position]
+        if isinstance(message, ToolMessage):
+            found = made.get(id(message))
+            if found is None or found[0] is not message:
+                found = made[id(message)] = (message, _cleared(message))
+            out[position] = found[1]
+    return out
+
+
+_CLEARED_KEPT = 100_000
+"""Placeholders remembered per processor (by the identity of the result they replace)."""
 
 
 def _cleared(message: ToolMessage) -> ToolMessage:
@@ -372,7 +423,7 @@ class Compaction:
                     "sending the last %d turns with old tool results cleared instead",
                     self.keep_last,
                 )
-                return _cleared_before(_kept(messages, self.keep_last), self.keep_last)
+                return _cleared_before(_kept(messages, self.keep_last), self.keep_last, {})
             known = (messages[split - 1], split - 1, summary)
             self._remember(id(messages[0]), known)
             if context.memo is not None:  # kept with the session for its next run

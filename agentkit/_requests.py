@@ -10,6 +10,7 @@ is sent.
 from __future__ import annotations
 
 import itertools
+import operator
 import secrets
 from collections.abc import Sequence
 from typing import Any
@@ -51,6 +52,7 @@ class TurnRequests:
         """The estimate of the last request built (what it sent)."""
         self._whole = True  # the last request sent the conversation as stored
         self._covered = 0
+        self._counted: dict[int, tuple[Message, int]] = {}
 
     async def build(
         self, turn: int, messages: list[Message], tool_choice: ToolChoice | None, model: Any,
@@ -68,15 +70,26 @@ class TurnRequests:
                 sent = await apply_processors(self.spec.history_processors, messages, context)
             except HistoryProblem as problem:
                 raise HistoryError(str(problem), result=result) from problem
-            changed = len(sent) != len(messages) or any(
-                a is not b for a, b in zip(sent, messages, strict=True)
-            )
+            changed = len(sent) != len(messages) or not all(map(operator.is_, sent, messages))
             if changed:
-                self.last_estimate = self.instruction_tokens + sum(map(message_tokens, sent))
+                self.last_estimate = self.instruction_tokens + sum(map(self._tokens, sent))
         self._whole = not changed
         self._covered = len(messages)
         self._check_cap(result)
         return self._request(turn, sent, tool_choice)
+
+    def _tokens(self, message: Message) -> int:
+        """`message_tokens`, remembered by identity.
+
+        A processor that keeps most of the history (clearing old results, say) sends the
+        same objects turn after turn.
+        """
+        found = self._counted.get(id(message))
+        if found is None or found[0] is not message:
+            if len(self._counted) > 100_000:
+                self._counted.clear()
+            found = self._counted[id(message)] = (message, message_tokens(message))
+        return found[1]
 
     def answered(self, prompt_tokens: int) -> None:
         """The provider counted the last request's prompt: the next estimate starts there."""

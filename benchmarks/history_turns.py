@@ -1,5 +1,6 @@
 """Per-turn overhead of a long run: a 1,000-turn tool loop on FakeModel, the turn time at
-~10 messages against ~2,000, without history processors and with keep_last_turns(3).
+~10 messages against ~2,000, without history processors, with keep_last_turns(3) and with
+clear_old_tool_results(3).
 
 python benchmarks/history_turns.py     (in-process, no server: what is measured is the loop)
 """
@@ -11,7 +12,7 @@ import itertools
 import time
 from typing import Any
 
-from agentkit import Agent, TurnEnded, keep_last_turns, tool
+from agentkit import Agent, TurnEnded, clear_old_tool_results, keep_last_turns, tool
 from agentkit.testing import FakeModel, Reply
 
 TURNS = 1000
@@ -44,7 +45,11 @@ async def per_turn(processors: list[Any]) -> tuple[float, float]:
 
 
 async def main() -> None:
-    for processors, name in (([], "none"), ([keep_last_turns(3)], "keep_last_turns(3)")):
+    for processors, name in (
+        ([], "none"),
+        ([keep_last_turns(3)], "keep_last_turns(3)"),
+        ([clear_old_tool_results(3)], "clear_old_tool_results(3)"),
+    ):
         early, late = await per_turn(processors)
         print(f"{name}: {early:.3f} ms a turn at ~10 messages, {late:.3f} ms at ~2,000 "
               f"(+{late - early:.3f})")  # fmt: skip

@@ -253,3 +253,36 @@ async def test_a_compaction_shows_on_the_timeline_as_a_request(tmp_path: Path) -
     summaries = [e for e in started if "Summarise the conversation" in json.dumps(e["messages"])]
     assert summaries  # the summary request has its own bar
     assert len(started) == len(result.turns) + len(summaries) + result.compactions
+
+
+async def test_clearing_reuses_last_turn_and_still_equals_a_fresh_clearing() -> None:
+    """clear_old_tool_results remembers what it cleared last turn (#30: not O(history) of new
+    placeholders each turn); shared by two interleaved runs, or given a history that changed
+    under it, it must still answer as a processor that remembers nothing."""
+    from agentkit import ToolCall
+
+    def grow(tag: str, turns: int) -> list[list[Any]]:
+        history: list[Any] = [UserMessage(content=f"task {tag}")]
+        stages = []
+        for n in range(turns):
+            call = ToolCall(id=f"{tag}{n}", name="read", arguments="{}")
+            history = [
+                *history,
+                AssistantMessage(content=None, tool_calls=[call]),
+                ToolMessage(tool_call_id=call.id, content=f"{tag} result {n} " * 20),
+            ]
+            stages.append(history)
+        return stages
+
+    context = HistoryContext(None, "m", None, 0, 0)
+    shared = clear_old_tool_results(3)
+    first, second = grow("a", 12), grow("b", 12)
+    for one, two in zip(first, second, strict=True):
+        for history in (one, two):  # two runs take turns with one processor
+            assert shared(history, context) == clear_old_tool_results(3)(history, context)
+    edited = [*first[-1][:5], UserMessage(content="changed"), *first[-1][6:]]
+    assert shared(edited, context) == clear_old_tool_results(3)(edited, context)
+    again = shared(first[-1], context)
+    placeholders = [m for m in again if isinstance(m, ToolMessage) and "cleared" in m.content]
+    assert len(placeholders) == 12 - 3
+    assert shared(first[-1], context)[2] is again[2]  # the same placeholder object each turn
