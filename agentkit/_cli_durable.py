@@ -182,6 +182,12 @@ def _worker(options: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     DBOS.launch()  # resumes every unfinished run of those agents
+    from .durable import stranded
+
+    for run_id, version in anyio.run(stranded, backend="asyncio"):
+        say(f"durable worker: run {run_id} was started by another version of the code "
+            f"({version}); it is not resumed here (its steps may not match this code): finish "
+            f"it with that version, or `agentkit durable cancel {run_id}`")  # fmt: skip
     say("durable worker: resuming unfinished runs; Ctrl-C or SIGTERM to stop")
     try:
         stop.wait()

@@ -41,7 +41,7 @@ from ._messages import Completion, messages_from_json
 from ._tool import RunContext, canonical_arguments, serialize_result
 from .models._base import ModelInfo, ModelRequest, model_info
 
-__all__ = ["DurableAgent", "DurableResult", "approve", "pending"]
+__all__ = ["DurableAgent", "DurableResult", "approve", "pending", "stranded"]
 
 PENDING_EVENT = "agentkit.pending"
 """The workflow event listing the calls a durable run waits on (JSON), for `pending`."""
@@ -104,6 +104,7 @@ class DurableAgent:
         if run_id is None:
             data = await _durable_run(self.name, prompt)
         else:
+            await _refuse_other_version(run_id)
             with SetWorkflowID(run_id):
                 data = await _durable_run(self.name, prompt)
         result = DurableResult(json.loads(data))
@@ -112,7 +113,39 @@ class DurableAgent:
         return result
 
 
-@DBOS.workflow(name="agentkit.durable.run")
+async def stranded() -> list[tuple[str, str]]:
+    """Unfinished runs another version of the code started: `(run id, its version)`.
+
+    DBOS resumes a run only under the code version that started it (a hash of the workflow
+    code, or `DBOS__APPVERSION`): after a change, such runs are not resumed here, so their
+    recorded steps are never replayed into code that asks for other ones. Finish them with
+    the old version, or cancel them. Call after `DBOS.launch()`.
+    """
+    current = DBOS.application_version
+    found = await DBOS.list_workflows_async(
+        status="PENDING", name=WORKFLOW, load_input=False, load_output=False
+    )
+    return [(w.workflow_id, str(w.app_version)) for w in found
+            if w.app_version and w.app_version != current]  # fmt: skip
+
+
+async def _refuse_other_version(run_id: str) -> None:
+    status = await DBOS.get_workflow_status_async(run_id)
+    if status is None or status.status != "PENDING" or not status.app_version:
+        return
+    if status.app_version != DBOS.application_version:
+        raise ConfigurationError(
+            f"run {run_id!r} was started by another version of the code "
+            f"({status.app_version}, this is {DBOS.application_version}) and is unfinished: its "
+            "recorded steps may not match this code, so it is not resumed here; finish it with "
+            f"that version, or `agentkit durable cancel {run_id}` and start it anew"
+        )
+
+
+WORKFLOW = "agentkit.durable.run"
+
+
+@DBOS.workflow(name=WORKFLOW)
 async def _durable_run(agent_name: str, prompt: str) -> str:
     """The workflow: the agent's loop, its model requests and tool calls made steps."""
     durable = _AGENTS.get(agent_name)

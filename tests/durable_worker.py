@@ -22,7 +22,7 @@ from typing import Any
 from dbos import DBOS
 
 from agentkit import DEFER, Agent, ChatModel, tool
-from agentkit.durable import DurableAgent, approve, pending
+from agentkit.durable import DurableAgent, approve, pending, stranded
 
 MODE, DB = sys.argv[1], sys.argv[2]
 URL_OF_DB = DB if "://" in DB else f"sqlite:///{DB}"  # a file, or a database URL
@@ -91,6 +91,8 @@ async def main() -> None:
     DBOS(config={"name": "agentkit-test", "system_database_url": URL_OF_DB})
     DBOS.launch()  # resumes what a crashed process left unfinished
     try:
+        if "--stranded" in OPTIONS:  # runs another version of the code left unfinished
+            print(json.dumps({"stranded": await stranded()}), flush=True)
         result = await payments.run("Pay 5", run_id=RUN_ID)
         print(result.output, flush=True)
     finally:

@@ -5,6 +5,7 @@ SQLite system database, a real loopback server."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -177,3 +178,32 @@ def test_an_unreachable_database_is_named_without_its_password() -> None:
     assert refused.returncode == 2
     assert "cannot reach postgresql://bob:***@127.0.0.1:9/runs" in refused.stderr
     assert "s3cret" not in refused.stderr + refused.stdout
+
+
+def test_a_run_left_by_another_version_of_the_code_is_reported_never_replayed(
+    tmp_path: Path,
+) -> None:
+    """#32, bad input: a crash, then a deploy (another DBOS application version) before the
+    run resumes. The new code does not replay the old run's steps: it names the run, its
+    version and what to do, from DurableAgent.run and from `durable worker`."""
+    db, log = tmp_path / "dbos.sqlite3", tmp_path / "transfers.log"
+    script = [Reply.tool_calls(("transfer", {"amount": 5})), Reply.text("paid 5")]
+    with MockChatServer(script) as server:
+        crashed = _worker(db, server.base_url, log, "--crash-before-turn", "1")
+        assert crashed.returncode == -9, crashed.stderr[-2000:]
+        env = {**os.environ, "DBOS__APPVERSION": "v2-after-a-deploy"}
+        newer = subprocess.run(
+            [sys.executable, WORKER, "run", str(db), server.base_url, str(log), "pay-order-7",
+             "--stranded"], capture_output=True, text=True, timeout=120, check=False, env=env,
+        )  # fmt: skip
+        assert newer.returncode != 0
+        stranded = json.loads(newer.stdout.splitlines()[0])["stranded"]
+        assert [run_id for run_id, _ in stranded] == ["pay-order-7"]
+        assert "run 'pay-order-7' was started by another version of the code" in newer.stderr
+        assert "agentkit durable cancel pay-order-7" in newer.stderr
+        assert len(server.requests) == 1  # nothing was replayed or sent again
+        assert log.read_text() == "transfer 5\n"
+        resumed = _worker(db, server.base_url, log)  # the old version still finishes it
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert resumed.stdout.strip() == "paid 5"
+    assert log.read_text() == "transfer 5\n"
