@@ -19,8 +19,9 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 # 1. conversation data: _media, _messages, _session
 # 2. tool definition: _docstrings, _strict, _schema, _tool_base, _tool, _toolset
 # 3. model boundary: models (records, the Chat Completions dialect, transport, providers)
-# 4. run loop: _events, _dispatch, _approvals, _output, _policy, _observe, _timeline, _history,
-#    _requests, _limits, _loop, _agent_setup, _agent_stream, _agent, _extract
+# 4. run loop: _events, _dispatch, _approvals, _output, _policy, _observe, _genai_messages,
+#    _timeline, _history, _requests, _limits, _loop, _agent_setup, _agent_stream, _agent,
+#    _extract
 # 5. edges: testing, batch, mcp, otel, durable, _loading, _demo, _trace_page, _trace_view,
 #    _cli_common, _cli_models, _cli_schema, _cli_mcp, _cli_trace, _cli_sessions, _cli_approve,
 #    _cli_prompt, _cli_durable, _cli_tools, _cli_extract, _cli_catalogue, cli, __main__, tools

@@ -35,11 +35,11 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 
 from ._events import RunResult, ToolResult
+from ._genai_messages import genai_input, genai_output
 from ._messages import Completion, ToolCall, Usage
 from ._observe import RunInfo, add_instrument, remove_instrument
 from ._version import __version__
 from .models._base import ModelRequest, ModelSettings, model_info, model_name
-from .models._chat_wire import encode_message
 
 # The GenAI semantic conventions' names, written out: the conventions package keeps every
 # gen_ai name in its private `_incubating` module (they may still move), and depending on it
@@ -265,7 +265,7 @@ class _RunSpans:
             self.model.span_name, context=self.context, kind=SpanKind.CLIENT, attributes=attributes
         )
         if self.owner.include_content:
-            messages = [encode_message(m) for m in request.messages]
+            messages = genai_input(request.messages)
             span.set_attribute(GEN_AI_INPUT_MESSAGES, json.dumps(messages))
         return _Current(span, self.context)  # an instrumented HTTP client's spans nest
 
@@ -293,7 +293,7 @@ class _RunSpans:
             self.owner.tokens.record(completion.usage.completion_tokens, tokens_out)
             self.owner.duration.record(seconds, timed)
             if self.owner.include_content:
-                output = [encode_message(c.message) for c in completion.choices]
+                output = genai_output(completion.choices)
                 span.set_attribute(GEN_AI_OUTPUT_MESSAGES, json.dumps(output))
         if error is not None:
             failed = {**self.model.chat, ERROR_TYPE: type(error).__name__}

@@ -207,9 +207,22 @@ async def test_content_is_left_out_by_default(telemetry: Telemetry) -> None:
 async def test_content_is_recorded_when_asked(telemetry: Telemetry) -> None:
     with MockChatServer() as server:
         await weather_run(server, streamed=False)
-    first = telemetry.named("chat")[0].attributes
-    assert "Weather in Oslo" in first["gen_ai.input.messages"]
-    assert "slow_lookup" in first["gen_ai.output.messages"]
+    first, second = (span.attributes for span in telemetry.named("chat"))
+    assert json.loads(first["gen_ai.input.messages"]) == [
+        {"role": "user", "parts": [{"type": "text", "content": "Weather in Oslo, Rome and Paris?"}]}
+    ]
+    # #25: the GenAI conventions' {role, parts} records, not the Chat Completions wire shape.
+    answer = json.loads(first["gen_ai.output.messages"])
+    assert [m["role"] for m in answer] == ["assistant"]
+    assert answer[0]["finish_reason"] == "tool_call"
+    calls = [p for p in answer[0]["parts"] if p["type"] == "tool_call"]
+    assert calls[0]["name"] == "slow_lookup"
+    assert calls[0]["arguments"] == {"city": "Oslo"}  # JSON, not a string
+    sent = json.loads(second["gen_ai.input.messages"])
+    responses = [p for m in sent if m["role"] == "tool" for p in m["parts"]]
+    assert {p["type"] for p in responses} == {"tool_call_response"}
+    assert {p["id"] for p in responses} == {c["id"] for c in calls} | {p["id"] for p in responses}
+    assert "tool_calls" not in first["gen_ai.output.messages"]  # no wire-shape keys
     lookup = next(s for s in telemetry.named("execute_tool") if "Oslo" in str(s.attributes))
     assert json.loads(lookup.attributes["gen_ai.tool.call.arguments"]) == {"city": "Oslo"}
     assert "sunny" in lookup.attributes["gen_ai.tool.call.result"]
@@ -467,3 +480,50 @@ def test_the_oldest_supported_sdk_works_too(tmp_path: Any) -> None:
     assert found["sdk"] == "1.30.0"
     assert found["spans"] == ["chat fake-model", "chat fake-model", "execute_tool add",
                               "invoke_agent agent"]  # fmt: skip
+
+
+def test_media_and_reasoning_in_the_conventions_shape_never_carry_their_bytes() -> None:
+    import base64
+
+    from agentkit import (
+        AssistantMessage,
+        Image,
+        ImagePart,
+        TextPart,
+        ToolCall,
+        ToolMessage,
+        UserMessage,
+    )
+    from agentkit._genai_messages import genai_input
+    from agentkit._messages import Reasoning
+
+    png = base64.b64decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+    )
+    image = Image.from_bytes(png)
+    messages = [
+        UserMessage(
+            content=(
+                TextPart(text="What is this?"),
+                image,
+                ImagePart(url="https://example.test/a.png"),
+            )
+        ),
+        AssistantMessage(
+            content=None,
+            refusal="no",
+            reasoning=(Reasoning(summary="looked"),),
+            tool_calls=(ToolCall(id="c1", name="zoom", arguments="not json"),),
+        ),
+        ToolMessage(tool_call_id="c1", content="zoomed", parts=(image,)),
+    ]
+    shaped = genai_input(messages)
+    text = json.dumps(shaped)
+    assert image.data not in text  # bytes stay out of spans: only their size
+    assert shaped[0]["parts"][1] == {"type": "blob", "modality": "image",
+                                     "mime_type": "image/png", "content": f"[{image.size} bytes]"}  # fmt: skip
+    assert shaped[0]["parts"][2]["type"] == "uri"
+    kinds = [p["type"] for p in shaped[1]["parts"]]
+    assert kinds == ["reasoning", "refusal", "tool_call"]
+    assert shaped[1]["parts"][2]["arguments"] == "not json"  # kept as text when not JSON
+    assert [p["type"] for p in shaped[2]["parts"]] == ["tool_call_response", "blob"]
