@@ -12,21 +12,23 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
-import json
 import os
-import types
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar, Union, cast, get_args, get_origin, overload
+from typing import Any, Generic, Literal, TypeVar, cast, overload
 
 import anyio
-from pydantic import BaseModel, TypeAdapter, create_model
-from pydantic_core import from_json, to_jsonable_python
-from typing_extensions import is_typeddict
 
 from ._agent_setup import escalated, prompt_messages
 from ._exceptions import ConfigurationError, ExtractionError, ToolArgumentsError, run_sync_guard
+from ._extract_target import (
+    ExtractionTarget,
+    PartialBuilder,
+    canonical,
+    type_name,
+    union_members,
+)
 from ._fixed import Fixed
 from ._messages import (
     AssistantMessage,
@@ -41,9 +43,7 @@ from ._messages import (
 )
 from ._observe import ObservedRequest, RunInfo, RunObserver, start_observing
 from ._timeline import Timeline
-from ._tool import Tool
 from .models._base import (
-    JsonSchemaFormat,
     Model,
     ModelRequest,
     ModelSettings,
@@ -108,36 +108,6 @@ class Extraction(Generic[T]):
         return list(self.attempts[-1].candidates) if self.attempts else []
 
 
-class _Target:
-    """How one output type travels: one tool per union member, lists wrapped in an object."""
-
-    def __init__(self, output_type: Any, name: str | None) -> None:
-        self.output_type = output_type
-        self.is_list = get_origin(output_type) is list
-        members = _union_members(output_type)
-        if self.is_list:
-            # Tool arguments must be an object: many records travel as {"items": [...]}.
-            tool_name = name or f"{_name(get_args(output_type)[0])}List"
-            wrapper = create_model(tool_name, items=(output_type, ...))
-            made = [Tool.from_model(wrapper, name=tool_name)]
-        elif members:
-            made = [Tool.from_model(member, name=_name(member)) for member in members]
-        else:
-            made = [Tool.from_model(output_type, name=name or _name(output_type))]
-        self.tools: dict[str, Tool[..., Any]] = {each.name: each for each in made}
-
-    def parse(self, tool_name: str, raw: str) -> Any:
-        tool = self.tools.get(tool_name)
-        if tool is None:
-            raise ToolArgumentsError(f"unknown tool {tool_name!r}", tool_name=tool_name)
-        value = tool.call(tool.validate(raw))
-        return value.items if self.is_list else value
-
-    def json_schema_format(self) -> JsonSchemaFormat:
-        (tool,) = self.tools.values()
-        return JsonSchemaFormat(name=tool.name, schema=tool.parameters, strict=tool.strict or None)
-
-
 class Extractor(Fixed, Generic[T]):
     """A reusable extraction setup: the same type, model and settings for many inputs.
 
@@ -180,11 +150,11 @@ class Extractor(Fixed, Generic[T]):
             settings: Further model settings (`max_tokens`...).
             name: The extraction tool's name (defaults to the type's name).
         """
-        if mode == "json_schema" and _union_members(output_type):
+        if mode == "json_schema" and union_members(output_type):
             raise ConfigurationError(
                 "json_schema mode needs one object type; use mode='tool' for unions"
             )
-        self.target = _Target(output_type, name)
+        self.target = ExtractionTarget(output_type, name)
         if mode == "json_schema" and not profile_of(model).json_schema:
             mode = "tool"
         self._model: ModelSpec = model
@@ -245,7 +215,7 @@ class Extractor(Fixed, Generic[T]):
         self, trace_to: str | os.PathLike[str] | None, *, stream: bool
     ) -> RunObserver | None:
         extra = (Timeline(trace_to),) if trace_to is not None else ()
-        name = _name(self.target.output_type)
+        name = type_name(self.target.output_type)
         return start_observing(RunInfo("extraction", name, self.model, stream, extra))
 
     async def _run(self, text: Source, observer: RunObserver | None) -> Extraction[T]:
@@ -269,7 +239,7 @@ class Extractor(Fixed, Generic[T]):
             if tries > self.max_retries:  # the next model of a chain may do better
                 model, tries = escalated(model, served), 0
         raise ExtractionError(
-            f"no valid {_name(self.target.output_type)} after {len(attempts)} attempts; "
+            f"no valid {type_name(self.target.output_type)} after {len(attempts)} attempts; "
             f"last error: {attempts[-1].errors[-1] if attempts[-1].errors else '?'}",
             reason="invalid",
             attempts=attempts,
@@ -306,7 +276,7 @@ class Extractor(Fixed, Generic[T]):
         self, request: ModelRequest, observer: RunObserver | None
     ) -> AsyncGenerator[T, None]:
         watch = ObservedRequest(observer, request) if observer is not None else None
-        partial = _PartialBuilder(self.target.output_type)
+        partial = PartialBuilder(self.target.output_type)
         buffer, read_up_to, told = "", 0, False
         with watch or contextlib.nullcontext():
             async with self.model.stream(watch.request if watch else request) as deltas:
@@ -403,9 +373,9 @@ class Extractor(Fixed, Generic[T]):
             return None
         if self.strategy == "first" or len(valid) == 1:
             return valid[0].value
-        votes = Counter(_canonical(c.value) for c in valid)
+        votes = Counter(canonical(c.value) for c in valid)
         winner = max(votes, key=lambda key: votes[key])  # ties: the first to reach the count
-        return next(c.value for c in valid if _canonical(c.value) == winner)
+        return next(c.value for c in valid if canonical(c.value) == winner)
 
     def _check_refusal(
         self, choices: Sequence[Choice], attempts: list[Attempt], usage: Usage
@@ -480,68 +450,3 @@ def _correction(choice: Choice, candidate: Candidate[Any]) -> list[Message]:
         AssistantMessage(content=message.content or ""),
         UserMessage(content=f"{error}. Answer again, correctly."),
     ]
-
-
-def _union_members(output_type: Any) -> list[Any]:
-    if get_origin(output_type) in (Union, types.UnionType):
-        return [m for m in get_args(output_type) if m is not type(None)]
-    return []
-
-
-def _name(output_type: Any) -> str:
-    return str(getattr(output_type, "__name__", "Output"))
-
-
-def _canonical(value: Any) -> str:
-    """The same text for equal values, whatever their key order (for voting)."""
-    return json.dumps(to_jsonable_python(value), sort_keys=True)
-
-
-class _PartialBuilder:
-    """Builds partial objects from partial JSON, field by field."""
-
-    def __init__(self, output_type: Any) -> None:
-        self.output_type = output_type
-        self.last: Any = None
-        fields = getattr(output_type, "model_fields", None)
-        self.field_adapters: dict[str, TypeAdapter[Any]] = {}
-        if fields is not None:
-            for name, info in fields.items():
-                self.field_adapters[info.alias or name] = TypeAdapter(info.rebuild_annotation())
-        self.typed_dict = TypeAdapter(output_type) if is_typeddict(output_type) else None
-
-    def update(self, buffer: str) -> Any:
-        try:
-            data = from_json(buffer, allow_partial="trailing-strings")
-        except ValueError:
-            return None
-        if not isinstance(data, dict):
-            return None
-        built = self._build(data)
-        if built is None or _snapshot(built) == _snapshot(self.last):
-            return None
-        self.last = built
-        return built
-
-    def _build(self, data: dict[str, Any]) -> Any:
-        if self.typed_dict is not None:
-            try:
-                return self.typed_dict.validate_python(data, experimental_allow_partial=True)
-            except Exception:
-                return None
-        if not self.field_adapters:
-            return None
-        values = {}
-        for key, value in data.items():
-            adapter = self.field_adapters.get(key)
-            if adapter is None:
-                continue
-            try:
-                values[key] = adapter.validate_python(value, experimental_allow_partial=True)
-            except Exception:  # this field is not complete enough yet
-                continue
-        return self.output_type.model_construct(**values) if values else None
-
-
-def _snapshot(value: Any) -> str:
-    return repr(value.__dict__ if isinstance(value, BaseModel) else value)

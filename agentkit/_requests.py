@@ -15,16 +15,9 @@ import secrets
 from collections.abc import Sequence
 from typing import Any
 
+from ._estimate import CHARS_PER_TOKEN, PromptEstimate, message_tokens
 from ._exceptions import ContextWindowExceeded, HistoryError, UsageLimitExceeded
-from ._history import (
-    CHARS_PER_TOKEN,
-    Compaction,
-    HistoryContext,
-    HistoryProblem,
-    PromptEstimate,
-    apply_processors,
-    message_tokens,
-)
+from ._history import Compaction, HistoryContext, HistoryProblem, apply_processors
 from ._messages import Message, SystemMessage
 from ._policy import RunSpec
 from .models._base import ModelRequest, ModelSettings, ToolChoice, model_info
