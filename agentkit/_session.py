@@ -75,6 +75,10 @@ CREATE TABLE IF NOT EXISTS run_usage (
     session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
     seq INTEGER NOT NULL, usage TEXT NOT NULL, PRIMARY KEY (session, seq)
 );
+CREATE TABLE IF NOT EXISTS appended (
+    session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    key TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (session, key)
+);
 CREATE TABLE IF NOT EXISTS compactions (
     session TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
     memo TEXT NOT NULL, at REAL NOT NULL
@@ -210,21 +214,39 @@ class SQLiteSession:
     # -- writing ------------------------------------------------------------------------
 
     def append(
-        self, messages: Sequence[Message], *, partial: bool = False, usage: Usage | None = None
+        self,
+        messages: Sequence[Message],
+        *,
+        partial: bool = False,
+        usage: Usage | None = None,
+        key: str | None = None,
     ) -> None:
         """Add one run's messages and what it spent, in one transaction.
 
-        Nothing is added when there are no messages.
+        Nothing is added when there are no messages. With `key` (a durable run's id), the
+        messages are added once: appending again under the same key does nothing.
         """
         if not messages:
             return
         text = messages_to_json(messages).decode()
         with self._db() as db, _transaction(db):
             self._ensure(db)
+            if (
+                key is not None
+                and db.execute(
+                    "SELECT 1 FROM appended WHERE session = ? AND key = ?", (self.session_id, key)
+                ).fetchone()
+            ):
+                return
             text = self._held_apart(db, text)
             (last,) = db.execute(
                 "SELECT COALESCE(MAX(seq), 0) FROM runs WHERE session = ?", (self.session_id,)
             ).fetchone()
+            if key is not None:
+                db.execute(
+                    "INSERT INTO appended (session, key, seq) VALUES (?, ?, ?)",
+                    (self.session_id, key, last + 1),
+                )
             db.execute(
                 "INSERT INTO runs (session, seq, messages, partial, at) VALUES (?, ?, ?, ?, ?)",
                 (self.session_id, last + 1, text, int(partial), time.time()),

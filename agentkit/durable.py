@@ -37,7 +37,8 @@ from pydantic import TypeAdapter
 from ._agent import Agent
 from ._dispatch import ApprovalRequest, Deferral
 from ._exceptions import ConfigurationError
-from ._messages import Completion, messages_from_json
+from ._messages import Completion, Usage, messages_from_json, messages_to_json
+from ._session import SQLiteSession
 from ._tool import RunContext, canonical_arguments, serialize_result
 from .models._base import ModelInfo, ModelRequest, model_info
 
@@ -90,8 +91,15 @@ class DurableAgent:
         """Seconds a call waits for a decision (`approver=DEFER`) before it is denied."""
         _AGENTS[name] = self
 
-    async def run(self, prompt: str, *, run_id: str | None = None) -> DurableResult:
+    async def run(
+        self, prompt: str, *, run_id: str | None = None, session: SQLiteSession | None = None
+    ) -> DurableResult:
         """Run the agent on `prompt` as a workflow named `run_id` (exactly once per id).
+
+        With `session`, the run continues that stored conversation: its history is read in a
+        step (a resumed run sees what the first attempt saw), and the run's messages are
+        added in a step, once, keyed by the run id. Every worker that may resume the run must
+        reach the session's file.
 
         Raises:
             ConfigurationError: Not on asyncio (DBOS runs async workflows on asyncio only).
@@ -101,12 +109,13 @@ class DurableAgent:
                 "durable runs need asyncio (DBOS runs its async workflows on asyncio): call "
                 "them from asyncio.run() or anyio.run(..., backend='asyncio'), not trio"
             )
+        where = None if session is None else [str(session.path), session.session_id]
         if run_id is None:
-            data = await _durable_run(self.name, prompt)
+            data = await _durable_run(self.name, prompt, where)
         else:
             await _refuse_other_version(run_id)
             with SetWorkflowID(run_id):
-                data = await _durable_run(self.name, prompt)
+                data = await _durable_run(self.name, prompt, where)
         result = DurableResult(json.loads(data))
         if self.agent.output_type is not str:  # the structured output, validated again
             result.output = TypeAdapter(self.agent.output_type).validate_python(result.output)
@@ -146,7 +155,7 @@ WORKFLOW = "agentkit.durable.run"
 
 
 @DBOS.workflow(name=WORKFLOW)
-async def _durable_run(agent_name: str, prompt: str) -> str:
+async def _durable_run(agent_name: str, prompt: str, session: list[str] | None = None) -> str:
     """The workflow: the agent's loop, its model requests and tool calls made steps."""
     durable = _AGENTS.get(agent_name)
     if durable is None:
@@ -154,7 +163,17 @@ async def _durable_run(agent_name: str, prompt: str) -> str:
             f"no durable agent is named {agent_name!r} in this process; make it (at import, "
             "with the same name) before DBOS.launch() so its runs can be resumed"
         )
-    result = await _stepped(durable).run(prompt)
+    history = []
+    if session is not None:
+        loaded = await DBOS.run_step_async({"name": "agentkit.session.load"}, _load, session)
+        history = messages_from_json(loaded)
+    result = await _stepped(durable).run(prompt, message_history=history)
+    if session is not None:
+        added = messages_to_json(result.messages[len(history) :]).decode()
+        usage = result.usage.model_dump_json()
+        await DBOS.run_step_async(
+            {"name": "agentkit.session.append"}, _append, session, added, usage, DBOS.workflow_id
+        )
     output = result.output
     if not isinstance(output, str):
         output = json.loads(serialize_result(output, tool_name="output"))
@@ -165,6 +184,18 @@ async def _durable_run(agent_name: str, prompt: str) -> str:
             "messages": result.messages_json().decode(),
             "usage": result.usage.model_dump(mode="json"),
         }
+    )
+
+
+def _load(session: list[str]) -> str:
+    """The stored conversation, as JSON (a step: a resumed run reads what was recorded)."""
+    return messages_to_json(SQLiteSession(session[0], session[1]).messages()).decode()
+
+
+def _append(session: list[str], messages: str, usage: str, run_id: str | None) -> None:
+    """The run's messages added to the conversation, once per run id (a step)."""
+    SQLiteSession(session[0], session[1]).append(
+        messages_from_json(messages), usage=Usage.model_validate_json(usage), key=run_id
     )
 
 

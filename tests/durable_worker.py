@@ -93,7 +93,12 @@ async def main() -> None:
     try:
         if "--stranded" in OPTIONS:  # runs another version of the code left unfinished
             print(json.dumps({"stranded": await stranded()}), flush=True)
-        result = await payments.run("Pay 5", run_id=RUN_ID)
+        session = None
+        if "--session" in OPTIONS:  # continue a stored conversation
+            from agentkit import SQLiteSession
+
+            session = SQLiteSession(OPTIONS[OPTIONS.index("--session") + 1], "payments")
+        result = await payments.run("Pay 5", run_id=RUN_ID, session=session)
         print(result.output, flush=True)
     finally:
         DBOS.destroy()

@@ -207,3 +207,41 @@ def test_a_run_left_by_another_version_of_the_code_is_reported_never_replayed(
         assert resumed.returncode == 0, resumed.stderr[-2000:]
         assert resumed.stdout.strip() == "paid 5"
     assert log.read_text() == "transfer 5\n"
+
+
+def test_durable_runs_continue_a_session_and_add_to_it_once(tmp_path: Path) -> None:
+    """#32: a durable run with a session reads the stored conversation in a step and adds its
+    messages once, keyed by its run id, even when it crashed and was resumed."""
+    from agentkit import SQLiteSession
+
+    db, log, store = tmp_path / "dbos.sqlite3", tmp_path / "transfers.log", tmp_path / "s.db"
+    script = [Reply.tool_calls(("transfer", {"amount": 5})), Reply.text("paid 5"),
+              Reply.tool_calls(("transfer", {"amount": 5})), Reply.text("paid again")]  # fmt: skip
+    with MockChatServer(script) as server:
+        first = _worker(db, server.base_url, log, "--session", str(store), run_id="s-1")
+        assert first.returncode == 0, first.stderr[-2000:]
+        crashed = _worker(db, server.base_url, log, "--session", str(store),
+                          "--crash-before-turn", "1", run_id="s-2")  # fmt: skip
+        assert crashed.returncode == -9, crashed.stderr[-2000:]
+        resumed = _worker(db, server.base_url, log, "--session", str(store), run_id="s-2")
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert resumed.stdout.strip() == "paid again"
+        again = _worker(db, server.base_url, log, "--session", str(store), run_id="s-2")
+        assert again.stdout.strip() == "paid again"  # the same run: nothing added twice
+        second_run_first_request = server.requests[2].body["messages"]
+    texts = [m.get("content") for m in second_run_first_request]
+    assert "paid 5" in texts  # the second run was sent the first one's conversation
+    stored = SQLiteSession(store, "payments").messages()
+    assert [m.role for m in stored] == ["user", "assistant", "tool", "assistant"] * 2
+    assert log.read_text() == "transfer 5\ntransfer 5\n"
+
+
+def test_an_append_under_a_key_happens_once(tmp_path: Path) -> None:
+    from agentkit import AssistantMessage, SQLiteSession, UserMessage
+
+    session = SQLiteSession(tmp_path / "s.db", "one")
+    run = [UserMessage(content="hi"), AssistantMessage(content="hello")]
+    session.append(run, key="run-1")
+    session.append(run, key="run-1")  # a step that ran again after a crash
+    session.append(run)  # no key: added again, as before
+    assert len(session.messages()) == 4
