@@ -18,15 +18,17 @@ process replays the recorded answers and results (no request is made and no tool
 again) and goes on from the first step that did not finish. A tool that was running when the
 process died runs again: make such tools idempotent, or let them check what they did.
 
-A durable run is not streamed; its tools' return values are checkpointed as the text the
-model sees (what `result.turns[i].tool_results[j].value` holds after a replay). The rules and
-what is not built yet are in `docs/durable.md`.
+`stream()` yields the answers' text as it arrives (through a DBOS stream); its tools' return
+values are checkpointed as the text the model sees (what
+`result.turns[i].tool_results[j].value` holds after a replay). The rules and what is not built
+yet are in `docs/durable.md`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import uuid
+from collections.abc import AsyncIterator, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -36,11 +38,11 @@ from pydantic import TypeAdapter
 
 from ._agent import Agent
 from ._dispatch import ApprovalRequest, Deferral
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, ModelStreamError
 from ._messages import Completion, Usage, messages_from_json, messages_to_json
 from ._session import SQLiteSession
 from ._tool import RunContext, canonical_arguments, serialize_result
-from .models._base import ModelInfo, ModelRequest, model_info
+from .models._base import ModelInfo, ModelRequest, ResponseCompleted, TextDelta, model_info
 
 __all__ = ["DurableAgent", "DurableResult", "approve", "pending", "stranded"]
 
@@ -116,10 +118,39 @@ class DurableAgent:
             await _refuse_other_version(run_id)
             with SetWorkflowID(run_id):
                 data = await _durable_run(self.name, prompt, where)
+        return self._result(data)
+
+    def _result(self, data: str) -> DurableResult:
         result = DurableResult(json.loads(data))
         if self.agent.output_type is not str:  # the structured output, validated again
             result.output = TypeAdapter(self.agent.output_type).validate_python(result.output)
         return result
+
+    async def stream(
+        self, prompt: str, *, run_id: str | None = None, session: SQLiteSession | None = None
+    ) -> AsyncIterator[str]:
+        """Run as `run` does, yielding the answers' text as it arrives.
+
+        The model's requests are streamed inside their steps and each piece is written to a
+        DBOS stream of the run, which this reads (from any process: `DBOS.read_stream`).
+        A request cut off by a crash is asked again when the run resumes: pieces already
+        yielded are not yielded twice. The result: `await self.run(prompt, run_id=run_id)`
+        afterwards gives the recorded one at once.
+        """
+        if sniffio.current_async_library() != "asyncio":
+            raise ConfigurationError("durable runs need asyncio (DBOS runs async workflows on it)")
+        run_id = run_id or f"ak-{uuid.uuid4().hex}"
+        await _refuse_other_version(run_id)
+        where = None if session is None else [str(session.path), session.session_id]
+        with SetWorkflowID(run_id):
+            handle = await DBOS.start_workflow_async(_durable_run, self.name, prompt, where, True)
+        seen: set[tuple[int, int]] = set()
+        async for piece in DBOS.read_stream_async(run_id, STREAM_KEY):
+            key = (int(piece["step"]), int(piece["n"]))
+            if key not in seen:  # a request asked again after a crash writes its text again
+                seen.add(key)
+                yield str(piece["text"])
+        await handle.get_result()  # the run's error, if it failed
 
 
 async def stranded() -> list[tuple[str, str]]:
@@ -152,10 +183,14 @@ async def _refuse_other_version(run_id: str) -> None:
 
 
 WORKFLOW = "agentkit.durable.run"
+STREAM_KEY = "agentkit.text"
+"""The DBOS stream a streamed durable run writes its answers' text to."""
 
 
 @DBOS.workflow(name=WORKFLOW)
-async def _durable_run(agent_name: str, prompt: str, session: list[str] | None = None) -> str:
+async def _durable_run(
+    agent_name: str, prompt: str, session: list[str] | None = None, streamed: bool = False
+) -> str:
     """The workflow: the agent's loop, its model requests and tool calls made steps."""
     durable = _AGENTS.get(agent_name)
     if durable is None:
@@ -167,7 +202,11 @@ async def _durable_run(agent_name: str, prompt: str, session: list[str] | None =
     if session is not None:
         loaded = await DBOS.run_step_async({"name": "agentkit.session.load"}, _load, session)
         history = messages_from_json(loaded)
-    result = await _stepped(durable).run(prompt, message_history=history)
+    try:
+        result = await _stepped(durable, streamed).run(prompt, message_history=history)
+    finally:
+        if streamed:
+            await DBOS.close_stream_async(STREAM_KEY)
     if session is not None:
         added = messages_to_json(result.messages[len(history) :]).decode()
         usage = result.usage.model_dump_json()
@@ -199,10 +238,10 @@ def _append(session: list[str], messages: str, usage: str, run_id: str | None) -
     )
 
 
-def _stepped(durable: DurableAgent) -> Agent[Any]:
+def _stepped(durable: DurableAgent, streamed: bool = False) -> Agent[Any]:
     """The agent with its requests and tool calls as DBOS steps, deferrals as durable waits."""
     agent = durable.agent
-    twin = agent.with_model(_StepModel(agent.model))
+    twin = agent.with_model(_StepModel(agent.model, streamed))
     tools = {name: _StepTool(tool) for name, tool in agent.tools.items()}
     object.__setattr__(twin, "tools", MappingProxyType(tools))
     object.__setattr__(twin, "toolsets", tuple(_StepToolset(t) for t in agent.toolsets))
@@ -286,8 +325,9 @@ def approve(run_id: str, decisions: Mapping[str, bool], *, system_database_url: 
 class _StepModel:
     """A model whose every request is a checkpointed step (replayed after a crash)."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, streamed: bool = False) -> None:
         self.inner = model
+        self.streamed = streamed
 
     @property
     def info(self) -> ModelInfo:
@@ -298,8 +338,21 @@ class _StepModel:
         return Completion.model_validate_json(str(recorded))
 
     async def _ask(self, request: ModelRequest) -> str:
-        completion: Completion = await self.inner.complete(request)
-        return completion.model_dump_json()
+        if not self.streamed:
+            completion: Completion = await self.inner.complete(request)
+            return completion.model_dump_json()
+        step, n, done = DBOS.step_id or 0, 0, None
+        async with self.inner.stream(request) as deltas:
+            async for delta in deltas:
+                if isinstance(delta, TextDelta) and delta.choice == 0 and delta.text:
+                    piece = {"step": step, "n": n, "text": delta.text}
+                    await DBOS.write_stream_async(STREAM_KEY, piece)
+                    n += 1
+                elif isinstance(delta, ResponseCompleted):
+                    done = delta.completion
+        if done is None:
+            raise ModelStreamError("the stream ended without its completed response")
+        return done.model_dump_json()
 
     def stream(self, request: ModelRequest) -> Any:
         raise ConfigurationError("a durable run is not streamed; use DurableAgent.run")

@@ -76,6 +76,9 @@ class Crashing:
         return await self.model.complete(request)
 
     def stream(self, request: Any) -> Any:
+        turn = int(str(request.client_request_id).rsplit("-", 1)[1])
+        if turn == CRASH_TURN:
+            os.kill(os.getpid(), signal.SIGKILL)
         return self.model.stream(request)
 
     async def aclose(self) -> None:
@@ -98,6 +101,9 @@ async def main() -> None:
             from agentkit import SQLiteSession
 
             session = SQLiteSession(OPTIONS[OPTIONS.index("--session") + 1], "payments")
+        if "--stream" in OPTIONS:  # the text as it arrives, then the recorded result
+            pieces = [p async for p in payments.stream("Pay 5", run_id=RUN_ID, session=session)]
+            print(json.dumps({"pieces": pieces}), flush=True)
         result = await payments.run("Pay 5", run_id=RUN_ID, session=session)
         print(result.output, flush=True)
     finally:

@@ -245,3 +245,24 @@ def test_an_append_under_a_key_happens_once(tmp_path: Path) -> None:
     session.append(run, key="run-1")  # a step that ran again after a crash
     session.append(run)  # no key: added again, as before
     assert len(session.messages()) == 4
+
+
+def test_a_streamed_durable_run_yields_its_text_and_survives_a_kill(tmp_path: Path) -> None:
+    """#32: DurableAgent.stream yields the answer's text as the model streams it (written to a
+    DBOS stream inside the request's step); killed between steps and resumed, the text comes
+    once, no request or transfer is made twice, and the recorded result matches."""
+    db, log = tmp_path / "dbos.sqlite3", tmp_path / "transfers.log"
+    script = [Reply.tool_calls(("transfer", {"amount": 5})),
+              Reply.text("paid 5 in full", chunk_size=3)]  # fmt: skip
+    with MockChatServer(script) as server:
+        crashed = _worker(db, server.base_url, log, "--stream", "--crash-before-turn", "1")
+        assert crashed.returncode == -9, crashed.stderr[-2000:]
+        resumed = _worker(db, server.base_url, log, "--stream")
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        streamed, final = resumed.stdout.strip().splitlines()
+        pieces = json.loads(streamed)["pieces"]
+        assert len(pieces) > 1  # in pieces, as the model streamed it
+        assert "".join(pieces) == "paid 5 in full" == final
+        assert len(server.requests) == 2
+        assert all(r.body.get("stream") for r in server.requests[1:])
+    assert log.read_text() == "transfer 5\n"
