@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Collection, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -76,19 +76,35 @@ class DurableAgent:
         agent: The agent (its model, tools, instructions, limits...).
         name: Its name among the durable agents of the process: a recovered run finds its
             agent by it, so make it at import, before `DBOS.launch()`, with the same name.
+        approval_timeout: Seconds a call waits for a decision (`approver=DEFER`).
+        pure_tools: Tools that are pure and cheap (a calculator, a formatter): their calls
+            are not recorded as steps, and run again when a run is resumed. Every other tool
+            call is a step, recorded once it ends.
 
     Raises:
-        ConfigurationError: Another durable agent has this name.
+        ConfigurationError: Another durable agent has this name, or `pure_tools` names a
+            tool the agent does not have.
     """
 
     def __init__(
-        self, agent: Agent[Any], *, name: str, approval_timeout: float = 7 * 24 * 3600
+        self,
+        agent: Agent[Any],
+        *,
+        name: str,
+        approval_timeout: float = 7 * 24 * 3600,
+        pure_tools: Collection[str] = (),
     ) -> None:
         known = _AGENTS.get(name)
         if known is not None and known.agent is not agent:
             raise ConfigurationError(f"a durable agent is already named {name!r}")
+        unknown = sorted(set(pure_tools) - set(agent.tools))
+        if unknown:
+            raise ConfigurationError(
+                f"pure_tools names tools the agent does not have: {', '.join(unknown)}"
+            )
         self.agent: Agent[Any] = agent
         self.name = name
+        self.pure_tools = frozenset(pure_tools)
         self.approval_timeout = approval_timeout
         """Seconds a call waits for a decision (`approver=DEFER`) before it is denied."""
         _AGENTS[name] = self
@@ -242,7 +258,10 @@ def _stepped(durable: DurableAgent, streamed: bool = False) -> Agent[Any]:
     """The agent with its requests and tool calls as DBOS steps, deferrals as durable waits."""
     agent = durable.agent
     twin = agent.with_model(_StepModel(agent.model, streamed))
-    tools = {name: _StepTool(tool) for name, tool in agent.tools.items()}
+    tools = {
+        name: tool if name in durable.pure_tools else _StepTool(tool)
+        for name, tool in agent.tools.items()
+    }
     object.__setattr__(twin, "tools", MappingProxyType(tools))
     object.__setattr__(twin, "toolsets", tuple(_StepToolset(t) for t in agent.toolsets))
     if isinstance(agent.approver, Deferral):

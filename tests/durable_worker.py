@@ -85,9 +85,23 @@ class Crashing:
         await self.model.aclose()
 
 
+@tool
+def lookup(amount: int) -> str:
+    """Say whether an amount is allowed (pure: noted in the log to count its calls).
+
+    Args:
+        amount: How much.
+    """
+    with open(LOG, "a", encoding="utf-8") as log:
+        log.write(f"lookup {amount}\n")
+    return "allowed"
+
+
 model = Crashing(ChatModel(base_url=URL, api_key="k", model="mock-model", max_retries=0))
-agent = Agent(model, tools=[transfer], approver=DEFER if APPROVAL else None)
-payments = DurableAgent(agent, name="payments")
+agent = Agent(model, tools=[transfer, lookup], approver=DEFER if APPROVAL else None)
+payments = DurableAgent(
+    agent, name="payments", pure_tools=["lookup"] if "--pure" in OPTIONS else []
+)
 
 
 async def main() -> None:

@@ -64,6 +64,8 @@ def test_two_durable_agents_cannot_share_a_name() -> None:
     DurableAgent(Agent(FakeModel(["x"])), name="unique-a")
     with pytest.raises(ConfigurationError, match="already named"):
         DurableAgent(Agent(FakeModel(["y"])), name="unique-a")
+    with pytest.raises(ConfigurationError, match="pure_tools names tools .*: nowhere"):
+        DurableAgent(Agent(FakeModel(["z"])), name="unique-b", pure_tools=["nowhere"])
 
 
 def test_a_deferred_approval_waits_durably_across_a_kill(tmp_path: Path) -> None:
@@ -266,3 +268,22 @@ def test_a_streamed_durable_run_yields_its_text_and_survives_a_kill(tmp_path: Pa
         assert len(server.requests) == 2
         assert all(r.body.get("stream") for r in server.requests[1:])
     assert log.read_text() == "transfer 5\n"
+
+
+@pytest.mark.parametrize("pure", [False, True])
+def test_a_pure_tool_is_not_recorded_and_runs_again_on_resume(tmp_path: Path, pure: bool) -> None:
+    """#32: tool calls are steps unless the tool is named pure: then a resumed run calls it
+    again instead of replaying it; the side effect next to it still happens once."""
+    db, log = tmp_path / "dbos.sqlite3", tmp_path / "transfers.log"
+    script = [Reply.tool_calls(("lookup", {"amount": 5}), ("transfer", {"amount": 5})),
+              Reply.text("paid 5")]  # fmt: skip
+    extra = ["--pure"] if pure else []
+    with MockChatServer(script) as server:
+        crashed = _worker(db, server.base_url, log, *extra, "--crash-before-turn", "1")
+        assert crashed.returncode == -9, crashed.stderr[-2000:]
+        resumed = _worker(db, server.base_url, log, *extra)
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        assert resumed.stdout.strip() == "paid 5"
+    calls = log.read_text().splitlines()
+    assert calls.count("transfer 5") == 1
+    assert calls.count("lookup 5") == (2 if pure else 1)
