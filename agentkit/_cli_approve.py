@@ -95,7 +95,14 @@ def add_approve_command(commands: Any, add_common: Any, add_setup: Any, handler:
         "Give the same tool, server and model options as the run (`run --defer` prints the "
         "whole command): a state names nothing to load or start.",
     )  # fmt: skip
-    approve.add_argument("state", help="the file agentkit run --defer wrote")
+    approve.add_argument(
+        "state", help="the file agentkit run --defer wrote, or a durable run's id with --db"
+    )
+    approve.add_argument(
+        "--db", metavar="URL",
+        help="a durable run's DBOS database (then STATE is its run id; default for an id that "
+        "is not a file: $DBOS_SYSTEM_DATABASE_URL)",
+    )  # fmt: skip
     choice = approve.add_mutually_exclusive_group()
     choice.add_argument("--yes", action="store_true", help="approve every call")
     choice.add_argument("--deny", action="store_true", help="deny every call")

@@ -22,7 +22,7 @@ from ._exceptions import ConfigurationError
 from ._messages import ToolCall
 from ._redact import masked_url
 
-__all__ = ["add_durable_command", "masked"]
+__all__ = ["add_durable_command", "approve_run", "durable_db", "masked"]
 
 _WORKFLOW = "agentkit.durable.run"
 
@@ -125,14 +125,43 @@ def _show(options: argparse.Namespace) -> int:
 
 
 def _approve(options: argparse.Namespace) -> int:
+    return approve_run(options.run_id, _db(options), yes=options.yes, deny=options.deny)
+
+
+def durable_db(state: str, given: str | None) -> str | None:
+    """The DBOS database `agentkit approve STATE` means, when STATE is a durable run's id.
+
+    Given with --db; else $DBOS_SYSTEM_DATABASE_URL when STATE is not a file; else None (a
+    state file of `agentkit run --defer`).
+    """
+    if given:
+        return given
+    if os.path.exists(state):
+        return None
+    return os.environ.get("DBOS_SYSTEM_DATABASE_URL") or None
+
+
+def approve_run(run_id: str, db: str, *, yes: bool, deny: bool) -> int:
+    """Show the calls a durable run waits on, ask (or take --yes/--deny), send the decisions.
+
+    `agentkit durable approve RUN_ID` and `agentkit approve RUN_ID --db URL` both come here.
+    """
+    import sys
+
     from ._cli_prompt import TerminalApprover
     from .durable import approve, pending
 
-    waiting = pending(options.run_id, system_database_url=_db(options))
+    options = argparse.Namespace(run_id=run_id, db=db, yes=yes, deny=deny)
+    waiting = pending(run_id, system_database_url=db)
     if not waiting:
-        say(f"run {options.run_id!r} waits on no call")
+        say(f"run {run_id!r} waits on no call")
         return ExitCode.OK
-    approver = TerminalApprover(yes=options.yes, deny=options.deny)
+    if not (yes or deny) and not sys.stdin.isatty():
+        raise UsageError(
+            "no terminal to ask on, so nothing was decided; pass --yes or --deny "
+            "(the run keeps waiting)"
+        )
+    approver = TerminalApprover(yes=yes, deny=deny)
 
     async def decide() -> dict[str, bool]:
         decisions = {}

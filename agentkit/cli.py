@@ -44,7 +44,7 @@ from ._cli_common import (
     short,
     show,
 )
-from ._cli_durable import add_durable_command
+from ._cli_durable import add_durable_command, approve_run, durable_db
 from ._cli_extract import add_extract_command
 from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
 from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
@@ -343,6 +343,8 @@ def _prompt(given: str) -> str:
 
 def approve_and_continue(options: argparse.Namespace) -> int:
     """`agentkit approve STATE`: check the state, ask about each call, continue the run."""
+    if (db := durable_db(options.state, options.db)) is not None:  # a durable run's id
+        return approve_run(options.state, db, yes=options.yes, deny=options.deny)
     pending = read_state(options.state)  # its seal first: an edited state shows nothing
     if not (options.yes or options.deny) and not sys.stdin.isatty():
         raise UsageError(

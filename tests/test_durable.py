@@ -93,7 +93,11 @@ def test_a_deferred_approval_waits_durably_across_a_kill(tmp_path: Path) -> None
         assert json.loads(shown.stdout)["waiting_on"] == calls
         listed = _agentkit("durable", "list", "--db", f"sqlite:///{db}")
         assert json.loads(listed.stdout.splitlines()[0])["run_id"] == "pay-order-7"
-        decided = _agentkit("durable", "approve", "pay-order-7", "--yes", "--db", f"sqlite:///{db}")
+        blind = _agentkit("approve", "pay-order-7", "--db", f"sqlite:///{db}")  # no terminal
+        assert blind.returncode == 2, blind.stderr[-2000:]
+        assert "nothing was decided" in blind.stderr
+        # `agentkit approve RUN_ID` decides a durable run too (its id is not a state file)
+        decided = _agentkit("approve", "pay-order-7", "--yes", "--db", f"sqlite:///{db}")
         assert decided.returncode == 0, decided.stderr[-2000:]
         assert json.loads(decided.stdout) == {"call_1": True}
 
