@@ -111,3 +111,65 @@ def test_a_dbos_executor_refuses_what_it_cannot_hold(tmp_path: Path) -> None:
     worker = batch("worker", TASK, "--executor", "dbos", calls=calls)
     assert worker.returncode == 2
     assert "dbos:postgresql://" in worker.stderr
+
+
+def _worker(executor: str, calls: Path, worker_id: str) -> subprocess.Popen[str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "agentkit", "batch", "worker", TASK, "--executor", executor,
+         "--worker-id", worker_id],
+        env={**os.environ, "CALLS_LOG": str(calls)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert process.stderr is not None
+    said = ""
+    while "taking items" not in said:  # ready once DBOS polls the queue
+        line = process.stderr.readline()
+        assert line, said + process.stderr.read()[-2000:]
+        said += line
+    return process
+
+
+def test_a_killed_workers_item_is_resumed_when_it_starts_again(
+    tmp_path: Path, postgres: str
+) -> None:
+    """A worker killed (SIGKILL) in the middle of an item: started again under its id, it
+    resumes that item (DBOS recovers work per worker id); every item ends done, once in the
+    journal, the killed one run twice (at least once, as documented)."""
+    import signal
+    import time
+
+    count = 4
+    source, calls = items(tmp_path, count, hold=1.5), tmp_path / "calls.log"
+    calls.touch()
+    executor = "dbos:" + postgres
+    victim = _worker(executor, calls, "victim")
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "agentkit", "batch", "run", TASK, str(source), "--journal",
+         str(tmp_path / "kill.journal"), "--executor", executor, "--concurrency", "1",
+         "--quiet"],
+        env={**os.environ, "CALLS_LOG": str(calls)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    again = None
+    try:
+        deadline = time.monotonic() + 60
+        while not any(pid == victim.pid for pid, _, _ in starts(calls)):
+            assert time.monotonic() < deadline, "the worker never took an item"
+            time.sleep(0.05)
+        victim.send_signal(signal.SIGKILL)  # mid-item: no clean-up at all
+        victim.wait(timeout=30)
+        killed = next(item for pid, item, _ in starts(calls) if pid == victim.pid)
+        again = _worker(executor, calls, "victim")  # the same worker, started again
+        stdout, stderr = driver.communicate(timeout=120)
+    finally:
+        for process in (victim, driver, again):
+            if process is None:
+                continue
+            if process.poll() is None:
+                process.kill()
+            process.communicate(timeout=30)  # waited for, its pipes closed
+    assert driver.returncode == 0, stderr[-3000:]
+    assert json.loads(stdout.strip().splitlines()[-1])["done"] == count
+    ran = [item for _, item, _ in starts(calls)]
+    assert sorted(set(ran)) == [f"i{n:02d}" for n in range(count)]
+    assert ran.count(killed) == 2  # the killed item ran again, once more
