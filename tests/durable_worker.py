@@ -1,6 +1,7 @@
 """A process that runs, resumes or decides on a durable agent run, for tests/test_durable.py.
 
-python tests/durable_worker.py run DB SERVER_URL LOG RUN_ID [--crash-before-turn N] [--approval]
+python tests/durable_worker.py run DB SERVER_URL LOG RUN_ID [--crash-before-turn N]
+    [--crash-in-tool AMOUNT] [--approval] [--session PATH] [--stream] [--pure] [--stranded]
 (DB: a SQLite file, or a database URL such as postgresql://...)
 python tests/durable_worker.py pending DB RUN_ID
 python tests/durable_worker.py approve DB RUN_ID CALL_ID yes|no
@@ -48,6 +49,9 @@ CRASH_TURN = (
     else -1
 )
 APPROVAL = "--approval" in OPTIONS
+CRASH_IN_TOOL = (  # die inside this transfer (by amount), before it completes
+    int(OPTIONS[OPTIONS.index("--crash-in-tool") + 1]) if "--crash-in-tool" in OPTIONS else -1
+)
 
 
 @tool(requires_approval=APPROVAL)
@@ -57,6 +61,10 @@ def transfer(amount: int) -> str:
     Args:
         amount: How much.
     """
+    with open(f"{LOG}.begun", "a", encoding="utf-8") as begun:
+        begun.write(f"begin {amount}\n")
+    if amount == CRASH_IN_TOOL:  # killed mid-call: this call never completes
+        os.kill(os.getpid(), signal.SIGKILL)
     with open(LOG, "a", encoding="utf-8") as log:
         log.write(f"transfer {amount}\n")
     return f"moved {amount}"

@@ -64,7 +64,7 @@ def test_two_durable_agents_cannot_share_a_name() -> None:
     DurableAgent(Agent(FakeModel(["x"])), name="unique-a")
     with pytest.raises(ConfigurationError, match="already named"):
         DurableAgent(Agent(FakeModel(["y"])), name="unique-a")
-    with pytest.raises(ConfigurationError, match="pure_tools names tools .*: nowhere"):
+    with pytest.raises(ConfigurationError, match=r"pure_tools names tools .*: nowhere"):
         DurableAgent(Agent(FakeModel(["z"])), name="unique-b", pure_tools=["nowhere"])
 
 
@@ -161,22 +161,26 @@ def test_ten_kills_in_a_row_between_steps_never_repeat_a_transfer(
     for round_ in range(10):
         db: Path | str = shared or tmp_path / f"dbos-{round_}.sqlite3"
         log = tmp_path / f"transfers-{round_}.log"
-        crash = draw.choice([1, 2])  # before the second or the third model request
+        # Before the second or third model request, or inside the first or second transfer.
+        where, at = draw.choice([("before", 1), ("before", 2), ("tool", 1), ("tool", 2)])
         script = [
             Reply.tool_calls(("transfer", {"amount": 1})),
             Reply.tool_calls(("transfer", {"amount": 2})),
             Reply.text("paid 5"),
         ]
+        flag = "--crash-before-turn" if where == "before" else "--crash-in-tool"
         with MockChatServer(script) as server:
             run_id = f"pay-{round_}"
-            crashed = _worker(db, server.base_url, log, "--crash-before-turn", str(crash),
-                              run_id=run_id)  # fmt: skip
+            crashed = _worker(db, server.base_url, log, flag, str(at), run_id=run_id)
             assert crashed.returncode == -9, crashed.stderr[-2000:]
             resumed = _worker(db, server.base_url, log, run_id=run_id)
             assert resumed.returncode == 0, resumed.stderr[-2000:]
             assert resumed.stdout.strip() == "paid 5"  # as an uninterrupted run ends
             assert len(server.requests) == 3  # no request was made twice
-        assert log.read_text() == "transfer 1\ntransfer 2\n", f"round {round_}, crash {crash}"
+        said = f"round {round_}, crash {where} {at}"
+        assert log.read_text() == "transfer 1\ntransfer 2\n", said  # each completed call once
+        begun = Path(f"{log}.begun").read_text().splitlines()
+        assert begun.count(f"begin {at}") == (2 if where == "tool" else 1), said  # cut off: again
 
 
 def test_an_unreachable_database_is_named_without_its_password() -> None:
