@@ -20,6 +20,7 @@ import anyio
 import anyio.abc
 
 from ._agent_setup import (
+    RunCall,
     check_names,
     output_mode,
     pending_calls,
@@ -287,24 +288,14 @@ class Agent(Fixed, Generic[OutputT]):
         if session is not None:
             if message_history:
                 raise ConfigurationError("give a session or a message_history, not both")
-            return await self._run_in_session(session, prompt, deps, emit, trace_to)
-        return await self._run(prompt, deps, message_history, emit, stream=False, trace_to=trace_to)
+            return await self._run_in_session(session, RunCall(prompt, deps, (), emit, trace_to))
+        return await self._run(RunCall(prompt, deps, message_history, emit, trace_to))
 
-    async def _run_in_session(
-        self,
-        session: SQLiteSession,
-        prompt: Prompt,
-        deps: Any,
-        emit: Any,
-        trace_to: str | os.PathLike[str] | None,
-    ) -> RunResult[OutputT]:
+    async def _run_in_session(self, session: SQLiteSession, call: RunCall) -> RunResult[OutputT]:
         """A run on a stored conversation: held, loaded, and appended to in one transaction."""
         async with session.recording() as record:
             try:
-                result = await self._run(
-                    prompt, deps, record.history, emit, stream=False, trace_to=trace_to,
-                    into=record.messages, memo=record.memo,
-                )  # fmt: skip
+                result = await self._run(call.in_session(record))
             except (AgentRunError, ModelError) as error:  # what it spent before it stopped
                 record.usage = error.result.usage if error.result is not None else None
                 raise
@@ -408,10 +399,10 @@ class Agent(Fixed, Generic[OutputT]):
             messages = record.messages if record is not None else []
             send, receive = anyio.create_memory_object_stream[RunEvent](max_buffer_size=64)
             run: AgentStream[OutputT] = AgentStream._reading(receive)
+            emit = functools.partial(send_event, send)
+            call = RunCall(prompt, deps, history, emit, trace_to, stream=True, into=messages)
             async with single_error(), anyio.create_task_group() as group:
-                group.start_soon(
-                    self._stream_into, run, send, prompt, deps, history, trace_to, messages
-                )
+                group.start_soon(self._stream_into, run, send, call)
                 try:
                     yield run
                 finally:
@@ -425,39 +416,20 @@ class Agent(Fixed, Generic[OutputT]):
             run._raise_error()
 
     async def _stream_into(
-        self,
-        run: AgentStream[OutputT],
-        send: MemoryObjectSendStream[RunEvent],
-        prompt: Prompt,
-        deps: Any,
-        history: Sequence[Message],
-        trace_to: str | os.PathLike[str] | None,
-        into: list[Message],
+        self, run: AgentStream[OutputT], send: MemoryObjectSendStream[RunEvent], call: RunCall
     ) -> None:
         async with send:
             try:
-                emit = functools.partial(send_event, send)
-                run.result = await self._run(
-                    prompt, deps, history, emit, stream=True, trace_to=trace_to, into=into
-                )
+                run.result = await self._run(call)
             except Exception as error:
                 run._error = error
             finally:
                 run._finished = True
 
-    async def _run(
-        self,
-        prompt: Prompt,
-        deps: Any,
-        history: Sequence[Message],
-        emit: Any,
-        *,
-        stream: bool,
-        trace_to: str | os.PathLike[str] | None = None,
-        into: list[Message] | None = None,
-        memo: dict[str, Any] | None = None,
-    ) -> RunResult[OutputT]:
-        messages = into if into is not None else []  # the caller may read it after a failure
+    async def _run(self, call: RunCall) -> RunResult[OutputT]:
+        """One run as asked (`RunCall`: what run, stream and sessions pass down)."""
+        prompt, history, memo = call.prompt, call.history, call.memo
+        messages = call.into if call.into is not None else []  # read after a failure, too
         messages.extend(history)
         if prompt is not None:
             if pending_calls(messages):
@@ -471,12 +443,11 @@ class Agent(Fixed, Generic[OutputT]):
             spec = dataclasses.replace(spec, history_memo=memo)
         if self.toolsets:
             spec = await self._with_toolsets(spec)
-        extra = (Timeline(trace_to),) if trace_to is not None else ()
-        info = RunInfo("agent", self.name, spec.model, stream, extra)
+        extra = (Timeline(call.trace_to),) if call.trace_to is not None else ()
+        info = RunInfo("agent", self.name, spec.model, call.stream, extra)
         observer = start_observing(info, instruments=self.instrument)
-        result = await run_loop(
-            spec, messages, len(history), deps=deps, emit=emit, stream=stream, observer=observer
-        )
+        result = await run_loop(spec, messages, len(history), deps=call.deps, emit=call.emit,
+                                stream=call.stream, observer=observer)  # fmt: skip
         return cast(RunResult[OutputT], result)
 
     def _spec(self) -> RunSpec:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._exceptions import ConfigurationError, HistoryError, ToolDefinitionError
@@ -200,3 +202,27 @@ def escalated(model: Model, served_by: str) -> FallbackModel | None:
     if rest is not None:
         logger.warning("output of %s still invalid; going on with %s", served_by, rest.labels[0])
     return rest
+
+
+@dataclass(frozen=True, slots=True)
+class RunCall:
+    """One run as asked: what `run`, `stream` and a session's run pass down to the loop."""
+
+    prompt: Any
+    deps: Any = None
+    history: Sequence[Message] = ()
+    emit: Any = None
+    """Where events go (`on_event`, or a stream's channel); None when nobody listens."""
+    trace_to: str | os.PathLike[str] | None = None
+    stream: bool = False
+    into: list[Message] | None = None
+    """The list the run's messages are written into (a session's, a stream's), read after a
+    failure too; None: a list of the run's own."""
+    memo: dict[str, Any] | None = None
+    """A session's compaction memo, kept with it."""
+
+    def in_session(self, record: Any) -> RunCall:
+        """This run on a session's recording: its history, its messages and its memo."""
+        return dataclasses.replace(
+            self, history=record.history, into=record.messages, memo=record.memo
+        )
