@@ -25,11 +25,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from ._events import RunResult, ToolResult
-from ._messages import Completion, ToolCall
+from ._media import Audio, Document, Image
+from ._messages import Completion, Message, ToolCall, ToolMessage
 from ._observe import RunInfo
 from ._private import open_private
 from .models._base import ModelRequest, model_name
-from .models._chat_wire import encode_message
+from .models._media_wire import describe_part
 
 __all__ = ["Timeline"]
 
@@ -75,7 +76,7 @@ class _Recorder:
         shared = 0
         while shared < min(len(sent), len(known)) and sent[shared] is known[shared]:
             shared += 1
-        messages = [_bounded(encode_message(m, thumbnails=True)) for m in sent[shared:]]
+        messages = [_bounded(neutral(m)) for m in sent[shared:]]
         self._recorded = tuple(sent)
         self._write(
             "request_started", request=self.requests, messages=messages,
@@ -107,7 +108,7 @@ class _Recorder:
             ),
             request_id=completion.request_id,
             finish_reason=choice.finish_reason if choice else None,
-            response=_bounded(encode_message(choice.message)) if choice else None,
+            response=_bounded(neutral(choice.message)) if choice else None,
             **({"served_by": completion.served_by} if completion.served_by else {}),
         )
 
@@ -153,6 +154,28 @@ def _error(error: BaseException | None) -> str | None:
     return None if error is None else f"{type(error).__name__}: {error}"[:_MAX_TEXT]
 
 
+def neutral(message: Message) -> dict[str, Any]:
+    """`message` as agentkit's own record (not a dialect's wire shape), media described.
+
+    Attached images, documents and audio are kept as their kind, type, size and name (an
+    image up to 48 KB whole, as the page's thumbnail); provider items and encrypted
+    reasoning, which only the provider reads, are left out.
+    """
+    data = message.model_dump(mode="json", exclude_none=True, exclude={"provider_items"})
+    content = getattr(message, "content", None)
+    if isinstance(content, tuple):
+        data["content"] = [
+            describe_part(part, True) if isinstance(part, Image | Document | Audio) else
+            part.model_dump(mode="json", exclude_none=True)
+            for part in content
+        ]  # fmt: skip
+    if isinstance(message, ToolMessage) and message.parts:
+        data["parts"] = [describe_part(part, True) for part in message.parts]
+    for each in data.get("reasoning", ()):
+        each.pop("encrypted_content", None)
+    return data
+
+
 def _bounded(message: dict[str, Any]) -> dict[str, Any]:
     content = message.get("content")
     if isinstance(content, str) and len(content) > _MAX_TEXT:
@@ -164,8 +187,7 @@ def _bounded(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _arguments(call: Any) -> str:
-    function = call.get("function") if isinstance(call, dict) else None
-    arguments = function.get("arguments") if isinstance(function, dict) else None
+    arguments = call.get("arguments") if isinstance(call, dict) else None
     return arguments if isinstance(arguments, str) else ""
 
 
@@ -173,4 +195,4 @@ def _bounded_call(call: dict[str, Any]) -> dict[str, Any]:
     arguments = _arguments(call)
     if len(arguments) <= _MAX_TEXT:
         return call
-    return {**call, "function": {**call["function"], "arguments": arguments[:_MAX_TEXT] + "…"}}
+    return {**call, "arguments": arguments[:_MAX_TEXT] + "…"}

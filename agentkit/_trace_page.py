@@ -195,7 +195,10 @@ def _message(message: dict[str, Any]) -> str:
     parts = [p for p in (content if isinstance(content, list) else []) if isinstance(p, dict)]
     parts += attached
     for call in message.get("tool_calls") or ():
-        function = call.get("function", {}) if isinstance(call, dict) else {}
+        # agentkit's own records; traces written before 0.1.0.dev0's #25 hold the wire shape
+        found: dict[str, Any] = call if isinstance(call, dict) else {}
+        nested = found.get("function")
+        function: dict[str, Any] = nested if isinstance(nested, dict) else found
         lines.append(f"→ {function.get('name')}({_short(str(function.get('arguments', '')))})")
     label = role if role != "tool" else f"tool {message.get('tool_call_id', '')}"
     text = "\n".join(_short(line, 600) for line in lines)

@@ -98,6 +98,33 @@ async def test_denials_are_drawn_apart(tmp_path: Path) -> None:
     assert 'class="bar tool denied"' in page
 
 
+async def test_the_timeline_records_agentkits_own_messages_not_a_wire_shape(
+    tmp_path: Path,
+) -> None:
+    """#25: requests and answers are recorded as agentkit's neutral records (the same for every
+    dialect); the page draws them, and still draws traces written in the old wire shape."""
+    path = tmp_path / "run.jsonl"
+    await record(path, streamed=False)
+    events = read_events(path.read_text().splitlines())
+    answer = next(e for e in events if e["event"] == "request_ended")["response"]
+    assert answer["role"] == "assistant"
+    call = answer["tool_calls"][0]
+    assert set(call) == {"id", "name", "arguments"}  # not {"id", "type", "function"}
+    assert call["name"] == "slow_lookup"
+    page = render(events)
+    assert "→ slow_lookup(" in page
+    old = [
+        {"event": "run_started", "run": "r", "t": 0, "agent": "a", "model": "m"},
+        {"event": "request_started", "run": "r", "t": 0.1, "request": 1, "from": 0,
+         "messages": [{"role": "user", "content": "hi"}]},
+        {"event": "request_ended", "run": "r", "t": 0.2, "request": 1, "ok": True,
+         "response": {"role": "assistant", "tool_calls": [
+             {"id": "c", "type": "function", "function": {"name": "legacy", "arguments": "{}"}}]}},
+        {"event": "run_ended", "run": "r", "t": 0.3, "ok": True},
+    ]  # fmt: skip
+    assert "→ legacy({})" in render(old)
+
+
 def test_a_page_needs_no_network_and_escapes_what_it_shows() -> None:
     events = [
         {"event": "run_started", "run": "r", "t": 0, "agent": "<b>x</b>", "model": "m"},
