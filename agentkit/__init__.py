@@ -23,8 +23,7 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 #    _timeline, _estimate, _history, _requests, _limits, _loop, _agent_setup, _agent_stream, _agent,
 #    _extract_target, _extract
 # 5. edges: testing, batch, mcp, otel, durable, _loading, _demo, _trace_page, _trace_view,
-#    _cli_common, _cli_models, _cli_schema, _cli_mcp, _cli_trace, _cli_sessions, _cli_approve,
-#    _cli_prompt, _cli_durable, _cli_tools, _cli_extract, _cli_catalogue, cli, __main__, tools
+#    __main__, tools, cli (the command, a package of its own)
 
 import importlib
 from typing import TYPE_CHECKING

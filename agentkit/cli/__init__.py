@@ -28,10 +28,28 @@ from typing import Any, NoReturn
 import anyio
 from pydantic_core import to_json
 
-from ._agent import Agent
-from ._approvals import requests_of
-from ._cli_approve import add_approve_command, read_state, write_state
-from ._cli_common import (
+from agentkit._agent import Agent
+from agentkit._approvals import requests_of
+from agentkit._dispatch import DEFER
+from agentkit._events import RunEvent, ToolCallFinished
+from agentkit._exceptions import (
+    AgentRunError,
+    ExtractionError,
+    MaxTurnsExceeded,
+    ModelError,
+    StateAlreadyDecided,
+    StateSetupError,
+    ToolDefinitionError,
+)
+from agentkit._history import compact
+from agentkit._loading import LoadError, load_tools
+from agentkit._session import SessionStoreError
+from agentkit._version import __version__
+from agentkit.models._base import TextDelta
+from agentkit.models._chat import ChatModel
+
+from ._approve import add_approve_command, read_state, write_state
+from ._common import (
     EXIT_CODES,
     ExitCode,
     UsageError,
@@ -44,32 +62,15 @@ from ._cli_common import (
     short,
     show,
 )
-from ._cli_durable import add_durable_command, approve_run, durable_db
-from ._cli_extract import add_extract_command
-from ._cli_mcp import add_mcp_command, add_mcp_options, mcp_toolsets
-from ._cli_models import add_model_options, add_models_command, chat_model, model_hint
-from ._cli_prompt import TerminalApprover
-from ._cli_schema import schema_type
-from ._cli_sessions import add_session_options, add_sessions_command, session_for
-from ._cli_tools import add_tools_command
-from ._cli_trace import add_trace_command
-from ._dispatch import DEFER
-from ._events import RunEvent, ToolCallFinished
-from ._exceptions import (
-    AgentRunError,
-    ExtractionError,
-    MaxTurnsExceeded,
-    ModelError,
-    StateAlreadyDecided,
-    StateSetupError,
-    ToolDefinitionError,
-)
-from ._history import compact
-from ._loading import LoadError, load_tools
-from ._session import SessionStoreError
-from ._version import __version__
-from .models._base import TextDelta
-from .models._chat import ChatModel
+from ._durable import add_durable_command, approve_run, durable_db
+from ._extract import add_extract_command
+from ._mcp import add_mcp_command, add_mcp_options, mcp_toolsets
+from ._models import add_model_options, add_models_command, chat_model, model_hint
+from ._prompt import TerminalApprover
+from ._schema import schema_type
+from ._sessions import add_session_options, add_sessions_command, session_for
+from ._tools import add_tools_command
+from ._trace import add_trace_command
 
 __all__ = ["EXIT_CODES", "ExitCode", "UsageError", "main"]
 
@@ -167,7 +168,7 @@ def _parser() -> argparse.ArgumentParser:
     _add_run(commands)
     add_tools_command(commands, _add_common)
     add_extract_command(commands, _add_common, _add_model_options)
-    from .batch._cli import add_batch_commands
+    from ._batch import add_batch_commands
 
     add_batch_commands(commands, _add_common)
     add_models_command(commands, _add_common)
@@ -403,8 +404,8 @@ def _instructions(options: argparse.Namespace) -> str | None:
 
 
 def _demo(options: argparse.Namespace) -> int:
-    from ._demo import DEMO_QUESTION, DEMO_TOOLS, scripted_demo_model
-    from .testing import MockChatServer
+    from agentkit._demo import DEMO_QUESTION, DEMO_TOOLS, scripted_demo_model
+    from agentkit.testing import MockChatServer
 
     approver = TerminalApprover(yes=False, deny=False)
     say(f"> {DEMO_QUESTION}")

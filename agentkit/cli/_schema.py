@@ -17,7 +17,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, Field, create_model
 
-from ._loading import LoadError, load_object
+from agentkit._loading import LoadError, load_object
 
 __all__ = ["SchemaError", "schema_type"]
 

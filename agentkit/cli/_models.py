@@ -11,19 +11,25 @@ import json
 import os
 from typing import Any
 
-from ._cli_common import ExitCode, UsageError
-from ._exceptions import (
+from agentkit._exceptions import (
     ConfigurationError,
     ContextWindowExceeded,
     ModelConfigurationError,
     ModelConnectionError,
     ModelTimeoutError,
 )
-from .models._base import Model
-from .models._chat import ChatModel
-from .models._fallback import FallbackModel
-from .models._infer import infer_model
-from .models._providers import DEFAULT_MODEL_STRING, PROVIDERS, AzureProvider, parse_model_string
+from agentkit.models._base import Model
+from agentkit.models._chat import ChatModel
+from agentkit.models._fallback import FallbackModel
+from agentkit.models._infer import infer_model
+from agentkit.models._providers import (
+    DEFAULT_MODEL_STRING,
+    PROVIDERS,
+    AzureProvider,
+    parse_model_string,
+)
+
+from ._common import ExitCode, UsageError
 
 __all__ = ["add_model_options", "add_models_command", "chat_model", "model_hint"]
 
@@ -171,7 +177,7 @@ def add_models_command(commands: Any, add_common: Any) -> None:
 
 def _models(options: argparse.Namespace) -> int:
     if options.remote:
-        from ._cli_catalogue import remote_models
+        from ._catalogue import remote_models
 
         return remote_models(options)
     rows = [_row(provider) for provider in PROVIDERS.values()]

@@ -14,15 +14,15 @@ from typing import Any
 
 import anyio
 
-from agentkit._cli_common import ExitCode, UsageError, at_least_one, say
-from agentkit._cli_models import add_model_options, chat_model
 from agentkit._loading import load_object
 from agentkit._redact import masked_url
+from agentkit.batch._journal import Journal, JournalError
+from agentkit.batch._runner import run_batch, spend
 from agentkit.models._cache import ResponseCache
 from agentkit.models._chat import ChatModel
 
-from ._journal import Journal, JournalError
-from ._runner import run_batch, spend
+from ._common import ExitCode, UsageError, at_least_one, say
+from ._models import add_model_options, chat_model
 
 __all__ = ["add_batch_commands"]
 
@@ -249,7 +249,7 @@ def _open(path: str) -> Journal:
 
 
 def _worker(options: argparse.Namespace) -> int:
-    from ._dbos import dbos_url, serve_worker
+    from agentkit.batch._dbos import dbos_url, serve_worker
 
     if not options.executor.startswith("dbos:"):
         raise UsageError("give the queue's database: --executor dbos:postgresql://...")

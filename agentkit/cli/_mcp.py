@@ -15,11 +15,12 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ._cli_common import CONSOLE, ExitCode, UsageError, say
-from ._loading import LoadError, load_object
-from ._toolset import TOOL_PREFIX
-from ._visible import printable, visible
-from .models._endpoint import is_loopback
+from agentkit._loading import LoadError, load_object
+from agentkit._toolset import TOOL_PREFIX
+from agentkit._visible import printable, visible
+from agentkit.models._endpoint import is_loopback
+
+from ._common import CONSOLE, ExitCode, UsageError, say
 
 __all__ = ["add_mcp_command", "add_mcp_options", "mcp_toolsets"]
 
@@ -166,20 +167,20 @@ def _serve_approver(kind: str | None, transport: str) -> Any:
                 "--approve-with terminal needs --http and a terminal (over stdio, the "
                 "client owns standard input); use --approve-with elicit"
             )
-        from ._cli_prompt import TerminalApprover
+        from ._prompt import TerminalApprover
 
         return TerminalApprover(yes=False, deny=False)
     return kind
 
 
 def _is_tool(target: object) -> bool:
-    from ._tool import BaseTool
+    from agentkit._tool import BaseTool
 
     return isinstance(target, BaseTool)
 
 
 def _is_agent(target: object) -> bool:
-    from ._agent import Agent
+    from agentkit._agent import Agent
 
     return isinstance(target, Agent)
 

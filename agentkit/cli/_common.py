@@ -1,7 +1,7 @@
-"""Layer 5 (edges): what the `agentkit` command and its `batch` commands share.
+"""Layer 5 (edges): what the `agentkit` command's modules share (`agentkit/cli/`).
 
-Both `cli` and `batch._cli` import this module; neither imports the other back, so the edge
-layer has no import cycle (tests/test_layers.py checks).
+Exit codes, usage errors, the one console every line goes through, and the options several
+commands take. The command's other modules import this one; it imports none of them.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
-from ._exceptions import AgentkitError, ConfigurationError
-from ._visible import printable
-from .models._base import ModelSettings
+from agentkit._exceptions import AgentkitError, ConfigurationError
+from agentkit._visible import printable
+from agentkit.models._base import ModelSettings
 
 __all__ = [
     "CONSOLE",
@@ -166,7 +166,7 @@ def add_attach_option(parser: argparse.ArgumentParser) -> None:
 
 def attachments(options: argparse.Namespace) -> list[Any]:
     """The parts `--attach` names, each read and checked now (a bad one is a usage error)."""
-    from ._media import attachment
+    from agentkit._media import attachment
 
     made = []
     inline = getattr(options, "inline", False)

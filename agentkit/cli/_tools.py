@@ -10,11 +10,12 @@ from typing import Any
 
 import anyio
 
-from ._cli_common import ExitCode, say, show
-from ._cli_mcp import add_mcp_options, mcp_toolsets
-from ._loading import load_tools
-from ._visible import visible
-from .models._chat_wire import openai_tool
+from agentkit._loading import load_tools
+from agentkit._visible import visible
+from agentkit.models._chat_wire import openai_tool
+
+from ._common import ExitCode, say, show
+from ._mcp import add_mcp_options, mcp_toolsets
 
 __all__ = ["add_tools_command"]
 

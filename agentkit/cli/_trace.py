@@ -6,8 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from ._cli_common import ExitCode, UsageError, say
-from ._trace_view import iter_events, render_runs
+from agentkit._trace_view import iter_events, render_runs
+
+from ._common import ExitCode, UsageError, say
 
 __all__ = ["add_trace_command"]
 

@@ -12,8 +12,9 @@ import json
 import uuid
 from typing import Any
 
-from ._cli_common import ExitCode, UsageError, say, show
-from ._session import SQLiteSession, default_store
+from agentkit._session import SQLiteSession, default_store
+
+from ._common import ExitCode, UsageError, say, show
 
 __all__ = ["add_session_options", "add_sessions_command", "session_for"]
 

@@ -14,8 +14,9 @@ from collections.abc import Callable
 
 import anyio
 
-from ._cli_common import CONSOLE, say
-from ._dispatch import ApprovalRequest
+from agentkit._dispatch import ApprovalRequest
+
+from ._common import CONSOLE, say
 
 __all__ = ["TerminalApprover"]
 

@@ -15,10 +15,11 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from ._cli_common import ExitCode, UsageError, say
-from ._events import PendingApprovals
-from ._private import PrivateFileError, open_private
-from ._visible import visible
+from agentkit._events import PendingApprovals
+from agentkit._private import PrivateFileError, open_private
+from agentkit._visible import visible
+
+from ._common import ExitCode, UsageError, say
 
 __all__ = ["add_approve_command", "read_state", "write_state"]
 

@@ -17,17 +17,18 @@ import os
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ._cli_common import ExitCode, UsageError, show
-from ._private import PrivateFileError, open_private
-from ._visible import visible
-from .models._cost import (
+from agentkit._private import PrivateFileError, open_private
+from agentkit._visible import visible
+from agentkit.models._cost import (
     CONTEXT_FIELDS,
     catalogue_path,
     first_field,
     forget_listed_prices,
     positive_count,
 )
-from .models._providers import PROVIDERS
+from agentkit.models._providers import PROVIDERS
+
+from ._common import ExitCode, UsageError, show
 
 __all__ = ["remote_models"]
 

@@ -9,7 +9,9 @@ from typing import Any
 import anyio
 from pydantic_core import to_json
 
-from ._cli_common import (
+from agentkit._extract import Extractor
+
+from ._common import (
     ExitCode,
     UsageError,
     add_attach_option,
@@ -19,9 +21,8 @@ from ._cli_common import (
     settings_of,
     short,
 )
-from ._cli_models import chat_model
-from ._cli_schema import schema_type
-from ._extract import Extractor
+from ._models import chat_model
+from ._schema import schema_type
 
 __all__ = ["add_extract_command"]
 

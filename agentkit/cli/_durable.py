@@ -16,11 +16,12 @@ from typing import Any
 
 import anyio
 
-from ._cli_common import ExitCode, UsageError, say, show
-from ._dispatch import ApprovalRequest
-from ._exceptions import ConfigurationError
-from ._messages import ToolCall
-from ._redact import masked_url
+from agentkit._dispatch import ApprovalRequest
+from agentkit._exceptions import ConfigurationError
+from agentkit._messages import ToolCall
+from agentkit._redact import masked_url
+
+from ._common import ExitCode, UsageError, say, show
 
 __all__ = ["add_durable_command", "approve_run", "durable_db", "masked"]
 
@@ -104,7 +105,7 @@ def _list(options: argparse.Namespace) -> int:
 
 
 def _show(options: argparse.Namespace) -> int:
-    from .durable import pending
+    from agentkit.durable import pending
 
     client = _client(options)
     try:
@@ -148,8 +149,9 @@ def approve_run(run_id: str, db: str, *, yes: bool, deny: bool) -> int:
     """
     import sys
 
-    from ._cli_prompt import TerminalApprover
-    from .durable import approve, pending
+    from agentkit.durable import approve, pending
+
+    from ._prompt import TerminalApprover
 
     options = argparse.Namespace(run_id=run_id, db=db, yes=yes, deny=deny)
     waiting = pending(run_id, system_database_url=db)
@@ -201,7 +203,7 @@ def _steer(options: argparse.Namespace, action: str, done: str) -> int:
 def _worker(options: argparse.Namespace) -> int:
     from dbos import DBOS
 
-    from ._loading import LoadError, load_module
+    from agentkit._loading import LoadError, load_module
 
     try:
         load_module(options.module)  # it makes the DurableAgents
@@ -211,7 +213,7 @@ def _worker(options: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     DBOS.launch()  # resumes every unfinished run of those agents
-    from .durable import stranded
+    from agentkit.durable import stranded
 
     for run_id, version in anyio.run(stranded, backend="asyncio"):
         say(f"durable worker: run {run_id} was started by another version of the code "
