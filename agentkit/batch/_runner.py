@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -20,6 +20,7 @@ from agentkit._observe import observed_item
 
 from ._attach import ATTACHMENTS_FIELD, resolve_attachments
 from ._journal import Item, Journal, move_aside
+from ._options import BatchOptions
 from ._rate import (
     MAX_RATE_LIMIT_ROUNDS,
     LimiterGate,
@@ -175,77 +176,57 @@ async def run_batch(
         budget: US dollars: once the done items cost this much (reported or estimated), no
             more items are handed out (those in flight finish); `--resume` goes on.
     """
-    dollars = _budget(budget)
-    if executor is not None and not isinstance(target, str):
-        raise ConfigurationError(
-            "with a Dask or DBOS executor, give the task as a 'module:name' string (workers "
-            "load it by that name)"
-        )
-    if executor is not None and executor.startswith("dbos") and tpm is not None:
-        raise ConfigurationError(
-            "tpm is not held across DBOS workers: the queue limits items started (--rpm)"
-        )
+    options = BatchOptions.checked(
+        target, journal=journal, out=out, concurrency=concurrency, rpm=rpm, tpm=tpm,
+        resume=resume, restart=restart, max_attempts=max_attempts, field=field,
+        progress=progress, limiter=limiter, executor=executor, trace_dir=trace_dir,
+        attachments_dir=attachments_dir, budget=budget,
+    )  # fmt: skip
     task = make_task(load_object(target) if isinstance(target, str) else target, field=field)
-    if restart and resume:
-        raise ConfigurationError("restart and resume exclude each other: choose one")
-    if trace_dir is not None and executor is not None:
-        raise ConfigurationError(
-            "trace_dir records runs in this process; it cannot follow Dask workers"
-        )
-    moved = move_aside(Path(journal)) if restart else None
-    if moved is not None and progress is not None:
-        progress.write(f"moved the old journal aside to {moved}\n")
-    store = Journal(journal, task.fingerprint(), resume=resume)
+    return await _run(task, str(target), source, options)
+
+
+async def _run(task: BatchTask, spec: str, source: Any, options: BatchOptions) -> BatchSummary:
+    """The run itself, on checked options (`spec`: the task's `module:name` for workers)."""
+    moved = move_aside(options.journal) if options.restart else None
+    if moved is not None and options.progress is not None:
+        options.progress.write(f"moved the old journal aside to {moved}\n")
+    store = Journal(options.journal, task.fingerprint(), resume=options.resume)
     try:
-        store.remember(
-            {"concurrency": concurrency, "rpm": rpm, "tpm": tpm, "max_attempts": max_attempts,
-             "field": field, "out": None if out is None else str(out), "executor": executor}
-        )  # fmt: skip
+        store.remember(options.remembered())
+        where = options.attachments_dir
         items = (
-            read_jsonl(source, attachments_dir)
+            read_jsonl(source, where)
             if isinstance(source, str | Path)
-            else _items(enumerate(source, start=1), {}, Path(attachments_dir or "."))
+            else _items(enumerate(source, start=1), {}, Path(where or "."))
         )
         store.add(items)
-        if limiter is None and (rpm is not None or tpm is not None):
-            limiter = RateLimiter(rpm=rpm, tpm=tpm)
-        driver = _Driver(task, store, limiter, max_attempts, progress)
-        driver.name = Path(journal).stem
-        driver.budget = dollars
-        if trace_dir is not None:
-            driver.trace_dir = Path(trace_dir)
-            driver.trace_dir.mkdir(parents=True, exist_ok=True)
+        driver = _Driver(task, store, options)
         started = time.perf_counter()
-        if executor is None:
-            await driver.run(concurrency)
-        elif executor == "dbos" or executor.startswith("dbos:"):
-            from ._dbos import DbosExecutor
-
-            queue = DbosExecutor(executor, str(target), field, journal=journal,
-                                 concurrency=concurrency, rpm=rpm)  # fmt: skip
-            driver.processed = await queue.run(store, max_attempts, None)
-        else:
-            from ._dask import DaskExecutor
-
-            dask = DaskExecutor(executor, str(target), field, worker_concurrency=concurrency)
-            driver.processed = await dask.run(store, max_attempts, limiter)
-        if out is not None:
-            store.export(out)
-        return driver.summary(time.perf_counter() - started, out)
+        driver.processed = await _execute(driver, spec, store, options)
+        if options.out is not None:
+            store.export(options.out)
+        return driver.summary(time.perf_counter() - started, options.out)
     finally:
         store.close()
 
 
-def _budget(budget: Decimal | float | str | None) -> Decimal | None:
-    if budget is None:
-        return None
-    try:
-        dollars = Decimal(str(budget))
-    except InvalidOperation:
-        raise ConfigurationError(f"budget {budget!r} is not a number of US dollars") from None
-    if not dollars.is_finite() or dollars <= 0:
-        raise ConfigurationError(f"budget {budget!r}: give a positive number of US dollars")
-    return dollars
+async def _execute(driver: _Driver, spec: str, store: Journal, options: BatchOptions) -> int:
+    """Process the items here, on Dask workers or on a DBOS queue; how many were processed."""
+    if options.executor is None:
+        await driver.run(options.concurrency)
+        return driver.processed
+    if options.on_dbos:
+        from ._dbos import DbosExecutor
+
+        queue = DbosExecutor(options.executor, spec, options.field, journal=options.journal,
+                             concurrency=options.concurrency, rpm=options.rpm)  # fmt: skip
+        return await queue.run(store, options.max_attempts, None)
+    from ._dask import DaskExecutor
+
+    dask = DaskExecutor(options.executor, spec, options.field,
+                        worker_concurrency=options.concurrency)  # fmt: skip
+    return await dask.run(store, options.max_attempts, driver.limiter)
 
 
 def _isatty(stream: TextIO) -> bool:
@@ -256,14 +237,8 @@ def _isatty(stream: TextIO) -> bool:
 
 
 class _Driver:
-    def __init__(
-        self,
-        task: BatchTask,
-        journal: Journal,
-        limiter: RateLimiter | None,
-        max_attempts: int,
-        progress: TextIO | None,
-    ) -> None:
+    def __init__(self, task: BatchTask, journal: Journal, options: BatchOptions) -> None:
+        limiter, progress = options.rate_limiter(), options.progress
         self.task, self.journal, self.limiter = task, journal, limiter
         # Tasks that talk to a model are charged per request where the requests are made.
         # Agents and extractions: every model request is charged, whatever the model (a
@@ -271,12 +246,14 @@ class _Driver:
         self.per_request = limiter is not None and isinstance(task, AgentTask | ExtractTask)
         if limiter is not None and isinstance(task, AgentTask | ExtractTask):
             self.task = task.limited(LimiterGate(limiter))
-        self.max_attempts, self.progress = max_attempts, progress
+        self.max_attempts, self.progress = options.max_attempts, progress
         self.processed = 0
         self.started = time.perf_counter()
-        self.name = "batch"
-        self.trace_dir: Path | None = None
-        self.budget: Decimal | None = None
+        self.name = options.journal.stem
+        self.trace_dir: Path | None = options.trace_dir
+        if self.trace_dir is not None:
+            self.trace_dir.mkdir(parents=True, exist_ok=True)
+        self.budget: Decimal | None = options.budget
         self.budget_reached = False
 
     def _over_budget(self) -> bool:
