@@ -173,3 +173,37 @@ def test_a_killed_workers_item_is_resumed_when_it_starts_again(
     ran = [item for _, item, _ in starts(calls)]
     assert sorted(set(ran)) == [f"i{n:02d}" for n in range(count)]
     assert ran.count(killed) == 2  # the killed item ran again, once more
+
+
+def test_a_worker_never_loads_a_task_the_queue_names_but_it_was_not_started_for(
+    tmp_path: Path, postgres: str
+) -> None:
+    """The queue's database names each item's task; a worker runs only the task on its own
+    command line (as `agentkit approve` loads nothing a state names): items of another task
+    are refused with a clear error, and that task's module is never imported by it."""
+    other = f"{Path(__file__).parent / 'batch_other_task.py'}:other"
+    imports = tmp_path / "imports.log"
+    source, calls = items(tmp_path, 6), tmp_path / "calls.log"
+    calls.touch()
+    executor = "dbos:" + postgres
+    env = {**os.environ, "IMPORTS_LOG": str(imports), "CALLS_LOG": str(calls)}
+    worker = _worker(executor, calls, "echo-only")  # started for dbos_echo
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "agentkit", "batch", "run", other, str(source), "--journal",
+             str(tmp_path / "other.journal"), "--executor", executor, "--concurrency", "1",
+             "--max-attempts", "1", "--quiet"],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    finally:
+        worker.terminate()
+        worker.communicate(timeout=30)
+    assert str(worker.pid) not in imports.read_text().split()  # never imported by the worker
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["done"] + summary["failed"] == 6
+    assert summary["failed"] >= 1, "the worker took no item: the test proved nothing"
+    exported = batch("export", str(tmp_path / "other.journal"), "--out", "-", calls=calls)
+    errors = [json.loads(line).get("error") for line in exported.stdout.splitlines()]
+    refused = [e for e in errors if e]
+    assert len(refused) == summary["failed"]
+    assert all("this worker runs" in e and "start a worker for that task" in e for e in refused)

@@ -42,6 +42,9 @@ APP_NAME = "agentkit-batch"
 WORKFLOW = "agentkit.batch.item"
 
 _TASKS: dict[tuple[str, str | None], Any] = {}  # per process: each task loaded once
+_SERVED: set[str] = set()
+"""The tasks this process was started for (its own command line or `run_batch` call): an
+item naming another is refused, never imported: the queue's database is data, not code."""
 
 
 def dbos_url(spec: str, journal: str | Path) -> str:
@@ -124,10 +127,15 @@ async def _run_item(
 
     from ._tasks import BatchContext, make_task
 
+    row: dict[str, Any] = {"id": item_id, "worker": os.getpid()}
+    if task_spec not in _SERVED:
+        served = ", ".join(sorted(_SERVED)) or "no task"
+        row.update(error=f"this worker runs {served}, not {task_spec[:200]!r} (named by the "
+                   "queue): start a worker for that task")  # fmt: skip
+        return row
     key = (task_spec, field)
     if key not in _TASKS:
         _TASKS[key] = make_task(load_object(task_spec), field=field)
-    row: dict[str, Any] = {"id": item_id, "worker": os.getpid()}
     try:
         output = await _TASKS[key](record, BatchContext(id=item_id, attempt=attempt))
         row.update(result=output.result, usage=output.usage)
@@ -159,6 +167,7 @@ class DbosExecutor:
     async def run(self, journal: Journal, max_attempts: int, limiter: RateLimiter | None) -> int:
         """Process every item to do; return how many were processed."""
         item = _register()
+        _SERVED.add(self.task_spec)
         dbos = await anyio.to_thread.run_sync(
             _launch, self.url, f"driver-{socket.gethostname()}-{self.queue}"[:100]
         )
@@ -229,6 +238,7 @@ def serve_worker(
     from agentkit._loading import load_object
 
     load_object(task_spec)
+    _SERVED.add(task_spec)
     _register()
     dbos = _launch(url, worker_id)
     try:
