@@ -207,3 +207,34 @@ def test_a_worker_never_loads_a_task_the_queue_names_but_it_was_not_started_for(
     refused = [e for e in errors if e]
     assert len(refused) == summary["failed"]
     assert all("this worker runs" in e and "start a worker for that task" in e for e in refused)
+
+
+def test_the_queue_settings_read_from_the_command_line() -> None:
+    """In-process: the URL, the queue's name and DBOS's limiter made of --executor and --rpm."""
+    from agentkit import ConfigurationError
+    from agentkit.batch._dbos import dbos_url, queue_name, rate_limit
+
+    assert dbos_url("dbos", "/x/job.journal") == "sqlite:////x/job.journal.dbos.sqlite3"
+    assert dbos_url("dbos:postgresql://u:p@h/db", "j") == "postgresql://u:p@h/db"
+    with pytest.raises(ConfigurationError, match="dbos:postgresql://"):
+        dbos_url("dbos:redis://h", "j")
+    assert queue_name("/a/b/my job!.journal") == "agentkit-batch-my-job-.journal"
+    assert rate_limit(None) is None
+    assert rate_limit(120) == {"limit": 2, "period": 1.0}  # per second, not a minute's burst
+    assert rate_limit(30) == {"limit": 1, "period": 2.0}
+
+
+@pytest.mark.anyio
+async def test_an_item_is_a_row_whatever_happens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-process: the item workflow's body turns results, errors and 429s into journal rows,
+    and refuses a task this process was not started for."""
+    from agentkit.batch import _dbos
+
+    flaky = f"{FIXTURES}:flaky"
+    monkeypatch.setattr(_dbos, "_SERVED", {flaky})
+    ok = await _dbos._run_item(flaky, None, "a", {"text": "hi"}, 1)
+    assert ok["result"] == "HI"
+    failed = await _dbos._run_item(flaky, None, "b", {"text": "always fail"}, 1)
+    assert "cannot be processed" in failed["error"]
+    refused = await _dbos._run_item(TASK, None, "c", {"text": "x"}, 1)
+    assert "this worker runs" in refused["error"]
