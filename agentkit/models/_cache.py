@@ -128,8 +128,7 @@ class ResponseCache:
         settings = request.settings
         if (settings.n or 1) > 1 and settings.seed is None and not self.cache_random:
             return None
-        # A model that knows more of its endpoint (ChatModel: URL with query, headers that
-        # are not secrets, profile) says so; other models are known by their name.
+        # Who answers and how, then every tool definition and message, each by its digest.
         digest = hashlib.sha256(self._identity_digest(model, settings))
         remembered, parts = self._digests, []
         for part in (*request.tools, *request.messages):  # each serialized once, remembered
