@@ -1,4 +1,4 @@
-"""A process that defers approvals, or resumes them (tests/test_approvals.py).
+"""A process that defers approvals, or resumes them (tests/loop/test_approvals.py).
 
     python -m tests.approval_worker defer STATE LOG     # writes STATE, then dies by SIGKILL
     python -m tests.approval_worker resume STATE LOG    # approves and finishes; prints output

@@ -1,4 +1,4 @@
-"""A batch task in a module that notes every process importing it (tests/test_batch_dbos.py).
+"""A batch task in a module that notes every process importing it (tests/batch/test_batch_dbos.py).
 
 A worker started for another task must never import this module because a queue names it.
 """

@@ -1,4 +1,4 @@
-"""A process that runs, resumes or decides on a durable agent run, for tests/test_durable.py.
+"""A process that runs, resumes or decides on a durable agent run, for tests/batch/test_durable.py.
 
 python tests/durable_worker.py run DB SERVER_URL LOG RUN_ID [--crash-before-turn N]
     [--crash-in-tool AMOUNT] [--approval] [--session PATH] [--stream] [--pure] [--stranded]

@@ -1,4 +1,4 @@
-"""Run by tests/test_otel.py in a process whose OpenTelemetry is an older release (1.30).
+"""Run by tests/observe/test_otel.py in a process whose OpenTelemetry is an older release (1.30).
 
 Instruments a scripted run with the SDK's in-memory exporter and prints the span names and
 the SDK's version as JSON.

@@ -1,4 +1,4 @@
-"""A process that runs an agent N times on one stored session (tests/test_sessions.py)."""
+"""A process that runs an agent N times on one stored session (tests/loop/test_sessions.py)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from agentkit._trace_view import render
 from agentkit.batch._journal import Journal, JournalDamaged
 from agentkit.testing import FakeModel, MockChatServer, Reply
 
-from .test_cli import in_process
+from .cli.test_cli import in_process
 
 pytestmark = pytest.mark.anyio
 

@@ -195,7 +195,7 @@ def with_retry_hook(request: ModelRequest, hook: RetryHook | None) -> ModelReque
     """`request` with `on_retry` replaced.
 
     What `dataclasses.replace` does, several times cheaper: a wrapper does this for every
-    request. tests/test_model_info.py checks that it keeps every other field.
+    request. tests/models/test_model_info.py checks that it keeps every other field.
     """
     return ModelRequest(
         request.messages, request.tools, request.settings, request.client_request_id, hook
