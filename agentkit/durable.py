@@ -122,16 +122,10 @@ class DurableAgent:
         Raises:
             ConfigurationError: Not on asyncio (DBOS runs async workflows on asyncio only).
         """
-        if sniffio.current_async_library() != "asyncio":
-            raise ConfigurationError(
-                "durable runs need asyncio (DBOS runs its async workflows on asyncio): call "
-                "them from asyncio.run() or anyio.run(..., backend='asyncio'), not trio"
-            )
-        where = None if session is None else [str(session.path), session.session_id]
+        where = await _prepared(run_id, session)
         if run_id is None:
             data = await _durable_run(self.name, prompt, where)
         else:
-            await _refuse_other_version(run_id)
             with SetWorkflowID(run_id):
                 data = await _durable_run(self.name, prompt, where)
         return self._result(data)
@@ -153,11 +147,8 @@ class DurableAgent:
         yielded are not yielded twice. The result: `await self.run(prompt, run_id=run_id)`
         afterwards gives the recorded one at once.
         """
-        if sniffio.current_async_library() != "asyncio":
-            raise ConfigurationError("durable runs need asyncio (DBOS runs async workflows on it)")
         run_id = run_id or f"ak-{uuid.uuid4().hex}"
-        await _refuse_other_version(run_id)
-        where = None if session is None else [str(session.path), session.session_id]
+        where = await _prepared(run_id, session)
         with SetWorkflowID(run_id):
             handle = await DBOS.start_workflow_async(_durable_run, self.name, prompt, where, True)
         seen: set[tuple[int, int]] = set()
@@ -183,6 +174,21 @@ async def stranded() -> list[tuple[str, str]]:
     )
     return [(w.workflow_id, str(w.app_version)) for w in found
             if w.app_version and w.app_version != current]  # fmt: skip
+
+
+async def _prepared(run_id: str | None, session: SQLiteSession | None) -> list[str] | None:
+    """What `run` and `stream` check first; where the session is, as the workflow's input.
+
+    They need asyncio, and a run id that another version of the code did not leave unfinished.
+    """
+    if sniffio.current_async_library() != "asyncio":
+        raise ConfigurationError(
+            "durable runs need asyncio (DBOS runs its async workflows on asyncio): call "
+            "them from asyncio.run() or anyio.run(..., backend='asyncio'), not trio"
+        )
+    if run_id is not None:
+        await _refuse_other_version(run_id)
+    return None if session is None else [str(session.path), session.session_id]
 
 
 async def _refuse_other_version(run_id: str) -> None:

@@ -32,8 +32,8 @@ from agentkit._exceptions import ConfigurationError
 from agentkit._redact import masked_url
 
 from ._dask import _Pass
-from ._journal import Item, Journal
-from ._rate import MAX_RATE_LIMIT_ROUNDS, RateLimiter
+from ._journal import Journal
+from ._rate import RateLimiter
 
 __all__ = ["APP_NAME", "DbosExecutor", "dbos_url", "queue_name", "rate_limit", "serve_worker"]
 
@@ -204,7 +204,7 @@ class DbosExecutor:
                     )
                 handles.append(handle)
             processed += await self._collect(handles, state)
-            items, state.again = _again(state), []
+            items, state.again = state.again, []  # 429s: `commit` bounds their rounds
         return processed
 
     async def _collect(self, handles: list[Any], state: _Pass) -> int:
@@ -219,12 +219,6 @@ class DbosExecutor:
             for handle in handles:
                 group.start_soon(one, handle)
         return done
-
-
-def _again(state: _Pass) -> list[Item]:
-    """Items a 429 sent round again (`_Pass.commit` bounds them by MAX_RATE_LIMIT_ROUNDS)."""
-    assert all(state.limited[i.id] < MAX_RATE_LIMIT_ROUNDS for i in state.again)
-    return list(state.again)
 
 
 def serve_worker(

@@ -153,7 +153,6 @@ def approve_run(run_id: str, db: str, *, yes: bool, deny: bool) -> int:
 
     from ._prompt import TerminalApprover
 
-    options = argparse.Namespace(run_id=run_id, db=db, yes=yes, deny=deny)
     waiting = pending(run_id, system_database_url=db)
     if not waiting:
         say(f"run {run_id!r} waits on no call")
@@ -175,7 +174,7 @@ def approve_run(run_id: str, db: str, *, yes: bool, deny: bool) -> int:
 
     decisions = anyio.run(decide)
     try:
-        approve(options.run_id, decisions, system_database_url=_db(options))
+        approve(run_id, decisions, system_database_url=db)
     except ConfigurationError as error:
         raise UsageError(str(error)) from None
     show(json.dumps(decisions))

@@ -233,15 +233,14 @@ class _Request:
     ) -> None:
         parts = [body] if isinstance(body, bytes) else body
         self._head, self._parts = (parser, method, target, headers), parts
-        self.framer = framer_for(parser, method)
-        self.pieces = self.framer.request(method, target, headers, parts)
-        self.large = len(parts) > 1 or len(parts[0]) > _ONE_WRITE
+        self.pieces = self.renew()
+        self.large = len(parts) != 1 or len(parts[0]) > _ONE_WRITE
 
-    def renew(self) -> None:
-        """A fresh framer, for sending the request again on a new connection."""
+    def renew(self) -> list[bytes]:
+        """A fresh framer (made first, and again to send on a new connection); the bytes."""
         parser, method, target, headers = self._head
         self.framer = framer_for(parser, method)
-        self.framer.request(method, target, headers, self._parts)
+        return self.framer.request(method, target, headers, self._parts)
 
 
 class _Connection:
