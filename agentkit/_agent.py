@@ -7,7 +7,6 @@ runs the same loop with `stream: true`, handing its events over a memory channel
 from __future__ import annotations
 
 import contextlib
-import copy
 import dataclasses
 import functools
 import os
@@ -38,20 +37,19 @@ from ._exceptions import (
     ConfigurationError,
     HistoryError,
     ModelError,
-    run_sync_guard,
 )
-from ._fixed import Fixed
 from ._history import HistoryProcessor
 from ._loop import call_event_sink, run_loop, single_error
 from ._messages import Message, PromptPart
+from ._model_holder import ModelHolder, run_closing
 from ._observe import Instrument, RunInfo, start_observing
 from ._output import OutputSpec
 from ._policy import LoopPolicy, RunSpec, UsageLimits
 from ._timeline import Timeline
 from ._tool import BaseTool, RunContext, Tool
 from ._toolset import Toolset
-from .models._base import Model, ModelSettings, ModelSpec, ToolChoice, model_name
-from .models._providers import DEFAULT_MODEL_STRING, profile_of
+from .models._base import ModelSettings, ModelSpec, ToolChoice, model_name
+from .models._providers import profile_of
 
 if TYPE_CHECKING:
     from anyio.streams.memory import MemoryObjectSendStream
@@ -69,7 +67,7 @@ Prompt = str | PromptPart | Sequence[Message | str | PromptPart] | None
 list of messages; or None (continue the history as it is)."""
 
 
-class Agent(Fixed, Generic[OutputT]):
+class Agent(ModelHolder, Generic[OutputT]):
     """A model, instructions and tools, ready to run.
 
     ```python
@@ -185,9 +183,9 @@ class Agent(Fixed, Generic[OutputT]):
                 no model.
         """
         self.policy = policy or LoopPolicy()
-        self.tools: Mapping[str, BaseTool] = MappingProxyType(tools_by_name(tools))
         self.profile = profile_of(model)  # a bad model string fails here, not at the first run
         self.output = OutputSpec.for_type(output_type, output_mode(self.policy, self.profile))
+        self.tools: Mapping[str, BaseTool] = MappingProxyType(tools_by_name(tools, self.output))
         stops = stop_names(stop_at_tools)
         if not toolsets:  # with toolsets, names are checked when a run has listed their tools
             check_names(tool_choice, stops, self.tools)
@@ -207,32 +205,12 @@ class Agent(Fixed, Generic[OutputT]):
         self.name = name
         self.instrument = instrument if isinstance(instrument, bool) else tuple(instrument)
         self.history_processors = tuple(history_processors)
-        definitions = [t.definition() for t in self.tools.values()]
-        output = self.output.definition()
-        if output is not None and self.output.mode == "tool":
-            definitions.append(output)
-        self._definitions = tuple(definitions)  # the same for every run: built once
+        definitions = (*(t.definition() for t in self.tools.values()), *self.output.definitions)
+        self._definitions = definitions  # the same for every run: built once
         self._fix()
 
     def _what(self) -> str:
         return f"agent {self.name!r}"
-
-    @property
-    def model(self) -> Model:
-        """The model (built on first use from a model string, or the default one)."""
-        model = self._model
-        if model is None or isinstance(model, str | list | tuple):
-            from .models._fallback import build_model  # httpx is imported when first needed
-
-            model = build_model(model, DEFAULT_MODEL_STRING)
-            object.__setattr__(self, "_model", model)  # made once, on first use
-        return cast(Model, model)
-
-    def with_model(self, model: ModelSpec) -> Agent[OutputT]:
-        """This agent asking `model` instead; everything else (tools, settings...) shared."""
-        twin = copy.copy(self)
-        object.__setattr__(twin, "_model", model)
-        return twin
 
     async def __aenter__(self) -> Agent[OutputT]:
         """Open the toolsets' connections now (they are shared by every run until exit)."""
@@ -248,8 +226,7 @@ class Agent(Fixed, Generic[OutputT]):
         with anyio.CancelScope(shield=True):
             for toolset in self.toolsets:
                 await toolset.aclose()
-            if not (self._model is None or isinstance(self._model, str | list | tuple)):
-                await cast(Model, self._model).aclose()
+        await super().aclose()
 
     # -- running ------------------------------------------------------------------------
 
@@ -353,22 +330,16 @@ class Agent(Fixed, Generic[OutputT]):
         """`run()` for synchronous code: starts an event loop, runs, closes connections."""
 
         async def main() -> RunResult[OutputT]:
-            try:
-                return await self.run(
-                    prompt,
-                    deps=deps,
-                    message_history=message_history,
-                    on_event=on_event,
-                    trace_to=trace_to,
-                    session=session,
-                )
-            finally:
-                await self.model.aclose()
+            return await self.run(
+                prompt,
+                deps=deps,
+                message_history=message_history,
+                on_event=on_event,
+                trace_to=trace_to,
+                session=session,
+            )
 
-        try:
-            return anyio.run(main)
-        except RuntimeError as error:
-            raise run_sync_guard(error, "agent.run_sync") from None
+        return run_closing(main, self, "agent.run_sync")
 
     @asynccontextmanager
     async def stream(
@@ -452,7 +423,7 @@ class Agent(Fixed, Generic[OutputT]):
 
     def _spec(self) -> RunSpec:
         tool_choice = self.tool_choice
-        if tool_choice is None and self.output.tool is not None and self.output.mode == "tool":
+        if tool_choice is None and self.output.definitions:
             tool_choice = "required"
         return RunSpec(
             model=self.model,

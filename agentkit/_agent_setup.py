@@ -26,7 +26,7 @@ from ._messages import (
     UserMessage,
     repeated_call_ids,
 )
-from ._output import OUTPUT_TOOL_NAME, OutputMode
+from ._output import OUTPUT_TOOL_NAME, OutputMode, OutputSpec
 from ._policy import LoopPolicy, RunSpec
 from ._tool import BaseTool, ToolDefinition, tool
 from ._toolset import Toolset
@@ -61,7 +61,7 @@ async def with_toolsets(
     added: list[ToolDefinition] = []
     for toolset in toolsets:
         for each in await toolset.list_tools():
-            if each.name in merged or each.name == OUTPUT_TOOL_NAME:
+            if each.name in merged or each.name in reserved_names(spec.output):
                 raise ToolDefinitionError(
                     f"tool name {each.name!r} of {toolset!r} is already taken (by a tool "
                     "of the agent or of another toolset); give the toolset a prefix or "
@@ -112,17 +112,23 @@ def stop_names(stop_at_tools: Sequence[str | BaseTool]) -> frozenset[str]:
     return frozenset(names)
 
 
+def reserved_names(output: OutputSpec) -> frozenset[str]:
+    """Names no tool may take: the output tools' (and `final_result` always)."""
+    return output.names | {OUTPUT_TOOL_NAME}
+
+
 def tools_by_name(
-    tools: Sequence[BaseTool | Callable[..., Any]],
+    tools: Sequence[BaseTool | Callable[..., Any]], output: OutputSpec
 ) -> dict[str, BaseTool]:
     made: dict[str, BaseTool] = {}
     for each in tools:
         item = each if isinstance(each, BaseTool) else tool(each)
         if item.name in made:
             raise ConfigurationError(f"two tools are named {item.name!r}; give one another name")
-        if item.name == OUTPUT_TOOL_NAME:
+        if item.name in reserved_names(output):
             raise ConfigurationError(
-                f"the tool name {OUTPUT_TOOL_NAME!r} is reserved for structured output"
+                f"the tool name {item.name!r} is reserved for structured output; "
+                "give the tool another name"
             )
         made[item.name] = item
     return made

@@ -10,26 +10,15 @@ valid one, or the one most valid candidates agree on, wins.
 from __future__ import annotations
 
 import contextlib
-import copy
-import dataclasses
 import os
 from collections import Counter
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, TypeVar, cast, overload
-
-import anyio
+from typing import Any, Generic, Literal, TypeVar, overload
 
 from ._agent_setup import escalated, prompt_messages
-from ._exceptions import ConfigurationError, ExtractionError, ToolArgumentsError, run_sync_guard
-from ._extract_target import (
-    ExtractionTarget,
-    PartialBuilder,
-    canonical,
-    type_name,
-    union_members,
-)
-from ._fixed import Fixed
+from ._exceptions import ExtractionError, ToolArgumentsError
+from ._extract_values import PartialBuilder, canonical
 from ._messages import (
     AssistantMessage,
     Choice,
@@ -41,7 +30,9 @@ from ._messages import (
     Usage,
     UserMessage,
 )
+from ._model_holder import ModelHolder, built_here, run_closing
 from ._observe import ObservedRequest, RunInfo, RunObserver, start_observing
+from ._output import OutputSpec, type_name
 from ._timeline import Timeline
 from .models._base import (
     Model,
@@ -49,11 +40,9 @@ from .models._base import (
     ModelSettings,
     ModelSpec,
     ToolCallArgumentsDelta,
-    ToolChoice,
-    UseTool,
     model_name,
 )
-from .models._providers import DEFAULT_MODEL_STRING, profile_of
+from .models._providers import profile_of
 
 __all__ = ["Attempt", "Candidate", "Extraction", "Extractor", "extract", "extract_sync"]
 
@@ -108,7 +97,7 @@ class Extraction(Generic[T]):
         return list(self.attempts[-1].candidates) if self.attempts else []
 
 
-class Extractor(Fixed, Generic[T]):
+class Extractor(ModelHolder, Generic[T]):
     """A reusable extraction setup: the same type, model and settings for many inputs.
 
     ```python
@@ -135,8 +124,9 @@ class Extractor(Fixed, Generic[T]):
         """Configure an extraction.
 
         Args:
-            output_type: A pydantic model, dataclass, TypedDict, `list[Model]`, or a union of
-                models (one tool per member; the model picks one).
+            output_type: A pydantic model, dataclass, TypedDict, `list[X]`, a union of
+                models (one tool per member; the model picks one), or any other type
+                pydantic validates (it travels as `{"result": value}`).
             model: Any `Model`, or a model string such as `"openai:gpt-4.1"`; defaults to
                 `"aimlapi:openai/gpt-5-2-chat-latest"`.
             instructions: The system message (a sensible default is used).
@@ -148,15 +138,15 @@ class Extractor(Fixed, Generic[T]):
             mode: `"tool"` (a forced tool call) or `"json_schema"` (`response_format`;
                 the tool where the model's profile has no `json_schema`).
             settings: Further model settings (`max_tokens`...).
-            name: The extraction tool's name (defaults to the type's name).
+            name: The extraction tool's name (defaults to the type's name; a union member's
+                tool is `{name}_{Member}`, or the member's name).
         """
-        if mode == "json_schema" and union_members(output_type):
-            raise ConfigurationError(
-                "json_schema mode needs one object type; use mode='tool' for unions"
-            )
-        self.target = ExtractionTarget(output_type, name)
         if mode == "json_schema" and not profile_of(model).json_schema:
             mode = "tool"
+        # The same specification as an agent's output, named after the type and described by
+        # its docstring: what the model sees, how the answer is parsed.
+        self.output = OutputSpec.for_type(output_type, mode, name=name, description=None)
+        self.output_type = output_type
         self._model: ModelSpec = model
         self.instructions = instructions or DEFAULT_INSTRUCTIONS
         self.max_retries = max_retries
@@ -168,26 +158,7 @@ class Extractor(Fixed, Generic[T]):
         if n is not None:
             overrides["n"] = n
         self.settings = (settings or ModelSettings()).merged(ModelSettings(**overrides))
-        self.definitions = tuple(
-            dataclasses.replace(t.definition(), kind="output") for t in self.target.tools.values()
-        )
         self._fix()
-
-    @property
-    def model(self) -> Model:
-        """The model (built on first use from a model string, or the default one)."""
-        if self._model is None or isinstance(self._model, str | list | tuple):
-            from .models._fallback import build_model
-
-            made = build_model(self._model, DEFAULT_MODEL_STRING)
-            object.__setattr__(self, "_model", made)  # made once, on first use
-        return cast(Model, self._model)
-
-    def with_model(self, model: ModelSpec) -> Extractor[T]:
-        """This extractor asking `model` instead; everything else shared."""
-        twin = copy.copy(self)
-        object.__setattr__(twin, "_model", model)
-        return twin
 
     async def extract(self, text: Source) -> T:
         """Extract one validated value from `text` (or from given messages)."""
@@ -215,7 +186,7 @@ class Extractor(Fixed, Generic[T]):
         self, trace_to: str | os.PathLike[str] | None, *, stream: bool
     ) -> RunObserver | None:
         extra = (Timeline(trace_to),) if trace_to is not None else ()
-        name = type_name(self.target.output_type)
+        name = type_name(self.output_type)
         return start_observing(RunInfo("extraction", name, self.model, stream, extra))
 
     async def _run(self, text: Source, observer: RunObserver | None) -> Extraction[T]:
@@ -231,15 +202,16 @@ class Extractor(Fixed, Generic[T]):
             served = completion.served_by or model_name(model)
             attempts.append(Attempt(candidates, completion.usage, served))
             chosen = self._choose(candidates)
-            if chosen is not None:
-                return Extraction(value=chosen, attempts=attempts, usage=usage)
+            if chosen is not None:  # valid: its value is a T, None for `Contact | None`
+                value: T = chosen.value  # type: ignore[assignment]
+                return Extraction(value=value, attempts=attempts, usage=usage)
             self._check_refusal(completion.choices, attempts, usage)
             messages += _correction(completion.choices[0], candidates[0])
             tries += 1
             if tries > self.max_retries:  # the next model of a chain may do better
                 model, tries = escalated(model, served), 0
         raise ExtractionError(
-            f"no valid {type_name(self.target.output_type)} after {len(attempts)} attempts; "
+            f"no valid {type_name(self.output_type)} after {len(attempts)} attempts; "
             f"last error: {attempts[-1].errors[-1] if attempts[-1].errors else '?'}",
             reason="invalid",
             attempts=attempts,
@@ -276,7 +248,7 @@ class Extractor(Fixed, Generic[T]):
         self, request: ModelRequest, observer: RunObserver | None
     ) -> AsyncGenerator[T, None]:
         watch = ObservedRequest(observer, request) if observer is not None else None
-        partial = PartialBuilder(self.target.output_type)
+        partial = PartialBuilder(self.output_type)
         buffer, read_up_to, told = "", 0, False
         with watch or contextlib.nullcontext():
             async with self.model.stream(watch.request if watch else request) as deltas:
@@ -326,20 +298,17 @@ class Extractor(Fixed, Generic[T]):
         return [SystemMessage(content=self.instructions), *prompt_messages(text)]
 
     def _request(self, messages: list[Message]) -> ModelRequest:
+        output = self.output
         if self.mode == "json_schema":
-            settings = self.settings.merged(
-                ModelSettings(response_format=self.target.json_schema_format())
-            )
+            settings = self.settings.merged(ModelSettings(response_format=output.response_format()))
             return ModelRequest(messages=tuple(messages), settings=settings)
-        names = list(self.target.tools)
-        choice: ToolChoice = UseTool(names[0]) if len(names) == 1 else "required"
-        settings = self.settings.merged(ModelSettings(tool_choice=choice))
-        return ModelRequest(messages=tuple(messages), tools=self.definitions, settings=settings)
+        settings = self.settings.merged(ModelSettings(tool_choice=output.tool_choice()))
+        return ModelRequest(messages=tuple(messages), tools=output.definitions, settings=settings)
 
     def _candidate(self, choice: Choice) -> Candidate[Any]:
         message = choice.message
         if self.mode == "json_schema":
-            return self._parse(self._only_tool(), message.content or "", choice.finish_reason)
+            return self._parse(None, message.content or "", choice.finish_reason)
         if message.tool_calls:
             call = message.tool_calls[0]
             return self._parse(call.name, call.arguments, choice.finish_reason)
@@ -352,10 +321,7 @@ class Extractor(Fixed, Generic[T]):
             + (f" ({text[:120]!r})" if text else ""),
         )
 
-    def _only_tool(self) -> str:
-        return next(iter(self.target.tools))
-
-    def _parse(self, tool_name: str, raw: str, finish_reason: str | None) -> Candidate[Any]:
+    def _parse(self, tool_name: str | None, raw: str, finish_reason: str | None) -> Candidate[Any]:
         if finish_reason == "length":
             return Candidate(
                 raw=raw,
@@ -363,19 +329,21 @@ class Extractor(Fixed, Generic[T]):
                 "raise max_tokens",
             )
         try:
-            return Candidate(raw=raw, value=self.target.parse(tool_name, raw))
+            if tool_name is None:  # json_schema mode: the message text
+                return Candidate(raw=raw, value=self.output.parse_text(raw))
+            return Candidate(raw=raw, value=self.output.parse(raw, tool_name))
         except ToolArgumentsError as error:
             return Candidate(raw=raw, error=str(error))
 
-    def _choose(self, candidates: Sequence[Candidate[Any]]) -> Any:
+    def _choose(self, candidates: Sequence[Candidate[Any]]) -> Candidate[Any] | None:
         valid = [c for c in candidates if c.error is None]
         if not valid:
             return None
         if self.strategy == "first" or len(valid) == 1:
-            return valid[0].value
+            return valid[0]
         votes = Counter(canonical(c.value) for c in valid)
         winner = max(votes, key=lambda key: votes[key])  # ties: the first to reach the count
-        return next(c.value for c in valid if canonical(c.value) == winner)
+        return next(c for c in valid if canonical(c.value) == winner)
 
     def _check_refusal(
         self, choices: Sequence[Choice], attempts: list[Attempt], usage: Usage
@@ -399,13 +367,11 @@ async def extract(output_type: Any, text: Source, **options: Any) -> Any:
     A model built here (from a model string, or the default) is closed before it returns.
     """
     extractor: Extractor[Any] = Extractor(output_type, **options)
-    built = options.get("model") is None or isinstance(options["model"], str)
     try:
         return await extractor.extract(text)
     finally:
-        if built:
-            with anyio.CancelScope(shield=True):
-                await extractor.model.aclose()
+        if built_here(options):
+            await extractor.aclose()
 
 
 @overload
@@ -415,17 +381,7 @@ def extract_sync(output_type: Any, text: Source, **options: Any) -> Any: ...
 def extract_sync(output_type: Any, text: Source, **options: Any) -> Any:
     """`extract()` for synchronous code."""
     extractor: Extractor[Any] = Extractor(output_type, **options)
-
-    async def main() -> Any:
-        try:
-            return await extractor.extract(text)
-        finally:
-            await extractor.model.aclose()
-
-    try:
-        return anyio.run(main)
-    except RuntimeError as error:
-        raise run_sync_guard(error, "extract_sync") from None
+    return run_closing(lambda: extractor.extract(text), extractor, "extract_sync")
 
 
 def _nobody(result: None, error: BaseException | None) -> None:

@@ -59,7 +59,7 @@ from ._messages import (
     UserMessage,
 )
 from ._observe import ObservedRequest, RunObserver, observed_call
-from ._output import OUTPUT_TOOL_NAME, validation_message
+from ._output import validation_message
 from ._policy import RunSpec
 from ._requests import TurnRequests
 from .models._base import (
@@ -153,10 +153,9 @@ class _Run:
         """Where events go (`on_event`, or a stream's channel); None when nobody listens."""
         self.tool_choice = spec.tool_choice
         """The `tool_choice` of the next request: forced until a tool has run (rule 6)."""
-        output = spec.output.tool
-        self.output_name = None if output is None else output.name
-        """The final-output tool's name, if the output is structured (its definition is the
-        one of `kind="output"`)."""
+        self.output_names = spec.output.names
+        """The output tools' names, if the output is structured (their definitions are the
+        ones of `kind="output"`)."""
         self.output_failures: list[str] = []
         """Why each structured output so far failed validation (within its retry budget)."""
         self.tool_calls_made = 0
@@ -305,7 +304,7 @@ class _Run:
         limit = self.spec.limits.tool_calls
         if limit is not None and self.tool_calls_made + 1 > limit:
             return False  # let the limit check raise once the response is complete
-        return call.name != self.output_name
+        return call.name not in self.output_names
 
     async def _run_early(self, ready: ToolCallReady, early: dict[int, ToolResult]) -> None:
         self.tool_calls_made += 1
@@ -385,15 +384,15 @@ class _Run:
         return [results[i] for i in range(len(calls))]
 
     def _is_output_call(self, call: ToolCall) -> bool:
-        return call.name == self.output_name
+        return call.name in self.output_names
 
     def _check_output_call(self, call: ToolCall, truncated: bool) -> ToolResult:
         try:
             if truncated:
                 raise ToolArgumentsError(
-                    "the answer was cut off by max_tokens", tool_name=OUTPUT_TOOL_NAME
+                    "the answer was cut off by max_tokens", tool_name=call.name
                 )
-            value = self.spec.output.parse(call.arguments)
+            value = self.spec.output.parse(call.arguments, call.name)
         except ToolArgumentsError as error:
             reason = validation_message(error)
             self._output_failed(reason)
@@ -425,8 +424,7 @@ class _Run:
                 reason = validation_message(error)
         else:
             reason = (
-                f"Give the final answer by calling the {OUTPUT_TOOL_NAME} tool; "
-                "plain text is not accepted."
+                f"Give the final answer by {output.calling_hint()}; plain text is not accepted."
             )
         self._output_failed(reason)
         self.messages.append(UserMessage(content=reason))

@@ -96,7 +96,8 @@ class AgentTask:
     def fingerprint(self) -> str:
         model = model_info(self.agent.model).name
         tools = sorted(self.agent.tools)
-        schema = self.agent.output.tool.parameters if self.agent.output.tool else None
+        schemas = self.agent.output.schemas()
+        schema = schemas[0] if len(schemas) == 1 else schemas or None  # as when there was one
         return _digest("agent", model, self.agent.instructions, tools, schema)
 
     def limited(self, gate: RequestGate) -> AgentTask:
@@ -121,7 +122,7 @@ class ExtractTask:
 
     def fingerprint(self) -> str:
         model = model_info(self.extractor.model).name
-        schemas = [t.parameters for t in self.extractor.target.tools.values()]
+        schemas = self.extractor.output.schemas()
         return _digest("extract", model, self.extractor.instructions, schemas, self.extractor.mode)
 
     def limited(self, gate: RequestGate) -> ExtractTask:

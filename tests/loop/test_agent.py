@@ -14,6 +14,7 @@ from agentkit import (
     Agent,
     ApprovalRequest,
     AssistantMessage,
+    ConfigurationError,
     HistoryError,
     LoopPolicy,
     MaxTurnsExceeded,
@@ -37,6 +38,7 @@ from agentkit import (
 )
 from agentkit.testing import FakeModel, FunctionModel, Reply, ScriptedCall
 from tests.agents import Log, Weather, add, fail, tool_messages, wait
+from tests.extraction_types import Cat, Dog
 
 pytestmark = pytest.mark.anyio
 
@@ -416,9 +418,36 @@ async def test_text_instead_of_the_output_tool_is_corrected() -> None:
 
 
 async def test_non_object_output_types_are_wrapped() -> None:
-    model = FakeModel([Reply.tool_calls(("final_result", {"result": [1, 2, 3]}))])
+    model = FakeModel([Reply.tool_calls(("final_result", {"items": [1, 2, 3]}))])
     result = await Agent(model, output_type=list[int]).run("go")
     assert result.output == [1, 2, 3]
+    model = FakeModel([Reply.tool_calls(("final_result", {"result": None}))])
+    assert (await Agent(model, output_type=Weather | None).run("go")).output is None
+
+
+async def test_a_union_of_objects_is_one_output_tool_per_member() -> None:
+    model = FakeModel(
+        [
+            "text first",
+            Reply.tool_calls(("final_result_Cat", {"kind": "cat", "name": "Tom"})),
+        ]
+    )
+    result = await Agent(model, output_type=Cat | Dog).run("go")
+    assert result.output == Cat(name="Tom")
+    sent = model.requests[0]
+    outputs = [t.name for t in sent.tools if t.kind == "output"]
+    assert outputs == ["final_result_Cat", "final_result_Dog"]
+    assert sent.settings.tool_choice == "required"
+    hint = str(model.requests[1].messages[-1].content)
+    assert "one of the tools final_result_Cat, final_result_Dog" in hint
+
+
+def test_an_output_tool_name_is_reserved() -> None:
+    def final_result_Dog() -> str:
+        return "woof"
+
+    with pytest.raises(ConfigurationError, match="'final_result_Dog' is reserved"):
+        Agent(FakeModel(), tools=[final_result_Dog], output_type=Cat | Dog)
 
 
 async def test_structured_output_through_json_schema() -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from agentkit import (
+    Agent,
     AssistantMessage,
     ExtractionError,
     Extractor,
@@ -217,9 +218,29 @@ def test_extract_sync() -> None:
     assert extract_sync(Contact, "x", model=model).name == "Sync"
 
 
-def test_bad_configuration() -> None:
-    with pytest.raises(ValueError, match="json_schema mode needs one object type"):
-        Extractor(Cat | Dog, model=FakeModel(), mode="json_schema")
+async def test_json_schema_mode_carries_a_union_as_a_result() -> None:
+    answer = json.dumps({"result": {"kind": "dog", "name": "Rex", "good": True}})
+    model = FakeModel([answer])
+    value = await extract(Cat | Dog, "Rex", model=model, mode="json_schema")
+    assert value == Dog(name="Rex", good=True)
+    response_format = model.requests[0].settings.response_format
+    assert response_format is not None
+    assert response_format.name == "CatOrDog"
+    assert list(response_format.schema_["properties"]) == ["result"]
+
+
+async def test_any_type_pydantic_validates_can_be_extracted() -> None:
+    model = FakeModel([call("int", {"result": 7})])
+    assert await extract(int, "seven", model=model) == 7
+    model = FakeModel([call("ContactOrNone", {"result": None})])
+    assert await extract(Contact | None, "nobody here", model=model) is None
+    assert [t.name for t in model.requests[0].tools] == ["ContactOrNone"]
+
+
+async def test_a_named_union_names_each_member_tool() -> None:
+    model = FakeModel([call("pet_Cat", {"kind": "cat", "name": "Tom"})])
+    assert await extract(Cat | Dog, "Tom", model=model, name="pet") == Cat(name="Tom")
+    assert [t.name for t in model.requests[0].tools] == ["pet_Cat", "pet_Dog"]
 
 
 # --- over real HTTP, both schemas checked ------------------------------------------------
@@ -253,3 +274,42 @@ async def test_streamed_extraction_over_http(server: MockChatServer) -> None:
         updates = [u async for u in Extractor(Invoice, model=model).stream(TEXT)]
     assert updates[-1] == Invoice.model_validate(INVOICE)
     assert isinstance(updates[0], Invoice)
+
+
+# --- one closing rule, shared with agents -------------------------------------------------
+
+
+class Counted(FakeModel):
+    """A model that counts how often it was closed."""
+
+    closed = 0
+
+    async def aclose(self) -> None:
+        self.closed += 1
+
+
+async def test_a_given_model_stays_open_after_extract_and_closes_with_the_extractor() -> None:
+    model = Counted([call("Contact", {"name": "A", "email": None})] * 2)
+    await extract(Contact, "x", model=model)
+    assert model.closed == 0  # the caller's to close
+    async with Extractor(Contact, model=model) as extractor:
+        await extractor.extract("x")
+    assert model.closed == 1
+
+
+def test_the_synchronous_calls_close_the_model_they_ran_on() -> None:
+    model = Counted([call("Contact", {"name": "A", "email": None})])
+    extract_sync(Contact, "x", model=model)
+    assert model.closed == 1  # its connections belonged to the event loop that ended
+    agent_model = Counted(["done"])
+    Agent(agent_model).run_sync("go")
+    assert agent_model.closed == 1
+
+
+def test_a_chain_of_model_strings_is_built_here_and_so_closed_here() -> None:
+    from agentkit._model_holder import built_here
+
+    assert built_here({})
+    assert built_here({"model": "openai:gpt-4.1"})
+    assert built_here({"model": ["openai:gpt-4.1", "openai:gpt-4.1-mini"]})
+    assert not built_here({"model": FakeModel()})

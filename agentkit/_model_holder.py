@@ -1,0 +1,91 @@
+"""Layer 4 (run loop): what an `Agent` and an `Extractor` share about their model.
+
+The model is given as a `Model`, a model string, a fallback chain, or nothing (the default
+model); a string is built into a model on first use, so `import agentkit` and making an agent
+stay cheap. One closing rule for both:
+
+- `run_sync` / `extract_sync` start an event loop of their own, so they close the model's
+  connections before it ends (connections belong to the loop that opened them);
+- the one-shot `extract()` closes a model it built itself (from a string or the default);
+- otherwise the caller closes: `await holder.aclose()` or `async with holder:`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Awaitable, Callable
+from typing import Any, Self, TypeVar, cast
+
+import anyio
+
+from ._exceptions import run_sync_guard
+from ._fixed import Fixed
+from .models._base import Model, ModelSpec
+from .models._providers import DEFAULT_MODEL_STRING
+
+__all__ = ["ModelHolder", "run_closing"]
+
+T = TypeVar("T")
+
+
+class ModelHolder(Fixed):
+    """A fixed setup asking one model (built on first use from a string, or the default)."""
+
+    _model: ModelSpec
+
+    @property
+    def model(self) -> Model:
+        """The model (built on first use from a model string, or the default one)."""
+        model = self._model
+        if not is_built(model):
+            from .models._fallback import build_model  # httpx is imported when first needed
+
+            model = build_model(model, DEFAULT_MODEL_STRING)
+            object.__setattr__(self, "_model", model)  # made once, on first use
+        return cast(Model, model)
+
+    def with_model(self, model: ModelSpec) -> Self:
+        """This setup asking `model` instead; everything else shared."""
+        twin = copy.copy(self)
+        object.__setattr__(twin, "_model", model)
+        return twin
+
+    async def aclose(self) -> None:
+        """Close the model's connections (a later request opens them again)."""
+        if is_built(self._model):
+            with anyio.CancelScope(shield=True):
+                await cast(Model, self._model).aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+def is_built(model: ModelSpec) -> bool:
+    """Whether `model` is a model object (not a string, a chain of strings, or nothing)."""
+    return not (model is None or isinstance(model, str | list | tuple))
+
+
+def run_closing(main: Callable[[], Awaitable[T]], holder: ModelHolder, what: str) -> T:
+    """Run `main` in an event loop of its own, closing `holder`'s model before the loop ends.
+
+    `what` names the call in the error raised when an event loop is already running.
+    """
+
+    async def closing() -> T:
+        try:
+            return await main()
+        finally:
+            await holder.model.aclose()
+
+    try:
+        return anyio.run(closing)
+    except RuntimeError as error:
+        raise run_sync_guard(error, what) from None
+
+
+def built_here(options: dict[str, Any]) -> bool:
+    """Whether a one-shot call builds its model itself (from a string, or the default)."""
+    return not is_built(options.get("model"))
