@@ -10,6 +10,7 @@ summary = await run_batch(Invoice, "invoices.jsonl", journal="invoices.journal",
 The command line: `agentkit batch run TASK input.jsonl --out results.jsonl ...`.
 """
 
+from ._executors import DaskExecutor, DbosExecutor, Executor
 from ._journal import Journal, JournalDamaged, JournalError, JournalMismatch
 from ._rate import RateLimiter
 from ._runner import BatchSummary, read_jsonl, run_batch
@@ -28,6 +29,9 @@ __all__ = [
     "BatchContext",
     "BatchSummary",
     "BatchTask",
+    "DaskExecutor",
+    "DbosExecutor",
+    "Executor",
     "ExtractTask",
     "FunctionTask",
     "Journal",

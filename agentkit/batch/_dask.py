@@ -19,29 +19,12 @@ from typing import Any
 
 import anyio
 
-from agentkit._exceptions import ConfigurationError
-
 from ._journal import Item, Journal
 from ._rate import MAX_RATE_LIMIT_ROUNDS, RateLimiter, estimate_tokens
 
-__all__ = ["DaskExecutor", "parse_executor", "run_shard"]
+__all__ = ["DaskRunner", "run_shard"]
 
 _TASKS: dict[tuple[str, str | None], Any] = {}  # per worker process: loaded once
-
-
-def parse_executor(spec: str) -> tuple[str, Any]:
-    """`dask://HOST:PORT` or `dask-local://N`, checked.
-
-    Raises:
-        ValueError: Another form.
-    """
-    if spec.startswith("dask://") and len(spec) > len("dask://"):
-        return "address", "tcp://" + spec.removeprefix("dask://")
-    if spec.startswith("dask-local://"):
-        count = spec.removeprefix("dask-local://")
-        if count.isdigit() and int(count) > 0:
-            return "local", int(count)
-    raise ConfigurationError(f"executor {spec!r}: use dask://HOST:PORT or dask-local://N")
 
 
 def run_shard(
@@ -82,10 +65,11 @@ def run_shard(
 
 
 @dataclass
-class DaskExecutor:
-    """Runs a batch's items on Dask workers, in shards."""
+class DaskRunner:
+    """Runs a batch's items on Dask workers, in shards (for a `DaskExecutor`)."""
 
-    spec: str
+    address: str | None
+    local_workers: int | None
     task_spec: str
     field: str | None = None
     shard_size: int = 16
@@ -93,18 +77,21 @@ class DaskExecutor:
 
     async def run(self, journal: Journal, max_attempts: int, limiter: RateLimiter | None) -> int:
         """Process every item to do; return how many were processed."""
-        kind, where = parse_executor(self.spec)
         from distributed import Client, LocalCluster
 
         cluster = (
             LocalCluster(
-                n_workers=where, threads_per_worker=1, processes=True, dashboard_address=None
+                n_workers=self.local_workers,
+                threads_per_worker=1,
+                processes=True,
+                dashboard_address=None,
             )
-            if kind == "local"
+            if self.local_workers is not None
             else None
         )
+        address = f"tcp://{(self.address or '').removeprefix('tcp://')}"
         client = await anyio.to_thread.run_sync(
-            lambda: Client(cluster if cluster is not None else where)
+            lambda: Client(cluster if cluster is not None else address)
         )
         try:  # a limiter even without limits: a 429 pauses every shard still to be sent
             return await self._drive(client, journal, max_attempts, limiter or RateLimiter())

@@ -35,7 +35,7 @@ from ._dask import _Pass
 from ._journal import Journal
 from ._rate import RateLimiter
 
-__all__ = ["APP_NAME", "DbosExecutor", "dbos_url", "queue_name", "rate_limit", "serve_worker"]
+__all__ = ["APP_NAME", "DbosRunner", "queue_name", "rate_limit", "serve_worker"]
 
 APP_NAME = "agentkit-batch"
 """DBOS's application name for every batch: a queue belongs to the application that made it."""
@@ -45,18 +45,6 @@ _TASKS: dict[tuple[str, str | None], Any] = {}  # per process: each task loaded 
 _SERVED: set[str] = set()
 """The tasks this process was started for (its own command line or `run_batch` call): an
 item naming another is refused, never imported: the queue's database is data, not code."""
-
-
-def dbos_url(spec: str, journal: str | Path) -> str:
-    """The database of `dbos` (SQLite beside the journal) or `dbos:URL`."""
-    if spec == "dbos":
-        return f"sqlite:///{Path(journal).resolve()}.dbos.sqlite3"
-    url = spec.removeprefix("dbos:")
-    if spec.startswith("dbos:") and url.startswith(("postgresql://", "postgres://", "sqlite:///")):
-        return url
-    raise ConfigurationError(
-        f"executor {spec!r}: use dbos (SQLite beside the journal) or dbos:postgresql://..."
-    )
 
 
 def queue_name(journal: str | Path) -> str:
@@ -146,12 +134,12 @@ async def _run_item(
     return row
 
 
-class DbosExecutor:
-    """Runs a batch's items as DBOS workflows on the batch's queue."""
+class DbosRunner:
+    """Runs a batch's items as DBOS workflows on the batch's queue (for a `DbosExecutor`)."""
 
     def __init__(
         self,
-        spec: str,
+        url: str,
         task_spec: str,
         field: str | None,
         *,
@@ -159,7 +147,7 @@ class DbosExecutor:
         concurrency: int,
         rpm: int | None,
     ) -> None:
-        self.url = dbos_url(spec, journal)
+        self.url = url
         self.task_spec, self.field = task_spec, field
         self.queue = queue_name(journal)
         self.concurrency, self.rpm = concurrency, rpm

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 
 from agentkit._exceptions import ConfigurationError
 
+from ._executors import Executor, executor_from
 from ._rate import RateLimiter
 
 __all__ = ["BatchOptions"]
@@ -34,7 +35,7 @@ class BatchOptions:
     field: str | None = None
     progress: TextIO | None = None
     limiter: RateLimiter | None = None
-    executor: str | None = None
+    executor: Executor | None = None
     trace_dir: Path | None = None
     attachments_dir: str | Path | None = None
     budget: Decimal | None = None
@@ -47,6 +48,7 @@ class BatchOptions:
             journal=Path(journal),
             trace_dir=Path(trace_dir) if trace_dir is not None else None,
             budget=_budget(given.pop("budget", None)),
+            executor=executor_from(given.pop("executor", None)),
             **given,
         )
         options._check(target)
@@ -62,27 +64,19 @@ class BatchOptions:
                 "with a Dask or DBOS executor, give the task as a 'module:name' string (workers "
                 "load it by that name)"
             )
-        if self.on_dbos and self.tpm is not None:
-            raise ConfigurationError(
-                "tpm is not held across DBOS workers: the queue limits items started (--rpm)"
-            )
+        self.executor.check(self)
         if self.trace_dir is not None:
             raise ConfigurationError(
                 "trace_dir records runs in this process; it cannot follow Dask or DBOS workers"
             )
-
-    @property
-    def on_dbos(self) -> bool:
-        return self.executor is not None and (
-            self.executor == "dbos" or self.executor.startswith("dbos:")
-        )
 
     def remembered(self) -> dict[str, Any]:
         """The settings the journal keeps, for `--resume` to use again."""
         return {
             "concurrency": self.concurrency, "rpm": self.rpm, "tpm": self.tpm,
             "max_attempts": self.max_attempts, "field": self.field,
-            "out": None if self.out is None else str(self.out), "executor": self.executor,
+            "out": None if self.out is None else str(self.out),
+            "executor": None if self.executor is None else self.executor.spec,
         }  # fmt: skip
 
     def rate_limiter(self) -> RateLimiter | None:

@@ -19,6 +19,7 @@ from agentkit._loading import load_object
 from agentkit._observe import observed_item
 
 from ._attach import ATTACHMENTS_FIELD, resolve_attachments
+from ._executors import Executor
 from ._journal import Item, Journal, move_aside
 from ._options import BatchOptions
 from ._rate import (
@@ -141,7 +142,7 @@ async def run_batch(
     field: str | None = None,
     progress: TextIO | None = None,
     limiter: RateLimiter | None = None,
-    executor: str | None = None,
+    executor: Executor | str | None = None,
     trace_dir: str | Path | None = None,
     attachments_dir: str | Path | None = None,
     budget: Decimal | float | str | None = None,
@@ -163,11 +164,13 @@ async def run_batch(
         field: The record field holding the prompt or text.
         progress: Where to write progress (e.g. `sys.stderr`); None for quiet.
         limiter: A ready `RateLimiter` (overrides rpm/tpm).
-        executor: `dask://HOST:PORT` or `dask-local://N` to run on Dask workers, `dbos`
-            (SQLite beside the journal) or `dbos:postgresql://...` to put the items on a
-            durable DBOS queue that `agentkit batch worker` processes elsewhere take from too
-            (`rpm` then limits items started across all workers); `target` must then be a
-            `module:name` spec the workers can load.
+        executor: Where the items run: `DaskExecutor(address=...)` or
+            `DaskExecutor(local_workers=N)` on Dask workers, `DbosExecutor()` (SQLite beside
+            the journal) or `DbosExecutor("postgresql://...")` on a durable DBOS queue that
+            `agentkit batch worker` processes elsewhere take from too (`rpm` then limits items
+            started across all workers); or their command-line form (`dask://HOST:PORT`,
+            `dask-local://N`, `dbos`, `dbos:URL`). `target` must then be a `module:name` spec
+            the workers can load.
         trace_dir: Record each item's runs as a timeline, `trace_dir/ITEM_ID.jsonl`
             (`agentkit trace view`); not with a Dask executor.
         attachments_dir: The folder an item's `attachments` are read from (default: the
@@ -216,17 +219,7 @@ async def _execute(driver: _Driver, spec: str, store: Journal, options: BatchOpt
     if options.executor is None:
         await driver.run(options.concurrency)
         return driver.processed
-    if options.on_dbos:
-        from ._dbos import DbosExecutor
-
-        queue = DbosExecutor(options.executor, spec, options.field, journal=options.journal,
-                             concurrency=options.concurrency, rpm=options.rpm)  # fmt: skip
-        return await queue.run(store, options.max_attempts, None)
-    from ._dask import DaskExecutor
-
-    dask = DaskExecutor(options.executor, spec, options.field,
-                        worker_concurrency=options.concurrency)  # fmt: skip
-    return await dask.run(store, options.max_attempts, driver.limiter)
+    return await options.executor.run(store, spec, options, driver.limiter)
 
 
 def _isatty(stream: TextIO) -> bool:

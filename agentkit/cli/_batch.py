@@ -249,11 +249,13 @@ def _open(path: str) -> Journal:
 
 
 def _worker(options: argparse.Namespace) -> int:
-    from agentkit.batch._dbos import dbos_url, serve_worker
+    from agentkit.batch._dbos import serve_worker
+    from agentkit.batch._executors import DbosExecutor, executor_from
 
-    if not options.executor.startswith("dbos:"):
+    executor = executor_from(options.executor)
+    if not isinstance(executor, DbosExecutor) or executor.database is None:
         raise UsageError("give the queue's database: --executor dbos:postgresql://...")
-    url = dbos_url(options.executor, "unused")
+    url = executor.database
     worker_id = options.worker_id or f"{socket.gethostname()}-{os.getpid()}"
     where = masked_url(url)
     ready = f"batch worker {worker_id}: taking items from the queues in {where}; Ctrl-C stops"

@@ -65,7 +65,7 @@ def test_bad_executor_is_a_usage_error(tmp_path: Path) -> None:
         capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert completed.returncode == 2
-    assert "use dask://HOST:PORT or dask-local://N" in completed.stderr
+    assert "use dask://HOST:PORT, dask-local://N, dbos" in completed.stderr
 
 
 def test_rate_limited_items_are_taken_again_until_every_item_is_done(tmp_path: Path) -> None:

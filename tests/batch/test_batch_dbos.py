@@ -212,12 +212,17 @@ def test_a_worker_never_loads_a_task_the_queue_names_but_it_was_not_started_for(
 def test_the_queue_settings_read_from_the_command_line() -> None:
     """In-process: the URL, the queue's name and DBOS's limiter made of --executor and --rpm."""
     from agentkit import ConfigurationError
-    from agentkit.batch._dbos import dbos_url, queue_name, rate_limit
+    from agentkit.batch._dbos import queue_name, rate_limit
+    from agentkit.batch._executors import DbosExecutor, executor_from
 
-    assert dbos_url("dbos", "/x/job.journal") == "sqlite:////x/job.journal.dbos.sqlite3"
-    assert dbos_url("dbos:postgresql://u:p@h/db", "j") == "postgresql://u:p@h/db"
+    local = executor_from("dbos")
+    assert isinstance(local, DbosExecutor)
+    assert local.url("/x/job.journal") == "sqlite:////x/job.journal.dbos.sqlite3"
+    shared = executor_from("dbos:postgresql://u:p@h/db")
+    assert isinstance(shared, DbosExecutor)
+    assert shared.url("j") == "postgresql://u:p@h/db"
     with pytest.raises(ConfigurationError, match="dbos:postgresql://"):
-        dbos_url("dbos:redis://h", "j")
+        executor_from("dbos:redis://h")
     assert queue_name("/a/b/my job!.journal") == "agentkit-batch-my-job-.journal"
     assert rate_limit(None) is None
     assert rate_limit(120) == {"limit": 2, "period": 1.0}  # per second, not a minute's burst

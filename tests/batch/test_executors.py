@@ -1,0 +1,102 @@
+"""Batch executors are objects; their command-line strings are sugar for them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentkit import ConfigurationError
+from agentkit.batch import DaskExecutor, DbosExecutor, Executor, Journal, run_batch
+from agentkit.batch._executors import executor_from
+from agentkit.batch._options import BatchOptions
+
+FIXTURES = str(Path(__file__).parents[1] / "batch_fixtures.py")
+
+
+@pytest.mark.parametrize(
+    ("spec", "made"),
+    [
+        ("dask://10.0.0.5:8786", DaskExecutor(address="10.0.0.5:8786")),
+        ("dask-local://3", DaskExecutor(local_workers=3)),
+        ("dbos", DbosExecutor()),
+        ("dbos:postgresql://u:pw@db/batch", DbosExecutor("postgresql://u:pw@db/batch")),
+    ],
+)
+def test_each_command_line_form_is_sugar_for_an_object(spec: str, made: Executor) -> None:
+    assert executor_from(spec) == made
+    assert made.spec == spec  # what the journal remembers for --resume
+    assert executor_from(made) is made
+    assert DaskExecutor(address="tcp://h:1").spec == "dask://h:1"
+
+
+@pytest.mark.parametrize(
+    ("given", "named"),
+    [
+        ("spark://x", "use dask://HOST:PORT, dask-local://N, dbos"),
+        ("dask-local://0", "local_workers=0"),
+        ("dask-local://many", "use dask://HOST:PORT"),
+        ("dask://", "address is empty"),
+        ("dbos:redis://u:secret@h", "use dask://HOST:PORT"),
+        (42, "give a DaskExecutor, a DbosExecutor"),
+    ],
+)
+def test_a_bad_executor_is_refused_naming_the_forms(given: object, named: str) -> None:
+    with pytest.raises(ConfigurationError, match=named) as caught:
+        executor_from(given)  # type: ignore[arg-type]
+    assert "secret" not in str(caught.value)
+
+
+def test_the_objects_check_themselves() -> None:
+    with pytest.raises(ConfigurationError, match="exactly one"):
+        DaskExecutor()
+    with pytest.raises(ConfigurationError, match="exactly one"):
+        DaskExecutor(address="h:1", local_workers=2)
+    with pytest.raises(ConfigurationError, match=r"postgresql://\.\.\. URL"):
+        DbosExecutor("mysql://u:secret@h/db")
+
+
+def test_a_dbos_executor_never_shows_its_password() -> None:
+    executor = DbosExecutor("postgresql://batch:s3cret@db.internal/jobs")
+    assert "s3cret" not in repr(executor)
+    assert "postgresql://batch:***@db.internal/jobs" in repr(executor)
+    with pytest.raises(ConfigurationError) as caught:
+        DbosExecutor("mysql://batch:s3cret@db.internal/jobs")
+    assert "s3cret" not in str(caught.value)
+
+
+def test_the_executor_refuses_what_it_cannot_hold(tmp_path: Path) -> None:
+    journal = tmp_path / "j"
+    with pytest.raises(ConfigurationError, match="tpm is not held across DBOS workers"):
+        BatchOptions.checked("m:task", journal=journal, executor=DbosExecutor(), tpm=1000)
+    dask = BatchOptions.checked("m:task", journal=journal, executor="dask-local://1", tpm=1000)
+    assert dask.executor == DaskExecutor(local_workers=1)
+    with pytest.raises(ConfigurationError, match="'module:name' string"):
+        BatchOptions.checked(print, journal=journal, executor=DaskExecutor(local_workers=1))
+
+
+@pytest.mark.anyio
+async def test_run_batch_takes_an_executor_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On real Dask worker processes; the journal remembers the object's command-line form."""
+    pytest.importorskip("distributed")
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps({"id": f"e{n}", "text": str(n)}) + "\n" for n in range(6)))
+    calls = tmp_path / "calls.log"
+    monkeypatch.setenv("CALLS_LOG", str(calls))  # the workers are started from this process
+    summary = await run_batch(
+        f"{FIXTURES}:worker_echo",
+        source,
+        journal=tmp_path / "job.journal",
+        executor=DaskExecutor(local_workers=1, shard_size=2),
+        concurrency=2,
+    )
+    assert (summary.done, summary.failed) == (6, 0)
+    assert len(calls.read_text().splitlines()) == 6
+    journal = Journal.open_existing(tmp_path / "job.journal")
+    try:
+        assert journal.remembered()["executor"] == "dask-local://1"
+    finally:
+        journal.close()
