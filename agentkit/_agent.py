@@ -49,6 +49,7 @@ from ._timeline import Timeline
 from ._tool import BaseTool, RunContext, Tool
 from ._toolset import Toolset
 from .models._base import ModelSettings, ModelSpec, ToolChoice, model_name
+from .models._profile import ModelProfile
 from .models._providers import profile_of
 
 if TYPE_CHECKING:
@@ -182,9 +183,12 @@ class Agent(ModelHolder, Generic[OutputT]):
             ModelConfigurationError: The model string names no provider, an unknown one, or
                 no model.
         """
-        self.policy = policy or LoopPolicy()
-        self.profile = profile_of(model)  # a bad model string fails here, not at the first run
-        self.output = OutputSpec.for_type(output_type, output_mode(self.policy, self.profile))
+        self.policy: LoopPolicy = policy or LoopPolicy()
+        # a bad model string fails here, not at the first run
+        self.profile: ModelProfile = profile_of(model)
+        self.output: OutputSpec = OutputSpec.for_type(
+            output_type, output_mode(self.policy, self.profile)
+        )
         self.tools: Mapping[str, BaseTool] = MappingProxyType(tools_by_name(tools, self.output))
         stops = stop_names(stop_at_tools)
         if not toolsets:  # with toolsets, names are checked when a run has listed their tools
@@ -197,14 +201,16 @@ class Agent(ModelHolder, Generic[OutputT]):
         self.tool_choice = tool_choice
         self.parallel_tool_calls = parallel_tool_calls
         self.max_turns = max_turns
-        self.settings = settings or ModelSettings()
-        self.limits = limits or UsageLimits()
+        self.settings: ModelSettings = settings or ModelSettings()
+        self.limits: UsageLimits = limits or UsageLimits()
         self.stop_at_tools = stops
         self.approver = approver
-        self.toolsets = tuple(toolsets)
+        self.toolsets: tuple[Toolset, ...] = tuple(toolsets)
         self.name = name
-        self.instrument = instrument if isinstance(instrument, bool) else tuple(instrument)
-        self.history_processors = tuple(history_processors)
+        self.instrument: bool | tuple[Instrument, ...] = (
+            instrument if isinstance(instrument, bool) else tuple(instrument)
+        )
+        self.history_processors: tuple[HistoryProcessor, ...] = tuple(history_processors)
         definitions = (*(t.definition() for t in self.tools.values()), *self.output.definitions)
         self._definitions = definitions  # the same for every run: built once
         self._fix()

@@ -136,7 +136,7 @@ class ToolArgumentsError(ToolError, ValueError):
         self, message: str, *, tool_name: str, errors: Sequence[dict[str, Any]] = ()
     ) -> None:
         super().__init__(message, tool_name=tool_name)
-        self.errors = list(errors)
+        self.errors: list[dict[str, Any]] = list(errors)
 
 
 class ToolResultError(ToolError):
@@ -283,7 +283,7 @@ class FallbackExhausted(ModelError):
 
     def __init__(self, message: str, *, failures: Sequence[tuple[str, BaseException]]) -> None:
         super().__init__(message)
-        self.failures = tuple(failures)
+        self.failures: tuple[tuple[str, BaseException], ...] = tuple(failures)
 
 
 class AgentRunError(AgentkitError):
@@ -342,7 +342,7 @@ class ToolRetriesExhausted(AgentRunError):
     ) -> None:
         super().__init__(message, result=result)
         self.tool_name = tool_name
-        self.errors = list(errors)
+        self.errors: list[str] = list(errors)
 
 
 class OutputValidationError(AgentRunError):
@@ -356,7 +356,7 @@ class OutputValidationError(AgentRunError):
         self, message: str, *, errors: Sequence[str], result: RunResult[Any] | None = None
     ) -> None:
         super().__init__(message, result=result)
-        self.errors = list(errors)
+        self.errors: list[str] = list(errors)
 
 
 class HistoryError(AgentRunError):
@@ -377,7 +377,7 @@ class ExtractionError(AgentkitError):
     ) -> None:
         super().__init__(message)
         self.reason = reason
-        self.attempts = list(attempts)
+        self.attempts: list[Any] = list(attempts)
         self.usage = usage
 
 

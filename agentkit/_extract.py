@@ -145,10 +145,12 @@ class Extractor(ModelHolder, Generic[T]):
             mode = "tool"
         # The same specification as an agent's output, named after the type and described by
         # its docstring: what the model sees, how the answer is parsed.
-        self.output = OutputSpec.for_type(output_type, mode, name=name, description=None)
+        self.output: OutputSpec = OutputSpec.for_type(
+            output_type, mode, name=name, description=None
+        )
         self.output_type = output_type
         self._model: ModelSpec = model
-        self.instructions = instructions or DEFAULT_INSTRUCTIONS
+        self.instructions: str = instructions or DEFAULT_INSTRUCTIONS
         self.max_retries = max_retries
         self.strategy = strategy
         self.mode = mode
@@ -157,7 +159,9 @@ class Extractor(ModelHolder, Generic[T]):
             overrides["seed"] = seed
         if n is not None:
             overrides["n"] = n
-        self.settings = (settings or ModelSettings()).merged(ModelSettings(**overrides))
+        self.settings: ModelSettings = (settings or ModelSettings()).merged(
+            ModelSettings(**overrides)
+        )
         self._fix()
 
     async def extract(self, text: Source) -> T:

@@ -335,12 +335,15 @@ class Compaction:
     """Summarise the older part of a long conversation into one message (see `compact`)."""
 
     def __init__(self, model: Any, keep_last: int, at: float, instructions: str) -> None:
-        self.model, self.keep_last, self.at, self.instructions = model, keep_last, at, instructions
-        self.__name__ = f"compact(keep_last={keep_last})"
+        self.model: Any = model
+        self.keep_last: int = keep_last
+        self.at: float = at
+        self.instructions: str = instructions
+        self.__name__: str = f"compact(keep_last={keep_last})"
         self._done: dict[int, tuple[Message, int, str]] = {}
         """Per conversation (its first message): the last message summarised, its position,
         and the summary, so each turn after a compaction sends it again at no cost."""
-        self.compactions = 0
+        self.compactions: int = 0
         """Summaries made (by every run using this processor)."""
 
     async def __call__(self, messages: list[Message], context: HistoryContext) -> list[Message]:

@@ -73,7 +73,7 @@ def sniff(content: bytes) -> str | None:
 class _Media(BaseModel):
     """What images, documents and audio share (see the module docs)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(frozen=True, extra="forbid", defer_build=True)
     kind: ClassVar[str]
     accepted: ClassVar[frozenset[str]]
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
@@ -52,7 +52,7 @@ class FrozenRecord(BaseModel):
     """Base of agentkit's immutable records (internal; not exported from `agentkit`)."""
 
     # defer_build: validators are built on first use, not at `import agentkit`.
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+    model_config: ClassVar[ConfigDict] = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 CostSource = Literal["reported", "estimated", "unknown", "mixed"]

@@ -155,7 +155,7 @@ class SQLiteSession:
         """
         if not session_id or len(session_id) > 200:
             raise ConfigurationError("session_id: give 1 to 200 characters")
-        self.path = Path(path) if path is not None else default_store()
+        self.path: Path = Path(path) if path is not None else default_store()
         self.session_id = session_id
         self.wait = wait
 

@@ -39,7 +39,7 @@ from pydantic import TypeAdapter
 from ._agent import Agent
 from ._dispatch import ApprovalRequest, Deferral
 from ._exceptions import ConfigurationError, ModelStreamError
-from ._messages import Completion, Usage, messages_from_json, messages_to_json
+from ._messages import Completion, Message, Usage, messages_from_json, messages_to_json
 from ._session import SQLiteSession
 from ._tool import RunContext, canonical_arguments, serialize_result
 from .models._base import ModelInfo, ModelRequest, ResponseCompleted, TextDelta, model_info
@@ -62,7 +62,7 @@ class DurableResult:
     def __init__(self, data: dict[str, Any]) -> None:
         self.run_id: str = data["run_id"]
         self.output: Any = data["output"]
-        self.messages = messages_from_json(data["messages"])
+        self.messages: list[Message] = messages_from_json(data["messages"])
         self.usage: dict[str, Any] = data["usage"]
 
     def __repr__(self) -> str:
@@ -104,7 +104,7 @@ class DurableAgent:
             )
         self.agent: Agent[Any] = agent
         self.name = name
-        self.pure_tools = frozenset(pure_tools)
+        self.pure_tools: frozenset[str] = frozenset(pure_tools)
         self.approval_timeout = approval_timeout
         """Seconds a call waits for a decision (`approver=DEFER`) before it is denied."""
         _AGENTS[name] = self

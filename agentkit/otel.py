@@ -136,13 +136,13 @@ class OpenTelemetryInstrument:
         meter_provider: metrics.MeterProvider | None,
         include_content: bool,
     ) -> None:
-        self.tracer = trace.get_tracer("agentkit", __version__, tracer_provider)
+        self.tracer: Any = trace.get_tracer("agentkit", __version__, tracer_provider)
         meter = metrics.get_meter("agentkit", __version__, meter_provider)
-        self.tokens = meter.create_histogram(
+        self.tokens: Any = meter.create_histogram(
             "gen_ai.client.token.usage", unit="{token}",
             description="Number of input and output tokens used.",
         )  # fmt: skip
-        self.duration = meter.create_histogram(
+        self.duration: Any = meter.create_histogram(
             "gen_ai.client.operation.duration", unit="s", description="GenAI operation duration."
         )
         self.include_content = include_content
@@ -181,10 +181,10 @@ class _ModelAttributes:
     """What every span and measurement of one model carries, built once per model."""
 
     def __init__(self, model: Any) -> None:
-        self.name = model_name(model)
-        self.common = _model_attributes(model, self.name)
-        self.chat = {GEN_AI_OPERATION_NAME: "chat", **self.common}
-        self.span_name = f"chat {self.name}"
+        self.name: str = model_name(model)
+        self.common: dict[str, Any] = _model_attributes(model, self.name)
+        self.chat: dict[str, str | Any] = {GEN_AI_OPERATION_NAME: "chat", **self.common}
+        self.span_name: str = f"chat {self.name}"
         self._answered: dict[str, tuple[dict[str, Any], ...]] = {}
         self._runs: dict[str, dict[str, Any]] = {}
         self._sent: tuple[ModelSettings | None, dict[str, Any]] = (None, self.chat)
@@ -235,8 +235,9 @@ class _Current:
     __slots__ = ("span", "started", "token")
 
     def __init__(self, span: Span, parent: Context) -> None:
-        self.span, self.started = span, time.perf_counter()
-        self.token = otel_context.attach(trace.set_span_in_context(span, parent))
+        self.span: Any = span
+        self.started: float = time.perf_counter()
+        self.token: Any = otel_context.attach(trace.set_span_in_context(span, parent))
 
     def end(self) -> None:
         self.span.end()
@@ -247,14 +248,15 @@ class _RunSpans:
     """One run: its span, and the spans of its requests and tool calls."""
 
     def __init__(self, owner: OpenTelemetryInstrument, info: RunInfo) -> None:
-        self.owner, self.tracer = owner, owner.tracer
-        self.model = owner.attributes_of(info.model)
+        self.owner: OpenTelemetryInstrument = owner
+        self.tracer: Any = owner.tracer
+        self.model: _ModelAttributes = owner.attributes_of(info.model)
         name = info.name if info.kind == "agent" else f"extract_{info.name}"
         attributes = self.model.run_attributes(name)
-        self.span = owner.tracer.start_span(
+        self.span: Any = owner.tracer.start_span(
             f"invoke_agent {name}", kind=SpanKind.INTERNAL, attributes=attributes
         )
-        self.context = trace.set_span_in_context(self.span)
+        self.context: Any = trace.set_span_in_context(self.span)
         self._current = otel_context.attach(self.context)  # the user's spans in the run nest
 
     def request_started(self, request: ModelRequest) -> _Current:

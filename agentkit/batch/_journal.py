@@ -168,7 +168,7 @@ class Journal:
             JournalMismatch: It belongs to another job, or exists and `resume` is false.
             JournalDamaged: It is empty or corrupt while `resume` asks to continue it.
         """
-        self.path = Path(path)
+        self.path: Path = Path(path)
         self.changed: list[str] = []
         self._spent, self._costed = Decimal(0), 0
         """Ids of done items set to run again because their attachments changed."""

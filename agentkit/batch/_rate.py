@@ -49,13 +49,15 @@ class RateLimiter:
                 raise ConfigurationError(
                     f"{name} must be at least 1 (got {value}); use None for no limit"
                 )
-        self.rpm, self.tpm, self.window = rpm, tpm, window
+        self.rpm: int | None = rpm
+        self.tpm: int | None = tpm
+        self.window: float = window
         self._clock, self._sleep = clock, sleep
         self._log: deque[list[float]] = deque()  # [time, tokens] per request
         self._tokens = 0.0
         self._paused_until = 0.0
         self._lock = anyio.Lock()
-        self.requests = 0
+        self.requests: int = 0
         """Requests admitted so far (for progress: how many an item takes)."""
 
     async def acquire(self, estimated_tokens: int = 0) -> list[float]:

@@ -91,7 +91,9 @@ class AgentTask:
     """Run an agent on each record's prompt (field `prompt`, or the only text field)."""
 
     def __init__(self, agent: Agent[Any], field: str | None = None) -> None:
-        self.agent, self.field, self.name = agent, field, "agent"
+        self.agent: Agent[Any] = agent
+        self.field: str | None = field
+        self.name: str = "agent"
 
     def fingerprint(self) -> str:
         model = model_info(self.agent.model).name
@@ -118,7 +120,9 @@ class ExtractTask:
     """Extract one object from each record's text (field `text`, or the only text field)."""
 
     def __init__(self, extractor: Extractor[Any], field: str | None = None) -> None:
-        self.extractor, self.field, self.name = extractor, field, "extract"
+        self.extractor: Extractor[Any] = extractor
+        self.field: str | None = field
+        self.name: str = "extract"
 
     def fingerprint(self) -> str:
         model = model_info(self.extractor.model).name
@@ -144,7 +148,7 @@ class FunctionTask:
 
     def __init__(self, function: Callable[[Any, BatchContext], Any]) -> None:
         self.function = function
-        self.name = getattr(function, "__qualname__", "function")
+        self.name: Any | str = getattr(function, "__qualname__", "function")
 
     def fingerprint(self) -> str:
         return _digest("function", getattr(self.function, "__module__", ""), self.name)

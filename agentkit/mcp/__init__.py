@@ -15,8 +15,10 @@ async with Agent("openai:gpt-4.1", toolsets=[time, docs]) as agent:
 
 try:
     import mcp as _sdk  # noqa: F401 - fail here, with the way out, not deep in a call
-except ImportError as error:  # pragma: no cover - the extra is installed in the test env
-    raise ImportError('agentkit.mcp needs the MCP SDK: pip install "agentkit-loop[mcp]"') from error
+except ImportError as _missing:  # pragma: no cover - the extra is installed in the test env
+    raise ImportError(
+        'agentkit.mcp needs the MCP SDK: pip install "agentkit-loop[mcp]"'
+    ) from _missing
 
 from ._connection import MCPConnectionError
 from ._serve import mcp_server, serve

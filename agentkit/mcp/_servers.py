@@ -103,8 +103,8 @@ class MCPToolset:
             raise ConfigurationError(f"prefix {prefix!r}: use 1 to 40 letters, digits, '_' or '-'")
         self.label = label
         self.prefix = prefix
-        self.allow = None if allow is None else frozenset(allow)
-        self.deny = frozenset(deny)
+        self.allow: frozenset[str] | None = None if allow is None else frozenset(allow)
+        self.deny: frozenset[str] = frozenset(deny)
         self.filter = filter
         self.requires_approval = requires_approval
         self.timeout = timeout
@@ -116,7 +116,7 @@ class MCPToolset:
         self.list_timeout = list_timeout
         self.refused: dict[str, str] = {}
         """Tools of the server left out, by name, with why (a schema that cannot be used)."""
-        self.list_requests = 0
+        self.list_requests: int = 0
         """`tools/list` requests sent (one per session, and one per change it announced)."""
         self._tools: tuple[MCPTool, ...] | None = None
         self._listed_in = 0
@@ -313,8 +313,10 @@ class MCPServerStdio(MCPToolset):
                 `requires_approval`, `timeout`, `max_result_chars`, `sampling_model`,
                 `elicitation`.
         """
-        self.command, self.args = command, list(args)
-        self.env, self.cwd = dict(env or {}), cwd
+        self.command: str = command
+        self.args: list[str] = list(args)
+        self.env: dict[str, str] = dict(env or {})
+        self.cwd: str | os.PathLike[str] | None = cwd
         label = os.path.basename(command) + (f" {self.args[0]}" if self.args else "")
         super().__init__(label, **options)
 

@@ -60,9 +60,9 @@ class MCPTool(BaseTool):
         max_result_chars: int | None,
         requires_approval: bool,
     ) -> None:
-        self.remote_name = remote.name
+        self.remote_name: Any = remote.name
         self._caller = caller
-        self.input_schema = dict(remote.input_schema)
+        self.input_schema: dict[Any, Any] = dict(remote.input_schema)
         if (problem := check_foreign_schema(self.input_schema)) is not None:
             raise ToolDefinitionError(f"{name}: the server's input schema is refused: {problem}")
         description = remote.description or ""

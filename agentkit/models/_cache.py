@@ -89,8 +89,10 @@ class ResponseCache:
         """
         if max_entries < 1:
             raise ConfigurationError("max_entries must be at least 1")
-        self.path = Path(path)
-        self.ttl, self.max_entries, self.cache_random = ttl, max_entries, cache_random
+        self.path: Path = Path(path)
+        self.ttl: float | None = ttl
+        self.max_entries: int = max_entries
+        self.cache_random: bool = cache_random
         self.hits = 0
         self.misses = 0
         self._connection: sqlite3.Connection | None = None
@@ -282,7 +284,8 @@ class CachedModel:
     """A `Model` that answers from a `ResponseCache` first (made by `ResponseCache.wrap`)."""
 
     def __init__(self, model: Model, cache: ResponseCache) -> None:
-        self.inner, self.cache = model, cache
+        self.inner: Model = model
+        self.cache: ResponseCache = cache
 
     @property
     def info(self) -> ModelInfo:

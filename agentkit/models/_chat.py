@@ -122,9 +122,11 @@ class ChatModel:
         )
         self.model = model
         self.provider = provider
-        self.base_url = self._endpoint.base_url
-        self.retry = retry if retry is not None else RetryPolicy(max_retries=max_retries)
-        self.profile = profile if profile is not None else OPEN_PROFILE
+        self.base_url: str = self._endpoint.base_url
+        self.retry: RetryPolicy = (
+            retry if retry is not None else RetryPolicy(max_retries=max_retries)
+        )
+        self.profile: ModelProfile = profile if profile is not None else OPEN_PROFILE
         self._url = self._endpoint.url
         self._shown = self._endpoint.shown  # what errors and logs say: no secrets in it
         self._parsed_url = httpx.URL(self._url)  # parsed once, not per request

@@ -214,7 +214,7 @@ class FallbackModel:
         self.on_invalid_output = on_invalid_output
         self._circuits = [_Circuit(circuit) if circuit is not None else None for _ in members]
         first = model_info(members[0])
-        self.info = ModelInfo(
+        self.info: ModelInfo = ModelInfo(
             first.name,
             provider=first.provider,
             base_url=first.base_url,

@@ -40,7 +40,8 @@ class RateLimitedModel:
     """`model`, with every request admitted by `gate` first (see the module docs)."""
 
     def __init__(self, model: Model, gate: RequestGate) -> None:
-        self.inner, self.gate = model, gate
+        self.inner: Model = model
+        self.gate: RequestGate = gate
 
     @property
     def info(self) -> ModelInfo:

@@ -22,6 +22,7 @@ from agentkit._messages import Completion
 from ._base import ModelRequest
 from ._chat import ChatModel
 from ._media_wire import Spliced
+from ._profile import ModelProfile
 from ._responses_sse import ResponsesAccumulator
 from ._responses_wire import decode_response, encode_responses_request
 
@@ -48,7 +49,7 @@ class ResponsesModel(ChatModel):
         changes: dict[str, Any] = {"dialect": "responses"}
         if store:  # the provider keeps the conversation: nothing encrypted to replay
             changes.update(reasoning_replay=False, server_state=True)
-        self.profile = dataclasses.replace(self.profile, **changes)
+        self.profile: ModelProfile = dataclasses.replace(self.profile, **changes)
 
     def __repr__(self) -> str:
         return "Responses" + super().__repr__().removeprefix("Chat")

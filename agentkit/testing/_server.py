@@ -158,14 +158,16 @@ class MockChatServer:
             billed_models: Report charges (`usd_per_request`) only for requests naming one
                 of these models: one server for a provider that reports and one that does not.
         """
-        self.billed_models = frozenset(billed_models) if billed_models is not None else None
+        self.billed_models: frozenset[str] | None = (
+            frozenset(billed_models) if billed_models is not None else None
+        )
         self.catalogue = catalogue
         self.usd_per_request = usd_per_request
         self.context_window = context_window
         if context_error not in TOO_LONG:
             raise ValueError(f"context_error is one of {', '.join(TOO_LONG)}")
         self.context_error = context_error
-        self.refused_as_too_long = 0
+        self.refused_as_too_long: int = 0
         """Requests answered "too long" (they did not use a scripted reply)."""
         self._script: deque[Reply | Fault] = deque(script)
         self._responder = responder
