@@ -102,6 +102,7 @@ from ._messages import (
     messages_from_json,
     messages_to_json,
 )
+from ._observe import Instrument, RunInfo, RunObserver
 from ._policy import LoopPolicy, UsageLimits
 from ._tool import (
     DEFAULT_MAX_RESULT_CHARS,
@@ -171,6 +172,7 @@ __all__ = [
     "HistoryError",
     "Image",
     "ImagePart",
+    "Instrument",
     "JsonObjectFormat",
     "JsonSchemaFormat",
     "LoopPolicy",
@@ -205,6 +207,8 @@ __all__ = [
     "RunContext",
     "RunEnded",
     "RunEvent",
+    "RunInfo",
+    "RunObserver",
     "RunResult",
     "SQLiteSession",
     "ServerError",

@@ -188,12 +188,12 @@ class Extractor(ModelHolder, Generic[T]):
 
     def _observer(
         self, trace_to: str | os.PathLike[str] | None, *, stream: bool
-    ) -> RunObserver | None:
+    ) -> RunObserver[Any, Any] | None:
         extra = (Timeline(trace_to),) if trace_to is not None else ()
         name = type_name(self.output_type)
         return start_observing(RunInfo("extraction", name, self.model, stream, extra))
 
-    async def _run(self, text: Source, observer: RunObserver | None) -> Extraction[T]:
+    async def _run(self, text: Source, observer: RunObserver[Any, Any] | None) -> Extraction[T]:
         messages = self._messages(text)
         attempts: list[Attempt] = []
         usage = Usage()
@@ -249,7 +249,7 @@ class Extractor(ModelHolder, Generic[T]):
         ended(None, None)
 
     async def _stream(
-        self, request: ModelRequest, observer: RunObserver | None
+        self, request: ModelRequest, observer: RunObserver[Any, Any] | None
     ) -> AsyncGenerator[T, None]:
         watch = ObservedRequest(observer, request) if observer is not None else None
         partial = PartialBuilder(self.output_type)
@@ -289,7 +289,7 @@ class Extractor(ModelHolder, Generic[T]):
     # -- internals ----------------------------------------------------------------------
 
     async def _complete(
-        self, model: Model, request: ModelRequest, observer: RunObserver | None
+        self, model: Model, request: ModelRequest, observer: RunObserver[Any, Any] | None
     ) -> Completion:
         if observer is None:
             return await model.complete(request)

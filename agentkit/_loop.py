@@ -105,7 +105,7 @@ async def run_loop(
     deps: Any,
     emit: EventSink | None,
     stream: bool,
-    observer: RunObserver | None = None,
+    observer: RunObserver[Any, Any] | None = None,
 ) -> RunResult[Any]:
     """Run the turn loop until a final output; raise with the partial result otherwise."""
     run = _Run(spec, messages, new_message_index, deps, emit, stream)
@@ -177,7 +177,7 @@ class _Run:
             raise_errors=spec.policy.raise_tool_errors,
         )
         self._last_results: list[ToolResult] = []
-        self.observer: RunObserver | None = None
+        self.observer: RunObserver[Any, Any] | None = None
         """Told of requests and tool calls (OpenTelemetry, a timeline); usually None."""
         self._watch: ObservedRequest | None = None
         """The observer's view of the request in flight (only when there is an observer)."""

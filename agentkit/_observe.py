@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from ._events import RunResult, ToolResult
 from ._messages import Completion, ToolCall
@@ -28,6 +28,11 @@ __all__ = [
     "start_observing",
 ]
 
+RequestToken = TypeVar("RequestToken")
+"""What an observer's `request_started` returns and its other request methods get back."""
+ToolToken = TypeVar("ToolToken")
+"""What an observer's `tool_started` returns and its `tool_ended` gets back."""
+
 
 @dataclass(frozen=True, slots=True)
 class RunInfo:
@@ -41,27 +46,29 @@ class RunInfo:
     """Instruments for this run only (a `trace_to=` timeline)."""
 
 
-class RunObserver(Protocol):
+class RunObserver(Protocol[RequestToken, ToolToken]):
     """Told of one run's requests and tool calls; the tokens it returns come back to it.
 
-    Each start and its end are told in the same task, with the work in between: a run's
-    start and `run_ended` in the run's task, a request's in the loop's task, a tool call's in
-    the task running that call. So an observer may make something current for the work (an
-    OpenTelemetry span) and restore it at the end. Every start gets its end, also when the
-    work fails or is cancelled.
+    The tokens are the observer's own (a start time, a span, a line number): typed as
+    `RunObserver[RequestToken, ToolToken]`, a type checker holds each end to what its start
+    returned. Each start and its end are told in the same task, with the work in between: a
+    run's start and `run_ended` in the run's task, a request's in the loop's task, a tool
+    call's in the task running that call. So an observer may make something current for the
+    work (an OpenTelemetry span) and restore it at the end. Every start gets its end, also
+    when the work fails or is cancelled.
     """
 
-    def request_started(self, request: ModelRequest) -> Any: ...
-    def request_streaming(self, token: Any) -> None: ...
+    def request_started(self, request: ModelRequest) -> RequestToken: ...
+    def request_streaming(self, token: RequestToken) -> None: ...
     def request_retried(
-        self, token: Any, attempt: int, error: BaseException, wait: float
+        self, token: RequestToken, attempt: int, error: BaseException, wait: float
     ) -> None: ...
     def request_ended(
-        self, token: Any, completion: Completion | None, error: BaseException | None
+        self, token: RequestToken, completion: Completion | None, error: BaseException | None
     ) -> None: ...
-    def tool_started(self, call: ToolCall) -> Any: ...
+    def tool_started(self, call: ToolCall) -> ToolToken: ...
     def tool_ended(
-        self, token: Any, result: ToolResult | None, error: BaseException | None
+        self, token: ToolToken, result: ToolResult | None, error: BaseException | None
     ) -> None: ...
     def run_ended(self, result: RunResult[Any] | None, error: BaseException | None) -> None: ...
 
@@ -69,7 +76,7 @@ class RunObserver(Protocol):
 class Instrument(Protocol):
     """Something that observes runs (registered with `add_instrument`)."""
 
-    def start_run(self, info: RunInfo) -> RunObserver | None: ...
+    def start_run(self, info: RunInfo) -> RunObserver[Any, Any] | None: ...
 
 
 _INSTRUMENTS: list[Instrument] = []
@@ -89,7 +96,7 @@ def remove_instrument(instrument: Instrument) -> None:
 
 def start_observing(
     info: RunInfo, *, instruments: bool | Sequence[Instrument] = True
-) -> RunObserver | None:
+) -> RunObserver[Any, Any] | None:
     """The observer of a starting run: None when nothing observes it (the common case).
 
     `instruments`: True for the process-wide ones (`add_instrument`, `agentkit.instrument()`),
@@ -100,7 +107,7 @@ def start_observing(
     )
     if not chosen and not info.extra:
         return None
-    observers: list[RunObserver] = []
+    observers: list[RunObserver[Any, Any]] = []
     for instrument in (*chosen, *info.extra):
         try:
             observer = instrument.start_run(info)
@@ -140,7 +147,7 @@ class ObservedRequest:
     first, with that error.
     """
 
-    def __init__(self, observer: RunObserver, request: ModelRequest) -> None:
+    def __init__(self, observer: RunObserver[Any, Any], request: ModelRequest) -> None:
         self.observer = observer
         self.token = observer.request_started(request)
         self.open = True
@@ -174,7 +181,7 @@ class ObservedRequest:
 
 
 async def observed_call(
-    observer: RunObserver, call: ToolCall, run: Callable[[], Awaitable[ToolResult]]
+    observer: RunObserver[Any, Any], call: ToolCall, run: Callable[[], Awaitable[ToolResult]]
 ) -> ToolResult:
     """Run one tool call (`run`) between the observer's start and end of it."""
     token = observer.tool_started(call)
@@ -188,33 +195,35 @@ async def observed_call(
 
 
 class _Fanout:
-    """Several observers as one (OpenTelemetry and a timeline, say)."""
+    """Several observers as one (OpenTelemetry and a timeline, say): a token per observer."""
 
-    def __init__(self, observers: list[RunObserver]) -> None:
+    def __init__(self, observers: list[RunObserver[Any, Any]]) -> None:
         self.observers = observers
 
-    def request_started(self, request: ModelRequest) -> Any:
+    def request_started(self, request: ModelRequest) -> list[Any]:
         return [o.request_started(request) for o in self.observers]
 
-    def request_streaming(self, token: Any) -> None:
+    def request_streaming(self, token: list[Any]) -> None:
         for o, t in zip(self.observers, token, strict=True):
             o.request_streaming(t)
 
-    def request_retried(self, token: Any, attempt: int, error: BaseException, wait: float) -> None:
+    def request_retried(
+        self, token: list[Any], attempt: int, error: BaseException, wait: float
+    ) -> None:
         for o, t in zip(self.observers, token, strict=True):
             o.request_retried(t, attempt, error, wait)
 
     def request_ended(
-        self, token: Any, completion: Completion | None, error: BaseException | None
+        self, token: list[Any], completion: Completion | None, error: BaseException | None
     ) -> None:
         for o, t in zip(self.observers, token, strict=True):
             o.request_ended(t, completion, error)
 
-    def tool_started(self, call: ToolCall) -> Any:
+    def tool_started(self, call: ToolCall) -> list[Any]:
         return [o.tool_started(call) for o in self.observers]
 
     def tool_ended(
-        self, token: Any, result: ToolResult | None, error: BaseException | None
+        self, token: list[Any], result: ToolResult | None, error: BaseException | None
     ) -> None:
         for o, t in zip(self.observers, token, strict=True):
             o.tool_ended(t, result, error)

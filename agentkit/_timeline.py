@@ -27,7 +27,7 @@ from typing import IO, Any
 from ._events import RunResult, ToolResult
 from ._media import Audio, Document, Image
 from ._messages import Completion, Message, ToolCall, ToolMessage
-from ._observe import RunInfo
+from ._observe import RunInfo, RunObserver
 from ._private import open_private
 from .models._base import ModelRequest, model_name
 from .models._media_wire import describe_part
@@ -48,7 +48,7 @@ class Timeline:
         return _Recorder(open_private(Path(self.path), "a"), info)
 
 
-class _Recorder:
+class _Recorder(RunObserver[int, str]):
     def __init__(self, file: IO[str], info: RunInfo) -> None:
         self.file = file
         self.started = time.perf_counter()

@@ -37,7 +37,7 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from ._events import RunResult, ToolResult
 from ._genai_messages import genai_input, genai_output
 from ._messages import Completion, ToolCall, Usage
-from ._observe import RunInfo, add_instrument, remove_instrument
+from ._observe import RunInfo, RunObserver, add_instrument, remove_instrument
 from ._version import __version__
 from .models._base import ModelRequest, ModelSettings, model_info, model_name
 
@@ -244,7 +244,7 @@ class _Current:
         otel_context.detach(self.token)
 
 
-class _RunSpans:
+class _RunSpans(RunObserver["_Current", "_Current"]):
     """One run: its span, and the spans of its requests and tool calls."""
 
     def __init__(self, owner: OpenTelemetryInstrument, info: RunInfo) -> None:

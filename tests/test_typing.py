@@ -34,8 +34,9 @@ def test_user_code_type_checks() -> None:
 def test_wrong_user_code_is_caught() -> None:
     checked = mypy(HERE / "wrong_code.py")
     assert checked.returncode == 1
-    assert "wrong_code.py:9: error" in checked.stdout  # max_result_chars="lots"
-    assert "wrong_code.py:15: error" in checked.stdout  # approver=42
+    assert "wrong_code.py:11: error" in checked.stdout  # max_result_chars="lots"
+    assert "wrong_code.py:17: error" in checked.stdout  # approver=42
+    assert "wrong_code.py:24: error" in checked.stdout  # an observer's token of the wrong type
 
 
 COMPLETENESS_FLOOR = 1.0

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 from pydantic import BaseModel
 
 from agentkit import (
     DEFER,
     Agent,
     ApprovalRequest,
+    Completion,
     Deferral,
     Deny,
+    Instrument,
+    ModelRequest,
     PendingApprovals,
     RunContext,
+    RunInfo,
+    RunObserver,
     RunResult,
     Supply,
+    ToolCall,
+    ToolResult,
     tool,
 )
 from agentkit.testing import FakeModel
@@ -63,3 +73,43 @@ assert Deny("no") == Deny("no")
 
 async def later(state: PendingApprovals) -> str:
     return (await deferring.resume(state, decisions)).output
+
+
+class Timings:
+    """An instrument of the user's own: its tokens are start times."""
+
+    def start_run(self, info: RunInfo) -> RunObserver[float, float]:
+        return TimingObserver()
+
+
+class TimingObserver(RunObserver[float, float]):
+    def request_started(self, request: ModelRequest) -> float:
+        return time.perf_counter()
+
+    def request_streaming(self, token: float) -> None:
+        pass
+
+    def request_retried(
+        self, token: float, attempt: int, error: BaseException, wait: float
+    ) -> None:
+        pass
+
+    def request_ended(
+        self, token: float, completion: Completion | None, error: BaseException | None
+    ) -> None:
+        print(time.perf_counter() - token)
+
+    def tool_started(self, call: ToolCall) -> float:
+        return time.perf_counter()
+
+    def tool_ended(
+        self, token: float, result: ToolResult | None, error: BaseException | None
+    ) -> None:
+        print(time.perf_counter() - token)
+
+    def run_ended(self, result: RunResult[Any] | None, error: BaseException | None) -> None:
+        pass
+
+
+timings: Instrument = Timings()
+timed = Agent(FakeModel(["ok"]), instrument=[timings])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from agentkit import Agent, tool
+from typing import Any
+
+from agentkit import Agent, Completion, ModelRequest, RunObserver, tool
 from agentkit.testing import FakeModel
 
 
@@ -13,3 +15,11 @@ def add(a: int, b: int) -> int:
 
 
 agent = Agent(FakeModel([]), approver=42)  # not an approver
+
+
+class Mismatched(RunObserver[float, float]):
+    def request_started(self, request: ModelRequest) -> float:
+        return 0.0
+
+    def request_ended(self, token: str, completion: Completion | None, error: Any) -> None:
+        pass  # the token is the float request_started returned, not a str
