@@ -19,11 +19,14 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 # 1. conversation data: _media, _messages, _session
 # 2. tool definition: _docstrings, _strict, _schema, _tool_base, _tool, _toolset
 # 3. model boundary: models (records, the Chat Completions dialect, transport, providers)
-# 4. run loop: _events, _dispatch, _approvals, _output, _policy, _observe, _genai_messages,
-#    _timeline, _estimate, _history, _requests, _limits, _loop, _model_holder, _agent_setup,
-#    _agent_stream, _agent, _extract_values, _extract
-# 5. edges: testing, batch, mcp, otel, durable, _loading, _demo, _trace_page, _trace_view,
-#    __main__, tools, cli (the command, a package of its own)
+# 4. run loop: _events, _dispatch, _approvals, _output, _policy, _observe, _estimate, _history,
+#    _requests, _limits, _loop, _model_holder, _agent_setup, _agent_stream, _agent,
+#    _extract_values, _extract
+# 5. edges: testing, batch, mcp, otel, durable, _loading, _demo, __main__, tools, cli
+#
+# `_observe` is observability in one package (the observer protocol, the timeline, the
+# OpenTelemetry instrument, the timeline's page); `otel` is the public face of its
+# OpenTelemetry instrument. `cli` is the command, a package of its own.
 
 import importlib
 from typing import TYPE_CHECKING

@@ -42,10 +42,9 @@ from ._history import HistoryProcessor
 from ._loop import call_event_sink, run_loop, single_error
 from ._messages import Message, PromptPart
 from ._model_holder import ModelHolder, run_closing
-from ._observe import Instrument, RunInfo, start_observing
+from ._observe import Instrument, RunInfo, Timeline, start_observing
 from ._output import OutputSpec
 from ._policy import LoopPolicy, RunSpec, UsageLimits
-from ._timeline import Timeline
 from ._tool import BaseTool, RunContext, Tool
 from ._toolset import Toolset
 from .models._base import ModelSettings, ModelSpec, ToolChoice, model_name

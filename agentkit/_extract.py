@@ -31,9 +31,8 @@ from ._messages import (
     UserMessage,
 )
 from ._model_holder import ModelHolder, built_here, run_closing
-from ._observe import ObservedRequest, RunInfo, RunObserver, start_observing
+from ._observe import ObservedRequest, RunInfo, RunObserver, Timeline, start_observing
 from ._output import OutputSpec, type_name
-from ._timeline import Timeline
 from .models._base import (
     Model,
     ModelRequest,

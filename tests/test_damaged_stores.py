@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from agentkit import Agent, SessionStoreError, SQLiteSession
-from agentkit._trace_view import render
+from agentkit._observe._trace_view import render
 from agentkit.batch._journal import Journal, JournalDamaged
 from agentkit.testing import FakeModel, MockChatServer, Reply
 

@@ -103,7 +103,15 @@ def test_optional_extras_are_never_imported_by_the_package_or_the_command() -> N
     import subprocess
     import sys
 
-    extras = ("mcp", "agentkit.mcp", "dask", "distributed", "opentelemetry", "agentkit.otel")
+    extras = (
+        "mcp",
+        "agentkit.mcp",
+        "dask",
+        "distributed",
+        "opentelemetry",
+        "agentkit.otel",
+        "agentkit._observe._otel",
+    )
     code = f"import sys, agentkit, agentkit.cli; print([m for m in {extras!r} if m in sys.modules])"
     completed = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from agentkit._trace_view import iter_events, render_runs
+from agentkit._observe._trace_view import iter_events, render_runs
 
 from ._common import ExitCode, UsageError, say
 

@@ -239,8 +239,8 @@ async def test_a_session_continued_later_starts_from_its_compaction_summary(
 
 
 async def test_a_compaction_shows_on_the_timeline_as_a_request(tmp_path: Path) -> None:
-    from agentkit._timeline import Timeline
-    from agentkit._trace_view import read_events
+    from agentkit._observe import Timeline
+    from agentkit._observe._trace_view import read_events
 
     trace = tmp_path / "run.jsonl"
     async with MockChatServer(responder=pages(30), context_window=3_000) as server:

@@ -27,7 +27,7 @@ from agentkit import (
     messages_to_json,
 )
 from agentkit._media import attachment, sniff
-from agentkit._timeline import Timeline
+from agentkit._observe import Timeline
 from agentkit.models import ModelProfile
 from agentkit.testing import MockChatServer, Reply, make_pdf, make_png, make_wav
 from tests.loopback import chat, closes_models, made, responses  # noqa: F401 (closes them)
@@ -496,7 +496,7 @@ async def test_a_session_stores_a_large_attachment_once(tmp_path: Path) -> None:
 
 
 async def test_the_timeline_page_shows_small_images_as_thumbnails(tmp_path: Path) -> None:
-    from agentkit._trace_view import read_events, render
+    from agentkit._observe._trace_view import read_events, render
 
     trace = tmp_path / "run.jsonl"
     async with MockChatServer([Reply.text("red")]) as server:
@@ -510,7 +510,7 @@ async def test_the_timeline_page_shows_small_images_as_thumbnails(tmp_path: Path
 
 
 async def test_a_hostile_trace_cannot_put_anything_but_a_picture_in_the_page() -> None:
-    from agentkit._trace_view import render
+    from agentkit._observe._trace_view import render
 
     hostile = [
         {"event": "run_started", "run": "r", "t": 0},

@@ -199,8 +199,8 @@ async def test_spans_timeline_and_page_show_the_cost(tmp_path: Path) -> None:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from agentkit._timeline import Timeline
-    from agentkit._trace_view import read_events, render
+    from agentkit._observe import Timeline
+    from agentkit._observe._trace_view import read_events, render
     from agentkit.otel import OpenTelemetryInstrument
 
     exporter = InMemorySpanExporter()

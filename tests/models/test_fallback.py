@@ -351,8 +351,8 @@ async def test_spans_and_the_timeline_name_the_model_that_answered(tmp_path: Any
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from agentkit._timeline import Timeline
-    from agentkit._trace_view import read_events, render
+    from agentkit._observe import Timeline
+    from agentkit._observe._trace_view import read_events, render
     from agentkit.otel import OpenTelemetryInstrument
 
     exporter = InMemorySpanExporter()

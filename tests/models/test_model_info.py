@@ -11,7 +11,7 @@ from agentkit import Agent
 from agentkit.models import ModelInfo, ModelProfile, RateLimitedModel, model_info
 from agentkit.models._cache import ResponseCache
 from agentkit.models._providers import profile_of
-from agentkit.otel import _model_attributes
+from agentkit._observe._otel import _model_attributes
 from agentkit.testing import FakeModel
 
 pytestmark = pytest.mark.anyio

@@ -186,7 +186,7 @@ async def test_an_agent_can_keep_out(telemetry: Telemetry) -> None:
 
 
 async def test_an_agent_can_name_its_own_instruments(telemetry: Telemetry, tmp_path: Path) -> None:
-    from agentkit._timeline import Timeline
+    from agentkit._observe import Timeline
 
     path = tmp_path / "own.jsonl"
     agent = Agent(FakeModel(["hi"]), instrument=[Timeline(path)])
@@ -494,7 +494,7 @@ def test_media_and_reasoning_in_the_conventions_shape_never_carry_their_bytes() 
         ToolMessage,
         UserMessage,
     )
-    from agentkit._genai_messages import genai_input
+    from agentkit._observe._genai import genai_input
     from agentkit._messages import Reasoning
 
     png = base64.b64decode(

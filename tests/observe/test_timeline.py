@@ -15,7 +15,7 @@ import anyio
 import pytest
 
 from agentkit import Agent, ApprovalRequest, RetryPolicy, tool
-from agentkit._trace_view import read_events, render
+from agentkit._observe._trace_view import read_events, render
 from agentkit.testing import FakeModel, MockChatServer, Reply
 from tests.cli.test_cli import in_process
 
@@ -287,7 +287,7 @@ async def test_a_trace_grows_with_the_conversation_not_its_square(tmp_path: Path
 
 def test_a_huge_trace_is_drawn_bounded(tmp_path: Path) -> None:
     """Before: 1,000,000 events (225 MB) took 16.5 s and 2 GB, and the page never loaded."""
-    from agentkit._trace_view import MAX_BARS
+    from agentkit._observe._trace_view import MAX_BARS
     from tests.cli.test_cli import in_process
 
     trace = tmp_path / "huge.jsonl"

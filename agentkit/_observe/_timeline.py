@@ -24,13 +24,14 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
-from ._events import RunResult, ToolResult
-from ._media import Audio, Document, Image
-from ._messages import Completion, Message, ToolCall, ToolMessage
-from ._observe import RunInfo, RunObserver
-from ._private import open_private
-from .models._base import ModelRequest, model_name
-from .models._media_wire import describe_part
+from agentkit._events import RunResult, ToolResult
+from agentkit._media import Audio, Document, Image
+from agentkit._messages import Completion, Message, ToolCall, ToolMessage
+from agentkit._private import open_private
+from agentkit.models._base import ModelRequest, model_name
+from agentkit.models._media_wire import describe_part
+
+from ._protocol import RunInfo, RunObserver
 
 __all__ = ["Timeline"]
 

@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TypeVar
 
-from ._events import RunResult, ToolResult
-from ._messages import Completion, ToolCall
-from .models._base import Model, ModelRequest, with_retry_hook
+from agentkit._events import RunResult, ToolResult
+from agentkit._messages import Completion, ToolCall
+from agentkit.models._base import Model, ModelRequest, with_retry_hook
 
 __all__ = [
     "Instrument",

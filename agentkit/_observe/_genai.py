@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ._media import Audio, Document, Image
-from ._messages import (
+from agentkit._media import Audio, Document, Image
+from agentkit._messages import (
     AssistantMessage,
     Choice,
     ImagePart,
