@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from agentkit import Agent
+from agentkit._observe._otel import _model_attributes
 from agentkit.models import ModelInfo, ModelProfile, RateLimitedModel, model_info
 from agentkit.models._cache import ResponseCache
 from agentkit.models._providers import profile_of
-from agentkit._observe._otel import _model_attributes
 from agentkit.testing import FakeModel
 
 pytestmark = pytest.mark.anyio

@@ -494,8 +494,8 @@ def test_media_and_reasoning_in_the_conventions_shape_never_carry_their_bytes() 
         ToolMessage,
         UserMessage,
     )
-    from agentkit._observe._genai import genai_input
     from agentkit._messages import Reasoning
+    from agentkit._observe._genai import genai_input
 
     png = base64.b64decode(
         "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
