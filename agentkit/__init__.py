@@ -16,7 +16,7 @@ get_weather.definition()   # the tool as a model sees it (openai_tool(...): the 
 # own layer); tests/test_layers.py checks it. Modules are private; this file is the surface.
 #
 # 0. foundation: _exceptions, _version, _private, _redact, _visible, _fixed
-# 1. conversation data: _media, _messages, _session
+# 1. conversation data: _media, _messages, _session_store, _session
 # 2. tool definition: _docstrings, _strict, _schema, _tool_base, _tool, _toolset
 # 3. model boundary: models (records, the Chat Completions dialect, transport, providers)
 # 4. run loop: _events, _dispatch, _approvals, _output, _policy, _observe, _estimate, _history,

@@ -37,13 +37,21 @@ import anyio
 from ._exceptions import AgentkitError, ConfigurationError
 from ._messages import (
     Message,
-    TextPart,
     Usage,
-    UserMessage,
     messages_from_json,
     messages_to_json,
 )
 from ._private import data_dir, private_file
+from ._session_store import (
+    BLOB,
+    BLOB_AT,
+    SCHEMA,
+    SESSION_FORMAT,
+    alive,
+    first_prompt,
+    media_parts,
+    transaction,
+)
 
 __all__ = [
     "SESSION_FORMAT",
@@ -54,41 +62,7 @@ __all__ = [
     "default_store",
 ]
 
-SESSION_FORMAT = 1
-"""The store's format version; a later agentkit reads every earlier one."""
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (
-    id TEXT PRIMARY KEY, created REAL NOT NULL, updated REAL NOT NULL,
-    holder TEXT, held_by_pid INTEGER, held_since REAL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL, messages TEXT NOT NULL, partial INTEGER NOT NULL DEFAULT 0,
-    at REAL NOT NULL, PRIMARY KEY (session, seq)
-);
-CREATE TABLE IF NOT EXISTS blobs (
-    session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    sha256 TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (session, sha256)
-);
-CREATE TABLE IF NOT EXISTS run_usage (
-    session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL, usage TEXT NOT NULL, PRIMARY KEY (session, seq)
-);
-CREATE TABLE IF NOT EXISTS appended (
-    session TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    key TEXT NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (session, key)
-);
-CREATE TABLE IF NOT EXISTS compactions (
-    session TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
-    memo TEXT NOT NULL, at REAL NOT NULL
-);
-"""
 _POLL = 0.05
-_BLOB = "blob:sha256:"
-"""Where a stored message holds an attachment by hash (never valid base64: it has colons)."""
-_BLOB_AT = 64 * 1024
-"""Attachments with this much base64 or more are stored once per session, by hash."""
 
 
 class SessionBusy(AgentkitError):
@@ -173,11 +147,11 @@ class SQLiteSession:
             return [m for (text,) in rows for m in self._read(db, text)]
 
     def _read(self, db: sqlite3.Connection, text: str) -> list[Message]:
-        if _BLOB not in text:
+        if BLOB not in text:
             return messages_from_json(text)
         data = json.loads(text)
-        for part in _parts(data):
-            sha = str(part["data"])[len(_BLOB) :]
+        for part in media_parts(data):
+            sha = str(part["data"])[len(BLOB) :]
             row = db.execute(
                 "SELECT data FROM blobs WHERE session = ? AND sha256 = ?", (self.session_id, sha)
             ).fetchone()
@@ -207,7 +181,7 @@ class SQLiteSession:
             ).fetchall()
         return [
             SessionInfo(id=r[0], created=r[1], updated=r[2], runs=r[3], messages=r[4],
-                        partial=bool(r[5]), first_prompt=_first_prompt(r[6]))
+                        partial=bool(r[5]), first_prompt=first_prompt(r[6]))
             for r in rows
         ]  # fmt: skip
 
@@ -229,7 +203,7 @@ class SQLiteSession:
         if not messages:
             return
         text = messages_to_json(messages).decode()
-        with self._db() as db, _transaction(db):
+        with self._db() as db, transaction(db):
             self._ensure(db)
             if (
                 key is not None
@@ -262,22 +236,22 @@ class SQLiteSession:
 
     def _held_apart(self, db: sqlite3.Connection, text: str) -> str:
         """`text` with each large attachment stored once, by its hash, beside the messages."""
-        if len(text) < _BLOB_AT:
+        if len(text) < BLOB_AT:
             return text
         data = json.loads(text)
         held = False
-        for part in _parts(data, _BLOB_AT):
+        for part in media_parts(data, BLOB_AT):
             sha = hashlib.sha256(part["data"].encode("ascii")).hexdigest()
             db.execute(
                 "INSERT OR IGNORE INTO blobs (session, sha256, data) VALUES (?, ?, ?)",
                 (self.session_id, sha, part["data"]),
             )
-            part["data"], held = _BLOB + sha, True
+            part["data"], held = BLOB + sha, True
         return json.dumps(data) if held else text
 
     def clear(self) -> None:
         """Forget the conversation's messages (the session stays, empty)."""
-        with self._db() as db, _transaction(db):
+        with self._db() as db, transaction(db):
             db.execute("DELETE FROM runs WHERE session = ?", (self.session_id,))
             db.execute("DELETE FROM compactions WHERE session = ?", (self.session_id,))
             db.execute("DELETE FROM blobs WHERE session = ?", (self.session_id,))
@@ -287,7 +261,7 @@ class SQLiteSession:
         """Remove the conversation; whether there was one."""
         if not self.path.exists():
             return False
-        with self._db() as db, _transaction(db):
+        with self._db() as db, transaction(db):
             db.execute("DELETE FROM runs WHERE session = ?", (self.session_id,))
             db.execute("DELETE FROM compactions WHERE session = ?", (self.session_id,))
             db.execute("DELETE FROM blobs WHERE session = ?", (self.session_id,))
@@ -356,7 +330,7 @@ class SQLiteSession:
         return memo if isinstance(memo, dict) else None
 
     def _save_compaction(self, memo: dict[str, Any]) -> None:
-        with self._db() as db, _transaction(db):
+        with self._db() as db, transaction(db):
             self._ensure(db)
             db.execute(
                 "INSERT INTO compactions (session, memo, at) VALUES (?, ?, ?) ON CONFLICT "
@@ -383,7 +357,7 @@ class SQLiteSession:
         try:
             yield
         finally:
-            with self._db() as db, _transaction(db):  # no await: cancellation cannot stop it
+            with self._db() as db, transaction(db):  # no await: cancellation cannot stop it
                 db.execute(
                     "UPDATE sessions SET holder = NULL, held_by_pid = NULL "
                     "WHERE id = ? AND holder = ?",
@@ -393,12 +367,12 @@ class SQLiteSession:
     # -- internals ----------------------------------------------------------------------
 
     def _take(self, token: str) -> bool:
-        with self._db() as db, _transaction(db):
+        with self._db() as db, transaction(db):
             self._ensure(db)
             holder, pid = db.execute(
                 "SELECT holder, held_by_pid FROM sessions WHERE id = ?", (self.session_id,)
             ).fetchone()
-            if holder is not None and _alive(pid):
+            if holder is not None and alive(pid):
                 return False
             db.execute(
                 "UPDATE sessions SET holder = ?, held_by_pid = ?, held_since = ? WHERE id = ?",
@@ -432,7 +406,7 @@ class SQLiteSession:
         db = sqlite3.connect(private_file(self.path), timeout=30.0, isolation_level=None)
         try:
             db.execute("PRAGMA foreign_keys = ON")
-            db.executescript(_SCHEMA)
+            db.executescript(SCHEMA)
             found = db.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()
             if found is None:
                 db.execute(
@@ -446,69 +420,3 @@ class SQLiteSession:
             yield db
         finally:
             db.close()
-
-
-@contextlib.contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")  # the write lock first: two writers never interleave
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
-
-
-def _parts(messages: Any, at: int = 0) -> list[dict[str, Any]]:
-    """The image, document and audio parts of stored messages, by their data.
-
-    With `at`, those whose base64 is that long or more; without, those held apart by hash.
-    """
-    found = []
-    for message in messages if isinstance(messages, list) else []:
-        content = message.get("content") if isinstance(message, dict) else None
-        parts = [*(content if isinstance(content, list) else []), *message.get("parts", [])]
-        for part in parts:
-            data = part.get("data") if isinstance(part, dict) else None
-            if not isinstance(data, str) or part.get("type") not in _KINDS:
-                continue
-            if (at and len(data) >= at) or (not at and data.startswith(_BLOB)):
-                found.append(part)
-    return found
-
-
-_KINDS = frozenset({"image", "document", "audio"})
-
-
-def _first_prompt(text: str | None) -> str:
-    """The first user message's text in a run's stored messages (empty when there is none)."""
-    if not text:
-        return ""
-    try:
-        messages = messages_from_json(text)
-    except ValueError:
-        return ""
-    for message in messages:
-        if isinstance(message, UserMessage):
-            content = message.content
-            said = (
-                content
-                if isinstance(content, str)
-                else " ".join(part.text for part in content if isinstance(part, TextPart))
-            )
-            said = " ".join(said.split())
-            return said if len(said) <= 80 else said[:79] + "…"
-    return ""
-
-
-def _alive(pid: int | None) -> bool:
-    """Whether the process that holds a session still runs (a crashed one lets go)."""
-    if pid is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process: alive
-        return True
-    return True
