@@ -1,7 +1,7 @@
 """Before and after in one run: agentkit from another checkout against this one.
 
     git worktree add /tmp/old <commit>
-    python3 benchmarks/before_after.py /tmp/old [rounds]
+    python3 benchmarks/before_after.py /tmp/old [rounds] [scenario,scenario...]
 
 The same harness (this folder), the same mock server process per scenario, agentkit imported
 from `/tmp/old` ("old", through `PYTHONPATH`) or from this checkout ("new"), rounds
@@ -42,7 +42,12 @@ def ours(framework: str) -> bool:
 
 def main() -> None:
     old, rounds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    for scenario, frameworks in PLAN.items():
+    chosen = sys.argv[3].split(",") if len(sys.argv) > 3 else list(PLAN)
+    unknown = sorted(set(chosen) - set(PLAN))
+    if unknown:
+        sys.exit(f"unknown scenarios: {', '.join(unknown)}; known: {', '.join(PLAN)}")
+    for scenario in chosen:
+        frameworks = PLAN[scenario]
         spec = bench.SCENARIOS[scenario]
         count = spec.units[1]
         samples: dict[str, list[dict[str, Any]]] = {}
