@@ -145,7 +145,7 @@ class Extractor(ModelHolder, Generic[T]):
         # The same specification as an agent's output, named after the type and described by
         # its docstring: what the model sees, how the answer is parsed.
         self.output: OutputSpec = OutputSpec.for_type(
-            output_type, mode, name=name, description=None
+            output_type, mode, name=name, description=None, text=False
         )
         self.output_type = output_type
         self._model: ModelSpec = model

@@ -23,7 +23,7 @@ from ._fixed import Fixed
 from .models._base import Model, ModelSpec
 from .models._providers import DEFAULT_MODEL_STRING
 
-__all__ = ["ModelHolder", "run_closing"]
+__all__ = ["ModelHolder", "built_here", "close_model", "is_built", "run_closing"]
 
 T = TypeVar("T")
 
@@ -52,9 +52,7 @@ class ModelHolder(Fixed):
 
     async def aclose(self) -> None:
         """Close the model's connections (a later request opens them again)."""
-        if is_built(self._model):
-            with anyio.CancelScope(shield=True):
-                await cast(Model, self._model).aclose()
+        await close_model(self)
 
     async def __aenter__(self) -> Self:
         return self
@@ -68,6 +66,13 @@ def is_built(model: ModelSpec) -> bool:
     return not (model is None or isinstance(model, str | list | tuple))
 
 
+async def close_model(holder: ModelHolder) -> None:
+    """Close `holder`'s model, if it was built (shielded: closing finishes when cancelled)."""
+    if is_built(holder._model):
+        with anyio.CancelScope(shield=True):
+            await cast(Model, holder._model).aclose()
+
+
 def run_closing(main: Callable[[], Awaitable[T]], holder: ModelHolder, what: str) -> T:
     """Run `main` in an event loop of its own, closing `holder`'s model before the loop ends.
 
@@ -77,8 +82,8 @@ def run_closing(main: Callable[[], Awaitable[T]], holder: ModelHolder, what: str
     async def closing() -> T:
         try:
             return await main()
-        finally:
-            await holder.model.aclose()
+        finally:  # not an agent's toolsets: MCP sessions live in a thread of their own
+            await close_model(holder)
 
     try:
         return anyio.run(closing)

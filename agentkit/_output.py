@@ -69,14 +69,16 @@ class OutputSpec:
         *,
         name: str | None = OUTPUT_TOOL_NAME,
         description: str | None = OUTPUT_DESCRIPTION,
+        text: bool = True,
     ) -> OutputSpec:
         """Prepare the output tools (schemas built once) for `output_type`.
 
         `name`: the tool's name (a union member's tool is `{name}_{Member}`); None names each
         tool after its type (`Invoice`, `InvoiceList`, the member's name). `description`:
-        the tools' description; None takes the type's docstring.
+        the tools' description; None takes the type's docstring. `text`: `str` output is the
+        final message's text (an agent's); False sends it through a tool like any other type.
         """
-        if output_type is str:
+        if output_type is str and text:
             return cls(output_type, mode, {}, ())
         members = _object_members(output_type) if mode == "tool" else []
         if members:

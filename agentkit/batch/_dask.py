@@ -69,6 +69,7 @@ class DaskRunner:
     """Runs a batch's items on Dask workers, in shards (for a `DaskExecutor`)."""
 
     address: str | None
+    """The scheduler's address, with its scheme (None: a local cluster)."""
     local_workers: int | None
     task_spec: str
     field: str | None = None
@@ -89,9 +90,8 @@ class DaskRunner:
             if self.local_workers is not None
             else None
         )
-        address = f"tcp://{(self.address or '').removeprefix('tcp://')}"
         client = await anyio.to_thread.run_sync(
-            lambda: Client(cluster if cluster is not None else address)
+            lambda: Client(cluster if cluster is not None else self.address)
         )
         try:  # a limiter even without limits: a 429 pauses every shard still to be sent
             return await self._drive(client, journal, max_attempts, limiter or RateLimiter())

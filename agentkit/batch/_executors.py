@@ -50,7 +50,7 @@ class DaskExecutor(Executor):
     """Items in shards on Dask workers: an existing scheduler's, or a local cluster's."""
 
     address: str | None = None
-    """The scheduler: `HOST:PORT` or `tcp://HOST:PORT`."""
+    """The scheduler: `HOST:PORT` (TCP), or an address with its scheme (`tls://HOST:PORT`)."""
     local_workers: int | None = None
     """Start a `LocalCluster` of this many worker processes instead."""
     shard_size: int = 16
@@ -63,7 +63,7 @@ class DaskExecutor(Executor):
             )
         if self.local_workers is not None and self.local_workers < 1:
             raise ConfigurationError(f"local_workers={self.local_workers}: give at least 1")
-        if self.address is not None and not self.address.removeprefix("tcp://"):
+        if self.address is not None and not self.address.split("://", 1)[-1]:
             raise ConfigurationError("DaskExecutor address is empty: give HOST:PORT")
         if self.shard_size < 1:
             raise ConfigurationError(f"shard_size={self.shard_size}: give at least 1")
@@ -74,6 +74,13 @@ class DaskExecutor(Executor):
             return "dask://" + self.address.removeprefix("tcp://")
         return f"dask-local://{self.local_workers}"
 
+    @property
+    def scheduler(self) -> str | None:
+        """The scheduler's address as Dask takes it (TCP unless a scheme is given)."""
+        if self.address is None:
+            return None
+        return self.address if "://" in self.address else f"tcp://{self.address}"
+
     def check(self, options: BatchOptions) -> None:
         """Every option holds on Dask: the driver here pays `rpm`/`tpm` before each shard."""
 
@@ -82,7 +89,7 @@ class DaskExecutor(Executor):
     ) -> int:
         from ._dask import DaskRunner
 
-        runner = DaskRunner(self.address, self.local_workers, task_spec, options.field,
+        runner = DaskRunner(self.scheduler, self.local_workers, task_spec, options.field,
                             self.shard_size, worker_concurrency=options.concurrency)  # fmt: skip
         return await runner.run(journal, options.max_attempts, limiter)
 

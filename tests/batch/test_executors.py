@@ -100,3 +100,14 @@ async def test_run_batch_takes_an_executor_object(
         assert journal.remembered()["executor"] == "dask-local://1"
     finally:
         journal.close()
+
+
+def test_a_scheduler_address_keeps_its_scheme() -> None:
+    assert DaskExecutor(address="h:8786").scheduler == "tcp://h:8786"
+    assert DaskExecutor(address="tcp://h:8786").scheduler == "tcp://h:8786"
+    tls = DaskExecutor(address="tls://h:8786")
+    assert tls.scheduler == "tls://h:8786"
+    assert executor_from(tls.spec) == tls  # the journal's form comes back as the same object
+    assert DaskExecutor(local_workers=2).scheduler is None
+    with pytest.raises(ConfigurationError, match="address is empty"):
+        DaskExecutor(address="tls://")

@@ -313,3 +313,10 @@ def test_a_chain_of_model_strings_is_built_here_and_so_closed_here() -> None:
     assert built_here({"model": "openai:gpt-4.1"})
     assert built_here({"model": ["openai:gpt-4.1", "openai:gpt-4.1-mini"]})
     assert not built_here({"model": FakeModel()})
+
+
+async def test_text_itself_can_be_extracted_through_the_tool() -> None:
+    """`str` is an agent's plain answer; extraction forces it through a tool like any type."""
+    model = FakeModel([call("str", {"result": "Rex"})])
+    assert await extract(str, "the dog's name", model=model) == "Rex"
+    assert model.requests[0].settings.tool_choice == UseTool("str")
