@@ -31,15 +31,16 @@ from ._agent_setup import (
 from ._agent_stream import AgentStream, send_event
 from ._approvals import ApprovalLedger, Decision, check_setup, decided, setup_of
 from ._dispatch import Approver
-from ._events import PendingApprovals, RunEvent, RunResult
+from ._events import PendingApprovals, RunEvent, RunResult, call_event_sink
 from ._exceptions import (
     AgentRunError,
     ConfigurationError,
     HistoryError,
     ModelError,
+    single_error,
 )
 from ._history import HistoryProcessor
-from ._loop import call_event_sink, run_loop, single_error
+from ._loop import run_loop
 from ._messages import Message, PromptPart
 from ._model_holder import ModelHolder, run_closing
 from ._observe import Instrument, RunInfo, Timeline, start_observing

@@ -8,9 +8,10 @@ yields the model's deltas (`TextDelta`, `ToolCallStarted`, `ToolCallArgumentsDel
 from __future__ import annotations
 
 import hashlib
+import inspect
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Literal, TypeVar
 
@@ -48,6 +49,7 @@ __all__ = [
     "ToolResult",
     "Turn",
     "TurnEnded",
+    "call_event_sink",
 ]
 
 OutputT = TypeVar("OutputT")
@@ -292,3 +294,10 @@ def _unsealed(text: str) -> tuple[str, str | None]:
 
 
 _SEAL = re.compile(r',"seal":"([0-9a-f]{64})"\}\s*$')
+
+
+async def call_event_sink(sink: Callable[[RunEvent], Any], event: RunEvent) -> None:
+    """Call a user's sync or async event hook."""
+    outcome = sink(event)
+    if inspect.isawaitable(outcome):
+        await outcome

@@ -39,7 +39,8 @@ Messages say what was wrong, where, and what to do about it. Errors meant for th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -79,6 +80,7 @@ __all__ = [
     "ToolResultError",
     "ToolRetriesExhausted",
     "UsageLimitExceeded",
+    "single_error",
 ]
 
 
@@ -391,3 +393,14 @@ class StateAlreadyDecided(AgentkitError):
 
 class PrivateFileError(AgentkitError):
     """A file agentkit keeps for its user is a symbolic link, or cannot be made private."""
+
+
+@contextlib.asynccontextmanager
+async def single_error() -> AsyncIterator[None]:
+    """Raise a task group's only error as itself, not wrapped in an exception group."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise

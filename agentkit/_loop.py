@@ -17,10 +17,9 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
@@ -47,6 +46,7 @@ from ._exceptions import (
     ModelResponseError,
     OutputValidationError,
     ToolArgumentsError,
+    single_error,
 )
 from ._limits import check_request, check_retry_budgets, check_tool_calls, usage_added
 from ._messages import (
@@ -483,21 +483,3 @@ class _Run:
 
 
 _NO_OUTPUT = object()
-
-
-@contextlib.asynccontextmanager
-async def single_error() -> AsyncIterator[None]:
-    """Raise a task group's only error as itself, not wrapped in an exception group."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        if len(group.exceptions) == 1:
-            raise group.exceptions[0] from None
-        raise
-
-
-async def call_event_sink(sink: Callable[[RunEvent], Any], event: RunEvent) -> None:
-    """Call a user's sync or async event hook."""
-    outcome = sink(event)
-    if inspect.isawaitable(outcome):
-        await outcome
