@@ -151,11 +151,12 @@ def _settings_for(options: argparse.Namespace, journal: str) -> None:
     for name in _KEPT:
         given, before = getattr(options, name), kept.get(name)
         flag = "--" + name.replace("_", "-")
+        shown = masked_url if name == "executor" else str  # a database URL's password stays
         if given is None and before is not None:
             setattr(options, name, before)
-            said.append(f"{flag} {masked_url(before) if name == 'executor' else before}")
+            said.append(f"{flag} {shown(before)}")
         elif given is not None and before is not None and given != before:
-            said.append(f"{flag} {given} (given again, instead of {before})")
+            said.append(f"{flag} {shown(given)} (given again, instead of {shown(before)})")
         elif given is None:
             setattr(options, name, _DEFAULTS.get(name))
     if said and not options.quiet:

@@ -111,3 +111,25 @@ def test_a_scheduler_address_keeps_its_scheme() -> None:
     assert DaskExecutor(local_workers=2).scheduler is None
     with pytest.raises(ConfigurationError, match="address is empty"):
         DaskExecutor(address="tls://")
+
+
+def test_resuming_with_another_database_never_prints_either_password(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Before: `--executor` given again on --resume printed both URLs, passwords and all."""
+    import argparse
+
+    from agentkit.cli._batch import _settings_for
+
+    path = tmp_path / "job.journal"
+    journal = Journal(path, "fingerprint", resume=False)
+    journal.remember({"executor": "dbos:postgresql://batch:first-secret@db/jobs"})
+    journal.close()
+    given = "dbos:postgresql://batch:second-secret@db/jobs"
+    options = argparse.Namespace(resume=True, quiet=False, executor=given, concurrency=None,
+                                 rpm=None, tpm=None, max_attempts=None, field=None, out=None)  # fmt: skip
+    _settings_for(options, str(path))
+    said = capsys.readouterr().err
+    assert "--executor dbos:postgresql://batch:***@db/jobs (given again, instead of" in said
+    assert "secret" not in said
+    assert options.executor == given  # what runs is what was given
