@@ -225,8 +225,8 @@ def _resume_command(options: argparse.Namespace, journal: str) -> str:
     command = ["agentkit", "batch", "run", options.task, options.input, "--journal", journal]
     if options.out:
         command += ["--out", options.out]
-    if options.executor:
-        command += ["--executor", options.executor]
+    if options.executor and masked_url(options.executor) == options.executor:
+        command += ["--executor", options.executor]  # one with a password: the journal keeps it
     if options.attachments_dir:
         command += ["--attachments-dir", options.attachments_dir]
     if options.budget:

@@ -133,3 +133,20 @@ def test_resuming_with_another_database_never_prints_either_password(
     assert "--executor dbos:postgresql://batch:***@db/jobs (given again, instead of" in said
     assert "secret" not in said
     assert options.executor == given  # what runs is what was given
+
+
+def test_the_command_to_continue_leaves_a_password_to_the_journal() -> None:
+    """Before: a stopped batch printed `--executor dbos:postgresql://u:PASSWORD@...` to paste."""
+    import argparse
+
+    from agentkit.cli._batch import _resume_command
+
+    def command(executor: str) -> str:
+        options = argparse.Namespace(task="m:t", input="in.jsonl", out=None, executor=executor,
+                                     attachments_dir=None, budget=None)  # fmt: skip
+        return _resume_command(options, "in.jsonl.journal")
+
+    secret = command("dbos:postgresql://batch:s3cret@db/jobs")
+    assert "s3cret" not in secret
+    assert "--executor" not in secret  # --resume takes it from the journal, which remembers it
+    assert "--executor dask-local://2" in command("dask-local://2")
