@@ -92,5 +92,11 @@ def run_closing(main: Callable[[], Awaitable[T]], holder: ModelHolder, what: str
 
 
 def built_here(options: dict[str, Any]) -> bool:
-    """Whether a one-shot call builds its model itself (from a string, or the default)."""
-    return not is_built(options.get("model"))
+    """Whether a one-shot call builds its model itself (from a string, strings, the default).
+
+    A chain naming a model object the caller made is the caller's to close.
+    """
+    model = options.get("model")
+    if isinstance(model, list | tuple):
+        return all(isinstance(member, str) for member in model)
+    return not is_built(model)

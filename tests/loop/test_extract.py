@@ -292,6 +292,9 @@ async def test_a_given_model_stays_open_after_extract_and_closes_with_the_extrac
     model = Counted([call("Contact", {"name": "A", "email": None})] * 2)
     await extract(Contact, "x", model=model)
     assert model.closed == 0  # the caller's to close
+    chained = Counted([call("Contact", {"name": "A", "email": None})])
+    await extract(Contact, "x", model=[chained])
+    assert chained.closed == 0  # inside a chain too
     async with Extractor(Contact, model=model) as extractor:
         await extractor.extract("x")
     assert model.closed == 1
@@ -313,6 +316,7 @@ def test_a_chain_of_model_strings_is_built_here_and_so_closed_here() -> None:
     assert built_here({"model": "openai:gpt-4.1"})
     assert built_here({"model": ["openai:gpt-4.1", "openai:gpt-4.1-mini"]})
     assert not built_here({"model": FakeModel()})
+    assert not built_here({"model": ["openai:gpt-4.1", FakeModel()]})  # the caller's, in part
 
 
 async def test_text_itself_can_be_extracted_through_the_tool() -> None:
