@@ -59,9 +59,10 @@ async def with_toolsets(
     """`spec` with the toolsets' current tools added after the agent's own."""
     merged = dict(tools)
     added: list[ToolDefinition] = []
+    reserved = reserved_names(spec.output)
     for toolset in toolsets:
         for each in await toolset.list_tools():
-            if each.name in merged or each.name in reserved_names(spec.output):
+            if each.name in merged or each.name in reserved:
                 raise ToolDefinitionError(
                     f"tool name {each.name!r} of {toolset!r} is already taken (by a tool "
                     "of the agent or of another toolset); give the toolset a prefix or "
@@ -121,11 +122,12 @@ def tools_by_name(
     tools: Sequence[BaseTool | Callable[..., Any]], output: OutputSpec
 ) -> dict[str, BaseTool]:
     made: dict[str, BaseTool] = {}
+    reserved = reserved_names(output)
     for each in tools:
         item = each if isinstance(each, BaseTool) else tool(each)
         if item.name in made:
             raise ConfigurationError(f"two tools are named {item.name!r}; give one another name")
-        if item.name in reserved_names(output):
+        if item.name in reserved:
             raise ConfigurationError(
                 f"the tool name {item.name!r} is reserved for structured output; "
                 "give the tool another name"

@@ -6,7 +6,8 @@ stay cheap. One closing rule for both:
 
 - `run_sync` / `extract_sync` start an event loop of their own, so they close the model's
   connections before it ends (connections belong to the loop that opened them);
-- the one-shot `extract()` closes a model it built itself (from a string or the default);
+- the one-shot `extract()` closes a model it built itself (from a string, a list of strings,
+  or the default), never one the caller made;
 - otherwise the caller closes: `await holder.aclose()` or `async with holder:`.
 """
 

@@ -168,7 +168,7 @@ class _ModelAttributes:
     def __init__(self, model: Any) -> None:
         self.name: str = model_name(model)
         self.common: dict[str, Any] = _model_attributes(model, self.name)
-        self.chat: dict[str, str | Any] = {GEN_AI_OPERATION_NAME: "chat", **self.common}
+        self.chat: dict[str, Any] = {GEN_AI_OPERATION_NAME: "chat", **self.common}
         self.span_name: str = f"chat {self.name}"
         self._answered: dict[str, tuple[dict[str, Any], ...]] = {}
         self._runs: dict[str, dict[str, Any]] = {}

@@ -148,7 +148,7 @@ class FunctionTask:
 
     def __init__(self, function: Callable[[Any, BatchContext], Any]) -> None:
         self.function = function
-        self.name: Any | str = getattr(function, "__qualname__", "function")
+        self.name: str = str(getattr(function, "__qualname__", "function"))
 
     def fingerprint(self) -> str:
         return _digest("function", getattr(self.function, "__module__", ""), self.name)

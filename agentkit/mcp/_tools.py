@@ -62,7 +62,7 @@ class MCPTool(BaseTool):
     ) -> None:
         self.remote_name: Any = remote.name
         self._caller = caller
-        self.input_schema: dict[Any, Any] = dict(remote.input_schema)
+        self.input_schema: dict[str, Any] = dict(remote.input_schema)
         if (problem := check_foreign_schema(self.input_schema)) is not None:
             raise ToolDefinitionError(f"{name}: the server's input schema is refused: {problem}")
         description = remote.description or ""
