@@ -14,6 +14,7 @@ from typing import Any
 
 import anyio
 
+from agentkit._exceptions import ConfigurationError
 from agentkit._loading import load_object
 from agentkit._redact import masked_url
 from agentkit.batch._journal import Journal, JournalError
@@ -253,7 +254,10 @@ def _worker(options: argparse.Namespace) -> int:
     from agentkit.batch._dbos import serve_worker
     from agentkit.batch._executors import DbosExecutor, executor_from
 
-    executor = executor_from(options.executor)
+    try:
+        executor = executor_from(options.executor)
+    except ConfigurationError as error:  # a form no executor has: the command's usage
+        raise UsageError(str(error)) from None
     if not isinstance(executor, DbosExecutor) or executor.database is None:
         raise UsageError("give the queue's database: --executor dbos:postgresql://...")
     url = executor.database

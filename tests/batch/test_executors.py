@@ -150,3 +150,18 @@ def test_the_command_to_continue_leaves_a_password_to_the_journal() -> None:
     assert "s3cret" not in secret
     assert "--executor" not in secret  # --resume takes it from the journal, which remembers it
     assert "--executor dask-local://2" in command("dask-local://2")
+
+
+def test_a_worker_given_no_executor_form_is_a_usage_error() -> None:
+    """Before: `batch worker --executor dbos:redis://...` exited 1, as an unexpected error."""
+    import subprocess
+    import sys
+
+    completed = subprocess.run(
+        [sys.executable, "-m", "agentkit", "batch", "worker", "m:task",
+         "--executor", "dbos:redis://u:secret@h"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert completed.returncode == 2, completed.stderr
+    assert "use dask://HOST:PORT, dask-local://N, dbos" in completed.stderr
+    assert "secret" not in completed.stderr
