@@ -161,7 +161,7 @@ def _settings_for(options: argparse.Namespace, journal: str) -> None:
         elif given is None:
             setattr(options, name, _DEFAULTS.get(name))
     if said and not options.quiet:
-        sys.stderr.write(f"resuming with the journal's settings: {', '.join(said)}\n")
+        say(f"resuming with the journal's settings: {', '.join(said)}")  # escaped: a file's
 
 
 def _run(options: argparse.Namespace) -> int:
@@ -204,7 +204,7 @@ def _run(options: argparse.Namespace) -> int:
         raise UsageError(str(error)) from None
     except KeyboardInterrupt:
         again = _resume_command(options, journal)
-        sys.stderr.write(f"\ninterrupted; what finished is kept. Continue with:\n  {again}\n")
+        say(f"\ninterrupted; what finished is kept. Continue with:\n  {again}")
         return ExitCode.INTERRUPTED
     print(summary.to_json())
     if summary.remaining:
@@ -214,9 +214,7 @@ def _run(options: argparse.Namespace) -> int:
             if summary.budget_reached
             else "continue with"
         )
-        sys.stderr.write(
-            f"error: {summary.remaining} items were not processed; {why}:\n  {again}\n"
-        )
+        say(f"error: {summary.remaining} items were not processed; {why}:\n  {again}")
         return ExitCode.BATCH_INCOMPLETE
     return ExitCode.OK if summary.failed == 0 else ExitCode.BATCH_FAILURES
 

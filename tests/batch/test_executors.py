@@ -165,3 +165,24 @@ def test_a_worker_given_no_executor_form_is_a_usage_error() -> None:
     assert completed.returncode == 2, completed.stderr
     assert "use dask://HOST:PORT, dask-local://N, dbos" in completed.stderr
     assert "secret" not in completed.stderr
+
+
+def test_settings_read_back_from_an_edited_journal_are_escaped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A journal is a file: what it says is printed escaped, never as terminal commands."""
+    import argparse
+
+    from agentkit.cli._batch import _settings_for
+
+    path = tmp_path / "job.journal"
+    journal = Journal(path, "fingerprint", resume=False)
+    journal.remember({"field": "text\x1b]0;owned\x07\x1b[2J", "executor": "dask://h:1\x1b[31m"})
+    journal.close()
+    options = argparse.Namespace(resume=True, quiet=False, executor=None, concurrency=None,
+                                 rpm=None, tpm=None, max_attempts=None, field=None, out=None)  # fmt: skip
+    _settings_for(options, str(path))
+    said = capsys.readouterr().err
+    assert "resuming with the journal's settings" in said
+    assert "\x1b" not in said
+    assert "\x07" not in said
